@@ -1,0 +1,48 @@
+# Set-up, demo and tests. Every target creates or reuses .venv and installs what it needs.
+#   make demo              run the main job on an example frame
+#   make test              run the whole test suite
+# Variables: PYTHON (interpreter for the venv), TORCH_SPEC (the torch requirement),
+# PIP_TORCH_ARGS (e.g. --index-url of a CUDA or CPU wheel index), MODEL (for demo).
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+TORCH_SPEC ?= torch==2.13.0
+PIP_TORCH_ARGS ?=
+MODEL ?= tiny
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test bench clean sysdeps
+
+setup: $(STAMP)
+
+# pyrealsense2 links against libusb; install it when we may (root), otherwise say what is missing.
+sysdeps:
+	@if ! ldconfig -p 2>/dev/null | grep -q libusb-1.0.so.0; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo ">> installing libusb-1.0-0 (needed by pyrealsense2)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libusb-1.0-0 >/dev/null; \
+	  else \
+	    echo ">> warning: libusb-1.0-0 is missing; RealSense tests will be skipped (sudo apt-get install libusb-1.0-0)"; \
+	  fi; \
+	fi
+
+$(STAMP): pyproject.toml constraints.txt | sysdeps
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip setuptools wheel
+	# torch first, so nothing below can pull a CUDA build on a CPU machine
+	$(PY) -m pip install -q "$(TORCH_SPEC)" $(PIP_TORCH_ARGS)
+	$(PY) -m pip install -q -c constraints.txt -e ".[realsense,sim,train,dev]"
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+demo: $(STAMP)
+	$(VENV)/bin/python -m vla_r1_model.demo --model $(MODEL)
+
+bench: $(STAMP)
+	$(VENV)/bin/vla-r1 bench model --model tiny --json out/bench_model.json
+
+clean:
+	rm -rf $(VENV) out demo_out .pytest_cache
