@@ -14,8 +14,9 @@ import argparse
 import importlib
 import sys
 
-# (module, description) — order is the order of `vla-r1 --help`.
+# Modules that register a subcommand, in the order of `vla-r1 --help`.
 SUBCOMMAND_MODULES: tuple[str, ...] = (
+    "vla_r1_model.cli_infer",
 )
 
 EXIT_OK = 0

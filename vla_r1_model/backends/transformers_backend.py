@@ -1,0 +1,194 @@
+"""Local inference with transformers (optionally 4/8-bit through bitsandbytes)."""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+from PIL import Image
+
+from ..loading import DEFAULT_MODEL_ID, QUANTIZATIONS, load_model, load_processor
+from .base import OUTPUT_CLOSE_TAG, BackendError, GenerationResult, GenerationSettings, TextCallback
+
+CACHE_KINDS = ("dynamic", "static")
+
+
+@dataclass(frozen=True)
+class TransformersBackendConfig:
+    model: str = DEFAULT_MODEL_ID
+    quantization: str = "none"  # none | nf4 | int8
+    dtype: str = "auto"  # auto (bf16 on GPU, fp32 on CPU) | float32 | bfloat16 | float16
+    device: str = "auto"
+    attn_implementation: str | None = None  # e.g. sdpa, eager, flash_attention_2
+    min_pixels: int | None = None  # image-token budget; None keeps the checkpoint's setting
+    max_pixels: int | None = None
+    cache: str = "auto"  # auto (static on GPU) | dynamic | static
+    compile: bool | None = None  # torch.compile the decoding step; None = on with a static cache on GPU
+
+    def __post_init__(self) -> None:
+        if self.quantization not in QUANTIZATIONS:
+            raise ValueError(f"quantization must be one of {QUANTIZATIONS}, got {self.quantization!r}")
+        if self.cache not in ("auto", *CACHE_KINDS):
+            raise ValueError(f"cache must be auto, dynamic or static, got {self.cache!r}")
+        for name in ("min_pixels", "max_pixels"):
+            value = getattr(self, name)
+            if value is not None and value < 28 * 28:
+                raise ValueError(f"{name} must be at least {28 * 28} (one merged patch), got {value}")
+        if self.min_pixels and self.max_pixels and self.min_pixels > self.max_pixels:
+            raise ValueError(f"min_pixels {self.min_pixels} > max_pixels {self.max_pixels}")
+
+
+class _DecodeWatcher:
+    """A generate() streamer that times tokens, streams text and spots `</output>`.
+
+    Text is decoded incrementally over a short window (not the whole answer each token),
+    which keeps the per-token cost flat on long reasoning.
+    """
+
+    def __init__(self, tokenizer, on_text: TextCallback | None, watch_output_close: bool):
+        self.tokenizer = tokenizer
+        self.on_text = on_text
+        self.watch_output_close = watch_output_close
+        self.token_ids: list[int] = []
+        self.text = ""
+        self.first_token_time: float | None = None
+        self.last_token_time: float | None = None
+        self.output_closed = False
+        self._prompt_seen = False
+        self._prefix = 0
+        self._read = 0
+
+    def put(self, value) -> None:
+        if not self._prompt_seen:  # generate() first hands over the prompt
+            self._prompt_seen = True
+            return
+        now = time.perf_counter()
+        if self.first_token_time is None:
+            self.first_token_time = now
+        self.last_token_time = now
+        self.token_ids.extend(int(t) for t in value.reshape(-1).tolist())
+        new_text = self.tokenizer.decode(self.token_ids[self._prefix :], skip_special_tokens=True)
+        if new_text.endswith("\ufffd"):  # an unfinished UTF-8 sequence: wait for the next token
+            return
+        old_text = self.tokenizer.decode(self.token_ids[self._prefix : self._read], skip_special_tokens=True)
+        delta = new_text[len(old_text) :]
+        self._prefix, self._read = self._read, len(self.token_ids)
+        if delta:
+            self.text += delta
+            if self.on_text is not None:
+                self.on_text(delta)
+            if self.watch_output_close and OUTPUT_CLOSE_TAG in self.text[-(len(delta) + len(OUTPUT_CLOSE_TAG)) :].lower():
+                self.output_closed = True
+
+    def end(self) -> None:
+        pass
+
+
+def _stop_criterion(watcher: _DecodeWatcher, cancel: threading.Event | None):
+    import torch
+    from transformers import StoppingCriteria
+
+    class _Stop(StoppingCriteria):
+        def __call__(self, input_ids, scores, **kwargs):
+            stop = watcher.output_closed or (cancel is not None and cancel.is_set())
+            return torch.full((input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device)
+
+    return _Stop()
+
+
+class TransformersBackend:
+    """Runs a Qwen2.5-VL / VLA-R1 checkpoint in this process."""
+
+    name = "transformers"
+
+    def __init__(self, config: TransformersBackendConfig):
+        self.config = config
+        if config.quantization == "int8":  # bitsandbytes logs one line per int8 matmul on fp32 inputs
+            logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
+        load_start = time.perf_counter()
+        self.processor = load_processor(config.model, config.min_pixels, config.max_pixels)
+        self.model = load_model(config.model, config.quantization, config.dtype, config.device, config.attn_implementation)
+        self.load_s = time.perf_counter() - load_start
+        self.device = next(self.model.parameters()).device
+        on_gpu = self.device.type == "cuda"
+        self.cache = config.cache if config.cache != "auto" else ("static" if on_gpu else "dynamic")
+        self.compile = config.compile if config.compile is not None else (on_gpu and self.cache == "static")
+
+    def prepare_inputs(self, image: Image.Image, prompt: str):
+        """Chat template + image processing, as the reference does: the prompt text, then the image."""
+        messages = [{"role": "user", "content": [{"type": "text", "text": prompt}, {"type": "image"}]}]
+        text = self.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        inputs = self.processor(text=[text], images=[image.convert("RGB")], return_tensors="pt")
+        inputs.pop("mm_token_type_ids", None)  # only used for training-time masks
+        return inputs.to(self.device)
+
+    def model_input_size(self, inputs) -> tuple[int, int]:
+        _, grid_h, grid_w = (int(v) for v in inputs["image_grid_thw"][0])
+        patch = self.processor.image_processor.patch_size
+        return grid_w * patch, grid_h * patch
+
+    def _generate_kwargs(self, settings: GenerationSettings) -> dict:
+        kwargs: dict = {"max_new_tokens": settings.max_new_tokens, "do_sample": settings.do_sample}
+        if settings.do_sample:
+            kwargs.update(temperature=settings.temperature, top_p=settings.top_p)
+        if settings.repetition_penalty != 1.0:
+            kwargs["repetition_penalty"] = settings.repetition_penalty
+        if settings.ignore_eos:
+            kwargs["min_new_tokens"] = settings.max_new_tokens
+        if self.cache == "static":
+            kwargs["cache_implementation"] = "static"
+            if not self.compile:
+                kwargs["disable_compile"] = True
+        return kwargs
+
+    def generate(
+        self,
+        image: Image.Image,
+        prompt: str,
+        settings: GenerationSettings,
+        on_text: TextCallback | None = None,
+        cancel: threading.Event | None = None,
+    ) -> GenerationResult:
+        import torch
+        from transformers import StoppingCriteriaList
+
+        start = time.perf_counter()
+        try:
+            inputs = self.prepare_inputs(image, prompt)
+        except (ValueError, TypeError, OSError) as exc:
+            raise BackendError(f"could not prepare the model input: {exc}") from exc
+        preprocess_s = time.perf_counter() - start
+
+        watcher = _DecodeWatcher(self.processor.tokenizer, on_text, settings.stop_at_output_close and not settings.ignore_eos)
+        generate_start = time.perf_counter()
+        with torch.inference_mode():
+            output_ids = self.model.generate(
+                **inputs,
+                streamer=watcher,
+                stopping_criteria=StoppingCriteriaList([_stop_criterion(watcher, cancel)]),
+                **self._generate_kwargs(settings),
+            )
+        n_new = int(output_ids.shape[1] - inputs["input_ids"].shape[1])
+        text = self.processor.tokenizer.decode(output_ids[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
+
+        if cancel is not None and cancel.is_set():
+            reason = "cancelled"
+        elif watcher.output_closed:
+            reason = "output_closed"
+        elif n_new >= settings.max_new_tokens:
+            reason = "max_new_tokens"
+        else:
+            reason = "eos"
+        first = watcher.first_token_time or time.perf_counter()
+        last = watcher.last_token_time or first
+        return GenerationResult(
+            text=text,
+            generated_tokens=n_new,
+            stop_reason=reason,
+            preprocess_s=preprocess_s,
+            time_to_first_token_s=first - generate_start,
+            decode_s=last - first,
+            model_input_size=self.model_input_size(inputs),
+            extra={"prompt_tokens": int(inputs["input_ids"].shape[1]), "cache": self.cache, "compiled": self.compile},
+        )
