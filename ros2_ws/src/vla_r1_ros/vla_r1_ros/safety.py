@@ -1,0 +1,205 @@
+"""Safety rules for Cartesian targets in the robot base frame.
+
+The rules are deliberately simple and conservative: finite values, a workspace box, a floor
+(minimum height above the table), a maximum reach from the base origin and a maximum step between
+consecutive targets. A violation is a value (rule, limit, offending number, target index), never a
+log line, so the pipeline can report it and tests can assert on it. Positions are metres in the
+robot base frame (``base_p_tip``).
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+RULES = ("finite", "workspace_box", "min_height", "max_reach", "max_step")
+
+
+def _as_xyz(value: Any, name: str) -> tuple[float, float, float]:
+    xyz = tuple(float(v) for v in value)
+    if len(xyz) != 3:
+        raise ValueError(f"{name} must have 3 values (x, y, z), got {len(xyz)}")
+    if not all(math.isfinite(v) for v in xyz):
+        raise ValueError(f"{name} must be finite, got {xyz}")
+    return xyz  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class SafetyConfig:
+    """Limits in the robot base frame (metres). Defaults suit a Panda-sized arm on a table at z = 0."""
+
+    workspace_min_xyz_m: tuple[float, float, float] = (-0.85, -0.85, 0.0)
+    workspace_max_xyz_m: tuple[float, float, float] = (0.85, 0.85, 1.0)
+    min_z_m: float = 0.02  # the floor: table top plus a margin, base-frame z
+    max_reach_m: float = 0.85  # distance from the base origin
+    max_step_m: float = 0.10  # between consecutive targets
+
+    def __post_init__(self) -> None:
+        lo = _as_xyz(self.workspace_min_xyz_m, "workspace_min_xyz_m")
+        hi = _as_xyz(self.workspace_max_xyz_m, "workspace_max_xyz_m")
+        object.__setattr__(self, "workspace_min_xyz_m", lo)  # lists from YAML become tuples
+        object.__setattr__(self, "workspace_max_xyz_m", hi)
+        for axis, a, b in zip("xyz", lo, hi):
+            if not a < b:
+                raise ValueError(f"workspace min {axis} ({a} m) must be below max {axis} ({b} m)")
+        for name in ("min_z_m", "max_reach_m", "max_step_m"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ValueError(f"{name} must be a finite number, got {value!r}")
+            object.__setattr__(self, name, float(value))
+        if self.max_reach_m <= 0:
+            raise ValueError(f"max_reach_m must be > 0, got {self.max_reach_m}")
+        if self.max_step_m <= 0:
+            raise ValueError(f"max_step_m must be > 0, got {self.max_step_m}")
+        if self.min_z_m >= hi[2]:
+            raise ValueError(f"min_z_m ({self.min_z_m} m) must be below the workspace max z ({hi[2]} m)")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SafetyConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown safety config keys {unknown}; known keys: {sorted(known)}")
+        return cls(**dict(data))
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> SafetyConfig:
+        import yaml
+
+        path = Path(path)
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except FileNotFoundError:
+            raise FileNotFoundError(f"safety config not found: {path}") from None
+        if not isinstance(data, Mapping):
+            raise ValueError(f"{path}: expected a mapping of safety settings, got {type(data).__name__}")
+        # Accept either the bare mapping or one nested under a `safety:` key.
+        if set(data) == {"safety"} and isinstance(data["safety"], Mapping):
+            data = data["safety"]
+        return cls.from_dict(data)
+
+
+@dataclass(frozen=True)
+class SafetyViolation:
+    """One broken rule: `value` is the offending number, `limit` the bound it crossed (same unit)."""
+
+    rule: str
+    limit: float
+    value: float
+    index: int  # index of the target in the checked sequence
+    message: str
+
+    def __post_init__(self) -> None:
+        if self.rule not in RULES:
+            raise ValueError(f"unknown safety rule {self.rule!r}; known: {RULES}")
+        if self.index < 0:
+            raise ValueError(f"index must be >= 0, got {self.index}")
+
+
+class UnsafeTargetError(ValueError):
+    """Raised by `raise_if_unsafe`; carries every violation, not only the first."""
+
+    def __init__(self, violations: Sequence[SafetyViolation]) -> None:
+        self.violations: tuple[SafetyViolation, ...] = tuple(violations)
+        lines = [v.message for v in self.violations[:5]]
+        more = len(self.violations) - len(lines)
+        summary = "; ".join(lines) + (f"; and {more} more" if more > 0 else "")
+        super().__init__(f"{len(self.violations)} safety violation(s): {summary}")
+
+
+def _as_positions(positions_base_m: Any) -> np.ndarray:
+    positions = np.asarray(positions_base_m, dtype=np.float64)
+    if positions.size == 0:
+        return positions.reshape(0, 3)
+    if positions.ndim == 1 and positions.shape[0] == 3:
+        positions = positions[None, :]
+    if positions.ndim != 2 or positions.shape[1] != 3:
+        raise ValueError(f"positions_base_m must be (N, 3) metres, got shape {positions.shape}")
+    return positions
+
+
+def check_targets(
+    positions_base_m: Any, config: SafetyConfig, rules: Collection[str] = RULES
+) -> list[SafetyViolation]:
+    """All violations of the given rules (default: all), ordered by target index. Empty list = safe.
+
+    A non-finite target only reports the `finite` rule (comparisons with NaN mean nothing), and
+    steps touching it are not measured. `finite` is always checked.
+    """
+    unknown = set(rules) - set(RULES)
+    if unknown:
+        raise ValueError(f"unknown safety rules {sorted(unknown)}; known: {RULES}")
+    positions = _as_positions(positions_base_m)
+    lo, hi = config.workspace_min_xyz_m, config.workspace_max_xyz_m
+    violations: list[SafetyViolation] = []
+    finite_rows = np.isfinite(positions).all(axis=1)
+    for i, p in enumerate(positions):
+        if not finite_rows[i]:
+            bad = next(float(v) for v in p if not math.isfinite(v))
+            violations.append(
+                SafetyViolation("finite", math.inf, bad, i, f"target {i}: non-finite position {p.tolist()}")
+            )
+            continue
+        box_axes = zip("xyz", p, lo, hi) if "workspace_box" in rules else ()
+        for axis, value, a, b in box_axes:
+            if value < a:
+                violations.append(
+                    SafetyViolation(
+                        "workspace_box", a, float(value), i,
+                        f"target {i}: {axis} = {value:.3f} m below workspace min {axis} {a:.3f} m",
+                    )
+                )
+            elif value > b:
+                violations.append(
+                    SafetyViolation(
+                        "workspace_box", b, float(value), i,
+                        f"target {i}: {axis} = {value:.3f} m above workspace max {axis} {b:.3f} m",
+                    )
+                )
+        if "min_height" in rules and p[2] < config.min_z_m:
+            violations.append(
+                SafetyViolation(
+                    "min_height", config.min_z_m, float(p[2]), i,
+                    f"target {i}: z = {p[2]:.3f} m below minimum height {config.min_z_m:.3f} m",
+                )
+            )
+        reach = float(np.linalg.norm(p))
+        if "max_reach" in rules and reach > config.max_reach_m:
+            violations.append(
+                SafetyViolation(
+                    "max_reach", config.max_reach_m, reach, i,
+                    f"target {i}: {reach:.3f} m from the base, beyond max reach {config.max_reach_m:.3f} m",
+                )
+            )
+        if "max_step" in rules and i > 0 and finite_rows[i - 1]:
+            step = float(np.linalg.norm(p - positions[i - 1]))
+            if step > config.max_step_m:
+                violations.append(
+                    SafetyViolation(
+                        "max_step", config.max_step_m, step, i,
+                        f"target {i}: step of {step:.3f} m from target {i - 1} exceeds max step {config.max_step_m:.3f} m",
+                    )
+                )
+    return violations
+
+
+def raise_if_unsafe(positions_base_m: Any, config: SafetyConfig) -> None:
+    """Raise `UnsafeTargetError` carrying every violation when any rule is broken."""
+    violations = check_targets(positions_base_m, config)
+    if violations:
+        raise UnsafeTargetError(violations)
+
+
+def check_poses(base_T_tips: Sequence[np.ndarray], config: SafetyConfig) -> list[SafetyViolation]:
+    """`check_targets` on the translations of 4x4 poses; a non-finite rotation counts as non-finite."""
+    positions = np.empty((len(base_T_tips), 3))
+    for i, pose in enumerate(base_T_tips):
+        pose = np.asarray(pose, dtype=np.float64)
+        if pose.shape != (4, 4):
+            raise ValueError(f"pose {i} must be a 4x4 matrix, got shape {pose.shape}")
+        positions[i] = pose[:3, 3] if np.isfinite(pose).all() else np.nan
+    return check_targets(positions, config)
