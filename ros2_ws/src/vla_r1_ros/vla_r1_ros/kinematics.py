@@ -1,0 +1,310 @@
+"""Forward and inverse kinematics on a URDF with pinocchio, without ROS.
+
+`RobotModel` is the serial chain from the URDF root to a named tip link. Joints that do not move the
+tip (a Panda's prismatic finger joints) are LOCKED: pinocchio builds a reduced model with them fixed
+at a given position (default: 0 clamped into their limits), so IK only sees the arm joints and the
+joint trajectory names exactly the joints a controller for the arm expects.
+
+IK is damped least squares on the SE(3) error ``log6(tip_T_target)`` (or the position error only),
+projected onto the joint limits after each step. It starts from the current configuration, then from
+deterministic random seeds, and returns the converged solution nearest (L2, radians) to the current
+configuration. Poses are 4x4 float64 homogeneous matrices; ``base_T_tip`` maps tip-frame points into
+the base frame.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pinocchio as pin
+
+
+class IKError(RuntimeError):
+    """No seed converged. Carries the best residual reached over all seeds."""
+
+    def __init__(self, message: str, position_error_m: float, rotation_error_rad: float) -> None:
+        super().__init__(message)
+        self.position_error_m = position_error_m
+        self.rotation_error_rad = rotation_error_rad
+
+    @property
+    def position_error_mm(self) -> float:
+        return self.position_error_m * 1e3
+
+    @property
+    def rotation_error_deg(self) -> float:
+        return math.degrees(self.rotation_error_rad)
+
+
+@dataclass(frozen=True)
+class IKConfig:
+    """Solver settings. Tolerances are on the final pose error; the defaults are far below 1 mm / 0.5 deg."""
+
+    position_tolerance_m: float = 1e-4
+    rotation_tolerance_rad: float = 1e-3
+    max_iterations: int = 200  # per seed
+    damping: float = 1e-2  # lambda of (J J^T + lambda^2 I); larger is steadier near singularities
+    max_step_rad: float = 0.3  # largest joint change per iteration, keeps the linearisation honest
+    num_random_seeds: int = 16
+    random_seed: int = 0  # the random seeds are deterministic for a given value
+    max_solutions: int = 4  # stop once this many seeds converged, then pick the nearest
+
+    def __post_init__(self) -> None:
+        for name in ("position_tolerance_m", "rotation_tolerance_rad", "damping", "max_step_rad"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+        if self.max_iterations < 1:
+            raise ValueError(f"max_iterations must be >= 1, got {self.max_iterations}")
+        if self.num_random_seeds < 0:
+            raise ValueError(f"num_random_seeds must be >= 0, got {self.num_random_seeds}")
+        if self.max_solutions < 1:
+            raise ValueError(f"max_solutions must be >= 1, got {self.max_solutions}")
+
+
+@dataclass(frozen=True)
+class IKSolution:
+    positions: np.ndarray  # (N,) radians / metres, in RobotModel.joint_names order
+    position_error_m: float
+    rotation_error_rad: float  # measured even for position-only solves
+    iterations: int  # summed over all seeds tried
+    seed_index: int  # 0 = the current configuration, k = k-th random seed
+    solutions_found: int
+    distance_rad: float  # L2 distance to the current configuration
+
+
+def _pose_errors(base_T_tip: pin.SE3, base_T_target: pin.SE3) -> tuple[float, float]:
+    position_error = float(np.linalg.norm(base_T_tip.translation - base_T_target.translation))
+    rotation_error = float(np.linalg.norm(pin.log3(base_T_tip.rotation.T @ base_T_target.rotation)))
+    return position_error, rotation_error
+
+
+def _to_se3(pose: np.ndarray, name: str) -> pin.SE3:
+    pose = np.asarray(pose, dtype=np.float64)
+    if pose.shape != (4, 4):
+        raise ValueError(f"{name} must be a 4x4 homogeneous matrix, got shape {pose.shape}")
+    if not np.isfinite(pose).all():
+        raise ValueError(f"{name} has non-finite values")
+    rotation = pose[:3, :3]
+    if not np.allclose(rotation.T @ rotation, np.eye(3), atol=1e-6) or np.linalg.det(rotation) < 0:
+        raise ValueError(f"{name} rotation is not orthonormal with det +1")
+    if not np.allclose(pose[3], [0.0, 0.0, 0.0, 1.0]):
+        raise ValueError(f"{name} bottom row must be [0, 0, 0, 1], got {pose[3].tolist()}")
+    return pin.SE3(rotation.copy(), pose[:3, 3].copy())
+
+
+def _dls_step(jac: np.ndarray, error: np.ndarray, damping_sq: float) -> np.ndarray:
+    """Damped least squares: step = -J^T (J J^T + lambda^2 I)^-1 e."""
+    return -jac.T @ np.linalg.solve(jac @ jac.T + damping_sq * np.eye(jac.shape[0]), error)
+
+
+class RobotModel:
+    """Kinematic chain root -> tip link. Holds one pinocchio Data: not safe to share across threads."""
+
+    def __init__(self, model: pin.Model, tip_link: str, source: str = "<model>") -> None:
+        if not model.existFrame(tip_link):
+            raise ValueError(f"tip link {tip_link!r} not in {source}")
+        for joint in list(model.joints)[1:]:
+            if joint.nq != 1 or joint.nv != 1:
+                raise ValueError(
+                    f"{source}: joint {model.names[joint.id]!r} has nq={joint.nq}, nv={joint.nv}; only "
+                    "revolute and prismatic joints with limits are supported (lock it instead)"
+                )
+        self._model = model
+        self._data = model.createData()
+        self._tip_frame_id = model.getFrameId(tip_link)
+        self.tip_link = tip_link
+        self.base_link = model.frames[1].name if len(model.frames) > 1 else "universe"
+        self.joint_names: tuple[str, ...] = tuple(model.names[1:])
+        self.lower_limits = np.array(model.lowerPositionLimit, dtype=np.float64)
+        self.upper_limits = np.array(model.upperPositionLimit, dtype=np.float64)
+        self.velocity_limits_rad_s = np.array(model.velocityLimit, dtype=np.float64)
+        if not (np.isfinite(self.lower_limits).all() and np.isfinite(self.upper_limits).all()):
+            raise ValueError(f"{source}: every active joint needs finite position limits")
+        if not (self.velocity_limits_rad_s > 0).all():
+            names = [n for n, v in zip(self.joint_names, self.velocity_limits_rad_s) if not v > 0]
+            raise ValueError(f"{source}: joints {names} have no velocity limit (> 0) in the URDF")
+        for array in (self.lower_limits, self.upper_limits, self.velocity_limits_rad_s):
+            array.setflags(write=False)
+
+    @classmethod
+    def from_urdf(
+        cls,
+        urdf_path: str | Path,
+        tip_link: str,
+        locked_joint_positions: Mapping[str, float] | None = None,
+    ) -> RobotModel:
+        """Load `urdf_path` (meshes are not needed) and keep the joints that move `tip_link`.
+
+        Every joint outside the root -> tip chain is locked at the position given in
+        `locked_joint_positions`, else at 0 clamped into its limits. Joints named in
+        `locked_joint_positions` are locked even when they lie on the chain.
+        """
+        path = Path(urdf_path)
+        if not path.is_file():
+            raise FileNotFoundError(f"URDF not found: {path}")
+        try:
+            full = pin.buildModelFromUrdf(str(path))
+        except Exception as exc:  # pinocchio raises plain RuntimeError / ValueError with parser text
+            raise ValueError(f"could not parse URDF {path}: {exc}") from exc
+        links = [f.name for f in full.frames if f.type == pin.FrameType.BODY]
+        if tip_link not in links:
+            raise ValueError(f"tip link {tip_link!r} is not a link of {path}; available links: {', '.join(links)}")
+        locked = dict(locked_joint_positions or {})
+        unknown = sorted(set(locked) - set(full.names[1:]))
+        if unknown:
+            raise ValueError(f"locked joints {unknown} are not joints of {path}; joints: {list(full.names[1:])}")
+
+        tip_joint = full.frames[full.getFrameId(tip_link)].parentJoint
+        chain = set(full.supports[tip_joint].tolist())
+        reference = pin.neutral(full)
+        lock_ids: list[int] = []
+        for joint_id in range(1, full.njoints):
+            name = full.names[joint_id]
+            if joint_id in chain and name not in locked:
+                continue
+            idx = full.joints[joint_id].idx_q
+            nq = full.joints[joint_id].nq
+            if name in locked:
+                if nq != 1:
+                    raise ValueError(f"cannot lock multi-dof joint {name!r} at a scalar")
+                reference[idx] = float(locked[name])
+            elif nq == 1:
+                # 0 clamped into the limits: a closed Panda gripper (fingers do not move the hand).
+                reference[idx] = min(max(0.0, full.lowerPositionLimit[idx]), full.upperPositionLimit[idx])
+            lock_ids.append(joint_id)
+        reduced = pin.buildReducedModel(full, lock_ids, reference) if lock_ids else full
+        return cls(reduced, tip_link, source=str(path))
+
+    @property
+    def num_joints(self) -> int:
+        return len(self.joint_names)
+
+    def _check_q(self, q: np.ndarray, name: str) -> np.ndarray:
+        q = np.asarray(q, dtype=np.float64).reshape(-1)
+        if q.shape != (self.num_joints,):
+            raise ValueError(f"{name} must have {self.num_joints} values {self.joint_names}, got {q.shape[0]}")
+        if not np.isfinite(q).all():
+            raise ValueError(f"{name} has non-finite values: {q.tolist()}")
+        return q
+
+    def within_limits(self, q: np.ndarray, tolerance: float = 1e-9) -> bool:
+        q = self._check_q(q, "q")
+        return bool(((q >= self.lower_limits - tolerance) & (q <= self.upper_limits + tolerance)).all())
+
+    def clip_to_limits(self, q: np.ndarray) -> np.ndarray:
+        return np.clip(self._check_q(q, "q"), self.lower_limits, self.upper_limits)
+
+    def fk(self, q: np.ndarray) -> np.ndarray:
+        """base_T_tip (4x4) at joint positions q."""
+        q = self._check_q(q, "q")
+        pin.framesForwardKinematics(self._model, self._data, q)
+        return self._data.oMf[self._tip_frame_id].homogeneous.copy()
+
+    def fk_positions(self, qs: np.ndarray) -> np.ndarray:
+        """Tip positions (M, 3) in the base frame for joint positions (M, N): dense path checks."""
+        qs = np.asarray(qs, dtype=np.float64)
+        out = np.empty((qs.shape[0], 3))
+        for i, q in enumerate(qs):
+            pin.forwardKinematics(self._model, self._data, q)
+            out[i] = pin.updateFramePlacement(self._model, self._data, self._tip_frame_id).translation
+        return out
+
+    def ik(
+        self,
+        base_T_target: np.ndarray,
+        q_current: np.ndarray,
+        config: IKConfig | None = None,
+        position_only: bool = False,
+    ) -> IKSolution:
+        """Joint positions putting the tip at `base_T_target`, nearest to `q_current`.
+
+        `position_only` ignores the target's rotation (a 3-vector target is accepted then).
+        Raises IKError with the best residual when no seed converges.
+        """
+        config = config or IKConfig()
+        q_current = self._check_q(q_current, "q_current")
+        if position_only and np.asarray(base_T_target).shape == (3,):
+            pose = np.eye(4)
+            pose[:3, 3] = base_T_target
+            base_T_target = pose
+        target = _to_se3(base_T_target, "base_T_target")
+
+        rng = np.random.default_rng(config.random_seed)
+        seeds = [self.clip_to_limits(q_current)]
+        seeds += list(rng.uniform(self.lower_limits, self.upper_limits, size=(config.num_random_seeds, self.num_joints)))
+
+        solutions: list[tuple[float, int, np.ndarray, float, float]] = []
+        best_residual = (math.inf, math.inf)
+        total_iterations = 0
+        for seed_index, seed in enumerate(seeds):
+            q, iterations, converged, pos_err, rot_err = self._solve_from(seed, target, config, position_only)
+            total_iterations += iterations
+            if converged:
+                distance = float(np.linalg.norm(q - q_current))
+                solutions.append((distance, seed_index, q, pos_err, rot_err))
+                if len(solutions) >= config.max_solutions:
+                    break
+            elif (pos_err, rot_err) < best_residual:
+                best_residual = (pos_err, rot_err)
+        if not solutions:
+            pos_err, rot_err = best_residual
+            what = "position" if position_only else "pose"
+            raise IKError(
+                f"{what} unreachable for tip {self.tip_link!r} at {np.round(target.translation, 4).tolist()} m: "
+                f"best residual {pos_err * 1e3:.1f} mm / {math.degrees(rot_err):.2f} deg after {len(seeds)} seeds",
+                pos_err,
+                rot_err,
+            )
+        distance, seed_index, q, pos_err, rot_err = min(solutions, key=lambda s: s[0])
+        q.setflags(write=False)
+        return IKSolution(q, pos_err, rot_err, total_iterations, seed_index, len(solutions), distance)
+
+    def _solve_from(
+        self, seed: np.ndarray, target: pin.SE3, config: IKConfig, position_only: bool
+    ) -> tuple[np.ndarray, int, bool, float, float]:
+        """Damped least squares from one seed: (q, iterations, converged, position err m, rotation err rad)."""
+        model, data, frame_id = self._model, self._data, self._tip_frame_id
+        q = seed.copy()
+        damping_sq = config.damping**2
+        best = (math.inf, q.copy(), math.inf, math.inf)
+        stalled = 0
+        for iteration in range(1, config.max_iterations + 1):
+            pin.computeJointJacobians(model, data, q)  # also runs forward kinematics
+            base_T_tip = pin.updateFramePlacement(model, data, frame_id)
+            pos_err, rot_err = _pose_errors(base_T_tip, target)
+            ok = pos_err < config.position_tolerance_m and (position_only or rot_err < config.rotation_tolerance_rad)
+            if ok:
+                return q, iteration, True, pos_err, rot_err
+            # A scalar to detect progress: metres + radians weighs 1 mm like ~0.06 deg.
+            score = pos_err + (0.0 if position_only else rot_err)
+            if score < best[0] * (1 - 1e-3):
+                best, stalled = (score, q.copy(), pos_err, rot_err), 0
+            else:
+                stalled += 1
+                if stalled >= 15:  # stuck at a limit or out of reach: let the next seed try
+                    break
+            if position_only:
+                jac = pin.getFrameJacobian(model, data, frame_id, pin.LOCAL_WORLD_ALIGNED)[:3]
+                error = base_T_tip.translation - target.translation
+            else:
+                # error = log6(tip_T_target); with a body-frame Jacobian J its derivative
+                # is -Jlog6(target_T_tip) J (right-perturbation of the tip pose).
+                tip_T_target = base_T_tip.actInv(target)
+                error = pin.log6(tip_T_target).vector
+                jac = -pin.Jlog6(tip_T_target.inverse()) @ pin.getFrameJacobian(model, data, frame_id, pin.LOCAL)
+            step = _dls_step(jac, error, damping_sq)
+            # A joint resting on a limit and pushed outward would be clipped back every iteration,
+            # which stalls the solve: freeze it and let the other joints take up the error.
+            blocked = ((q <= self.lower_limits) & (step < 0)) | ((q >= self.upper_limits) & (step > 0))
+            if blocked.any():
+                step = _dls_step(jac * ~blocked, error, damping_sq)
+            largest = float(np.max(np.abs(step)))
+            if largest > config.max_step_rad:
+                step *= config.max_step_rad / largest
+            q = np.clip(q + step, self.lower_limits, self.upper_limits)
+        _, q_best, pos_err, rot_err = best
+        return q_best, iteration, False, pos_err, rot_err
