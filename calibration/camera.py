@@ -1,0 +1,433 @@
+"""CameraModel: intrinsics + distortion, with ROS camera_info YAML / CameraInfo / RealSense I/O."""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from functools import cached_property
+from os import PathLike
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import yaml
+
+from calibration.distortion import COEFFICIENT_COUNTS, distort, undistort
+from calibration.errors import CalibrationFileError
+from calibration.transforms import load_yaml_file
+
+DISTORTION_MODELS = tuple(COEFFICIENT_COUNTS)
+
+# RealSense model names (CameraInfo strings written by librealsense, or str(rs.distortion))
+# mapped explicitly. "Inverse/Modified Brown Conrady" put the tangential terms elsewhere than
+# OpenCV does, so they map only when every coefficient is zero (then they are plain pinhole).
+_REALSENSE_EXACT = {"brown conrady": "plumb_bob", "kannala brandt4": "equidistant", "none": "none"}
+_REALSENSE_ZERO_ONLY = {"inverse brown conrady", "modified brown conrady"}
+_REALSENSE_UNSUPPORTED = {"ftheta"}
+
+
+def _readonly(array: np.ndarray) -> np.ndarray:
+    array = np.array(array, dtype=np.float64, copy=True)
+    array.setflags(write=False)
+    return array
+
+
+def resolve_distortion_model(name: Any, coefficients: np.ndarray, source: str, field_name: str) -> tuple[str, np.ndarray]:
+    """Map a ROS or RealSense distortion model name onto one of DISTORTION_MODELS (explicitly)."""
+    if not isinstance(name, str):
+        name = str(name)  # rs.distortion enums print as "distortion.brown_conrady"
+    if name in COEFFICIENT_COUNTS:
+        return name, coefficients
+    key = re.sub(r"^distortion\.", "", name.strip().lower()).replace("_", " ")
+    key = {"kannala brandt4": "kannala brandt4", "kannala brandt 4": "kannala brandt4"}.get(key, key)
+    if key in _REALSENSE_EXACT:
+        model = _REALSENSE_EXACT[key]
+        expected = COEFFICIENT_COUNTS[model]
+        if model == "none":
+            if np.any(coefficients):
+                raise CalibrationFileError(source, field_name, f"model {name!r} but non-zero coefficients {coefficients.tolist()}")
+            return "none", np.zeros(0)
+        if model == "equidistant" and coefficients.size == 5:  # RealSense always carries 5 slots
+            if coefficients[4] != 0:
+                raise CalibrationFileError(source, field_name, f"{name!r} uses 4 coefficients, the fifth is {coefficients[4]}")
+            coefficients = coefficients[:4]
+        if coefficients.size != expected:
+            raise CalibrationFileError(source, field_name, f"{name!r} needs {expected} coefficients, got {coefficients.size}")
+        return model, coefficients
+    if key in _REALSENSE_ZERO_ONLY:
+        if np.any(coefficients):
+            raise CalibrationFileError(
+                source, field_name,
+                f"{name!r} with non-zero coefficients {coefficients.tolist()} has no exact ROS/OpenCV equivalent; "
+                "use the stream's rectified profile or calibrate the camera",
+            )
+        return "plumb_bob", np.zeros(5)
+    if key in _REALSENSE_UNSUPPORTED:
+        raise CalibrationFileError(source, field_name, f"distortion model {name!r} is not supported")
+    raise CalibrationFileError(
+        source, field_name,
+        f"unknown distortion model {name!r}; expected one of {', '.join(DISTORTION_MODELS)} "
+        "or a RealSense name (Brown Conrady, Inverse Brown Conrady, Modified Brown Conrady, Kannala Brandt4, None)",
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class CameraModel:
+    """A calibrated camera. Pixel convention: OpenCV/ROS, (0, 0) is the centre of the top-left pixel.
+
+    K: 3x3 intrinsic matrix; D: distortion coefficients of ``distortion_model``;
+    rectification / projection: the ROS R and P matrices, kept only to round-trip files.
+    """
+
+    width: int
+    height: int
+    K: np.ndarray
+    distortion_model: str
+    D: np.ndarray
+    camera_name: str = ""
+    rectification: np.ndarray | None = field(default=None)
+    projection: np.ndarray | None = field(default=None)
+
+    def __post_init__(self) -> None:
+        for name in ("width", "height"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            object.__setattr__(self, name, int(value))
+        K = np.asarray(self.K, dtype=np.float64)
+        if K.shape != (3, 3) or not np.all(np.isfinite(K)):
+            raise ValueError(f"K must be a finite 3x3 matrix, got shape {K.shape}")
+        if not np.array_equal(K[2], [0.0, 0.0, 1.0]) or K[1, 0] != 0.0:
+            raise ValueError(f"K must be upper triangular with last row [0, 0, 1], got {K.tolist()}")
+        if not (K[0, 0] > 0 and K[1, 1] > 0):
+            raise ValueError(f"K is not invertible: fx = {K[0, 0]}, fy = {K[1, 1]} (both must be > 0)")
+        if self.distortion_model not in COEFFICIENT_COUNTS:
+            raise ValueError(f"distortion_model must be one of {DISTORTION_MODELS}, got {self.distortion_model!r}")
+        D = np.asarray(self.D, dtype=np.float64).reshape(-1)
+        expected = COEFFICIENT_COUNTS[self.distortion_model]
+        if D.size != expected:
+            raise ValueError(f"distortion model {self.distortion_model!r} needs {expected} coefficients, got {D.size}")
+        if not np.all(np.isfinite(D)):
+            raise ValueError(f"distortion coefficients must be finite, got {D.tolist()}")
+        if not isinstance(self.camera_name, str):
+            raise ValueError(f"camera_name must be a string, got {self.camera_name!r}")
+        for name, shape in (("rectification", (3, 3)), ("projection", (3, 4))):
+            value = getattr(self, name)
+            if value is not None:
+                value = np.asarray(value, dtype=np.float64)
+                if value.shape != shape or not np.all(np.isfinite(value)):
+                    raise ValueError(f"{name} must be a finite {shape[0]}x{shape[1]} matrix, got shape {value.shape}")
+                object.__setattr__(self, name, _readonly(value))
+        object.__setattr__(self, "K", _readonly(K))
+        object.__setattr__(self, "D", _readonly(D))
+
+    # basics -------------------------------------------------------------------------
+    @property
+    def fx(self) -> float:
+        return float(self.K[0, 0])
+
+    @property
+    def fy(self) -> float:
+        return float(self.K[1, 1])
+
+    @property
+    def cx(self) -> float:
+        return float(self.K[0, 2])
+
+    @property
+    def cy(self) -> float:
+        return float(self.K[1, 2])
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, CameraModel):
+            return NotImplemented
+
+        def same(a: np.ndarray | None, b: np.ndarray | None) -> bool:
+            return (a is None and b is None) or (a is not None and b is not None and np.array_equal(a, b))
+
+        return (
+            (self.width, self.height, self.distortion_model, self.camera_name)
+            == (other.width, other.height, other.distortion_model, other.camera_name)
+            and np.array_equal(self.K, other.K)
+            and np.array_equal(self.D, other.D)
+            and same(self.rectification, other.rectification)
+            and same(self.projection, other.projection)
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return (
+            f"CameraModel({self.width}x{self.height}, fx={self.fx:.3f}, fy={self.fy:.3f}, cx={self.cx:.3f}, "
+            f"cy={self.cy:.3f}, {self.distortion_model} {np.round(self.D, 6).tolist()})"
+        )
+
+    # geometry -----------------------------------------------------------------------
+    def project(self, points_camera_m: Any) -> np.ndarray:
+        """(N, 3) points in the camera optical frame -> (N, 2) pixels; NaN for points with Z <= 0."""
+        points = np.asarray(points_camera_m, dtype=np.float64)
+        if points.ndim != 2 or points.shape[1] != 3:
+            raise ValueError(f"points_camera_m must have shape (N, 3), got {points.shape}")
+        z = points[:, 2]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            xy = points[:, :2] / z[:, None]
+        xy[~(z > 0)] = np.nan
+        xy_d = distort(xy, self.distortion_model, self.D)
+        return xy_d @ self.K[:2, :2].T + self.K[:2, 2]
+
+    def pixels_to_rays(self, pixels: Any) -> np.ndarray:
+        """(N, 2) pixels -> (N, 2) undistorted normalized coordinates (X/Z, Y/Z); NaN if none."""
+        pixels = np.asarray(pixels, dtype=np.float64)
+        if pixels.ndim != 2 or pixels.shape[1] != 2:
+            raise ValueError(f"pixels must have shape (N, 2), got {pixels.shape}")
+        K_inv = np.linalg.inv(self.K)
+        xy_d = pixels @ K_inv[:2, :2].T + K_inv[:2, 2]
+        return undistort(xy_d, self.distortion_model, self.D)
+
+    def deproject(self, pixels: Any, depth_m: Any) -> np.ndarray:
+        """(N, 2) pixels and (N,) Z-depth in metres -> (N, 3) camera-frame points. NaN depth -> NaN."""
+        depth_m = np.asarray(depth_m, dtype=np.float64).reshape(-1)
+        rays = self.pixels_to_rays(pixels)
+        if depth_m.shape[0] != rays.shape[0]:
+            raise ValueError(f"{rays.shape[0]} pixels but {depth_m.shape[0]} depth values")
+        return np.concatenate([rays, np.ones((rays.shape[0], 1))], axis=1) * depth_m[:, None]
+
+    @cached_property
+    def _image_rays(self) -> np.ndarray:
+        # Undistorting every pixel costs a few Newton iterations; do it once per model.
+        v, u = np.mgrid[0 : self.height, 0 : self.width]
+        rays = self.pixels_to_rays(np.stack([u.ravel(), v.ravel()], axis=1)).reshape(self.height, self.width, 2)
+        rays.setflags(write=False)
+        return rays
+
+    def deproject_image(self, depth_m: Any) -> np.ndarray:
+        """HxW Z-depth in metres (NaN invalid) -> HxWx3 camera-frame points (NaN where invalid)."""
+        depth_m = np.asarray(depth_m, dtype=np.float64)
+        if depth_m.shape != (self.height, self.width):
+            raise ValueError(f"depth image is {depth_m.shape}, camera is {self.height}x{self.width}")
+        rays = self._image_rays
+        return np.stack([rays[..., 0] * depth_m, rays[..., 1] * depth_m, depth_m], axis=-1)
+
+    def scaled(self, width: int, height: int) -> "CameraModel":
+        """The same camera for an image resized to width x height (e.g. by cv2.resize).
+
+        Uses the pixel-centre convention u' + 0.5 = s (u + 0.5); distortion is unchanged.
+        """
+        if isinstance(width, bool) or isinstance(height, bool) or int(width) <= 0 or int(height) <= 0:
+            raise ValueError(f"scaled size must be positive, got {width}x{height}")
+        sx, sy = width / self.width, height / self.height
+        offset = np.array([0.5 * sx - 0.5, 0.5 * sy - 0.5])
+        K = np.diag([sx, sy, 1.0]) @ self.K
+        K[:2, 2] += offset
+        projection = None
+        if self.projection is not None:
+            projection = np.diag([sx, sy, 1.0]) @ self.projection
+            projection[:2, :] += np.outer(offset, self.projection[2])
+        return CameraModel(int(width), int(height), K, self.distortion_model, self.D, self.camera_name, self.rectification, projection)
+
+    # ROS CameraInfo -----------------------------------------------------------------
+    def rectification_or_identity(self) -> np.ndarray:
+        return np.eye(3) if self.rectification is None else np.array(self.rectification)
+
+    def projection_or_default(self) -> np.ndarray:
+        if self.projection is not None:
+            return np.array(self.projection)
+        return np.concatenate([self.K, np.zeros((3, 1))], axis=1)
+
+    def to_camera_info(self) -> dict[str, Any]:
+        """The fields of sensor_msgs/CameraInfo (ROS 2 lowercase names), plain Python types."""
+        return {
+            "width": self.width,
+            "height": self.height,
+            "distortion_model": self.distortion_model,
+            "d": [float(v) for v in self.D],
+            "k": [float(v) for v in self.K.ravel()],
+            "r": [float(v) for v in self.rectification_or_identity().ravel()],
+            "p": [float(v) for v in self.projection_or_default().ravel()],
+            "binning_x": 0,
+            "binning_y": 0,
+        }
+
+    @classmethod
+    def from_camera_info(cls, info: Any, source: str = "<camera_info>") -> "CameraModel":
+        """From a CameraInfo-like mapping (or message object): width, height, k|K, d|D,
+        distortion_model, optionally r|R, p|P. RealSense model names are mapped explicitly."""
+
+        def get(*names: str, required: bool = True) -> Any:
+            for name in names:
+                if isinstance(info, Mapping):
+                    if name in info:
+                        return info[name]
+                elif hasattr(info, name):
+                    return getattr(info, name)
+            if required:
+                raise CalibrationFileError(source, "/".join(names), "missing")
+            return None
+
+        width = _integer(get("width"), source, "width")
+        height = _integer(get("height"), source, "height")
+        K = _numbers(get("k", "K"), source, "k", expected=9)
+        D = _numbers(get("d", "D"), source, "d", expected=None)
+        model_name = get("distortion_model")
+        if not isinstance(model_name, str) or not model_name:
+            raise CalibrationFileError(source, "distortion_model", f"expected a model name, got {model_name!r}")
+        if model_name in COEFFICIENT_COUNTS and D.size == 0 and model_name != "none":
+            raise CalibrationFileError(source, "d", f"model {model_name!r} needs {COEFFICIENT_COUNTS[model_name]} coefficients, got none")
+        model, D = resolve_distortion_model(model_name, D, source, "d")
+        R = get("r", "R", required=False)
+        P = get("p", "P", required=False)
+        R = _numbers(R, source, "r", expected=9).reshape(3, 3) if R is not None and len(R) else None
+        P = _numbers(P, source, "p", expected=12).reshape(3, 4) if P is not None and len(P) else None
+        # An all-zero R/P is how an unfilled CameraInfo looks; keep only meaningful ones.
+        R = None if R is not None and not np.any(R) else R
+        P = None if P is not None and not np.any(P) else P
+        return _build(source, "k", width=width, height=height, K=K.reshape(3, 3), distortion_model=model, D=D,
+                      rectification=R, projection=P)
+
+    @classmethod
+    def from_realsense(cls, intrinsics: Any, camera_name: str = "") -> "CameraModel":
+        """From ``pyrealsense2.intrinsics`` (or anything with width, height, fx, fy, ppx, ppy, model, coeffs)."""
+        source = "<realsense intrinsics>"
+        D = np.asarray(list(intrinsics.coeffs), dtype=np.float64)
+        model, D = resolve_distortion_model(intrinsics.model, D, source, "coeffs")
+        K = np.array([[intrinsics.fx, 0.0, intrinsics.ppx], [0.0, intrinsics.fy, intrinsics.ppy], [0.0, 0.0, 1.0]])
+        return _build(source, "fx/fy/ppx/ppy", width=int(intrinsics.width), height=int(intrinsics.height), K=K,
+                      distortion_model=model, D=D, camera_name=camera_name)
+
+    # camera_calibration_parsers YAML ------------------------------------------------
+    @classmethod
+    def from_yaml(cls, path: str | PathLike[str]) -> "CameraModel":
+        """Read a ROS ``camera_calibration_parsers`` YAML file. Every problem names the file and field."""
+        source = str(path)
+        data = load_yaml_file(path)
+        if not isinstance(data, Mapping):
+            raise CalibrationFileError(source, "(top level)", f"expected a mapping of fields, got {type(data).__name__}")
+
+        def require(name: str) -> Any:
+            if name not in data:
+                raise CalibrationFileError(source, name, "missing")
+            return data[name]
+
+        width = _integer(require("image_width"), source, "image_width")
+        height = _integer(require("image_height"), source, "image_height")
+        K = _matrix(require("camera_matrix"), source, "camera_matrix", (3, 3))
+        model_name = require("distortion_model")
+        if not isinstance(model_name, str) or not model_name:
+            raise CalibrationFileError(source, "distortion_model", f"expected a model name, got {model_name!r}")
+        D = _matrix(require("distortion_coefficients"), source, "distortion_coefficients", None).reshape(-1)
+        if model_name in COEFFICIENT_COUNTS and D.size != COEFFICIENT_COUNTS[model_name]:
+            raise CalibrationFileError(
+                source, "distortion_coefficients",
+                f"model {model_name!r} needs {COEFFICIENT_COUNTS[model_name]} coefficients, got {D.size}",
+            )
+        model, D = resolve_distortion_model(model_name, D, source, "distortion_coefficients")
+        R = _matrix(data["rectification_matrix"], source, "rectification_matrix", (3, 3)) if "rectification_matrix" in data else None
+        P = _matrix(data["projection_matrix"], source, "projection_matrix", (3, 4)) if "projection_matrix" in data else None
+        name = data.get("camera_name", "")
+        if name is None:
+            name = ""
+        if not isinstance(name, (str, int, float)) or isinstance(name, bool):
+            raise CalibrationFileError(source, "camera_name", f"expected a string, got {name!r}")
+        return _build(source, "camera_matrix", width=width, height=height, K=K, distortion_model=model, D=D,
+                      camera_name=str(name), rectification=R, projection=P)
+
+    def to_yaml(self, path: str | PathLike[str]) -> None:
+        """Write the ROS ``camera_calibration_parsers`` YAML (floats written to round-trip exactly)."""
+        Path(path).write_text(self.to_yaml_text())
+
+    def to_yaml_text(self) -> str:
+        def block(name: str, matrix: np.ndarray, rows: int, cols: int) -> str:
+            data = ", ".join(_format_number(v) for v in np.asarray(matrix).ravel())
+            return f"{name}:\n  rows: {rows}\n  cols: {cols}\n  data: [{data}]\n"
+
+        return (
+            f"image_width: {self.width}\n"
+            f"image_height: {self.height}\n"
+            f"camera_name: {_format_string(self.camera_name)}\n"
+            + block("camera_matrix", self.K, 3, 3)
+            + f"distortion_model: {self.distortion_model}\n"
+            + block("distortion_coefficients", self.D, 1, self.D.size)
+            + block("rectification_matrix", self.rectification_or_identity(), 3, 3)
+            + block("projection_matrix", self.projection_or_default(), 3, 4)
+        )
+
+
+# helpers --------------------------------------------------------------------------------
+def _build(source: str, field_name: str, **kwargs: Any) -> CameraModel:
+    # R = I and P = [K | 0] are what to_yaml writes when none is stored: read them back as
+    # "none stored" so that files and models round-trip exactly both ways.
+    R, P = kwargs.get("rectification"), kwargs.get("projection")
+    if R is not None and np.array_equal(R, np.eye(3)):
+        kwargs["rectification"] = None
+    if P is not None and np.array_equal(P, np.concatenate([np.asarray(kwargs["K"]), np.zeros((3, 1))], axis=1)):
+        kwargs["projection"] = None
+    try:
+        return CameraModel(**kwargs)
+    except ValueError as exc:
+        raise CalibrationFileError(source, field_name, str(exc)) from exc
+
+
+def _format_number(value: float) -> str:
+    value = float(value)
+    if value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    text = repr(value)
+    if "e" in text and "." not in text:  # PyYAML (YAML 1.1) reads "1e-05" as a string
+        mantissa, exponent = text.split("e")
+        text = f"{mantissa}.0e{exponent}"
+    return text
+
+
+def _format_string(value: str) -> str:
+    try:
+        plain = yaml.safe_load(value) == value and value.strip() == value and value != ""
+    except yaml.YAMLError:
+        plain = False
+    return value if plain and not any(c in value for c in ":#{}[],&*!|>'\"%@`") else json.dumps(value)
+
+
+def _number(value: Any, source: str, field_name: str) -> float:
+    if isinstance(value, bool):
+        raise CalibrationFileError(source, field_name, f"expected a number, got {value!r}")
+    if isinstance(value, str):  # other writers emit "1e-05", which YAML 1.1 reads as a string
+        try:
+            value = float(value)
+        except ValueError:
+            raise CalibrationFileError(source, field_name, f"expected a number, got {value!r}") from None
+    if not isinstance(value, (int, float)) or not np.isfinite(value):
+        raise CalibrationFileError(source, field_name, f"expected a finite number, got {value!r}")
+    return float(value)
+
+
+def _integer(value: Any, source: str, field_name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise CalibrationFileError(source, field_name, f"expected a positive integer, got {value!r}")
+    return value
+
+
+def _numbers(value: Any, source: str, field_name: str, expected: int | None) -> np.ndarray:
+    if isinstance(value, (str, bytes, Mapping)) or not hasattr(value, "__len__"):
+        raise CalibrationFileError(source, field_name, f"expected a list of numbers, got {value!r}")
+    numbers = np.array([_number(v, source, field_name) for v in list(value)], dtype=np.float64)
+    if expected is not None and numbers.size != expected:
+        raise CalibrationFileError(source, field_name, f"expected {expected} numbers, got {numbers.size}")
+    return numbers
+
+
+def _matrix(value: Any, source: str, field_name: str, shape: tuple[int, int] | None) -> np.ndarray:
+    if not isinstance(value, Mapping):
+        raise CalibrationFileError(source, field_name, f"expected a mapping with rows, cols and data, got {value!r}")
+    for key in ("rows", "cols", "data"):
+        if key not in value:
+            raise CalibrationFileError(source, f"{field_name}.{key}", "missing")
+    rows = value["rows"]
+    cols = value["cols"]
+    for key, number in (("rows", rows), ("cols", cols)):
+        if isinstance(number, bool) or not isinstance(number, int) or number < 0:
+            raise CalibrationFileError(source, f"{field_name}.{key}", f"expected a non-negative integer, got {number!r}")
+    data = _numbers(value["data"], source, f"{field_name}.data", expected=None)
+    if data.size != rows * cols:
+        raise CalibrationFileError(source, f"{field_name}.data", f"has {data.size} numbers but rows x cols = {rows} x {cols}")
+    if shape is not None and (rows, cols) != shape:
+        raise CalibrationFileError(source, field_name, f"must be {shape[0]}x{shape[1]}, got {rows}x{cols}")
+    return data.reshape(rows, cols)
