@@ -1,0 +1,149 @@
+"""rosbag2 (sqlite3, MCAP; folder or single file) and plain ROS1 bags through ``rosbags``."""
+from __future__ import annotations
+
+import math
+import sqlite3
+from pathlib import Path
+from typing import Any, Iterator
+
+import yaml
+
+from .errors import BagError
+from .images import color_rgb_from_msg, depth_raw_from_msg
+from .pairing import ImageRecord
+from .summary import IMAGE_TYPE, BagSummary, TopicInfo
+
+# Errors rosbags and its storage layers raise for damaged files (it has no common base class).
+_READ_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError, KeyError, IndexError, EOFError, AssertionError,
+                                               sqlite3.Error)
+try:  # pragma: no branch - both exist in rosbags 0.11
+    from rosbags.highlevel import AnyReaderError
+    from rosbags.rosbag1 import ReaderError as Rosbag1Error
+    from rosbags.rosbag2 import ReaderError as Rosbag2Error
+    from rosbags.serde import SerdeError
+
+    _READ_ERRORS += (AnyReaderError, Rosbag1Error, Rosbag2Error, SerdeError)
+except ImportError:  # pragma: no cover
+    pass
+
+
+def storage_of(path: Path) -> str:
+    """'sqlite3' | 'mcap' | 'ros1' from the path (a rosbag2 folder says it in metadata.yaml)."""
+    if path.is_dir():
+        metadata = path / "metadata.yaml"
+        if metadata.is_file():
+            try:
+                info = yaml.safe_load(metadata.read_text())["rosbag2_bagfile_information"]
+                return "mcap" if info.get("storage_identifier") == "mcap" else "sqlite3"
+            except (yaml.YAMLError, KeyError, TypeError) as error:
+                raise BagError(path, f"metadata.yaml is unreadable: {error}") from error
+        if any(path.glob("*.mcap")):
+            return "mcap"
+        return "sqlite3"
+    suffix = path.suffix.lower()
+    if suffix == ".mcap":
+        return "mcap"
+    if suffix == ".db3":
+        return "sqlite3"
+    if suffix == ".bag":
+        return "ros1"
+    raise BagError(path, "not a bag: expected a rosbag2 folder, a .mcap or .db3 file, or a ROS1/RealSense .bag")
+
+
+def _default_typestore(storage: str) -> Any:
+    from rosbags.typesys import Stores, get_typestore
+
+    # Message definitions missing from a bag (sqlite3 bags often have none) come from here.
+    return get_typestore(Stores.ROS1_NOETIC if storage == "ros1" else Stores.ROS2_HUMBLE)
+
+
+def header_stamp_s(msg: Any) -> float:
+    stamp = msg.header.stamp
+    return float(stamp.sec) + float(stamp.nanosec) * 1e-9
+
+
+class RosbagsBag:
+    """An open bag read through rosbags. Every read error becomes a BagError naming file and topic."""
+
+    def __init__(self, path: Path) -> None:
+        from rosbags.highlevel import AnyReader
+
+        self.path = path
+        self.storage = storage_of(path)
+        try:
+            self._reader = AnyReader([path], default_typestore=_default_typestore(self.storage))
+            self._reader.open()
+        except _READ_ERRORS as error:
+            raise BagError(path, f"cannot open ({self.storage}): {error}") from error
+        self._first: dict[str, Any] = {}
+
+    def close(self) -> None:
+        self._reader.close()
+
+    def connections(self, topic: str) -> list[Any]:
+        return [c for c in self._reader.connections if c.topic == topic]
+
+    def first_message(self, topic: str) -> Any | None:
+        """The first message of a topic, deserialized (cached: CameraInfo, transforms, image peeks)."""
+        if topic not in self._first:
+            self._first[topic] = None
+            connections = self.connections(topic)
+            try:
+                for connection, _, raw in self._reader.messages(connections=connections):
+                    self._first[topic] = self._reader.deserialize(raw, connection.msgtype)
+                    break
+            except _READ_ERRORS as error:
+                raise BagError(self.path, f"damaged message: {error}", topic=topic) from error
+        return self._first[topic]
+
+    def all_messages(self, topic: str) -> Iterator[Any]:
+        try:
+            for connection, _, raw in self._reader.messages(connections=self.connections(topic)):
+                yield self._reader.deserialize(raw, connection.msgtype)
+        except _READ_ERRORS as error:
+            raise BagError(self.path, f"damaged message: {error}", topic=topic) from error
+
+    def summary(self, peek_images: bool = True) -> BagSummary:
+        counts: dict[tuple[str, str], int] = {}
+        for connection in self._reader.connections:
+            key = (connection.topic, connection.msgtype)
+            counts[key] = counts.get(key, 0) + connection.msgcount
+        topics = []
+        for (name, msgtype), count in counts.items():
+            extra: dict[str, Any] = {}
+            if msgtype == IMAGE_TYPE and count and peek_images:
+                msg = self.first_message(name)
+                if msg is not None:
+                    extra = dict(encoding=msg.encoding, width=int(msg.width), height=int(msg.height),
+                                 frame_id=msg.header.frame_id)
+            topics.append(TopicInfo(name, msgtype, count, **extra))
+        start_ns = self._reader.start_time if self._reader.message_count else 0
+        duration_ns = self._reader.duration if self._reader.message_count else 0
+        return BagSummary(str(self.path), self.storage, start_ns * 1e-9, max(duration_ns - 1, 0) * 1e-9, tuple(topics))
+
+    def images(self, color_topic: str, depth_topic: str | None) -> Iterator[tuple[str, ImageRecord]]:
+        """('color'|'depth', record) in bag order. Stamps are header stamps, or bag time for a
+        topic whose first header stamp is 0 (some recorders leave stamps unset)."""
+        kinds = {color_topic: "color"}
+        if depth_topic is not None:
+            kinds[depth_topic] = "depth"
+        use_bag_time = {}
+        for topic in kinds:
+            first = self.first_message(topic)
+            use_bag_time[topic] = first is None or header_stamp_s(first) == 0.0
+        connections = [c for c in self._reader.connections if c.topic in kinds]
+        index = {topic: 0 for topic in kinds}
+        topic = color_topic
+        try:
+            for connection, bag_time_ns, raw in self._reader.messages(connections=connections):
+                topic = connection.topic
+                msg = self._reader.deserialize(raw, connection.msgtype)
+                stamp_s = bag_time_ns * 1e-9 if use_bag_time[topic] else header_stamp_s(msg)
+                kind = kinds[topic]
+                decode = (lambda m=msg: color_rgb_from_msg(m)) if kind == "color" else (lambda m=msg: depth_raw_from_msg(m))
+                if not math.isfinite(stamp_s):
+                    raise BagError(self.path, f"message {index[topic]} has a non-finite stamp", topic=topic)
+                yield kind, ImageRecord(topic, index[topic], stamp_s, decode, msg.header.frame_id)
+                index[topic] += 1
+        except _READ_ERRORS as error:
+            raise BagError(self.path, f"damaged message after {index[topic]} good ones: {error}", topic=topic) from error
