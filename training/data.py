@@ -481,3 +481,22 @@ def read_any_records(path: str | Path) -> Conversion:
     if items and isinstance(items[0], dict) and "conversations" in items[0]:
         return load_sharegpt(path)
     return read_records(path)
+
+
+def load_any(path: str | Path, task: str | None = None, image_template: str = "{id}") -> Conversion:
+    """Whatever the file holds: ShareRobot (an object with task lists, or records with
+    ``meta_data``), VLA-CoT ShareGPT items (with ``conversations``) or VLA-R1 records."""
+    data = _read_json_or_jsonl(path)
+    if isinstance(data, dict) and ("affordance" in data or "trajectory" in data):
+        return load_sharerobot(path, task, image_template)
+    items = _read_items(path)
+    first = items[0] if items else {}
+    if isinstance(first, dict) and "meta_data" in first:
+        return load_sharerobot(path, task, image_template)
+    if isinstance(first, dict) and "conversations" in first:
+        conversion = load_sharegpt(path)
+    else:
+        conversion = read_records(path)
+    if task is not None:
+        conversion.records = [r for r in conversion.records if r.task == task]
+    return conversion

@@ -276,8 +276,22 @@ def _scores(completions: list, kwargs: dict, key: str) -> list[float]:
 
 def vla_r1_reward(prompts: list | None = None, completions: list | None = None, **kwargs: Any) -> list[float]:
     """TRL reward function: the full reference score (0.9·task + 0.1·format) per completion.
-    The ground truth comes from the dataset column ``ground_truth`` (or ``solution``)."""
-    return _scores(list(completions or []), kwargs, "score")
+    The ground truth comes from the dataset column ``ground_truth`` (or ``solution``). Under
+    TRL's GRPOTrainer (which passes ``log_metric``) the batch means of the format and task terms
+    are logged too, per task kind when the dataset has a ``task`` column."""
+    completions = list(completions or [])
+    truths = _ground_truths(kwargs, len(completions))
+    results = [compute_score(completion_text(c), gt) for c, gt in zip(completions, truths)]
+    log_metric = kwargs.get("log_metric")
+    if callable(log_metric) and results:
+        log_metric("vla_r1/format", sum(r["format"] for r in results) / len(results))
+        log_metric("vla_r1/task", sum(r["task"] for r in results) / len(results))
+        tasks = kwargs.get("task")
+        if tasks is not None and len(tasks) == len(results):
+            for kind in sorted(set(tasks)):
+                chosen = [r["score"] for r, t in zip(results, tasks) if t == kind]
+                log_metric(f"vla_r1/{kind}_score", sum(chosen) / len(chosen))
+    return [float(r["score"]) for r in results]
 
 
 def format_reward(prompts: list | None = None, completions: list | None = None, **kwargs: Any) -> list[float]:
