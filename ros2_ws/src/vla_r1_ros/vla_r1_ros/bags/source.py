@@ -190,11 +190,19 @@ class BagSource:
             return ext.realsense_color_T_depth(color_T_ref, depth_T_ref)
         if not (color and depth and color.frame_id and depth.frame_id) or color.frame_id == depth.frame_id:
             return None
+        return self.static_transform(color.frame_id, depth.frame_id)
+
+    def static_transform(self, target_frame: str, source_frame: str) -> SE3 | None:
+        """``target_T_source`` from the bag's /tf_static and TransformStamped topics (for example
+        ``static_transform("base_link", "camera_color_optical_frame")`` is ``base_T_camera``);
+        None when the bag does not connect the two frames."""
+        if self._realsense is not None:
+            return None
         tf_topics = [t.name for t in self.summary.topics
                      if t.msgtype == ext.TRANSFORM_STAMPED or (t.msgtype == ext.TF_MESSAGE and t.name.endswith("tf_static"))]
         messages = (msg for name in tf_topics for msg in self._rosbags.all_messages(name))
         try:
-            return ext.chain_transform(ext.tf_edges_from_messages(messages), color.frame_id, depth.frame_id)
+            return ext.chain_transform(ext.tf_edges_from_messages(messages), target_frame, source_frame)
         except ValueError as error:
             raise BagError(self.path, f"bad transform: {error}", topic=", ".join(tf_topics)) from error
 
