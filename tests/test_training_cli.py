@@ -1,0 +1,169 @@
+"""`vla-r1 train convert|sft|grpo|export` and `vla-r1 eval`; configs; the evaluation table."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from PIL import Image
+
+from training.config import ConfigError, load_config
+from training.data import VLARecord, write_sharegpt
+from training.evaluate import evaluate, format_table
+from training.grpo import GRPORunConfig
+from training.sft import SFTRunConfig
+from vla_r1_model.backends.base import GenerationResult
+from vla_r1_model.cli import main
+
+
+def records_with_images(tmp_path, count=4):
+    (tmp_path / "images").mkdir(exist_ok=True)
+    records = []
+    for i in range(count):
+        Image.new("RGB", (56, 56), (60 * i, 30, 90)).save(tmp_path / "images" / f"{i}.png")
+        if i % 2 == 0:
+            records.append(VLARecord(f"a{i}", "affordance", f"images/{i}.png", f"open drawer {i}",
+                                     {"x": 0.5, "y": 0.5, "width": 0.2, "height": 0.2}, reasoning="look"))
+        else:
+            records.append(VLARecord(f"t{i}", "trajectory", f"images/{i}.png", f"reach mug {i}",
+                                     [[0.1, 0.1], [0.2, 0.2], [0.3, 0.3]], reasoning="move"))
+    return records
+
+
+# ----------------------------------------------------------------------------- configs
+def test_config_yaml_overrides_and_validation(tmp_path):
+    config = load_config(GRPORunConfig, "training/configs/grpo.yaml", ["train_file=x.json", "learning_rate=1e-6",
+                                                                       "report_to=[tensorboard,wandb]", "val_file=null"])
+    # reference defaults (ARCHITECTURE.md) and the overrides, with YAML strings turned into numbers
+    assert (config.num_generations, config.beta, config.epsilon, config.entropy_coef, config.temperature) == (5, 0.01, 0.2, 0.0, 1.0)
+    assert config.max_completion_length == 2048 and config.learning_rate == 1e-6 and config.report_to == ["tensorboard", "wandb"]
+    per_step = config.per_device_train_batch_size * 8 * config.gradient_accumulation_steps
+    per_generation = config.per_device_train_batch_size * 8 * config.steps_per_generation
+    assert (per_step, per_generation) == (128 * 5, 512 * 5)  # 8 processes, as the file says
+    sft = load_config(SFTRunConfig, "training/configs/sft.yaml", ["finetune=qlora", "max_steps=3"])
+    assert sft.finetune == "qlora" and sft.max_steps == 3 and sft.learning_rate == 1e-5 and sft.completion_only_loss
+    for bad, message in ((["finetune=half"], "finetune"), (["learning_rate=abc"], "learning_rate"),
+                         (["lern_rate=1"], "unknown key"), (["num_generations=1"], "num_generations"),
+                         (["rewards=[nope]"], "rewards"), (["per_device_train_batch_size=0"], "per_device")):
+        with pytest.raises(ConfigError, match=message):
+            load_config(GRPORunConfig, "training/configs/grpo.yaml", ["train_file=x", *bad])
+    with pytest.raises(ConfigError, match="key=value"):
+        load_config(SFTRunConfig, None, ["train_file"])
+
+
+def test_cli_print_config_and_usage_errors(tmp_path, capsys):
+    assert main(["train", "sft", "--print-config", "train_file=d.json", "lora_r=4"]) == 0
+    printed = capsys.readouterr().out
+    assert "lora_r: 4" in printed and "train_file: d.json" in printed
+    assert main(["train", "sft", "--config", str(tmp_path / "missing.yaml")]) == 2
+    assert main(["train", "grpo", "--print-config", "bogus=1"]) == 2
+    assert "unknown key" in capsys.readouterr().err
+    assert main(["train", "export", "--checkpoint", str(tmp_path / "nothing"), "--out", str(tmp_path / "o")]) == 2
+
+
+# ----------------------------------------------------------------------------- convert
+def test_cli_convert_sharerobot_samples(testdata, tmp_path, capsys):
+    out = tmp_path / "records.jsonl"
+    report = tmp_path / "report.json"
+    code = main(["train", "convert", "--data", str(testdata / "sharerobot" / "sharerobot_samples.json"),
+                 "--out", str(out), "--format", "records", "--report", str(report),
+                 "--image-template", "{dataset}/{id}.jpg"])
+    assert code == 0
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["task"] for r in lines] == ["affordance", "trajectory"]
+    assert lines[0]["image"].endswith("bridge/2486.jpg")
+    assert json.loads(report.read_text())["rejected"] == 0
+
+
+def test_cli_convert_reports_bad_records_and_writes_hf_splits(tmp_path, capsys):
+    records = records_with_images(tmp_path, 6)
+    source = write_sharegpt(records, tmp_path / "cot.json")
+    items = json.loads(source.read_text())
+    items.append({"image": "images/0.png", "conversations": [{"from": "human", "value": "hi"}, {"from": "gpt", "value": "x"}]})
+    source.write_text(json.dumps(items))
+    out = tmp_path / "hf"
+    assert main(["train", "convert", "--data", str(source), "--out", str(out), "--format", "hf", "--val-fraction", "0.34"]) == 0
+    captured = capsys.readouterr()
+    assert "1 rejected" in captured.err and "cannot tell the task" in captured.err
+    summary = json.loads(captured.out.strip().splitlines()[-1])
+    assert summary["written"] == {"train": 4, "validation": 2}
+    from datasets import load_from_disk
+
+    dataset = load_from_disk(str(out))
+    assert dataset["validation"][0]["images"][0].size == (56, 56)
+    empty = tmp_path / "empty.json"
+    empty.write_text("[]")
+    assert main(["train", "convert", "--data", str(empty), "--out", str(tmp_path / "x.json")]) == 2
+
+
+# ----------------------------------------------------------------------------- evaluation
+class ScriptedBackend:
+    """Answers each instruction with a scripted text (the Policy parses it like a model's)."""
+
+    name = "scripted"
+
+    def __init__(self, answers: dict[str, str]):
+        self.answers = answers
+
+    def generate(self, image, prompt, settings, on_text=None, cancel=None):
+        text = next(v for k, v in self.answers.items() if prompt.startswith(k))
+        return GenerationResult(text, 10, "eos", 0.0, 0.0, 0.0)
+
+
+def test_evaluate_table_and_parse_failures(tmp_path):
+    from vla_r1_model.policy import Policy
+
+    records = records_with_images(tmp_path, 4) + [
+        VLARecord("a9", "affordance", "images/0.png", "grab towel", {"x": 0.5, "y": 0.5, "width": 0.2, "height": 0.2}),
+        VLARecord("t9", "trajectory", "images/1.png", "push cup", [[0.0, 0.0], [0.5, 0.0]]),
+    ]
+    answers = {
+        "open drawer 0": '<think>a</think> <output>{"x": 0.5, "y": 0.5, "width": 0.2, "height": 0.2}</output>',  # IoU 100
+        "open drawer 2": '<think>a</think> <output>{"x": 0.6, "y": 0.5, "width": 0.2, "height": 0.2}</output>',  # IoU 33.3
+        "grab towel": "I do not know",  # parse failure: IoU 0
+        "reach mug 1": "<think>m</think> <output>[[0.1, 0.1], [0.2, 0.2], [0.3, 0.3]]</output>",  # exact
+        "reach mug 3": "<think>m</think> <output>[[0.1, 0.2], [0.2, 0.3], [0.3, 0.4]]</output>",  # 100 off everywhere
+        "push cup": "<output>[[0.0, 0.0],",  # parse failure: no distances
+    }
+    report = evaluate(Policy(ScriptedBackend(answers)), records, base_dir=tmp_path, progress=False)
+    table = report["table"]
+    assert table["IoU"] == pytest.approx((100 + 100 / 3 + 0) / 3)
+    assert table["DFD"] == pytest.approx(50.0) and table["HD"] == pytest.approx(50.0) and table["RMSE"] == pytest.approx(50.0)
+    assert table["Avg"] == pytest.approx(50.0)
+    assert report["parse_failures"] == 2 and report["parse_failure_rate"] == pytest.approx(2 / 6)
+    assert report["parse_failure_rate_by_task"] == {"affordance": pytest.approx(1 / 3), "trajectory": pytest.approx(1 / 3)}
+    assert report["paper_vla_r1_3b"]["in_domain"]["IoU"] == 36.51
+    assert report["per_sample"][0]["reward"] == pytest.approx(1.0)
+    text = format_table(report)
+    assert "| this run | 44.44 | 50.00 | 50.00 | 50.00 | 50.00 |" in text
+    assert "| paper, in-domain | 36.51 | 106.20 | 97.90 | 71.12 | 91.74 |" in text
+
+
+def test_cli_eval_on_tiny_checkpoint(tiny_checkpoint, tmp_path, capsys):
+    records = records_with_images(tmp_path, 2)
+    data = write_sharegpt(records, tmp_path / "val.json")
+    out = tmp_path / "report.json"
+    code = main(["eval", "--model", str(tiny_checkpoint), "--data", str(data), "--out", str(out),
+                 "--max-new-tokens", "6", "--no-progress", "--device", "cpu"])
+    assert code == 0
+    report = json.loads(out.read_text())
+    assert set(report["table"]) == {"IoU", "DFD", "HD", "RMSE", "Avg"}
+    assert report["samples"] == 2 and len(report["per_sample"]) == 2
+    # random weights never answer: every sample is a parse failure, IoU counts it as 0, DFD has no value
+    assert report["parse_failure_rate"] == 1.0 and report["table"]["IoU"] == 0.0 and report["table"]["DFD"] is None
+    assert "| this run |" in capsys.readouterr().out
+    assert main(["eval", "--model", str(tiny_checkpoint), "--data", str(tmp_path / "missing.json"),
+                 "--out", str(out)]) == 2
+
+
+def test_cli_sft_lora_then_export(tiny_checkpoint, tmp_path, capsys):
+    records = records_with_images(tmp_path, 2)
+    data = write_sharegpt(records, tmp_path / "train.json")
+    run = tmp_path / "run"
+    code = main(["train", "sft", f"model={tiny_checkpoint}", f"train_file={data}", f"output_dir={run}", "max_steps=1",
+                 "per_device_train_batch_size=2", "finetune=lora", "lora_r=4", "lora_alpha=8", "report_to=none",
+                 "max_pixels=3136"])
+    assert code == 0
+    metrics = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert metrics["global_step"] == 1 and (run / "adapter_model.safetensors").is_file()
+    assert main(["train", "export", "--checkpoint", str(run), "--out", str(tmp_path / "merged")]) == 0
+    assert (tmp_path / "merged" / "model.safetensors").is_file() and (tmp_path / "merged" / "tokenizer.json").is_file()
