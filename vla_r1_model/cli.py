@@ -18,6 +18,7 @@ import sys
 SUBCOMMAND_MODULES: tuple[str, ...] = (
     "vla_r1_model.cli_infer",
     "training.cli",
+    "calibration.cli",
 )
 
 EXIT_OK = 0
