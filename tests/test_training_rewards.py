@@ -1,7 +1,6 @@
 """The GRPO reward on hand-worked cases (ARCHITECTURE.md's definition, values to 1e-9)."""
 from __future__ import annotations
 
-import itertools
 import json
 import math
 
