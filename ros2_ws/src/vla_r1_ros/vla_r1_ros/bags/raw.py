@@ -47,3 +47,50 @@ def raw_read_images(path: str | PathLike[str], topics: Sequence[str] | None = No
     finally:
         bag.close()
     return RawReadResult(wanted, count, payload, time.perf_counter() - start)
+
+
+@dataclass(frozen=True)
+class ReadingComparison:
+    """Best-of-``repeats`` wall time to read a bag through ``open_bag`` (all frames: pairing,
+    decoding, alignment when needed) next to raw rosbags deserialization of the same two topics."""
+
+    path: str
+    frames: int
+    replay_s: float
+    raw_s: float
+    raw_messages: int
+    depth_aligned_in_bag: bool
+
+    @property
+    def ratio(self) -> float:
+        return self.replay_s / self.raw_s if self.raw_s > 0 else float("inf")
+
+    def as_dict(self) -> dict:
+        return {"path": self.path, "frames": self.frames, "replay_s": self.replay_s, "raw_s": self.raw_s,
+                "raw_messages": self.raw_messages, "ratio": self.ratio,
+                "replay_frames_per_s": self.frames / self.replay_s if self.replay_s > 0 else None,
+                "depth_aligned_in_bag": self.depth_aligned_in_bag}
+
+
+def compare_with_raw(path: str | PathLike[str], repeats: int = 3, **open_kwargs) -> ReadingComparison:
+    """Time the replay reader against :func:`raw_read_images` on the color and depth topics it uses.
+    RealSense .bag files have no raw rosbags baseline (rosbags cannot parse their images)."""
+    from .source import open_bag
+
+    if repeats < 1:
+        raise ValueError(f"repeats must be >= 1, got {repeats}")
+    replay_s = raw_s = float("inf")
+    frames = raw_messages = 0
+    aligned = True
+    for _ in range(repeats):
+        start = time.perf_counter()
+        with open_bag(path, **open_kwargs) as source:
+            frames = sum(1 for _ in source)
+            topics = [t for t in (source.topics.color_topic, source.topics.depth_topic) if t]
+            aligned = source.depth_aligned
+            if source.summary.storage == "realsense":
+                raise BagError(path, "no raw rosbags baseline for RealSense .bag files")
+        replay_s = min(replay_s, time.perf_counter() - start)
+        raw = raw_read_images(path, topics)
+        raw_s, raw_messages = min(raw_s, raw.seconds), raw.messages
+    return ReadingComparison(str(path), frames, replay_s, raw_s, raw_messages, aligned)

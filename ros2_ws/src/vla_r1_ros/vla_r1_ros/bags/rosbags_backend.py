@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import math
+import re
 import sqlite3
 from pathlib import Path
 from typing import Any, Iterator
 
-import yaml
-
 from .errors import BagError
+from .image_cdr import parse_image_cdr
 from .images import color_rgb_from_msg, depth_raw_from_msg
 from .pairing import ImageRecord
 from .summary import IMAGE_TYPE, BagSummary, TopicInfo
@@ -32,14 +32,11 @@ def storage_of(path: Path) -> str:
     if path.is_dir():
         metadata = path / "metadata.yaml"
         if metadata.is_file():
-            try:
-                info = yaml.safe_load(metadata.read_text())["rosbag2_bagfile_information"]
-                return "mcap" if info.get("storage_identifier") == "mcap" else "sqlite3"
-            except (yaml.YAMLError, KeyError, TypeError) as error:
-                raise BagError(path, f"metadata.yaml is unreadable: {error}") from error
-        if any(path.glob("*.mcap")):
-            return "mcap"
-        return "sqlite3"
+            # a regex, not a YAML parse: this runs on every open and the key is a plain scalar
+            found = re.search(r"^\s*storage_identifier:\s*['\"]?(\w+)", metadata.read_text(errors="replace"), re.M)
+            if found:
+                return "mcap" if found.group(1) == "mcap" else "sqlite3"
+        return "mcap" if any(path.glob("*.mcap")) else "sqlite3"
     suffix = path.suffix.lower()
     if suffix == ".mcap":
         return "mcap"
@@ -96,6 +93,26 @@ class RosbagsBag:
                 raise BagError(self.path, f"damaged message: {error}", topic=topic) from error
         return self._first[topic]
 
+    def peek_first_messages(self, topics: list[str]) -> None:
+        """Cache the first message of several topics in one pass (stops once all are seen)."""
+        wanted = {t for t in topics if t not in self._first}
+        if not wanted:
+            return
+        for topic in wanted:
+            self._first[topic] = None
+        connections = [c for c in self._reader.connections if c.topic in wanted]
+        topic = next(iter(wanted))
+        try:
+            for connection, _, raw in self._reader.messages(connections=connections):
+                topic = connection.topic
+                if topic in wanted:
+                    self._first[topic] = self._reader.deserialize(raw, connection.msgtype)
+                    wanted.discard(topic)
+                    if not wanted:
+                        break
+        except _READ_ERRORS as error:
+            raise BagError(self.path, f"damaged message: {error}", topic=topic) from error
+
     def all_messages(self, topic: str) -> Iterator[Any]:
         try:
             for connection, _, raw in self._reader.messages(connections=self.connections(topic)):
@@ -108,6 +125,8 @@ class RosbagsBag:
         for connection in self._reader.connections:
             key = (connection.topic, connection.msgtype)
             counts[key] = counts.get(key, 0) + connection.msgcount
+        if peek_images:
+            self.peek_first_messages([name for (name, msgtype), count in counts.items() if msgtype == IMAGE_TYPE and count])
         topics = []
         for (name, msgtype), count in counts.items():
             extra: dict[str, Any] = {}
@@ -134,10 +153,13 @@ class RosbagsBag:
         connections = [c for c in self._reader.connections if c.topic in kinds]
         index = {topic: 0 for topic in kinds}
         topic = color_topic
+        cdr = self.storage != "ros1"  # rosbag2 stores CDR; ROS1 bags use their own serialization
         try:
             for connection, bag_time_ns, raw in self._reader.messages(connections=connections):
                 topic = connection.topic
-                msg = self._reader.deserialize(raw, connection.msgtype)
+                msg = parse_image_cdr(raw) if cdr else None
+                if msg is None:
+                    msg = self._reader.deserialize(raw, connection.msgtype)
                 stamp_s = bag_time_ns * 1e-9 if use_bag_time[topic] else header_stamp_s(msg)
                 kind = kinds[topic]
                 decode = (lambda m=msg: color_rgb_from_msg(m)) if kind == "color" else (lambda m=msg: depth_raw_from_msg(m))
