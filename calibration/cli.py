@@ -175,7 +175,7 @@ def run_hand_eye(args: argparse.Namespace) -> int:
     import warnings
 
     from calibration.errors import CalibrationFileError
-    from calibration.handeye import (DegenerateMotionWarning, HandEyeError, best_method, calibrate_hand_eye,
+    from calibration.handeye import (DegenerateMotionWarning, HandEyeError, calibrate_hand_eye,
                                      calibrate_hand_eye_all, comparison_table, load_samples)
 
     try:
@@ -187,11 +187,10 @@ def run_hand_eye(args: argparse.Namespace) -> int:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DegenerateMotionWarning)  # printed from the result below
             if args.method == "all":
-                results = calibrate_hand_eye_all(samples, args.setup, **frames)
-                print(comparison_table(results))
-                chosen = best_method(results)
-                print(f"writing {chosen}: the most consistent method on these samples")
-                result = results[chosen]
+                comparison = calibrate_hand_eye_all(samples, args.setup, **frames)
+                print(comparison_table(comparison))
+                result = comparison.best()
+                print(f"writing {result.method}: the most consistent method on these samples")
             else:
                 result = calibrate_hand_eye(samples, args.setup, args.method, **frames)
     except HandEyeError as exc:

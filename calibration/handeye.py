@@ -124,7 +124,11 @@ def _solve(samples: Sequence[HandEyeSample], setup: str, method: str) -> SE3:
     )
     if not (np.all(np.isfinite(R)) and np.all(np.isfinite(t))):
         raise HandEyeError(f"OpenCV's {method} method returned no solution (non-finite result)")
-    return SE3.from_matrix(np.vstack([np.hstack([R, t.reshape(3, 1)]), [0, 0, 0, 1]]), tolerance=1e-6)
+    try:
+        # OpenCV returns garbage rather than failing when the samples cannot be fitted.
+        return SE3.from_matrix(np.vstack([np.hstack([R, t.reshape(3, 1)]), [0, 0, 0, 1]]), tolerance=1e-6)
+    except ValueError as exc:
+        raise HandEyeError(f"OpenCV's {method} method returned an invalid transform ({exc})") from None
 
 
 def consistency(samples: Sequence[HandEyeSample], setup: str, X: SE3) -> Consistency:
@@ -160,33 +164,58 @@ def calibrate_hand_eye(
     notes = motion_warnings(samples, setup)
     for note in notes:
         warnings.warn(note, DegenerateMotionWarning, stacklevel=2)
-    X = _solve(samples, setup, method)
+    try:
+        X = _solve(samples, setup, method)
+    except HandEyeError as exc:
+        hint = notes[0] if notes else f"check --setup ({setup}) and that each robot pose belongs to its image"
+        raise HandEyeError(f"{exc}: {hint}") from None
     parent = ee_frame if setup == "eye-in-hand" else base_frame
     return HandEyeResult(setup, method, NamedTransform(parent, camera_frame, X), consistency(samples, setup, X),
                          len(samples), tuple(notes))
 
 
-def calibrate_hand_eye_all(samples: Sequence[HandEyeSample], setup: str, **frames: str) -> dict[str, HandEyeResult]:
+@dataclass(frozen=True)
+class HandEyeComparison:
+    """Every OpenCV method on the same samples; methods that failed are listed with the reason."""
+
+    results: dict[str, HandEyeResult]
+    failures: dict[str, str]
+
+    def best(self) -> HandEyeResult:
+        """The method whose implied fixed transform is tightest (translation RMS, then rotation RMS)."""
+        if not self.results:
+            raise HandEyeError("every method failed: " + "; ".join(f"{m}: {r}" for m, r in self.failures.items()))
+        return min(self.results.values(),
+                   key=lambda r: (r.consistency.translation_rms_mm, r.consistency.rotation_rms_deg))
+
+
+def calibrate_hand_eye_all(samples: Sequence[HandEyeSample], setup: str, **frames: str) -> HandEyeComparison:
     """Every OpenCV method on the same samples (motion warnings issued once)."""
+    if len(samples) < MIN_SAMPLES:
+        raise HandEyeError(f"hand-eye calibration needs at least {MIN_SAMPLES} samples, got {len(samples)}")
+    for note in motion_warnings(samples, setup):
+        warnings.warn(note, DegenerateMotionWarning, stacklevel=2)
     results: dict[str, HandEyeResult] = {}
+    failures: dict[str, str] = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DegenerateMotionWarning)
         for method in METHODS:
-            results[method] = calibrate_hand_eye(samples, setup, method, **frames)
-    for note in next(iter(results.values())).warnings:
-        warnings.warn(note, DegenerateMotionWarning, stacklevel=2)
-    return results
+            try:
+                results[method] = calibrate_hand_eye(samples, setup, method, **frames)
+            except HandEyeError as exc:
+                failures[method] = str(exc)
+    return HandEyeComparison(results, failures)
 
 
-def best_method(results: Mapping[str, HandEyeResult]) -> str:
-    """The method whose implied fixed transform is tightest (translation RMS, then rotation RMS)."""
-    return min(results, key=lambda m: (results[m].consistency.translation_rms_mm, results[m].consistency.rotation_rms_deg))
-
-
-def comparison_table(results: Mapping[str, HandEyeResult]) -> str:
-    header = f"{'method':<11}{'x [m]':>10}{'y [m]':>10}{'z [m]':>10}{'roll':>9}{'pitch':>9}{'yaw':>9}{'spread mm':>11}{'spread deg':>11}"
+def comparison_table(comparison: HandEyeComparison) -> str:
+    header = (f"{'method':<11}{'x [m]':>10}{'y [m]':>10}{'z [m]':>10}{'roll':>9}{'pitch':>9}{'yaw':>9}"
+              f"{'spread mm':>11}{'spread deg':>11}")
     lines = [header, "-" * len(header)]
-    for method, result in results.items():
+    for method in METHODS:
+        if method in comparison.failures:
+            lines.append(f"{method:<11}failed: {comparison.failures[method]}")
+            continue
+        result = comparison.results[method]
         t = result.result.transform
         x, y, z = t.translation
         roll, pitch, yaw = t.euler_xyz_deg()
