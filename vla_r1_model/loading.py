@@ -95,8 +95,6 @@ def load_processor(model: str, min_pixels: int | None = None, max_pixels: int | 
         size.update({"shortest_edge": overrides.get("min_pixels", size.get("shortest_edge")),
                      "longest_edge": overrides.get("max_pixels", size.get("longest_edge"))})
         image_processor.size = size
-        for key, value in overrides.items():
-            setattr(image_processor, key, value)
     if not tokenizer.chat_template:
         raise ModelLoadError(f"the tokenizer of {model} has no chat template")
     return ImageOnlyQwen2_5_VLProcessor(image_processor=image_processor, tokenizer=tokenizer, chat_template=tokenizer.chat_template)

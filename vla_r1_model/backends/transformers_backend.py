@@ -40,21 +40,19 @@ class TransformersBackendConfig:
 
 
 class _DecodeWatcher:
-    """A generate() streamer that times tokens, streams text and spots `</output>`.
+    """A generate() streamer that times tokens and streams text.
 
     Text is decoded incrementally over a short window (not the whole answer each token),
     which keeps the per-token cost flat on long reasoning.
     """
 
-    def __init__(self, tokenizer, on_text: TextCallback | None, watch_output_close: bool):
+    def __init__(self, tokenizer, on_text: TextCallback | None):
         self.tokenizer = tokenizer
         self.on_text = on_text
-        self.watch_output_close = watch_output_close
         self.token_ids: list[int] = []
         self.text = ""
         self.first_token_time: float | None = None
         self.last_token_time: float | None = None
-        self.output_closed = False
         self._prompt_seen = False
         self._prefix = 0
         self._read = 0
@@ -78,20 +76,28 @@ class _DecodeWatcher:
             self.text += delta
             if self.on_text is not None:
                 self.on_text(delta)
-            if self.watch_output_close and OUTPUT_CLOSE_TAG in self.text[-(len(delta) + len(OUTPUT_CLOSE_TAG)) :].lower():
-                self.output_closed = True
 
     def end(self) -> None:
         pass
 
 
-def _stop_criterion(watcher: _DecodeWatcher, cancel: threading.Event | None):
+def _stop_criterion(tokenizer, prompt_len: int, watch_output_close: bool, cancel: threading.Event | None):
+    """Stops on cancel, or once the newest tokens close the <output> block.
+
+    The check reads the sequence itself (generate() consults stopping criteria before it
+    streams the token), decoding only a short tail so its cost does not grow with the answer.
+    """
     import torch
     from transformers import StoppingCriteria
 
+    tail = 8 + len(OUTPUT_CLOSE_TAG)  # enough tokens to hold the tag even byte by byte
+
     class _Stop(StoppingCriteria):
         def __call__(self, input_ids, scores, **kwargs):
-            stop = watcher.output_closed or (cancel is not None and cancel.is_set())
+            stop = cancel is not None and cancel.is_set()
+            if watch_output_close and not stop and input_ids.shape[1] > prompt_len:
+                recent = input_ids[0, max(prompt_len, input_ids.shape[1] - tail):]
+                stop = OUTPUT_CLOSE_TAG in tokenizer.decode(recent, skip_special_tokens=True).lower()
             return torch.full((input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device)
 
     return _Stop()
@@ -160,13 +166,16 @@ class TransformersBackend:
             raise BackendError(f"could not prepare the model input: {exc}") from exc
         preprocess_s = time.perf_counter() - start
 
-        watcher = _DecodeWatcher(self.processor.tokenizer, on_text, settings.stop_at_output_close and not settings.ignore_eos)
+        tokenizer = self.processor.tokenizer
+        watch = settings.stop_at_output_close and not settings.ignore_eos
+        prompt_len = int(inputs["input_ids"].shape[1])
+        watcher = _DecodeWatcher(tokenizer, on_text)
         generate_start = time.perf_counter()
         with torch.inference_mode():
             output_ids = self.model.generate(
                 **inputs,
                 streamer=watcher,
-                stopping_criteria=StoppingCriteriaList([_stop_criterion(watcher, cancel)]),
+                stopping_criteria=StoppingCriteriaList([_stop_criterion(tokenizer, prompt_len, watch, cancel)]),
                 **self._generate_kwargs(settings),
             )
         n_new = int(output_ids.shape[1] - inputs["input_ids"].shape[1])
@@ -174,7 +183,7 @@ class TransformersBackend:
 
         if cancel is not None and cancel.is_set():
             reason = "cancelled"
-        elif watcher.output_closed:
+        elif watch and OUTPUT_CLOSE_TAG in text.lower():
             reason = "output_closed"
         elif n_new >= settings.max_new_tokens:
             reason = "max_new_tokens"

@@ -1,0 +1,134 @@
+"""The transformers backend on the tiny random-weight checkpoint: loading, quantization, streaming, stopping."""
+import threading
+
+import pytest
+import torch
+from PIL import Image
+
+from vla_r1_model.backends.base import GenerationSettings
+from vla_r1_model.backends.transformers_backend import TransformersBackend, TransformersBackendConfig
+from vla_r1_model.loading import ModelLoadError, load_processor, resolve_model
+from vla_r1_model.policy import Policy, PolicyConfig
+
+SCRIPTED_ANSWER = '<think>the pot is left</think> so, the answer is <output>{"x": 0.25, "y": 0.5, "width": 0.1, "height": 0.2}</output> and then more'
+
+
+@pytest.fixture(scope="module")
+def image():
+    return Image.new("RGB", (96, 72), (120, 60, 30))
+
+
+@pytest.fixture(scope="module")
+def backend(tiny_checkpoint):
+    return TransformersBackend(TransformersBackendConfig(model=str(tiny_checkpoint)))
+
+
+class ScriptedBackend(TransformersBackend):
+    """Forces the real generate() loop to write SCRIPTED_ANSWER, so stopping is tested on real decoding."""
+
+    def _generate_kwargs(self, settings):
+        from transformers import LogitsProcessor, LogitsProcessorList
+
+        script = self.processor.tokenizer(SCRIPTED_ANSWER, add_special_tokens=False)["input_ids"]
+        prompt_len = {}
+
+        class Force(LogitsProcessor):
+            def __call__(self, input_ids, scores):
+                start = prompt_len.setdefault("n", input_ids.shape[1])
+                step = input_ids.shape[1] - start
+                forced = torch.full_like(scores, -1e9)
+                forced[:, script[min(step, len(script) - 1)]] = 0.0
+                return forced
+
+        return {**super()._generate_kwargs(settings), "logits_processor": LogitsProcessorList([Force()])}
+
+
+def test_tiny_checkpoint_loads_like_a_hub_checkpoint(tiny_checkpoint):
+    names = {p.name for p in tiny_checkpoint.iterdir()}
+    assert {"config.json", "model.safetensors", "tokenizer.json", "preprocessor_config.json", "generation_config.json"} <= names
+    processor = load_processor(str(tiny_checkpoint))
+    assert not hasattr(processor, "video_processor")  # built without torchvision
+    text = processor.apply_chat_template(
+        [{"role": "user", "content": [{"type": "text", "text": "hi"}, {"type": "image"}]}], add_generation_prompt=True, tokenize=False)
+    assert text.endswith("<|im_start|>assistant\n") and "hi<|vision_start|><|image_pad|><|vision_end|>" in text
+
+
+def test_generate_greedy_is_deterministic_and_timed(backend, image):
+    settings = GenerationSettings(max_new_tokens=12)
+    first = backend.generate(image, "pick up the cup", settings)
+    second = backend.generate(image, "pick up the cup", settings)
+    assert first.text == second.text and first.generated_tokens == 12
+    assert first.stop_reason == "max_new_tokens"
+    assert first.time_to_first_token_s > 0 and first.decode_s > 0 and first.decode_tokens_per_s > 0
+    width, height = first.model_input_size
+    assert width % 28 == 0 and height % 28 == 0  # resized to whole merged patches
+
+
+def test_ignore_eos_decodes_exactly_n_tokens(backend, image):
+    result = backend.generate(image, "x", GenerationSettings(max_new_tokens=9, ignore_eos=True))
+    assert result.generated_tokens == 9
+
+
+@pytest.mark.parametrize("quantization, layer_type", [("nf4", "Linear4bit"), ("int8", "Linear8bitLt")])
+def test_bitsandbytes_quantization_keeps_vision_and_head_unquantized(tiny_checkpoint, image, quantization, layer_type):
+    quantized = TransformersBackend(TransformersBackendConfig(model=str(tiny_checkpoint), quantization=quantization))
+    net = quantized.model
+    assert type(net.model.language_model.layers[0].mlp.up_proj).__name__ == layer_type
+    assert type(net.model.visual.blocks[0].mlp.up_proj) is torch.nn.Linear
+    assert type(net.lm_head) is torch.nn.Linear
+    result = quantized.generate(image, "open the drawer", GenerationSettings(max_new_tokens=6, ignore_eos=True))
+    assert result.generated_tokens == 6
+
+
+def test_streaming_callback_receives_the_whole_answer_in_pieces(backend, image):
+    pieces = []
+    result = backend.generate(image, "x", GenerationSettings(max_new_tokens=20, ignore_eos=True), on_text=pieces.append)
+    assert len(pieces) > 1 and "".join(pieces) == result.text
+
+
+def test_cancellation_from_another_thread_stops_generation(backend, image):
+    cancel = threading.Event()
+    seen = []
+
+    def on_text(piece):
+        seen.append(piece)
+        if len(seen) == 3:
+            threading.Thread(target=cancel.set).start()
+
+    result = backend.generate(image, "x", GenerationSettings(max_new_tokens=400, ignore_eos=True), on_text=on_text, cancel=cancel)
+    assert result.stop_reason == "cancelled"
+    assert result.generated_tokens < 50
+
+
+def test_generation_stops_when_output_block_closes(tiny_checkpoint, image):
+    scripted = ScriptedBackend(TransformersBackendConfig(model=str(tiny_checkpoint)))
+    policy = Policy(scripted, PolicyConfig(generation=GenerationSettings(max_new_tokens=200)))
+    output = policy.predict(image, "pick up the pot", "affordance")
+    assert output.stop_reason == "output_closed"
+    assert output.raw_text.rstrip().endswith("</output>") and "and then more" not in output.raw_text
+    assert output.ok and output.prediction.action.x == 0.25 and output.reasoning == "the pot is left"
+    assert output.timings.generated_tokens < 200
+
+
+def test_policy_reports_parse_failure_as_an_output(backend, image):
+    output = Policy(backend, PolicyConfig(generation=GenerationSettings(max_new_tokens=5))).predict(image, "x", "trajectory")
+    assert not output.ok and output.prediction is None and "no <output>" in output.error
+    assert output.timings.total_s >= output.timings.time_to_first_token_s
+
+
+def test_model_resolution_errors_are_clear(tmp_path):
+    with pytest.raises(ModelLoadError, match="does not exist"):
+        resolve_model(str(tmp_path / "missing"))
+    with pytest.raises(ModelLoadError, match="no config.json"):
+        resolve_model(str(tmp_path))
+    with pytest.raises(ModelLoadError, match="--model tiny"):
+        load_processor("some-org/not-a-model-that-exists")  # HF_HUB_OFFLINE=1 in tests
+
+
+def test_backend_config_validation():
+    with pytest.raises(ValueError, match="quantization"):
+        TransformersBackendConfig(quantization="fp4")
+    with pytest.raises(ValueError, match="min_pixels"):
+        TransformersBackendConfig(min_pixels=10)
+    with pytest.raises(ValueError, match="temperature"):
+        GenerationSettings(temperature=0)
