@@ -2,6 +2,7 @@
 right (boxes on the objects, metric depth that lands on the objects' top surfaces)."""
 from __future__ import annotations
 
+import importlib.util
 import json
 
 import numpy as np
@@ -15,6 +16,8 @@ N_FRAMES = 3
 
 @pytest.fixture(scope="module")
 def scene(tmp_path_factory):
+    if importlib.util.find_spec("mujoco") is None:  # find_spec, not import: MUJOCO_GL must be set first
+        pytest.skip("the demo scene needs the 'sim' extra (mujoco)")
     from vla_r1_ros.demo_scene import generate_demo_scene
 
     try:

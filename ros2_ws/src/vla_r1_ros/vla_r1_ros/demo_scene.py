@@ -84,6 +84,13 @@ def _import_mujoco(gl: str) -> Any:
     return mujoco
 
 
+def _gl_hint(gl: str) -> str:
+    if "MUJOCO_GL" not in os.environ:
+        return (f"mujoco was imported before MUJOCO_GL was set, so it chose a windowed backend; "
+                f"run with MUJOCO_GL={gl} in the environment")
+    return "use gl='egl' (needs libEGL) or gl='osmesa' (Debian package libosmesa6)"
+
+
 class _Renderer:
     """Color, metric depth and per-pixel geom ids from the scene camera."""
 
@@ -97,8 +104,7 @@ class _Renderer:
             self._renderer = mujoco.Renderer(self.model, camera.height, camera.width)
         except Exception as error:  # MuJoCo raises plain Exceptions for GL problems
             raise RuntimeError(
-                f"MuJoCo cannot render offscreen with MUJOCO_GL={os.environ.get('MUJOCO_GL')!r}: {error}. "
-                "Use gl='egl' (needs libEGL) or gl='osmesa' (Debian package libosmesa6)."
+                f"MuJoCo cannot render offscreen with MUJOCO_GL={os.environ.get('MUJOCO_GL')!r}: {error}; {_gl_hint(gl)}"
             ) from error
         # MuJoCo's near/far clip planes in metres; its Renderer undoes the (reversed-Z) projection
         # with exactly these, so the depth it returns is metric Z along the optical axis.

@@ -32,11 +32,12 @@ def is_realsense_summary(summary: BagSummary) -> bool:
     return "/file_version" in names and any(name.startswith("/device_") for name in names)
 
 
-def _rs() -> Any:
+def _rs(path: Path) -> Any:
     try:
         import pyrealsense2 as rs
-    except ImportError as error:  # pragma: no cover - installed with the project
-        raise ImportError("reading RealSense .bag files needs pyrealsense2 (pip install pyrealsense2)") from error
+    except ImportError as error:  # an optional extra of the project
+        raise BagError(path, "a RealSense recording: reading it needs pyrealsense2 "
+                             "(pip install 'vla-r1-stack[realsense]'), or convert it to rosbag2 with rosbags-convert") from error
     return rs
 
 
@@ -47,7 +48,7 @@ class RealSenseBag:
     def __init__(self, path: Path, summary: BagSummary) -> None:
         self.path = path
         self.summary = summary
-        rs = _rs()
+        rs = _rs(path)
         try:
             self._context = rs.context()
             device = self._context.load_device(str(path))
@@ -102,7 +103,7 @@ class RealSenseBag:
 
     def images(self, color_topic: str, depth_topic: str | None) -> Iterator[tuple[str, ImageRecord]]:
         """('color'|'depth', record) in playback order; stamps are the frames' timestamps."""
-        rs = _rs()
+        rs = _rs(self.path)
         kinds = {color_topic: "color"} | ({depth_topic: "depth"} if depth_topic else {})
         for topic in kinds:
             if topic not in self._profiles:
