@@ -112,3 +112,14 @@ def test_named_transform_unreadable_and_not_yaml(tmp_path):
     bad.write_text("- 1\n- 2\n")
     with pytest.raises(CalibrationFileError, match="top level"):
         NamedTransform.from_yaml(bad)
+
+
+def test_package_import_is_light_and_exports_the_api():
+    import subprocess
+    import sys
+
+    code = ("import sys, calibration; assert 'cv2' not in sys.modules; "
+            "from calibration import CameraModel, SE3, decode_depth, align_depth_to_color, sample_depth_in_box; "
+            "from calibration import calibrate_hand_eye, camera_T_target, calibrate_intrinsics; "
+            "assert 'cv2' in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)
