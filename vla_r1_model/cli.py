@@ -17,6 +17,7 @@ import sys
 # Modules that register a subcommand, in the order of `vla-r1 --help`.
 SUBCOMMAND_MODULES: tuple[str, ...] = (
     "vla_r1_model.cli_infer",
+    "vla_r1_model.cli_bench",
     "training.cli",
     "calibration.cli",
 )

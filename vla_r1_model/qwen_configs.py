@@ -69,6 +69,19 @@ def qwen25_vl_3b_config_dict() -> dict[str, Any]:
     }
 
 
+def real_3b_config_with_token_ids(token_ids: dict[str, int]) -> dict[str, Any]:
+    """The 3B architecture with vision token ids taken from another tokenizer (shapes unchanged)."""
+    config = qwen25_vl_3b_config_dict()
+    config.update(
+        image_token_id=token_ids["<|image_pad|>"],
+        video_token_id=token_ids["<|video_pad|>"],
+        vision_start_token_id=token_ids["<|vision_start|>"],
+        vision_end_token_id=token_ids["<|vision_end|>"],
+    )
+    config["text_config"].update(bos_token_id=token_ids["<|endoftext|>"], eos_token_id=token_ids["<|im_end|>"])
+    return config
+
+
 def tiny_config_dict(vocab_size: int, token_ids: dict[str, int]) -> dict[str, Any]:
     """A two-layer Qwen2.5-VL whose every Linear size is a multiple of 64 (NF4 on CPU needs that)."""
     config = qwen25_vl_3b_config_dict()

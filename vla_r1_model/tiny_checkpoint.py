@@ -16,7 +16,7 @@ import random
 from pathlib import Path
 
 from .prompts import AFFORDANCE_PROMPT_SUFFIX, TRAJECTORY_PROMPT_SUFFIX
-from .qwen_configs import QWEN_SPECIAL_TOKENS, tiny_config_dict
+from .qwen_configs import QWEN_SPECIAL_TOKENS, real_3b_config_with_token_ids, tiny_config_dict
 
 TINY_VOCAB_SIZE = 1024  # trained BPE tokens; special tokens come after
 TINY_MIN_PIXELS = 56 * 56
@@ -85,21 +85,32 @@ def build_tokenizer(seed: int = 0):
     return tokenizer
 
 
-def build_tiny_checkpoint(out_dir: str | Path, seed: int = 0) -> Path:
-    """Write the tiny checkpoint into ``out_dir`` and return it."""
+def write_random_checkpoint(out_dir: str | Path, preset: str = "tiny", seed: int = 0) -> Path:
+    """A random-weight checkpoint: ``tiny`` (tests) or ``3b`` (the real Qwen2.5-VL-3B shapes, bf16).
+
+    Both use the small trained tokenizer; for ``3b`` the vocabulary stays at the real size and the
+    vision token ids point into the small tokenizer, so every matrix has the real shape.
+    """
     import torch
     from transformers import GenerationConfig, Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
     from transformers.models.qwen2_vl import Qwen2VLImageProcessorPil
 
+    if preset not in ("tiny", "3b"):
+        raise ValueError(f"preset must be tiny or 3b, got {preset!r}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tokenizer = build_tokenizer(seed)
     token_ids = {token: tokenizer.convert_tokens_to_ids(token) for token in QWEN_SPECIAL_TOKENS}
-    vocab_size = -(-len(tokenizer) // 64) * 64  # round up to a multiple of 64
+    if preset == "tiny":
+        config_dict = tiny_config_dict(-(-len(tokenizer) // 64) * 64, token_ids)  # vocab rounded up to 64
+        dtype, pixels = torch.float32, {"min_pixels": TINY_MIN_PIXELS, "max_pixels": TINY_MAX_PIXELS}
+    else:
+        config_dict = real_3b_config_with_token_ids(token_ids)
+        dtype, pixels = torch.bfloat16, {}  # the real checkpoint's default image budget
 
     torch.manual_seed(seed)
-    config = Qwen2_5_VLConfig(**tiny_config_dict(vocab_size, token_ids))
-    model = Qwen2_5_VLForConditionalGeneration(config).to(torch.float32).eval()
+    config = Qwen2_5_VLConfig(**config_dict)
+    model = Qwen2_5_VLForConditionalGeneration._from_config(config, dtype=dtype).eval()
     model.generation_config = GenerationConfig(
         bos_token_id=token_ids["<|endoftext|>"],
         eos_token_id=[token_ids["<|im_end|>"], token_ids["<|endoftext|>"]],
@@ -107,12 +118,15 @@ def build_tiny_checkpoint(out_dir: str | Path, seed: int = 0) -> Path:
         do_sample=False,
     )
     model.save_pretrained(out)
-
     # Saved the way hub checkpoints store them: preprocessor_config.json + tokenizer files.
-    image_processor = Qwen2VLImageProcessorPil(min_pixels=TINY_MIN_PIXELS, max_pixels=TINY_MAX_PIXELS)
-    image_processor.save_pretrained(out)
+    Qwen2VLImageProcessorPil(**pixels).save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out
+
+
+def build_tiny_checkpoint(out_dir: str | Path, seed: int = 0) -> Path:
+    """Write the tiny checkpoint into ``out_dir`` and return it."""
+    return write_random_checkpoint(out_dir, "tiny", seed)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,74 @@
+"""`vla-r1 bench`: benchmarks that write their results as JSON (speed is measured here, not in tests)."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from .loading import DEFAULT_MODEL_ID, QUANTIZATIONS
+
+
+def _write(result: dict, path: Path | None) -> None:
+    text = json.dumps(result, indent=2)
+    if path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text + "\n")
+        print(f"results written to {path}")
+    print(text)
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size must look like 640x480, got {text!r}") from None
+    return width, height
+
+
+def register(subparsers) -> None:
+    bench = subparsers.add_parser("bench", help="benchmarks (results as JSON)", description=__doc__)
+    kinds = bench.add_subparsers(dest="bench_command", metavar="BENCHMARK")
+    bench.set_defaults(func=lambda args: bench.print_help() or 2)
+
+    model = kinds.add_parser("model", help="load time, time to first token, decode tokens/s, memory per quantization mode")
+    model.add_argument("--model", default=DEFAULT_MODEL_ID, help="hub id, folder or 'tiny'")
+    model.add_argument("--random-3b", action="store_true",
+                       help="random weights with the real Qwen2.5-VL-3B configuration (no download)")
+    model.add_argument("--quantization", nargs="+", choices=QUANTIZATIONS, default=list(QUANTIZATIONS),
+                       help="modes to compare (default: all)")
+    model.add_argument("--new-tokens", type=int, default=128, help="tokens decoded per run, EOS ignored")
+    model.add_argument("--repeats", type=int, default=3)
+    model.add_argument("--image-size", type=_size, default=(640, 480))
+    model.add_argument("--bandwidth-gb-s", type=float, help="memory bandwidth for the floor (default: from the GPU name)")
+    model.add_argument("--cache", choices=("auto", "dynamic", "static"), default="auto")
+    model.add_argument("--json", type=Path, help="write the results here")
+    model.set_defaults(func=run_model)
+
+    reward = kinds.add_parser("reward", help="cost of the GRPO reward per sample")
+    reward.add_argument("--samples", type=int, default=2000)
+    reward.add_argument("--points", type=int, default=10)
+    reward.add_argument("--json", type=Path)
+    reward.set_defaults(func=run_reward)
+
+
+def run_model(args: argparse.Namespace) -> int:
+    from .bench import run_model_benchmark
+    from .cli import UsageError
+    from .loading import ModelLoadError
+
+    if args.new_tokens < 2 or args.repeats < 1:
+        raise UsageError("--new-tokens must be >= 2 and --repeats >= 1")
+    try:
+        result = run_model_benchmark(args.model, args.quantization, args.new_tokens, args.repeats, args.random_3b,
+                                     args.image_size, args.bandwidth_gb_s, {"cache": args.cache})
+    except ModelLoadError as exc:
+        raise UsageError(str(exc)) from None
+    _write(result, args.json)
+    return 0
+
+
+def run_reward(args: argparse.Namespace) -> int:
+    from training.rewards import benchmark_reward
+
+    _write({"benchmark": "reward", **benchmark_reward(args.samples, args.points)}, args.json)
+    return 0
