@@ -56,7 +56,7 @@ def weight_bytes_per_token(model) -> int:
     """Bytes of language-model weights (and lm_head) a decode step reads, as stored (packed when quantized)."""
     total = 0
     seen: set[int] = set()
-    for name, tensor in list(model.named_parameters()) + list(model.named_buffers()):
+    for name, tensor in model.named_parameters():  # packed 4/8-bit storage counts as stored
         if "visual" in name or "embed_tokens" in name or id(tensor) in seen:
             continue
         seen.add(id(tensor))
