@@ -1,5 +1,5 @@
 # Set-up, demo and tests. Every target creates or reuses .venv and installs what it needs.
-#   make demo              run the main job on an example frame
+#   make demo              render the demo scene and replay it through the whole pipeline
 #   make test              run the whole test suite
 # Variables: PYTHON (interpreter for the venv), TORCH_SPEC (the torch requirement),
 # PIP_TORCH_ARGS (e.g. --index-url of a CUDA or CPU wheel index), MODEL (for demo).
@@ -9,7 +9,10 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 PIP_TORCH_ARGS ?=
-MODEL ?= tiny
+MODEL ?= GigaAI-Research/vla-r1
+DEMO_DIR ?= demo_out
+DEMO_INSTRUCTION ?= pick up the red cube
+URDF ?= $(wildcard ../shared/testdata/urdf_panda/panda.urdf)
 STAMP := $(VENV)/.installed
 
 .PHONY: setup demo test bench clean sysdeps
@@ -38,8 +41,13 @@ $(STAMP): pyproject.toml constraints.txt | sysdeps
 test: $(STAMP)
 	$(PY) -m pytest -q
 
+# Render the MuJoCo tabletop once, then replay it through model -> grounding -> safety -> plan.
 demo: $(STAMP)
-	$(VENV)/bin/python -m vla_r1_model.demo --model $(MODEL)
+	@test -d $(DEMO_DIR)/scene/demo_bag || $(VENV)/bin/vla-r1 demo-scene $(DEMO_DIR)/scene --frames 3
+	rm -rf $(DEMO_DIR)/replay
+	$(VENV)/bin/vla-r1 replay $(DEMO_DIR)/scene/demo_bag --instruction "$(DEMO_INSTRUCTION)" --task affordance \
+	  --model $(MODEL) --max-new-tokens 512 $(if $(URDF),--urdf $(URDF) --tip panda_hand,) \
+	  --dump-frames --out-bag $(DEMO_DIR)/replay/overlay_bag --out $(DEMO_DIR)/replay
 
 bench: $(STAMP)
 	$(VENV)/bin/vla-r1 bench model --model tiny --json out/bench_model.json

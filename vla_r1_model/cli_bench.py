@@ -44,6 +44,15 @@ def register(subparsers) -> None:
     model.add_argument("--json", type=Path, help="write the results here")
     model.set_defaults(func=run_model)
 
+    pipeline = kinds.add_parser("pipeline", help="per-stage time of parse, grounding, safety, IK, time parameterization; bag reading rate")
+    pipeline.add_argument("--urdf", type=Path, help="robot for the IK stages (default: the Panda in the shared test data)")
+    pipeline.add_argument("--tip", default="panda_hand")
+    pipeline.add_argument("--frames", type=int, default=5)
+    pipeline.add_argument("--repeats", type=int, default=3)
+    pipeline.add_argument("--bag", type=Path, help="also compare the reading rate on this bag")
+    pipeline.add_argument("--json", type=Path)
+    pipeline.set_defaults(func=run_pipeline)
+
     reward = kinds.add_parser("reward", help="cost of the GRPO reward per sample")
     reward.add_argument("--samples", type=int, default=2000)
     reward.add_argument("--points", type=int, default=10)
@@ -63,6 +72,22 @@ def run_model(args: argparse.Namespace) -> int:
                                      args.image_size, args.bandwidth_gb_s, {"cache": args.cache})
     except ModelLoadError as exc:
         raise UsageError(str(exc)) from None
+    _write(result, args.json)
+    return 0
+
+
+def run_pipeline(args: argparse.Namespace) -> int:
+    from vla_r1_ros.bench_pipeline import run_pipeline_benchmark
+
+    from .paths import testdata_dir
+
+    urdf = args.urdf
+    if urdf is None and testdata_dir() is not None:
+        urdf = testdata_dir() / "urdf_panda" / "panda.urdf"
+    if urdf is None:
+        print("no --urdf and no shared test data: IK and time parameterization are not timed")
+    result = run_pipeline_benchmark(str(urdf) if urdf else None, args.tip, args.frames, args.repeats,
+                                    str(args.bag) if args.bag else None)
     _write(result, args.json)
     return 0
 

@@ -36,7 +36,7 @@ class SafetyConfig:
     workspace_max_xyz_m: tuple[float, float, float] = (0.85, 0.85, 1.0)
     min_z_m: float = 0.02  # the floor: table top plus a margin, base-frame z
     max_reach_m: float = 0.85  # distance from the base origin
-    max_step_m: float = 0.10  # between consecutive targets
+    max_step_m: float = 0.15  # between consecutive targets (above the default 0.10 m pre-grasp distance)
 
     def __post_init__(self) -> None:
         lo = _as_xyz(self.workspace_min_xyz_m, "workspace_min_xyz_m")

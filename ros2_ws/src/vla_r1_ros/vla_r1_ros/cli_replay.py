@@ -1,0 +1,154 @@
+"""`vla-r1 replay` (a recorded bag through the whole pipeline) and `vla-r1 demo-scene`."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+BASE_FRAME = "base_link"
+
+
+def register(subparsers) -> None:
+    from vla_r1_model.cli_infer import add_model_arguments
+
+    replay = subparsers.add_parser("replay", help="replay a recorded bag through the pipeline (plan-only)",
+                                   description=__doc__)
+    replay.add_argument("bag", type=Path, help="rosbag2 folder (sqlite3/MCAP), .mcap/.db3 file, ROS1 or RealSense .bag")
+    replay.add_argument("--instruction", required=True)
+    replay.add_argument("--task", required=True, choices=("affordance", "trajectory"))
+    add_model_arguments(replay)
+    topics = replay.add_argument_group("topics (auto-detected by message type when absent)")
+    topics.add_argument("--color-topic")
+    topics.add_argument("--depth-topic")
+    topics.add_argument("--info-topic")
+    selection = replay.add_mutually_exclusive_group()
+    selection.add_argument("--every", type=int, default=1, metavar="N", help="process every Nth paired frame")
+    selection.add_argument("--at", type=float, metavar="SECONDS", help="process the one frame at this time from the start")
+    replay.add_argument("--pair-tolerance", type=float, default=0.15, help="max color/depth stamp difference (s)")
+    replay.add_argument("--base-T-camera", type=Path,
+                        help="transform YAML (vla-r1 calibrate hand-eye); default: the bag's /tf_static, else identity")
+    replay.add_argument("--config", type=Path, help="YAML with grounding:, safety: and planner: sections")
+    replay.add_argument("--urdf", type=Path, help="plan joint trajectories with pinocchio on this URDF")
+    replay.add_argument("--tip", default="panda_hand", help="tip link of --urdf")
+    replay.add_argument("--dump-frames", action="store_true", help="also write color.png and depth_mm.png per frame")
+    replay.add_argument("--out-bag", type=Path, help="write overlays and markers to this MCAP rosbag2 folder")
+    replay.add_argument("--out", required=True, type=Path, help="output folder")
+    replay.add_argument("--no-progress", action="store_true")
+    replay.set_defaults(func=run_replay)
+
+    scene = subparsers.add_parser("demo-scene", help="render the MuJoCo tabletop demo recording (rosbag2 MCAP + ground truth)")
+    scene.add_argument("out", type=Path)
+    scene.add_argument("--frames", type=int, default=10)
+    scene.add_argument("--seed", type=int, default=0)
+    scene.add_argument("--gl", choices=("egl", "osmesa"), default="egl", help="MuJoCo offscreen backend")
+    scene.set_defaults(func=run_demo_scene)
+
+
+def load_stage_configs(path: Path | None):
+    """(GroundingConfig, SafetyConfig, planner options) from one YAML file; defaults without one."""
+    import yaml
+
+    from vla_r1_model.cli import UsageError
+
+    from .grounding import GroundingConfig
+    from .safety import SafetyConfig
+
+    data: dict = {}
+    if path is not None:
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise UsageError(f"cannot read config {path}: {exc}") from None
+        unknown = set(data) - {"grounding", "safety", "planner"}
+        if unknown:
+            raise UsageError(f"{path}: unknown section(s) {sorted(unknown)}; expected grounding, safety, planner")
+    try:
+        return (GroundingConfig.from_dict(data.get("grounding") or {}), SafetyConfig.from_dict(data.get("safety") or {}),
+                dict(data.get("planner") or {}))
+    except (TypeError, ValueError) as exc:
+        raise UsageError(f"{path}: {exc}") from None
+
+
+def _base_T_camera(args, source, first_frame_id: str):
+    from calibration import SE3, NamedTransform
+
+    from vla_r1_model.cli import UsageError
+
+    if args.base_T_camera:
+        try:
+            return NamedTransform.from_yaml(args.base_T_camera).transform
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"cannot read --base-T-camera {args.base_T_camera}: {exc}") from None
+    from_bag = source.static_transform(BASE_FRAME, first_frame_id) if first_frame_id else None
+    if from_bag is not None:
+        return from_bag
+    print(f"warning: no --base-T-camera and no {BASE_FRAME} -> {first_frame_id or 'camera'} transform in the bag: "
+          "targets are in the camera frame", file=sys.stderr)
+    return SE3.identity()
+
+
+def run_replay(args: argparse.Namespace) -> int:
+    import itertools
+
+    from vla_r1_model.cli import UsageError
+    from vla_r1_model.cli_infer import policy_from_args
+
+    from .bags import BagError, open_bag
+    from .pipeline import Pipeline, build_planner
+    from .replay import ReplayOptions, replay_frames
+
+    if args.every < 1:
+        raise UsageError("--every must be >= 1")
+    grounding, safety, planner_options = load_stage_configs(args.config)
+    try:
+        options = ReplayOptions(args.instruction, args.task, args.out, args.dump_frames, args.out_bag, not args.no_progress)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        source = open_bag(args.bag, args.color_topic, args.depth_topic, args.info_topic, every_n=args.every, at_s=args.at,
+                          pair_tolerance_s=args.pair_tolerance)
+    except BagError as exc:
+        raise UsageError(str(exc)) from None
+    with source:
+        print(source.describe(), file=sys.stderr)
+        frames = source.frames()
+        try:
+            first = next(frames)
+        except StopIteration:
+            raise UsageError(f"{args.bag}: no frame was selected (check --at / --every)") from None
+        except BagError as exc:
+            raise UsageError(str(exc)) from None
+        base_T_camera = _base_T_camera(args, source, first.frame_id)
+        planner = None
+        if args.urdf:
+            try:
+                planner = build_planner(str(args.urdf), args.tip, safety, planner_options)
+            except (OSError, ValueError) as exc:
+                raise UsageError(f"cannot build the planner from {args.urdf}: {exc}") from None
+        pipeline = Pipeline(policy_from_args(args), grounding, safety, planner, base_T_camera)
+        try:
+            summary = replay_frames(itertools.chain([first], frames), pipeline, options)
+        except BagError as exc:  # a bag that breaks part-way: what was done is already on disk
+            print(f"vla-r1 replay: error: {exc}", file=sys.stderr)
+            return 2
+    print(f"{summary.frames} frame(s), {summary.succeeded} succeeded, failures by stage: {summary.failures_by_stage or 'none'}")
+    print(f"results: {summary.results_path}")
+    if summary.out_bag:
+        print(f"bag: {summary.out_bag}")
+    print(f"report: {summary.report_path}")
+    return 0
+
+
+def run_demo_scene(args: argparse.Namespace) -> int:
+    from vla_r1_model.cli import UsageError
+
+    from .demo_scene import DemoSceneConfig, generate_demo_scene
+
+    try:
+        scene = generate_demo_scene(args.out, seed=args.seed, n_frames=args.frames,
+                                    config=DemoSceneConfig(seed=args.seed, n_frames=args.frames, gl=args.gl))
+    except (FileExistsError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
+    print(f"bag: {scene.bag_path}\nground truth: {scene.ground_truth_path}\npreview: {scene.preview_path}")
+    print(f"rendered {args.frames} frame(s) at {scene.render_s_per_frame * 1e3:.0f} ms per frame")
+    return 0
