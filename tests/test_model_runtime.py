@@ -132,3 +132,11 @@ def test_backend_config_validation():
         TransformersBackendConfig(min_pixels=10)
     with pytest.raises(ValueError, match="temperature"):
         GenerationSettings(temperature=0)
+
+
+def test_static_cache_decodes_the_same_tokens_as_dynamic(backend, tiny_checkpoint, image):
+    """The GPU default (static KV cache) must not change greedy answers; checked uncompiled on CPU."""
+    static = TransformersBackend(TransformersBackendConfig(model=str(tiny_checkpoint), cache="static", compile=False))
+    settings = GenerationSettings(max_new_tokens=12)
+    assert static.cache == "static" and backend.cache == "dynamic"  # CPU default stays dynamic
+    assert static.generate(image, "pick up the cup", settings).text == backend.generate(image, "pick up the cup", settings).text
