@@ -84,14 +84,8 @@ def real_3b_config_with_token_ids(token_ids: dict[str, int]) -> dict[str, Any]:
 
 def tiny_config_dict(vocab_size: int, token_ids: dict[str, int]) -> dict[str, Any]:
     """A two-layer Qwen2.5-VL whose every Linear size is a multiple of 64 (NF4 on CPU needs that)."""
-    config = qwen25_vl_3b_config_dict()
-    config.update(
-        image_token_id=token_ids["<|image_pad|>"],
-        video_token_id=token_ids["<|video_pad|>"],
-        vision_start_token_id=token_ids["<|vision_start|>"],
-        vision_end_token_id=token_ids["<|vision_end|>"],
-        tie_word_embeddings=False,
-    )
+    config = real_3b_config_with_token_ids(token_ids)
+    config["tie_word_embeddings"] = False
     config["text_config"].update(
         vocab_size=vocab_size,
         hidden_size=128,
@@ -101,8 +95,6 @@ def tiny_config_dict(vocab_size: int, token_ids: dict[str, int]) -> dict[str, An
         num_key_value_heads=1,
         max_position_embeddings=4096,
         rope_parameters={"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [8, 12, 12]},
-        bos_token_id=token_ids["<|endoftext|>"],
-        eos_token_id=token_ids["<|im_end|>"],
         tie_word_embeddings=False,
     )
     config["vision_config"].update(
