@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -25,6 +26,10 @@ _ENCODINGS = {"z16": "mono16", "rgb8": "rgb8", "bgr8": "bgr8", "rgba8": "rgba8",
               "y16": "mono16_ir"}
 _QUEUE_FRAMES = 8
 _POLL_S = 0.05
+# librealsense reports "stopped" once its reader reaches the end of the file, while the last frames
+# may still sit in its dispatch thread; on a loaded machine they arrive later. Only a quiet period
+# after "stopped" ends the playback.
+_END_GRACE_S = 1.0
 
 
 def is_realsense_summary(summary: BagSummary) -> bool:
@@ -141,13 +146,19 @@ class RealSenseBag:
                     sensor.start(on_frame)
                     started.append(sensor)
             index = {topic: 0 for topic in kinds}
+            quiet_since = None
             while True:
                 try:
                     topic, stamp_s, pixels = frames.get(timeout=_POLL_S)
                 except queue.Empty:
-                    if playback.current_status() == rs.playback_status.stopped and frames.empty():
+                    if playback.current_status() != rs.playback_status.stopped:
+                        quiet_since = None
+                    elif quiet_since is None:
+                        quiet_since = time.monotonic()
+                    elif time.monotonic() - quiet_since >= _END_GRACE_S:
                         break
                     continue
+                quiet_since = None
                 kind = kinds[topic]
                 if kind == "color" and pixels.ndim == 3:
                     order = slice(2, None, -1) if self.encoding(topic) in ("bgr8", "bgra8") else slice(0, 3)
