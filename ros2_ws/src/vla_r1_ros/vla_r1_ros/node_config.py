@@ -1,0 +1,292 @@
+"""The node's parameters: one frozen, validated dataclass per section of ``config/params.yaml``.
+
+ROS parameters are flat dotted names (``grounding.inner_fraction``); they map onto the SAME config
+dataclasses the ROS-free code uses (GroundingConfig, SafetyConfig, PlannerConfig) plus the node's
+own sections. ``default_parameters()`` is what the node declares, ``NodeConfig.from_parameters``
+is what it reads back: one source of truth, and a test checks params.yaml against it key by key.
+
+ROS parameters have no ``None`` and no empty typed lists, so a few values use sentinels that the
+mapping translates explicitly: ``""`` for "not set" strings, ``0`` for "not set" pixel budgets, and
+``[0, 0, 0, 0]`` for ``grounding.trajectory_orientation_xyzw`` = top-down (None).
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from vla_r1_model.loading import DEFAULT_MODEL_ID, QUANTIZATIONS
+
+from .grounding_config import GroundingConfig
+from .safety import SafetyConfig
+
+NODE_NAME = "vla_r1_node"
+PLANNERS = ("moveit", "pinocchio", "none")
+BACKENDS = ("transformers", "openai")
+NO_ORIENTATION = (0.0, 0.0, 0.0, 0.0)  # ROS stand-in for trajectory_orientation_xyzw = None
+
+
+def _positive(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+
+
+def _choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+
+
+def _topic(name: str, value: Any) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{name} must be a non-empty topic name, got {value!r}")
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """Which model and how to run it (the same choices as `vla-r1 infer`)."""
+
+    model: str = DEFAULT_MODEL_ID  # hub id, local folder, or "tiny" (random-weight test checkpoint)
+    backend: str = "transformers"  # or "openai" (a vLLM / OpenAI-compatible server at server_url)
+    server_url: str = ""
+    timeout_s: float = 60.0  # per request, openai backend
+    quantization: str = "none"  # none | nf4 | int8
+    device: str = "auto"
+    dtype: str = "auto"
+    attn_implementation: str = ""  # "" = the library default
+    min_pixels: int = 0  # image-token budget; 0 = the checkpoint's setting
+    max_pixels: int = 0
+    max_new_tokens: int = 1024
+    sample: bool = False  # greedy by default: the same frame gets the same answer
+    no_think: bool = False
+    out_of_range: str = "clip"  # normalized values outside [0, 1]: clip | reject
+
+    def __post_init__(self) -> None:
+        if not self.model:
+            raise ValueError("model.model must name a checkpoint")
+        _choice("model.backend", self.backend, BACKENDS)
+        _choice("model.quantization", self.quantization, QUANTIZATIONS)
+        _choice("model.out_of_range", self.out_of_range, ("clip", "reject"))
+        if self.backend == "openai" and not self.server_url:
+            raise ValueError("model.backend openai needs model.server_url")
+        _positive("model.timeout_s", self.timeout_s)
+        if self.max_new_tokens < 1:
+            raise ValueError(f"model.max_new_tokens must be >= 1, got {self.max_new_tokens}")
+        if self.min_pixels < 0 or self.max_pixels < 0:
+            raise ValueError("model.min_pixels / max_pixels must be >= 0 (0 = not set)")
+
+    def build_policy(self):
+        """The Policy these settings describe (loads the model: seconds to minutes)."""
+        from vla_r1_model.backends.base import GenerationSettings
+        from vla_r1_model.policy import Policy, PolicyConfig
+
+        generation = (GenerationSettings.reference_sampling(max_new_tokens=self.max_new_tokens) if self.sample
+                      else GenerationSettings(max_new_tokens=self.max_new_tokens))
+        config = PolicyConfig(generation=generation, out_of_range=self.out_of_range, no_think=self.no_think)
+        if self.backend == "openai":
+            return Policy.remote(self.server_url, self.model, config, timeout_s=self.timeout_s)
+        return Policy.from_pretrained(
+            self.model, config, quantization=self.quantization, device=self.device, dtype=self.dtype,
+            attn_implementation=self.attn_implementation or None, min_pixels=self.min_pixels or None,
+            max_pixels=self.max_pixels or None,
+        )
+
+
+@dataclass(frozen=True)
+class CameraSettings:
+    """Topics (realsense2_camera's defaults with align_depth) and frame freshness."""
+
+    color_topic: str = "/camera/camera/color/image_raw"
+    depth_topic: str = "/camera/camera/aligned_depth_to_color/image_raw"
+    info_topic: str = "/camera/camera/color/camera_info"
+    # Synchronize camera_info with the images too; false = use the newest camera_info as is
+    # (for recordings whose camera_info carries no stamp).
+    sync_camera_info: bool = True
+    sync_slop_s: float = 0.05  # ApproximateTimeSynchronizer: the largest stamp difference in a set
+    sync_queue_size: int = 10
+    max_frame_age_s: float = 0.5  # a goal may use a frame received this long before it arrived
+    frame_wait_timeout_s: float = 2.0  # how long a goal waits for a usable frame before it is refused
+    depth_scale_m: float = 0.001  # metres per unit of 16UC1 depth (RealSense: millimetres)
+    camera_frame_id: str = ""  # "" = the color image's header.frame_id; set it for recordings without one
+
+    def __post_init__(self) -> None:
+        for name in ("color_topic", "depth_topic", "info_topic"):
+            _topic(f"camera.{name}", getattr(self, name))
+        for name in ("sync_slop_s", "frame_wait_timeout_s", "depth_scale_m"):
+            _positive(f"camera.{name}", getattr(self, name))
+        if not (math.isfinite(self.max_frame_age_s) and self.max_frame_age_s >= 0):
+            raise ValueError(f"camera.max_frame_age_s must be >= 0, got {self.max_frame_age_s}")
+        if self.sync_queue_size < 1:
+            raise ValueError(f"camera.sync_queue_size must be >= 1, got {self.sync_queue_size}")
+
+
+@dataclass(frozen=True)
+class TransformSettings:
+    """Where base_T_camera comes from: tf2, looked up base_frame <- camera frame.
+
+    Eye-to-hand: a static transform (published from the hand-eye YAML), looked up at the latest
+    time. Eye-in-hand: the chain base -> end-effector (live, from joint states) -> camera (static),
+    looked up AT THE FRAME'S STAMP so the camera pose matches the moment the image was taken.
+    """
+
+    base_frame: str = "base_link"
+    eye_in_hand: bool = False
+    tf_timeout_s: float = 0.5
+
+    def __post_init__(self) -> None:
+        if not self.base_frame:
+            raise ValueError("transforms.base_frame must be set")
+        _positive("transforms.tf_timeout_s", self.tf_timeout_s)
+
+
+@dataclass(frozen=True)
+class ExecutionSettings:
+    """Planning (MoveIt via moveit_py, or pinocchio without MoveIt) and the execution gate."""
+
+    allow_execution: bool = False  # the node-side half of the gate: goal.execute AND this
+    planner: str = "moveit"  # moveit | pinocchio | none (targets only)
+    planning_group: str = "panda_arm"
+    pose_link: str = "panda_hand"  # the link the target poses are for (grounding's tip link)
+    planning_pipeline: str = "ompl"
+    planner_id: str = ""  # "" = the pipeline's default planner
+    planning_time_s: float = 5.0
+    planning_attempts: int = 1
+    velocity_scaling: float = 0.1  # max_velocity_scaling_factor of every plan, (0, 1]
+    acceleration_scaling: float = 0.1
+    urdf_path: str = ""  # planner pinocchio: the robot's URDF
+    moveit_node_name: str = "vla_r1_moveit_py"
+
+    def __post_init__(self) -> None:
+        _choice("execution.planner", self.planner, PLANNERS)
+        for name in ("velocity_scaling", "acceleration_scaling"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and 0 < value <= 1):
+                raise ValueError(f"execution.{name} must be in (0, 1], got {value!r}")
+        _positive("execution.planning_time_s", self.planning_time_s)
+        if self.planning_attempts < 1:
+            raise ValueError(f"execution.planning_attempts must be >= 1, got {self.planning_attempts}")
+        if self.planner == "pinocchio" and not self.urdf_path:
+            raise ValueError("execution.planner pinocchio needs execution.urdf_path")
+        if self.planner != "none" and not (self.planning_group and self.pose_link):
+            raise ValueError("execution.planning_group and execution.pose_link must be set")
+
+
+@dataclass(frozen=True)
+class OutputSettings:
+    """What the node publishes besides the action."""
+
+    publish_overlay: bool = True
+    feedback_period_s: float = 0.2  # reasoning feedback at most this often (generation is ~20-100 tokens/s)
+    diagnostics_period_s: float = 1.0
+
+    def __post_init__(self) -> None:
+        _positive("output.feedback_period_s", self.feedback_period_s)
+        _positive("output.diagnostics_period_s", self.diagnostics_period_s)
+
+
+# The pinocchio planner's options (PlannerConfig); flat here so they are ROS parameters too.
+_PLANNER_DEFAULTS: dict[str, Any] | None = None
+
+
+def _planner_defaults() -> dict[str, Any]:
+    """PlannerConfig's fields and defaults, without importing pinocchio at module import."""
+    global _PLANNER_DEFAULTS
+    if _PLANNER_DEFAULTS is None:
+        from .planning import PlannerConfig
+
+        config = PlannerConfig()
+        values = {f.name: getattr(config, f.name) for f in fields(config) if f.name != "ik"}
+        values["ik"] = {f.name: getattr(config.ik, f.name) for f in fields(config.ik)}
+        _PLANNER_DEFAULTS = values
+    return _PLANNER_DEFAULTS
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    model: ModelSettings = field(default_factory=ModelSettings)
+    camera: CameraSettings = field(default_factory=CameraSettings)
+    transforms: TransformSettings = field(default_factory=TransformSettings)
+    execution: ExecutionSettings = field(default_factory=ExecutionSettings)
+    output: OutputSettings = field(default_factory=OutputSettings)
+    grounding: GroundingConfig = field(default_factory=GroundingConfig)
+    safety: SafetyConfig = field(default_factory=SafetyConfig)
+    planner: Mapping[str, Any] = field(default_factory=dict)  # PlannerConfig.from_dict input (pinocchio)
+
+    def planner_config(self):
+        from .planning import PlannerConfig
+
+        return PlannerConfig.from_dict(self.planner)
+
+    @classmethod
+    def from_parameters(cls, flat: Mapping[str, Any]) -> NodeConfig:
+        """From flat dotted ROS parameter names. Unknown names are refused (a typo must not pass)."""
+        unknown = sorted(set(flat) - set(default_parameters()))
+        if unknown:
+            raise ValueError(f"unknown parameter(s) {unknown}")
+        nested = unflatten(flat)
+        sections: dict[str, Any] = {}
+        for name, kind in (("model", ModelSettings), ("camera", CameraSettings), ("transforms", TransformSettings),
+                           ("execution", ExecutionSettings), ("output", OutputSettings)):
+            sections[name] = kind(**nested.get(name, {}))
+        grounding = dict(nested.get("grounding", {}))
+        orientation = grounding.get("trajectory_orientation_xyzw")
+        if orientation is not None and tuple(float(v) for v in orientation) == NO_ORIENTATION:
+            grounding["trajectory_orientation_xyzw"] = None
+        sections["grounding"] = GroundingConfig.from_dict(grounding)
+        sections["safety"] = SafetyConfig.from_dict({k: tuple(v) if isinstance(v, list) else v
+                                                     for k, v in nested.get("safety", {}).items()})
+        sections["planner"] = dict(nested.get("planner", {}))
+        config = cls(**sections)
+        if config.execution.planner == "pinocchio":
+            config.planner_config()  # validate now, not at the first goal
+        return config
+
+
+def _ros_value(value: Any) -> Any:
+    """A ROS-parameter-legal value: tuples become lists of floats, numpy scalars plain numbers."""
+    if isinstance(value, (tuple, list)):
+        return [float(v) for v in value]
+    if isinstance(value, bool) or isinstance(value, (int, str)):
+        return value
+    return float(value)
+
+
+def flatten(nested: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in nested.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, name + "."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def unflatten(flat: Mapping[str, Any]) -> dict[str, Any]:
+    nested: dict[str, Any] = {}
+    for name, value in flat.items():
+        node = nested
+        *parents, leaf = name.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return nested
+
+
+def default_parameters() -> dict[str, Any]:
+    """Every parameter the node declares, with its default (its type is the parameter's type)."""
+    nested: dict[str, Any] = {}
+    for name, kind in (("model", ModelSettings), ("camera", CameraSettings), ("transforms", TransformSettings),
+                       ("execution", ExecutionSettings), ("output", OutputSettings)):
+        instance = kind()
+        nested[name] = {f.name: getattr(instance, f.name) for f in fields(instance)}
+    grounding = GroundingConfig().to_dict()
+    grounding["tip_T_grasp"] = {"xyz": [round(v, 6) + 0.0 for v in grounding["tip_T_grasp"]["xyz"]],
+                                "quaternion_xyzw": [round(v, 6) + 0.0 for v in grounding["tip_T_grasp"]["quaternion_xyzw"]]}
+    if grounding["trajectory_orientation_xyzw"] is None:
+        grounding["trajectory_orientation_xyzw"] = list(NO_ORIENTATION)
+    nested["grounding"] = grounding
+    safety = SafetyConfig()
+    nested["safety"] = {f.name: getattr(safety, f.name) for f in fields(safety)}
+    nested["planner"] = _planner_defaults()
+    return {name: _ros_value(value) for name, value in flatten(nested).items()}
