@@ -87,3 +87,10 @@ def test_argparse_rejects_unknown_task(frame_path):
     with pytest.raises(SystemExit) as exc:
         main(["infer", "--image", str(frame_path), "--instruction", "x", "--task", "grasp"])
     assert exc.value.code == 2
+
+
+def test_fixed_answer_skips_the_model(frame_path, capsys):
+    code, result = run_json(capsys, ["infer", "--answer", PATH_ANSWER, "--model", "/no/such/model", "--image",
+                                     str(frame_path), "--instruction", "move", "--task", "trajectory", "--json"])
+    assert code == 0 and result["action"]["points_pixels"][0] == [16.0, 60.0]
+    assert main(["infer", "--answer", " ", "--image", str(frame_path), "--instruction", "x", "--task", "affordance"]) == 2

@@ -16,6 +16,7 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--model", default=DEFAULT_MODEL_ID,
                        help=f"hub id, local folder, or 'tiny' for the random-weight test checkpoint (default {DEFAULT_MODEL_ID})")
     group.add_argument("--backend", choices=("transformers", "openai"), default="transformers")
+    group.add_argument("--answer", help="skip the model and use this answer text (replay a recorded answer)")
     group.add_argument("--server-url", help="OpenAI-compatible server for --backend openai, e.g. http://localhost:8000")
     group.add_argument("--timeout", type=float, default=60.0, help="seconds per request to the server (openai backend)")
     group.add_argument("--quantization", choices=QUANTIZATIONS, default="none")
@@ -42,6 +43,10 @@ def policy_from_args(args: argparse.Namespace):
         settings = (GenerationSettings.reference_sampling(max_new_tokens=args.max_new_tokens) if args.sample
                     else GenerationSettings(max_new_tokens=args.max_new_tokens))
         config = PolicyConfig(generation=settings, out_of_range=args.out_of_range, no_think=args.no_think)
+        if args.answer is not None:
+            from .backends.fixed_backend import FixedAnswerBackend
+
+            return Policy(FixedAnswerBackend(args.answer), config)
         if args.backend == "openai":
             if not args.server_url:
                 raise UsageError("--backend openai needs --server-url")
