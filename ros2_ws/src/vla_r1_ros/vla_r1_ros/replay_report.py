@@ -9,7 +9,7 @@ import numpy as np
 
 
 def plot_targets(positions_base_m: np.ndarray, kind: str, path: Path) -> None:
-    """Top view (x, y) and side view (x, z) of the targets in the base frame, in order."""
+    """Top view (x, y) and side view (x, z) of the grasp points in the base frame, in order."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -17,7 +17,8 @@ def plot_targets(positions_base_m: np.ndarray, kind: str, path: Path) -> None:
 
     fig, (top, side) = plt.subplots(1, 2, figsize=(6.4, 2.8), dpi=90)
     for axis, (i, j, name) in zip((top, side), ((0, 1, "y"), (0, 2, "z"))):
-        axis.plot(positions_base_m[:, i], positions_base_m[:, j], "-o" if kind == "path" else "o", color="tab:orange", ms=4)
+        axis.plot(positions_base_m[:, i], positions_base_m[:, j], "-o" if kind == "path" else "o", color="tab:orange", ms=4,
+                  label="pre-grasp / waypoints")
         axis.plot(positions_base_m[-1, i], positions_base_m[-1, j], "*", color="tab:red", ms=12, label="final target")
         axis.plot([0], [0], "ks", ms=6, label="base origin")
         axis.set_xlabel("x (m)")
@@ -41,7 +42,8 @@ def _frame_card(out_dir: Path, record: dict) -> str:
     frame_dir = out_dir / record["frame_dir"]
     plot = ""
     if record.get("targets"):
-        positions = np.asarray([t["position_base_m"] for t in record["targets"]["targets"]], dtype=float)
+        # Where the fingers go (the planner gets the tip link, offset by the tool): what a person checks.
+        positions = np.asarray([t["grasp_point_base_m"] for t in record["targets"]["targets"]], dtype=float)
         plot_targets(positions, record["targets"]["kind"], frame_dir / "targets.png")
         plot = f"<img src='{record['frame_dir']}/targets.png' alt='3D targets'>"
     status = "ok" if record["ok"] else f"failed at {record['failed_stage']}: {record['error']}"
