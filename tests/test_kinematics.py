@@ -152,3 +152,30 @@ def test_ik_is_deterministic_and_validates_input(panda):
         panda.ik(np.full((4, 4), np.nan), READY)
     with pytest.raises(ValueError, match="7 values"):
         panda.ik(pose, READY[:6])
+
+
+def test_vectorized_fk_matches_pinocchio_per_configuration(panda):
+    qs = np.random.default_rng(5).uniform(panda.lower_limits, panda.upper_limits, size=(50, 7))
+    poses = panda.fk_poses(qs)
+    assert poses.shape == (50, 4, 4)
+    for q, pose in zip(qs, poses):
+        assert pose == pytest.approx(panda.fk(q), abs=1e-12)
+    assert panda.fk_positions(qs) == pytest.approx(poses[:, :3, 3], abs=0)
+    with pytest.raises(ValueError, match=r"\(M, 7\)"):
+        panda.fk_poses(qs[:, :6])
+
+
+def test_accepting_the_current_seed_skips_the_search_only_within_the_bound(panda):
+    target = top_down(0.45, 0.15, 0.3)
+    searched = panda.ik(target, READY)
+    assert searched.solutions_found == 4
+    accepted = panda.ik(target, READY, IKConfig(accept_seed_within_rad=math.pi))
+    assert accepted.seed_index == 0 and accepted.solutions_found == 1
+    assert accepted.iterations < searched.iterations
+    position_mm, angle_deg = pose_errors(panda.fk(accepted.positions), target)
+    assert position_mm < 1.0 and angle_deg < 0.5
+    # a bound below the solution's distance falls back to the full nearest-solution search
+    tight = panda.ik(target, READY, IKConfig(accept_seed_within_rad=0.5 * accepted.distance_rad))
+    assert tight.solutions_found == 4 and np.array_equal(tight.positions, searched.positions)
+    with pytest.raises(ValueError, match="accept_seed_within_rad"):
+        IKConfig(accept_seed_within_rad=-1.0)

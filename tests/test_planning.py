@@ -5,10 +5,13 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pinocchio as pin
 import pytest
 
-from vla_r1_ros.kinematics import RobotModel
-from vla_r1_ros.planning import JointTrajectory, PinocchioPlanner, Planner, PlannerConfig, PlanningError
+from vla_r1_ros.kinematics import IKConfig, RobotModel
+from vla_r1_ros.planning import (
+    JointTrajectory, PinocchioPlanner, Planner, PlannerConfig, PlanningError, _angles_from_interpolated, _interpolate_pose,
+)
 from vla_r1_ros.safety import SafetyConfig
 from vla_r1_ros.time_parameterization import trapezoidal_profile
 
@@ -231,3 +234,28 @@ def test_planner_config_validation():
     with pytest.raises(ValueError, match="max_acceleration_rad_s2"):
         PlannerConfig(max_acceleration_rad_s2=0.0)
     assert PlannerConfig.from_dict({"ik": {"max_solutions": 2}}).ik.max_solutions == 2
+
+
+def test_start_ik_acceptance_bound(panda):
+    targets = [top_down(0.45, 0.15, 0.3), top_down(0.45, 0.15, 0.2)]
+    fast = PinocchioPlanner(panda, SAFETY).plan(targets, READY)  # default: the start's own solve within pi rad
+    local = panda.ik(targets[0], READY, IKConfig(num_random_seeds=0)).positions
+    assert fast.positions[fast.waypoint_indices[0]] == pytest.approx(local, abs=1e-12)
+    searched = PinocchioPlanner(panda, SAFETY, PlannerConfig(start_ik_accept_rad=None)).plan(targets, READY)
+    assert searched.positions[searched.waypoint_indices[0]] == pytest.approx(panda.ik(targets[0], READY).positions, abs=1e-12)
+    for plan in (fast, searched):
+        reached = panda.fk(plan.positions[plan.waypoint_indices[1]])
+        assert np.linalg.norm(reached[:3, 3] - targets[1][:3, 3]) < 1e-3
+    with pytest.raises(ValueError, match="start_ik_accept_rad"):
+        PlannerConfig(start_ik_accept_rad=-0.1)
+
+
+def test_vectorized_rotation_check_matches_the_slerp_definition(panda):
+    a, b = pin.SE3(top_down(0.4, 0.0, 0.3)), pin.SE3(top_down(0.5, 0.1, 0.3, yaw=1.2))
+    qs = np.random.default_rng(1).uniform(panda.lower_limits, panda.upper_limits, size=(20, 7))
+    rotations = panda.fk_poses(qs)[:, :3, :3]
+    fractions = np.linspace(0.05, 0.95, 20)
+    angles = _angles_from_interpolated(a.rotation, b.rotation, fractions, rotations)
+    for s, rotation, angle in zip(fractions, rotations, angles):
+        expected = _interpolate_pose(a, b, float(s)).rotation
+        assert angle == pytest.approx(np.linalg.norm(pin.log3(expected.T @ rotation)), abs=1e-6)

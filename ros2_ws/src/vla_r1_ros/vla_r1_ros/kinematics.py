@@ -8,7 +8,10 @@ joint trajectory names exactly the joints a controller for the arm expects.
 IK is damped least squares on the SE(3) error ``log6(tip_T_target)`` (or the position error only),
 projected onto the joint limits after each step. It starts from the current configuration, then from
 deterministic random seeds, and returns the converged solution nearest (L2, radians) to the current
-configuration. Poses are 4x4 float64 homogeneous matrices; ``base_T_tip`` maps tip-frame points into
+configuration. ``IKConfig.accept_seed_within_rad`` trades that search for speed: the solution reached
+from the current configuration is returned at once when it lies within that joint distance (damped
+least squares from there takes small, minimum-norm steps, so it is rarely beaten by much; see
+docs/benchmarks.md for the measured cost). Poses are 4x4 float64 homogeneous matrices; ``base_T_tip`` maps tip-frame points into
 the base frame.
 """
 from __future__ import annotations
@@ -51,6 +54,9 @@ class IKConfig:
     num_random_seeds: int = 16
     random_seed: int = 0  # the random seeds are deterministic for a given value
     max_solutions: int = 4  # stop once this many seeds converged, then pick the nearest
+    # None: always compare up to max_solutions solutions. A number: when the solve from the current
+    # configuration converges within this L2 joint distance of it, return it without searching.
+    accept_seed_within_rad: float | None = None
 
     def __post_init__(self) -> None:
         for name in ("position_tolerance_m", "rotation_tolerance_rad", "damping", "max_step_rad"):
@@ -63,6 +69,9 @@ class IKConfig:
             raise ValueError(f"num_random_seeds must be >= 0, got {self.num_random_seeds}")
         if self.max_solutions < 1:
             raise ValueError(f"max_solutions must be >= 1, got {self.max_solutions}")
+        bound = self.accept_seed_within_rad
+        if bound is not None and not (isinstance(bound, (int, float)) and not math.isnan(bound) and bound >= 0):
+            raise ValueError(f"accept_seed_within_rad must be None or a number >= 0, got {bound!r}")
 
 
 @dataclass(frozen=True)
@@ -74,12 +83,6 @@ class IKSolution:
     seed_index: int  # 0 = the current configuration, k = k-th random seed
     solutions_found: int
     distance_rad: float  # L2 distance to the current configuration
-
-
-def _pose_errors(base_T_tip: pin.SE3, base_T_target: pin.SE3) -> tuple[float, float]:
-    position_error = float(np.linalg.norm(base_T_tip.translation - base_T_target.translation))
-    rotation_error = float(np.linalg.norm(pin.log3(base_T_tip.rotation.T @ base_T_target.rotation)))
-    return position_error, rotation_error
 
 
 def _to_se3(pose: np.ndarray, name: str) -> pin.SE3:
@@ -94,11 +97,6 @@ def _to_se3(pose: np.ndarray, name: str) -> pin.SE3:
     if not np.allclose(pose[3], [0.0, 0.0, 0.0, 1.0]):
         raise ValueError(f"{name} bottom row must be [0, 0, 0, 1], got {pose[3].tolist()}")
     return pin.SE3(rotation.copy(), pose[:3, 3].copy())
-
-
-def _dls_step(jac: np.ndarray, error: np.ndarray, damping_sq: float) -> np.ndarray:
-    """Damped least squares: step = -J^T (J J^T + lambda^2 I)^-1 e."""
-    return -jac.T @ np.linalg.solve(jac @ jac.T + damping_sq * np.eye(jac.shape[0]), error)
 
 
 class RobotModel:
@@ -116,6 +114,7 @@ class RobotModel:
         self._model = model
         self._data = model.createData()
         self._tip_frame_id = model.getFrameId(tip_link)
+        self._chain = self._batch_chain()
         self.tip_link = tip_link
         self.base_link = model.frames[1].name if len(model.frames) > 1 else "universe"
         self.joint_names: tuple[str, ...] = tuple(model.names[1:])
@@ -204,14 +203,56 @@ class RobotModel:
         pin.framesForwardKinematics(self._model, self._data, q)
         return self._data.oMf[self._tip_frame_id].homogeneous.copy()
 
+    def _batch_chain(self) -> list[tuple[np.ndarray, np.ndarray, str, int, int]] | None:
+        """The root -> tip chain as (placement R, placement p, 'R'|'P', axis, q index) steps for
+        vectorized FK, the tip frame's placement last; None when a joint type is not handled
+        (fk_poses then loops over pinocchio)."""
+        model = self._model
+        frame = model.frames[self._tip_frame_id]
+        steps = []
+        for joint_id in list(model.supports[frame.parentJoint])[1:]:
+            kind = model.joints[joint_id].shortname()
+            if kind[:-1] not in ("JointModelR", "JointModelP") or kind[-1] not in "XYZ":
+                return None
+            placement = model.jointPlacements[joint_id]
+            steps.append((placement.rotation.copy(), placement.translation.copy(), kind[-2], "XYZ".index(kind[-1]),
+                          model.joints[joint_id].idx_q))
+        steps.append((frame.placement.rotation.copy(), frame.placement.translation.copy(), "", 0, 0))
+        return steps
+
+    def fk_poses(self, qs: np.ndarray) -> np.ndarray:
+        """base_T_tip (M, 4, 4) for joint positions (M, N), vectorized over M: dense path checks."""
+        qs = np.asarray(qs, dtype=np.float64)
+        if qs.ndim != 2 or qs.shape[1] != self.num_joints:
+            raise ValueError(f"qs must have shape (M, {self.num_joints}), got {qs.shape}")
+        out = np.zeros((qs.shape[0], 4, 4))
+        out[:, 3, 3] = 1.0
+        if self._chain is None:
+            for i, q in enumerate(qs):
+                pin.forwardKinematics(self._model, self._data, q)
+                out[i] = pin.updateFramePlacement(self._model, self._data, self._tip_frame_id).homogeneous
+            return out
+        rotation = np.broadcast_to(np.eye(3), (qs.shape[0], 3, 3))
+        position = np.zeros((qs.shape[0], 3))
+        for placement_r, placement_p, kind, axis, idx_q in self._chain:
+            position = position + rotation @ placement_p
+            rotation = rotation @ placement_r
+            if kind == "R":  # rotation about `axis`: the other two columns turn into each other
+                b, c = (axis + 1) % 3, (axis + 2) % 3
+                cos, sin = np.cos(qs[:, idx_q])[:, None], np.sin(qs[:, idx_q])[:, None]
+                col_b, col_c = rotation[:, :, b], rotation[:, :, c]
+                rotation = rotation.copy()
+                rotation[:, :, b] = cos * col_b + sin * col_c
+                rotation[:, :, c] = cos * col_c - sin * col_b
+            elif kind == "P":
+                position = position + rotation[:, :, axis] * qs[:, idx_q, None]
+        out[:, :3, :3] = rotation
+        out[:, :3, 3] = position
+        return out
+
     def fk_positions(self, qs: np.ndarray) -> np.ndarray:
         """Tip positions (M, 3) in the base frame for joint positions (M, N): dense path checks."""
-        qs = np.asarray(qs, dtype=np.float64)
-        out = np.empty((qs.shape[0], 3))
-        for i, q in enumerate(qs):
-            pin.forwardKinematics(self._model, self._data, q)
-            out[i] = pin.updateFramePlacement(self._model, self._data, self._tip_frame_id).translation
-        return out
+        return self.fk_poses(qs)[:, :3, 3]
 
     def ik(
         self,
@@ -233,20 +274,24 @@ class RobotModel:
             base_T_target = pose
         target = _to_se3(base_T_target, "base_T_target")
 
-        rng = np.random.default_rng(config.random_seed)
-        seeds = [self.clip_to_limits(q_current)]
-        seeds += list(rng.uniform(self.lower_limits, self.upper_limits, size=(config.num_random_seeds, self.num_joints)))
+        def seeds():  # the random seeds are drawn only when the search gets that far
+            yield np.clip(q_current, self.lower_limits, self.upper_limits)
+            if config.num_random_seeds:
+                rng = np.random.default_rng(config.random_seed)
+                yield from rng.uniform(self.lower_limits, self.upper_limits, size=(config.num_random_seeds, self.num_joints))
 
         solutions: list[tuple[float, int, np.ndarray, float, float]] = []
         best_residual = (math.inf, math.inf)
         total_iterations = 0
-        for seed_index, seed in enumerate(seeds):
+        for seed_index, seed in enumerate(seeds()):
             q, iterations, converged, pos_err, rot_err = self._solve_from(seed, target, config, position_only)
             total_iterations += iterations
             if converged:
                 distance = float(np.linalg.norm(q - q_current))
                 solutions.append((distance, seed_index, q, pos_err, rot_err))
                 if len(solutions) >= config.max_solutions:
+                    break
+                if seed_index == 0 and config.accept_seed_within_rad is not None and distance <= config.accept_seed_within_rad:
                     break
             elif (pos_err, rot_err) < best_residual:
                 best_residual = (pos_err, rot_err)
@@ -255,7 +300,7 @@ class RobotModel:
             what = "position" if position_only else "pose"
             raise IKError(
                 f"{what} unreachable for tip {self.tip_link!r} at {np.round(target.translation, 4).tolist()} m: "
-                f"best residual {pos_err * 1e3:.1f} mm / {math.degrees(rot_err):.2f} deg after {len(seeds)} seeds",
+                f"best residual {pos_err * 1e3:.1f} mm / {math.degrees(rot_err):.2f} deg after {1 + config.num_random_seeds} seeds",
                 pos_err,
                 rot_err,
             )
@@ -268,16 +313,29 @@ class RobotModel:
     ) -> tuple[np.ndarray, int, bool, float, float]:
         """Damped least squares from one seed: (q, iterations, converged, position err m, rotation err rad)."""
         model, data, frame_id = self._model, self._data, self._tip_frame_id
+        lower, upper = self.lower_limits, self.upper_limits
         q = seed.copy()
-        damping_sq = config.damping**2
+        damping = config.damping**2 * np.eye(3 if position_only else 6)
+        position_tolerance, rotation_tolerance = config.position_tolerance_m, config.rotation_tolerance_rad
+        target_translation = target.translation
         best = (math.inf, q.copy(), math.inf, math.inf)
         stalled = 0
         for iteration in range(1, config.max_iterations + 1):
             pin.computeJointJacobians(model, data, q)  # also runs forward kinematics
             base_T_tip = pin.updateFramePlacement(model, data, frame_id)
-            pos_err, rot_err = _pose_errors(base_T_tip, target)
-            ok = pos_err < config.position_tolerance_m and (position_only or rot_err < config.rotation_tolerance_rad)
-            if ok:
+            if position_only:
+                error = base_T_tip.translation - target_translation
+                pos_err = math.sqrt(float(error @ error))
+                rot_err = float(np.linalg.norm(pin.log3(base_T_tip.rotation.T @ target.rotation)))
+            else:
+                # error = log6(tip_T_target); its angular part is log3 of the rotation error and
+                # |tip_T_target.translation| is the position error (a rotation keeps lengths).
+                tip_T_target = base_T_tip.actInv(target)
+                error = pin.log6(tip_T_target).vector
+                offset = tip_T_target.translation
+                pos_err = math.sqrt(float(offset @ offset))
+                rot_err = math.sqrt(float(error[3:] @ error[3:]))
+            if pos_err < position_tolerance and (position_only or rot_err < rotation_tolerance):
                 return q, iteration, True, pos_err, rot_err
             # A scalar to detect progress: metres + radians weighs 1 mm like ~0.06 deg.
             score = pos_err + (0.0 if position_only else rot_err)
@@ -289,22 +347,20 @@ class RobotModel:
                     break
             if position_only:
                 jac = pin.getFrameJacobian(model, data, frame_id, pin.LOCAL_WORLD_ALIGNED)[:3]
-                error = base_T_tip.translation - target.translation
             else:
-                # error = log6(tip_T_target); with a body-frame Jacobian J its derivative
-                # is -Jlog6(target_T_tip) J (right-perturbation of the tip pose).
-                tip_T_target = base_T_tip.actInv(target)
-                error = pin.log6(tip_T_target).vector
+                # with a body-frame Jacobian J the derivative of log6(tip_T_target) is
+                # -Jlog6(target_T_tip) J (right-perturbation of the tip pose).
                 jac = -pin.Jlog6(tip_T_target.inverse()) @ pin.getFrameJacobian(model, data, frame_id, pin.LOCAL)
-            step = _dls_step(jac, error, damping_sq)
+            step = -jac.T @ np.linalg.solve(jac @ jac.T + damping, error)  # damped least squares
             # A joint resting on a limit and pushed outward would be clipped back every iteration,
             # which stalls the solve: freeze it and let the other joints take up the error.
-            blocked = ((q <= self.lower_limits) & (step < 0)) | ((q >= self.upper_limits) & (step > 0))
+            blocked = ((q <= lower) & (step < 0)) | ((q >= upper) & (step > 0))
             if blocked.any():
-                step = _dls_step(jac * ~blocked, error, damping_sq)
-            largest = float(np.max(np.abs(step)))
+                jac = jac * ~blocked
+                step = -jac.T @ np.linalg.solve(jac @ jac.T + damping, error)
+            largest = float(np.abs(step).max())
             if largest > config.max_step_rad:
                 step *= config.max_step_rad / largest
-            q = np.clip(q + step, self.lower_limits, self.upper_limits)
+            q = np.clip(q + step, lower, upper)
         _, q_best, pos_err, rot_err = best
         return q_best, iteration, False, pos_err, rot_err
