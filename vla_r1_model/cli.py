@@ -18,6 +18,7 @@ import sys
 SUBCOMMAND_MODULES: tuple[str, ...] = (
     "vla_r1_model.cli_infer",
     "vla_r1_model.cli_bench",
+    "vla_r1_ros.cli_live",
     "vla_r1_ros.cli_replay",
     "training.cli",
     "calibration.cli",

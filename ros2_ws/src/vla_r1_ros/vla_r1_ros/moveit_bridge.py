@@ -28,6 +28,9 @@ from .planning import JointTrajectory, PlanningError
 from .safety import SafetyConfig, check_targets
 
 
+PLAN_REQUEST_NAMESPACE = "vla_r1_plan"
+
+
 @dataclass(frozen=True)
 class MoveItSettings:
     planning_group: str
@@ -80,7 +83,8 @@ class MoveItPlanner:
         # pipelines, controllers) come from the launch file's parameters or config_dict.
         self._moveit = MoveItPy(node_name=node_name, config_dict=config_dict)
         self._component = self._moveit.get_planning_component(settings.planning_group)
-        self._params = PlanRequestParameters(self._moveit, "")
+        # defaults from the `vla_r1_plan.plan_request_params` section of config/moveit_py.yaml, then ours
+        self._params = PlanRequestParameters(self._moveit, PLAN_REQUEST_NAMESPACE)
         self._params.planning_pipeline = settings.planning_pipeline
         if settings.planner_id:
             self._params.planner_id = settings.planner_id
