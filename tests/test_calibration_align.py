@@ -131,3 +131,21 @@ def test_d435_default_alignment_against_rs_align_and_geometry(d435, record_prope
     share = float(np.mean(np.abs(points_depth[inside, 2] - measured) <= 0.005))
     print(f"D435 default alignment, back-projected into the depth image: {share:.2%} within 5 mm of the raw reading")
     assert inside.mean() > 0.999 and share > 0.98
+
+
+def test_cached_geometry_is_per_camera_pair_and_results_do_not_leak_between_them():
+    # Two extrinsics and two depth images through the same cache: each call equals a cold one.
+    import calibration.align as align
+
+    near = SE3.from_rotvec([0.0, np.radians(2.0), 0.0], [-0.05, 0.0, 0.0])
+    far = SE3.from_rotvec([0.0, np.radians(-3.0), 0.0], [0.05, 0.01, 0.0])
+    depth = np.full((240, 320), 2.0, dtype=np.float32)
+    depth[60:120, 100:200] = 1.2
+    results = []
+    for extrinsic in (near, far, near):
+        results.append(align_depth_to_color(depth, DEPTH_CAMERA, COLOR_CAMERA, extrinsic))
+    align._GEOMETRY_CACHE.clear()
+    cold_far = align_depth_to_color(depth, DEPTH_CAMERA, COLOR_CAMERA, far)
+    assert np.array_equal(results[0], results[2], equal_nan=True)
+    assert np.array_equal(results[1], cold_far, equal_nan=True)
+    assert not np.array_equal(results[0], results[1], equal_nan=True)
