@@ -87,11 +87,20 @@ class RosbagsBag:
             connections = self.connections(topic)
             try:
                 for connection, _, raw in self._reader.messages(connections=connections):
-                    self._first[topic] = self._reader.deserialize(raw, connection.msgtype)
+                    self._first[topic] = self._deserialize(raw, connection.msgtype)
                     break
             except _READ_ERRORS as error:
                 raise BagError(self.path, f"damaged message: {error}", topic=topic) from error
         return self._first[topic]
+
+    def _deserialize(self, raw: Any, msgtype: str) -> Any:
+        """Images through the zero-copy CDR reader when it can (rosbags would generate and compile a
+        deserializer on every open just to peek at the first image), everything else through rosbags."""
+        if msgtype == IMAGE_TYPE and self.storage != "ros1":
+            view = parse_image_cdr(raw)
+            if view is not None:
+                return view
+        return self._reader.deserialize(raw, msgtype)
 
     def peek_first_messages(self, topics: list[str]) -> None:
         """Cache the first message of several topics in one pass (stops once all are seen)."""
@@ -106,7 +115,7 @@ class RosbagsBag:
             for connection, _, raw in self._reader.messages(connections=connections):
                 topic = connection.topic
                 if topic in wanted:
-                    self._first[topic] = self._reader.deserialize(raw, connection.msgtype)
+                    self._first[topic] = self._deserialize(raw, connection.msgtype)
                     wanted.discard(topic)
                     if not wanted:
                         break
