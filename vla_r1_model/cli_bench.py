@@ -41,6 +41,7 @@ def register(subparsers) -> None:
     model.add_argument("--image-size", type=_size, default=(640, 480))
     model.add_argument("--bandwidth-gb-s", type=float, help="memory bandwidth for the floor (default: from the GPU name)")
     model.add_argument("--cache", choices=("auto", "dynamic", "static"), default="auto")
+    model.add_argument("--max-pixels", type=int, help="image-token budget (pixels after resizing) to measure its effect")
     model.add_argument("--json", type=Path, help="write the results here")
     model.set_defaults(func=run_model)
 
@@ -69,7 +70,7 @@ def run_model(args: argparse.Namespace) -> int:
         raise UsageError("--new-tokens must be >= 2 and --repeats >= 1")
     try:
         result = run_model_benchmark(args.model, args.quantization, args.new_tokens, args.repeats, args.random_3b,
-                                     args.image_size, args.bandwidth_gb_s, {"cache": args.cache})
+                                     args.image_size, args.bandwidth_gb_s, {"cache": args.cache, "max_pixels": args.max_pixels})
     except ModelLoadError as exc:
         raise UsageError(str(exc)) from None
     _write(result, args.json)
