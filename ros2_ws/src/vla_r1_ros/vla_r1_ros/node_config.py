@@ -195,10 +195,23 @@ def _planner_defaults() -> dict[str, Any]:
         from .planning import PlannerConfig
 
         config = PlannerConfig()
-        values = {f.name: getattr(config, f.name) for f in fields(config) if f.name != "ik"}
-        values["ik"] = {f.name: getattr(config.ik, f.name) for f in fields(config.ik)}
+        # Fields whose default is None have no ROS parameter form: they keep their dataclass default
+        # (listed by unexposed_planner_fields(); a test checks every other field is a parameter).
+        values = {f.name: getattr(config, f.name) for f in fields(config)
+                  if f.name != "ik" and getattr(config, f.name) is not None}
+        values["ik"] = {f.name: getattr(config.ik, f.name) for f in fields(config.ik)
+                        if getattr(config.ik, f.name) is not None}
         _PLANNER_DEFAULTS = values
     return _PLANNER_DEFAULTS
+
+
+def unexposed_planner_fields() -> list[str]:
+    """PlannerConfig / IKConfig fields that are not ROS parameters (their default is None)."""
+    from .planning import PlannerConfig
+
+    config = PlannerConfig()
+    names = [f"planner.{f.name}" for f in fields(config) if f.name != "ik" and getattr(config, f.name) is None]
+    return names + [f"planner.ik.{f.name}" for f in fields(config.ik) if getattr(config.ik, f.name) is None]
 
 
 @dataclass(frozen=True)
