@@ -72,10 +72,10 @@ class VlaR1Node(Node):
         self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
 
         qos = qos_profile_sensor_data  # best effort, like camera drivers publish
-        color = Subscriber(self, Image, cfg.camera.color_topic, qos_profile=qos, callback_group=self._camera_group)
-        depth = Subscriber(self, Image, cfg.camera.depth_topic, qos_profile=qos, callback_group=self._camera_group)
+        color = self._filter_subscriber(Image, cfg.camera.color_topic, qos)
+        depth = self._filter_subscriber(Image, cfg.camera.depth_topic, qos)
         if cfg.camera.sync_camera_info:
-            info = Subscriber(self, CameraInfo, cfg.camera.info_topic, qos_profile=qos, callback_group=self._camera_group)
+            info = self._filter_subscriber(CameraInfo, cfg.camera.info_topic, qos)
             self._sync = ApproximateTimeSynchronizer([color, depth, info], cfg.camera.sync_queue_size, cfg.camera.sync_slop_s)
         else:  # unstamped camera_info (some recordings): keep the newest, sync the images only
             self.create_subscription(CameraInfo, cfg.camera.info_topic, self._on_info, qos,
@@ -90,6 +90,14 @@ class VlaR1Node(Node):
         threading.Thread(target=self._load, name="vla_r1_model_loader", daemon=True).start()
         self.get_logger().info(f"waiting for {cfg.camera.color_topic}, {cfg.camera.depth_topic}, {cfg.camera.info_topic}; "
                                f"execution {'ALLOWED' if cfg.execution.allow_execution else 'disabled'}")
+
+    def _filter_subscriber(self, msg_type, topic, qos):
+        """message_filters Subscriber in the camera group. Some message_filters releases take only
+        (node, type, topic, qos): those land in the node's default group, still apart from the action."""
+        try:
+            return Subscriber(self, msg_type, topic, qos_profile=qos, callback_group=self._camera_group)
+        except TypeError:
+            return Subscriber(self, msg_type, topic, qos_profile=qos)
 
     # --- startup --------------------------------------------------------------------------------
     def _load(self) -> None:
