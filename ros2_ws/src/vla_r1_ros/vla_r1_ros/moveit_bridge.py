@@ -135,8 +135,8 @@ class MoveItPlanner:
                 result = self._component.plan(single_plan_parameters=self._params)
                 if not result:
                     # MoveIt answers "no plan" for unreachable, colliding or IK-less goals alike.
-                    raise PlanningError("ik", f"MoveIt ({self.settings.planning_pipeline}) found no plan to "
-                                              f"{self.settings.pose_link} at target {k}", waypoint_index=k)
+                    raise PlanningError("motion_planning", f"MoveIt ({self.settings.planning_pipeline}) found no plan "
+                                        f"to {self.settings.pose_link} at target {k}", waypoint_index=k)
                 trajectory = result.trajectory
                 core_segments.append(trajectory)
                 segments.append(joint_trajectory_from_msg(trajectory.get_robot_trajectory_msg().joint_trajectory))

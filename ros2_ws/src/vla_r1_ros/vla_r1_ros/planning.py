@@ -31,7 +31,7 @@ from .kinematics import IKConfig, IKError, RobotModel
 from .safety import SafetyConfig, UnsafeTargetError, check_targets, raise_if_unsafe
 from .time_parameterization import trapezoidal_profile
 
-STAGES = ("input", "safety", "ik", "interpolation", "time_parameterization")
+STAGES = ("input", "safety", "ik", "interpolation", "time_parameterization", "motion_planning")  # the last: MoveIt
 
 
 class PlanningError(RuntimeError):
