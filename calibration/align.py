@@ -135,7 +135,7 @@ def align_depth_to_color(
     geometry = _geometry(depth_camera, color_camera, color_T_depth)
     z = np.where(valid, depth_m, np.nan).astype(np.float64)
     inv_z = 1.0 / z  # NaN where invalid: every pixel below is NaN there and drops out
-    (ca, cb, cc), (ga, gb, gc) = geometry.centres, geometry.corners
+    (_, _, cc), (ga, gb, gc) = geometry.centres, geometry.corners
 
     def corner(i: int, j: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # corner (i, j) of every pixel
         h, w = depth_m.shape

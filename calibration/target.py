@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from os import PathLike
-from typing import Any
 
 import cv2
 import numpy as np

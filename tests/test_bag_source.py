@@ -2,7 +2,6 @@
 formats, and clear errors for unusable bags. Synthetic bags are tiny and written to tmp_path."""
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np

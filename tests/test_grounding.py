@@ -16,7 +16,7 @@ from calibration import SE3, CameraModel
 from vla_r1_model.actions import Affordance, Trajectory
 from vla_r1_ros.frame import Frame
 from vla_r1_ros.grounding import (
-    PANDA_HAND_T_FINGERTIP, GroundingConfig, GroundingError, base_T_camera_eye_in_hand, ground, ground_affordance,
+    PANDA_HAND_T_FINGERTIP, GroundingConfig, GroundingError, base_T_camera_eye_in_hand, ground,
     ground_trajectory,
 )
 

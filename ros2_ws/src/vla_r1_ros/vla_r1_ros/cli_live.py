@@ -32,13 +32,13 @@ def register(subparsers) -> None:
 
 
 def run_live(args: argparse.Namespace) -> int:
-    from calibration import SE3, NamedTransform
+    from calibration import SE3
 
     from vla_r1_model.cli import UsageError
     from vla_r1_model.cli_infer import policy_from_args
 
-    from .cli_replay import load_stage_configs
-    from .pipeline import Pipeline, build_planner
+    from .cli_replay import load_stage_configs, planner_from_args, read_base_T_camera
+    from .pipeline import Pipeline
     from .realsense_source import RealSenseError, RealSenseSettings, RealSenseSource
 
     if args.frames < 0:
@@ -53,18 +53,10 @@ def run_live(args: argparse.Namespace) -> int:
     grounding, safety, planner_options = load_stage_configs(args.config)
     base_T_camera = SE3.identity()
     if args.base_T_camera:
-        try:
-            base_T_camera = NamedTransform.from_yaml(args.base_T_camera).transform
-        except (OSError, ValueError) as exc:
-            raise UsageError(f"cannot read --base-T-camera {args.base_T_camera}: {exc}") from None
+        base_T_camera = read_base_T_camera(args.base_T_camera)
     else:
         print("warning: no --base-T-camera: targets are in the camera frame", file=sys.stderr)
-    planner = None
-    if args.urdf:
-        try:
-            planner = build_planner(str(args.urdf), args.tip, safety, planner_options)
-        except (OSError, ValueError) as exc:
-            raise UsageError(f"cannot build the planner from {args.urdf}: {exc}") from None
+    planner = planner_from_args(args, safety, planner_options)
     pipeline = Pipeline(policy_from_args(args), grounding, safety, planner, base_T_camera)
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)

@@ -69,16 +69,37 @@ def load_stage_configs(path: Path | None):
         raise UsageError(f"{path}: {exc}") from None
 
 
-def _base_T_camera(args, source, first_frame_id: str):
-    from calibration import SE3, NamedTransform
+def read_base_T_camera(path: Path):
+    """The transform of a YAML written by `vla-r1 calibrate hand-eye`; UsageError when unreadable."""
+    from calibration import NamedTransform
 
     from vla_r1_model.cli import UsageError
 
+    try:
+        return NamedTransform.from_yaml(path).transform
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"cannot read --base-T-camera {path}: {exc}") from None
+
+
+def planner_from_args(args, safety, planner_options: dict):
+    """The pinocchio planner for --urdf/--tip, or None without --urdf."""
+    from vla_r1_model.cli import UsageError
+
+    from .pipeline import build_planner
+
+    if not args.urdf:
+        return None
+    try:
+        return build_planner(str(args.urdf), args.tip, safety, planner_options)
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"cannot build the planner from {args.urdf}: {exc}") from None
+
+
+def _base_T_camera(args, source, first_frame_id: str):
+    from calibration import SE3
+
     if args.base_T_camera:
-        try:
-            return NamedTransform.from_yaml(args.base_T_camera).transform
-        except (OSError, ValueError) as exc:
-            raise UsageError(f"cannot read --base-T-camera {args.base_T_camera}: {exc}") from None
+        return read_base_T_camera(args.base_T_camera)
     from_bag = source.static_transform(BASE_FRAME, first_frame_id) if first_frame_id else None
     if from_bag is not None:
         return from_bag
@@ -94,7 +115,7 @@ def run_replay(args: argparse.Namespace) -> int:
     from vla_r1_model.cli_infer import policy_from_args
 
     from .bags import BagError, open_bag
-    from .pipeline import Pipeline, build_planner
+    from .pipeline import Pipeline
     from .replay import ReplayOptions, replay_frames
 
     if args.every < 1:
@@ -119,12 +140,7 @@ def run_replay(args: argparse.Namespace) -> int:
         except BagError as exc:
             raise UsageError(str(exc)) from None
         base_T_camera = _base_T_camera(args, source, first.frame_id)
-        planner = None
-        if args.urdf:
-            try:
-                planner = build_planner(str(args.urdf), args.tip, safety, planner_options)
-            except (OSError, ValueError) as exc:
-                raise UsageError(f"cannot build the planner from {args.urdf}: {exc}") from None
+        planner = planner_from_args(args, safety, planner_options)
         pipeline = Pipeline(policy_from_args(args), grounding, safety, planner, base_T_camera)
         try:
             summary = replay_frames(itertools.chain([first], frames), pipeline, options)

@@ -27,7 +27,7 @@ from calibration import SE3, NoValidDepthError, sample_depth_at_pixel, sample_de
 from vla_r1_model.actions import Affordance, Prediction, Trajectory
 
 from .frame import Frame
-from .grounding_config import APPROACHES, PANDA_HAND_T_FINGERTIP, TOP_DOWN_base_R_grasp, YAW_SOURCES, GroundingConfig
+from .grounding_config import APPROACHES, PANDA_HAND_T_FINGERTIP, YAW_SOURCES, GroundingConfig
 
 __all__ = [
     "APPROACHES", "PANDA_HAND_T_FINGERTIP", "YAW_SOURCES", "GraspTarget", "GroundedTargets", "GroundingConfig",

@@ -10,7 +10,6 @@ from os import PathLike
 from pathlib import Path
 from typing import Any, Iterator
 
-import numpy as np
 
 from calibration import SE3, CalibrationFileError, CameraModel
 from calibration.align import align_depth_to_color
