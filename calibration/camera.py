@@ -394,6 +394,11 @@ def _number(value: Any, source: str, field_name: str) -> float:
             value = float(value)
         except ValueError:
             raise CalibrationFileError(source, field_name, f"expected a number, got {value!r}") from None
+    if isinstance(value, int):  # YAML ints are unbounded: one beyond float range is not finite
+        try:
+            value = float(value)
+        except OverflowError:
+            raise CalibrationFileError(source, field_name, "expected a finite number, got an integer beyond float range") from None
     if not isinstance(value, (int, float)) or not np.isfinite(value):
         raise CalibrationFileError(source, field_name, f"expected a finite number, got {value!r}")
     return float(value)

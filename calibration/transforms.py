@@ -267,6 +267,8 @@ def load_yaml_file(path: str | PathLike[str]) -> Any:
         text = Path(path).read_text()
     except OSError as exc:
         raise CalibrationFileError(path, "(file)", f"cannot read: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:  # an image or other binary file where YAML belongs
+        raise CalibrationFileError(path, "(file)", f"not a text file ({exc.reason} at byte {exc.start})") from exc
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -233,6 +233,23 @@ def test_unreadable_and_non_yaml_camera_files(tmp_path):
         CameraModel.from_yaml(path)
 
 
+def test_binary_camera_file_names_the_file(tmp_path):
+    # e.g. an image passed where the camera YAML belongs: not a raw UnicodeDecodeError
+    path = tmp_path / "shot.png"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe\x00binary")
+    with pytest.raises(CalibrationFileError, match=r"shot\.png: field '\(file\)'"):
+        CameraModel.from_yaml(path)
+
+
+def test_integer_too_large_for_a_float_is_a_file_error(tmp_path):
+    data = yaml.safe_load(yaml.safe_dump(VALID))
+    data["camera_matrix"]["data"][0] = 10**400  # YAML reads it as a Python int that no float holds
+    path = tmp_path / "camera.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(CalibrationFileError, match=r"camera_matrix\.data.*finite number"):
+        CameraModel.from_yaml(path)
+
+
 @pytest.mark.parametrize(
     "info, field",
     [
