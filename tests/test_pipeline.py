@@ -117,6 +117,19 @@ def test_unreachable_target_is_a_planning_outcome(testdata):
     assert outcome.failed_stage == "planning" and "planning failed" in outcome.error
 
 
+@pytest.mark.parametrize("start, message", [
+    (lambda: None, "no current joint positions"),  # e.g. no joint state received yet
+    (lambda: np.array([np.nan]), "not finite"),
+    (lambda: (_ for _ in ()).throw(RuntimeError("state monitor down")), "state monitor down"),
+])
+def test_unusable_start_state_is_a_planning_outcome_and_never_reaches_the_planner(start, message):
+    planner = RecordingPlanner()
+    outcome = Pipeline(Policy(FixedTextBackend(BOX)), GroundingConfig(), SafetyConfig(), planner, BASE_T_CAMERA,
+                       start_positions=start).run(table_frame(), "x", "affordance")
+    assert outcome.failed_stage == "planning" and message in outcome.error
+    assert planner.calls == [] and outcome.plan is None
+
+
 def test_eye_in_hand_camera_pose_is_taken_per_frame():
     seen = []
 

@@ -105,10 +105,27 @@ class Pipeline:
         return self.base_T_camera(frame) if callable(self.base_T_camera) else self.base_T_camera
 
     def _start(self) -> np.ndarray:
+        """The start joint positions; anything unusable is a PlanningError (an outcome), never a NaN
+        start for the planner (np.asarray(None, float) is NaN) nor an escaping exception."""
         if self.start_positions is None:
             return default_start_positions(getattr(self.planner, "robot", None))
-        value = self.start_positions() if callable(self.start_positions) else self.start_positions
-        return np.asarray(value, dtype=np.float64)
+        if callable(self.start_positions):
+            try:
+                value = self.start_positions()
+            except Exception as exc:  # noqa: BLE001 - a state monitor's failure is this goal's failure
+                raise PlanningError("input", f"cannot read the current joint positions: {type(exc).__name__}: {exc}") from exc
+        else:
+            value = self.start_positions
+        if value is None:
+            raise PlanningError("input", "no current joint positions (no joint state received yet?)")
+        try:
+            start = np.asarray(value, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise PlanningError("input", f"start joint positions are not numbers: {exc}") from exc
+        if start.ndim != 1 or start.size == 0 or not np.isfinite(start).all():
+            raise PlanningError("input", f"start joint positions must be a non-empty finite vector, got {start.tolist()} "
+                                "(not finite or wrong shape)")
+        return start
 
     def run(
         self,
