@@ -141,6 +141,17 @@ def test_eye_in_hand_camera_pose_is_taken_per_frame():
     assert outcome.ok and seen == [7.5]
 
 
+def test_failing_eye_in_hand_camera_pose_is_a_grounding_outcome():
+    planner = RecordingPlanner()
+
+    def base_T_camera(frame):
+        raise LookupError("no joint state at the frame's time")
+
+    outcome = pipeline(BOX, planner=planner, base_T_camera=base_T_camera).run(table_frame(), "x", "affordance")
+    assert outcome.failed_stage == "grounding" and "no joint state" in outcome.error
+    assert planner.calls == []
+
+
 def test_run_action_trajectory_without_a_model():
     path = Trajectory(((0.3, 0.5), (0.5, 0.5), (0.7, 0.5)))
     outcome = Pipeline(None, GroundingConfig(), SafetyConfig(), None, BASE_T_CAMERA).run_action(table_frame(), path)

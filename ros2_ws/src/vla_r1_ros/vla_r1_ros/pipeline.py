@@ -102,7 +102,12 @@ class Pipeline:
         self.start_positions = start_positions
 
     def _camera_pose(self, frame: Frame):
-        return self.base_T_camera(frame) if callable(self.base_T_camera) else self.base_T_camera
+        if not callable(self.base_T_camera):
+            return self.base_T_camera
+        try:  # eye-in-hand: the arm's pose at the frame's time may be unavailable
+            return self.base_T_camera(frame)
+        except Exception as exc:  # noqa: BLE001 - an outcome, not a crash of the robot loop
+            raise GroundingError(f"no base_T_camera for the frame at {frame.stamp_s:.3f} s: {type(exc).__name__}: {exc}") from exc
 
     def _start(self) -> np.ndarray:
         """The start joint positions; anything unusable is a PlanningError (an outcome), never a NaN
