@@ -11,11 +11,10 @@ from pathlib import Path
 
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription, OpaqueFunction
-from launch.conditions import IfCondition
 from launch.launch_description_sources import PythonLaunchDescriptionSource
-from launch.substitutions import EqualsSubstitution, LaunchConfiguration, PathJoinSubstitution
+from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
-from launch_ros.substitutions import FindPackageShare
+from launch_ros.parameter_descriptions import ParameterValue
 
 ARGUMENTS = [
     ("hand_eye_yaml", "", "transform YAML written by `vla-r1 calibrate hand-eye` (base <- camera, or ee <- camera "
@@ -30,7 +29,7 @@ ARGUMENTS = [
     ("model", "GigaAI-Research/vla-r1", "hub id, local folder, or tiny"),
     ("allow_execution", "false", "allow goals with execute=true to move the arm"),
     ("camera", "realsense2_camera", "realsense2_camera (the ROS driver) or pyrealsense2 (this package's publisher)"),
-    ("serial_no", "", "RealSense serial number; empty = the first camera found"),
+    ("serial_no", "", "RealSense serial number (digits, or realsense-ros' _-prefixed form); empty = the first camera found"),
 ]
 
 
@@ -67,6 +66,24 @@ def _hand_eye_and_moveit(context):
     return actions
 
 
+def _camera(context):
+    camera = LaunchConfiguration("camera").perform(context)
+    # a bare serial number would be read as an integer parameter; realsense2_camera takes the string
+    # form "_<digits>" (and strips the "_"), our publisher a str-typed parameter
+    serial = LaunchConfiguration("serial_no").perform(context).strip().lstrip("_")
+    if camera == "realsense2_camera":
+        arguments = {"align_depth.enable": "true", "enable_sync": "true", "pointcloud.enable": "false"}
+        if serial:
+            arguments["serial_no"] = "_" + serial
+        return [IncludeLaunchDescription(
+            PythonLaunchDescriptionSource(str(Path(_share("realsense2_camera")) / "launch" / "rs_launch.py")),
+            launch_arguments=arguments.items())]
+    if camera == "pyrealsense2":
+        return [Node(package="vla_r1_ros", executable="realsense_publisher", name="vla_r1_realsense", output="screen",
+                     parameters=[{"serial": ParameterValue(serial, value_type=str)}])]
+    return []
+
+
 def _bool(context, name):
     return LaunchConfiguration(name).perform(context).strip().lower() in ("true", "1", "yes")
 
@@ -79,15 +96,4 @@ def _share(package):
 
 def generate_launch_description():
     declared = [DeclareLaunchArgument(name, default_value=default, description=text) for name, default, text in ARGUMENTS]
-    realsense = IncludeLaunchDescription(
-        PythonLaunchDescriptionSource(PathJoinSubstitution([FindPackageShare("realsense2_camera"), "launch", "rs_launch.py"])),
-        launch_arguments={"align_depth.enable": "true", "enable_sync": "true", "pointcloud.enable": "false",
-                          "serial_no": LaunchConfiguration("serial_no")}.items(),
-        condition=IfCondition(EqualsSubstitution(LaunchConfiguration("camera"), "realsense2_camera")),
-    )
-    pyrealsense = Node(
-        package="vla_r1_ros", executable="realsense_publisher", name="vla_r1_realsense", output="screen",
-        parameters=[{"serial": LaunchConfiguration("serial_no")}],
-        condition=IfCondition(EqualsSubstitution(LaunchConfiguration("camera"), "pyrealsense2")),
-    )
-    return LaunchDescription(declared + [realsense, pyrealsense, OpaqueFunction(function=_hand_eye_and_moveit)])
+    return LaunchDescription(declared + [OpaqueFunction(function=_camera), OpaqueFunction(function=_hand_eye_and_moveit)])

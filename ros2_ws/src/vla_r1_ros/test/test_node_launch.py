@@ -5,7 +5,8 @@ mounted and VLA_R1_TESTDATA pointing at it (docs/ros2.md). What it checks:
 - a goal gets a result (the tiny random-weight model usually writes no parseable action, so the
   result is an honest PARSE_FAILED or later-stage failure, never a crash, NO_FRAME or NOT_READY);
 - nothing executes without permission: goal.execute is true but execution.allow_execution is false;
-- an empty instruction is rejected at the goal stage.
+- an empty instruction is rejected at the goal stage;
+- after shutdown (SIGINT from launch_testing), the node has exited cleanly (exit code 0).
 """
 import os
 import time
@@ -14,7 +15,9 @@ from pathlib import Path
 
 import launch
 import launch_ros.actions
+import launch_testing
 import launch_testing.actions
+import launch_testing.asserts
 import pytest
 import rclpy
 from rclpy.action import ActionClient
@@ -56,7 +59,8 @@ def generate_test_description():
                    "--frame-id", "base_link", "--child-frame-id", CAMERA_FRAME],
     )
     play = launch.actions.ExecuteProcess(cmd=["ros2", "bag", "play", "--loop", str(bag)], output="screen")
-    return launch.LaunchDescription([node, camera_pose, play, launch_testing.actions.ReadyToTest()])
+    return (launch.LaunchDescription([node, camera_pose, play, launch_testing.actions.ReadyToTest()]),
+            {"vla_r1_node": node})
 
 
 class TestExecuteInstruction(unittest.TestCase):
@@ -106,3 +110,8 @@ class TestExecuteInstruction(unittest.TestCase):
     def test_empty_instruction_is_rejected(self):
         self.assertIsNone(self._send(self._goal(instruction="   ")))
 
+
+@launch_testing.post_shutdown_test()
+class TestShutdown(unittest.TestCase):
+    def test_node_exited_cleanly(self, proc_info, vla_r1_node):
+        launch_testing.asserts.assertExitCodes(proc_info, process=vla_r1_node)

@@ -12,7 +12,7 @@ max_acceleration_scaling_factor; PlanningComponent.set_start_state(robot_state=.
 set_start_state_to_current_state(), set_goal_state(pose_stamped_msg=..., pose_link=...),
 plan(single_plan_parameters=...) -> result with .trajectory (RobotTrajectory: len, [i] -> RobotState,
 get_robot_trajectory_msg()); MoveItPy.execute(robot_trajectory, controllers=[]) (blocking);
-the trajectory execution manager's stop_execution() for cancels.
+get_trajectory_execution_manager().stop_execution() for cancels.
 """
 from __future__ import annotations
 
@@ -166,6 +166,10 @@ class MoveItPlanner:
     def stop(self) -> None:
         """Stop a running execution now (called from the cancel callback's thread)."""
         self._stop.set()
-        manager = getattr(self._moveit, "get_trajactory_execution_manager", None)  # sic: moveit_py's spelling
-        if manager is not None:
-            manager().stop_execution()
+        # MoveItPy.get_trajectory_execution_manager (moveit_py >= 2.11, all current Jazzy syncs); the
+        # misspelled get_trajactory_execution_manager only on older releases (Jazzy's first 2.10.0).
+        for name in ("get_trajectory_execution_manager", "get_trajactory_execution_manager"):
+            manager = getattr(self._moveit, name, None)
+            if manager is not None:
+                manager().stop_execution()
+                return
