@@ -21,7 +21,8 @@ CAMERA = CameraModel(WIDTH, HEIGHT, np.array([[250.0, 0, 159.5], [0, 250.0, 119.
 BASE_T_CAMERA = SE3(np.array([[0.0, -1.0, 0.0], [-1.0, 0.0, 0.0], [0.0, 0.0, -1.0]]), (0.5, 0.0, 0.8))
 
 
-def table_frame(depth_value: float = 0.8, stamp_s: float = 1.0) -> Frame:
+def table_frame(depth_value: float = 0.75, stamp_s: float = 1.0) -> Frame:
+    """The camera sees a flat surface 5 cm above the table (z = 0.05 m) at the default depth."""
     depth = np.full((HEIGHT, WIDTH), depth_value, dtype=np.float32)
     return Frame(np.zeros((HEIGHT, WIDTH, 3), np.uint8), depth, CAMERA, stamp_s)
 
@@ -67,7 +68,7 @@ def test_success_runs_every_stage_and_plans():
     outcome = pipeline(BOX, planner=planner).run(table_frame(), "pick it up", "affordance")
     assert outcome.ok and outcome.plan is not None and outcome.reasoning == "centre"
     grasp = outcome.targets.grasp_points_base_m[-1]
-    np.testing.assert_allclose(grasp, [0.5, 0.0, 0.0], atol=0.01)  # the image centre on the table
+    np.testing.assert_allclose(grasp, [0.5, 0.0, 0.05], atol=0.01)  # the image centre on the raised surface
     assert len(planner.calls) == 1 and len(planner.calls[0]) == 2  # pre-grasp, grasp
     assert {"model", "parse", "grounding", "safety", "planning"} <= set(outcome.timings_s)
     record = outcome.to_dict((WIDTH, HEIGHT))
@@ -98,6 +99,14 @@ def test_cancelled_generation_is_a_model_outcome():
 def test_missing_depth_is_a_grounding_outcome():
     outcome = pipeline(BOX).run(table_frame(depth_value=np.nan), "x", "affordance")
     assert outcome.failed_stage == "grounding" and "valid" in outcome.error
+
+
+def test_fingertips_into_the_table_never_reach_the_planner():
+    """Depth read 6 cm too deep: the hand stays above min_z_m but the fingertips would be 6 cm below the table."""
+    planner = RecordingPlanner()
+    outcome = pipeline(BOX, planner=planner).run(table_frame(depth_value=0.86), "x", "affordance")
+    assert outcome.failed_stage == "safety" and "fingertip" in outcome.error
+    assert {v.rule for v in outcome.violations} == {"tool_min_height"} and planner.calls == []
 
 
 def test_unsafe_target_never_reaches_the_planner():
@@ -157,7 +166,7 @@ def test_run_action_trajectory_without_a_model():
     outcome = Pipeline(None, GroundingConfig(), SafetyConfig(), None, BASE_T_CAMERA).run_action(table_frame(), path)
     assert outcome.ok and outcome.task == "trajectory" and outcome.targets.kind == "path"
     heights = outcome.targets.grasp_points_base_m[:, 2]
-    assert heights[0] == pytest.approx(0.10, abs=0.005) and heights[-1] < 0.05  # hover, then descend
+    assert heights[0] == pytest.approx(0.15, abs=0.005) and heights[-1] < 0.10  # hover 0.10 m, then descend
 
 
 def test_outcome_validation():

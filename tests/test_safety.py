@@ -132,7 +132,24 @@ def test_config_from_dict_and_yaml(tmp_path):
 def test_violation_is_validated():
     with pytest.raises(ValueError, match="unknown safety rule"):
         SafetyViolation("speed", 1.0, 2.0, 0, "")
-    assert set(RULES) == {"finite", "workspace_box", "min_height", "max_reach", "max_step"}
+    assert set(RULES) == {"finite", "workspace_box", "min_height", "max_reach", "max_step", "tool_min_height"}
+
+
+def test_fingertips_below_the_tool_floor_are_refused_while_the_hand_is_high_enough():
+    from vla_r1_ros.safety import check_tool_points
+
+    config = SafetyConfig(tool_min_z_m=0.005)
+    hand = np.array([[0.5, 0.0, 0.043]])  # 0.1034 m above the fingertips: passes min_z_m 0.02
+    fingertips = hand - [0.0, 0.0, 0.1034]
+    assert check_targets(hand, config) == []
+    (violation,) = check_tool_points(fingertips, config)
+    assert violation.rule == "tool_min_height" and violation.limit == 0.005
+    assert violation.value == pytest.approx(-0.0604) and "fingertip" in violation.message
+    assert check_tool_points(fingertips + [0.0, 0.0, 0.07], config) == []
+    (nan,) = check_tool_points([[np.nan, 0.0, 0.1]], config)
+    assert nan.rule == "finite"
+    with pytest.raises(ValueError, match="tool_min_z_m"):
+        SafetyConfig(tool_min_z_m=float("nan"))
 
 
 coordinate = st.floats(min_value=-1.5, max_value=1.5, allow_nan=False)

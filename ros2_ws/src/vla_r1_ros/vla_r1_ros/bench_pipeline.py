@@ -17,7 +17,7 @@ from vla_r1_model.parsing import parse_output
 from .bags import compare_with_raw, open_bag
 from .grounding import GroundingConfig, ground
 from .planning import PlanningError
-from .safety import SafetyConfig, check_targets
+from .safety import SafetyConfig, check_targets, check_tool_points
 
 
 def _stats_ms(values: list[float]) -> dict[str, float]:
@@ -53,7 +53,8 @@ def run_pipeline_benchmark(urdf: str | None, tip_link: str = "panda_hand", frame
                 t1 = time.perf_counter()
                 targets = ground(frame, prediction.action, base_T_camera, grounding)
                 t2 = time.perf_counter()
-                violations = check_targets(targets.positions_base_m, safety)
+                violations = check_targets(targets.positions_base_m, safety) + check_tool_points(
+                    targets.grasp_points_base_m, safety)
                 t3 = time.perf_counter()
                 stages["parse"].append(t1 - t0)
                 stages["grounding"].append(t2 - t1)

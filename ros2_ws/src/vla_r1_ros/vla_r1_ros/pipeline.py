@@ -18,7 +18,7 @@ from vla_r1_model.actions import Action, Prediction, action_to_dict, validate_ta
 from .frame import Frame
 from .grounding import GroundedTargets, GroundingConfig, GroundingError, ground
 from .planning import JointTrajectory, Planner, PlanningError
-from .safety import SafetyConfig, SafetyViolation, check_targets
+from .safety import SafetyConfig, SafetyViolation, check_targets, check_tool_points
 
 STAGES = ("model", "parse", "grounding", "safety", "planning")
 # The Panda's "ready" state from its MoveIt configuration: the start when none is given.
@@ -179,7 +179,8 @@ class Pipeline:
         done["targets"] = targets
 
         t = time.perf_counter()
-        violations = tuple(check_targets(targets.positions_base_m, self.safety))
+        violations = tuple(check_targets(targets.positions_base_m, self.safety)
+                           + check_tool_points(targets.grasp_points_base_m, self.safety))
         timings["safety"] = time.perf_counter() - t
         if violations:  # nothing unsafe reaches a planner
             message = "; ".join(v.message for v in violations[:3]) + (f"; and {len(violations) - 3} more" if len(violations) > 3 else "")

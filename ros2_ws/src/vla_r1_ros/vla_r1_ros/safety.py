@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-RULES = ("finite", "workspace_box", "min_height", "max_reach", "max_step")
+RULES = ("finite", "workspace_box", "min_height", "max_reach", "max_step", "tool_min_height")
 
 
 def _as_xyz(value: Any, name: str) -> tuple[float, float, float]:
@@ -34,7 +34,10 @@ class SafetyConfig:
 
     workspace_min_xyz_m: tuple[float, float, float] = (-0.85, -0.85, 0.0)
     workspace_max_xyz_m: tuple[float, float, float] = (0.85, 0.85, 1.0)
-    min_z_m: float = 0.02  # the floor: table top plus a margin, base-frame z
+    min_z_m: float = 0.02  # the floor for the tip link (planner) origin: table top plus a margin, base-frame z
+    # The floor for the fingertips (grasp points), which sit a tool offset beyond the tip link:
+    # without it a grasp grounded too deep drives the fingers into the table while the hand looks safe.
+    tool_min_z_m: float = 0.005
     max_reach_m: float = 0.85  # distance from the base origin
     max_step_m: float = 0.15  # between consecutive targets (above the default 0.10 m pre-grasp distance)
 
@@ -46,7 +49,7 @@ class SafetyConfig:
         for axis, a, b in zip("xyz", lo, hi):
             if not a < b:
                 raise ValueError(f"workspace min {axis} ({a} m) must be below max {axis} ({b} m)")
-        for name in ("min_z_m", "max_reach_m", "max_step_m"):
+        for name in ("min_z_m", "tool_min_z_m", "max_reach_m", "max_step_m"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                 raise ValueError(f"{name} must be a finite number, got {value!r}")
@@ -55,6 +58,8 @@ class SafetyConfig:
             raise ValueError(f"max_reach_m must be > 0, got {self.max_reach_m}")
         if self.max_step_m <= 0:
             raise ValueError(f"max_step_m must be > 0, got {self.max_step_m}")
+        if self.tool_min_z_m >= hi[2]:
+            raise ValueError(f"tool_min_z_m ({self.tool_min_z_m} m) must be below the workspace max z ({hi[2]} m)")
         if self.min_z_m >= hi[2]:
             raise ValueError(f"min_z_m ({self.min_z_m} m) must be below the workspace max z ({hi[2]} m)")
 
@@ -184,6 +189,22 @@ def check_targets(
                         f"target {i}: step of {step:.3f} m from target {i - 1} exceeds max step {config.max_step_m:.3f} m",
                     )
                 )
+    return violations
+
+
+def check_tool_points(grasp_points_base_m: Any, config: SafetyConfig) -> list[SafetyViolation]:
+    """The fingertip (grasp) points against `tool_min_z_m`; non-finite points report `finite`."""
+    points = _as_positions(grasp_points_base_m)
+    violations: list[SafetyViolation] = []
+    for i, p in enumerate(points):
+        if not np.isfinite(p).all():
+            bad = next(float(v) for v in p if not math.isfinite(v))
+            violations.append(SafetyViolation("finite", math.inf, bad, i, f"target {i}: non-finite fingertip point {p.tolist()}"))
+        elif p[2] < config.tool_min_z_m:
+            violations.append(SafetyViolation(
+                "tool_min_height", config.tool_min_z_m, float(p[2]), i,
+                f"target {i}: fingertip z = {p[2]:.3f} m below minimum tool height {config.tool_min_z_m:.3f} m",
+            ))
     return violations
 
 
