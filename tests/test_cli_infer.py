@@ -93,4 +93,5 @@ def test_fixed_answer_skips_the_model(frame_path, capsys):
     code, result = run_json(capsys, ["infer", "--answer", PATH_ANSWER, "--model", "/no/such/model", "--image",
                                      str(frame_path), "--instruction", "move", "--task", "trajectory", "--json"])
     assert code == 0 and result["action"]["points_pixels"][0] == [16.0, 60.0]
+    assert result["model"] == "(fixed answer)"  # never claims a model that did not run
     assert main(["infer", "--answer", " ", "--image", str(frame_path), "--instruction", "x", "--task", "affordance"]) == 2

@@ -105,7 +105,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.json:
         print(json.dumps({
-            "model": args.model, "task": args.task, "instruction": args.instruction, "image": str(args.image),
+            "model": "(fixed answer)" if args.answer is not None else args.model, "task": args.task,
+            "instruction": args.instruction, "image": str(args.image),
             "image_size": [width, height], "raw_text": output.raw_text, "reasoning": output.reasoning,
             "action": action, "error": output.error, "stop_reason": output.stop_reason,
             "timings": output.timings.to_dict(),
