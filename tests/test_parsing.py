@@ -58,6 +58,11 @@ def test_out_of_range_clip_or_reject():
         parse_output(text, "affordance", out_of_range="reject")
 
 
+def test_negative_size_reads_as_its_absolute_value_like_the_reward():
+    pred = parse_output('<output>{"x": 0.5, "y": 0.5, "width": -0.2, "height": -0.1}</output>', "affordance")
+    assert (pred.action.width, pred.action.height) == (0.2, 0.1)
+
+
 def test_qwen_base_model_grounding_answer_in_resized_pixels():
     text = '```json\n[{"bbox_2d": [100, 50, 300, 250], "label": "broccoli"}]\n```'
     pred = parse_output(text, "affordance", input_size=(400, 500))

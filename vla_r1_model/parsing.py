@@ -86,8 +86,9 @@ def _action_from_json(value: Any, task: str, out_of_range: OutOfRange) -> Afford
                 'affordance output must be an object with keys "x", "y", "width", "height", '
                 f"got {json.dumps(value)[:60]}"
             )
-        numbers = [_number(value[k], k) for k in ("x", "y", "width", "height")]
-        return Affordance.from_values(*numbers, out_of_range=out_of_range)
+        x, y, width, height = (_number(value[k], k) for k in ("x", "y", "width", "height"))
+        # The GRPO reward reads a negative size as its absolute value; so does deployment.
+        return Affordance.from_values(x, y, abs(width), abs(height), out_of_range=out_of_range)
     if _is_box(value):
         raise ParseError("got a box for a trajectory task")
     if not _is_point_list(value):
