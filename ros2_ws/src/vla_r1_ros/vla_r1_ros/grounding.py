@@ -65,8 +65,23 @@ def _pose(base_R_grasp: np.ndarray, position_base_m: np.ndarray, tip_T_grasp: SE
 
 
 # ---------------------------------------------------------------------------------------- results
+class _PoseTarget:
+    """Shared by both target kinds: where the tip link goes, and where the fingertips go."""
+
+    base_T_tip: np.ndarray
+    base_T_grasp: np.ndarray
+
+    @property
+    def position_base_m(self) -> np.ndarray:
+        return self.base_T_tip[:3, 3]
+
+    @property
+    def grasp_point_base_m(self) -> np.ndarray:
+        return self.base_T_grasp[:3, 3]
+
+
 @dataclass(frozen=True, eq=False)
-class GraspTarget:
+class GraspTarget(_PoseTarget):
     """One pose of an affordance grasp. ``pixel``: the deprojected box centre (pixel-centre
     convention); ``box_pixels_xyxy``: the box whose inner part gave ``depth_m``."""
 
@@ -90,14 +105,6 @@ class GraspTarget:
         for name in ("base_T_grasp", "base_T_tip", "approach_base", "closing_axis_base"):
             object.__setattr__(self, name, _readonly(getattr(self, name)))
 
-    @property
-    def position_base_m(self) -> np.ndarray:
-        return self.base_T_tip[:3, 3]
-
-    @property
-    def grasp_point_base_m(self) -> np.ndarray:
-        return self.base_T_grasp[:3, 3]
-
     def to_dict(self) -> dict[str, Any]:
         return {
             "role": self.role, **_pose_dict(self.base_T_grasp, self.base_T_tip),
@@ -110,7 +117,7 @@ class GraspTarget:
 
 
 @dataclass(frozen=True, eq=False)
-class PathTarget:
+class PathTarget(_PoseTarget):
     """One pose of a grounded trajectory. ``role``: "waypoint" (a model point, lifted), "resampled"
     (between two), "final" (the descent's end). ``source_index``: the model waypoint it comes from,
     fractional for resampled poses. Depth evidence of a resampled pose: the camera Z of its
@@ -132,14 +139,6 @@ class PathTarget:
             raise ValueError(f"role must be 'waypoint', 'resampled' or 'final', got {self.role!r}")
         for name in ("base_T_grasp", "base_T_tip", "surface_point_base_m"):
             object.__setattr__(self, name, _readonly(getattr(self, name)))
-
-    @property
-    def position_base_m(self) -> np.ndarray:
-        return self.base_T_tip[:3, 3]
-
-    @property
-    def grasp_point_base_m(self) -> np.ndarray:
-        return self.base_T_grasp[:3, 3]
 
     def to_dict(self) -> dict[str, Any]:
         return {
