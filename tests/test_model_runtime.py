@@ -6,7 +6,8 @@ import torch
 from PIL import Image
 
 from vla_r1_model.backends.base import GenerationSettings
-from vla_r1_model.backends.transformers_backend import TransformersBackend, TransformersBackendConfig
+from vla_r1_model.backends.transformers_backend import STATIC_CACHE_BUCKET_TOKENS, TransformersBackend, TransformersBackendConfig
+from vla_r1_model.forced_decoding import forced_tokens_processor
 from vla_r1_model.loading import ModelLoadError, load_processor, resolve_model
 from vla_r1_model.policy import Policy, PolicyConfig
 
@@ -26,21 +27,11 @@ def backend(tiny_checkpoint):
 class ScriptedBackend(TransformersBackend):
     """Forces the real generate() loop to write SCRIPTED_ANSWER, so stopping is tested on real decoding."""
 
-    def _generate_kwargs(self, settings):
-        from transformers import LogitsProcessor, LogitsProcessorList
-
-        script = self.processor.tokenizer(SCRIPTED_ANSWER, add_special_tokens=False)["input_ids"]
-        prompt_len = {}
-
-        class Force(LogitsProcessor):
-            def __call__(self, input_ids, scores):
-                start = prompt_len.setdefault("n", input_ids.shape[1])
-                step = input_ids.shape[1] - start
-                forced = torch.full_like(scores, -1e9)
-                forced[:, script[min(step, len(script) - 1)]] = 0.0
-                return forced
-
-        return {**super()._generate_kwargs(settings), "logits_processor": LogitsProcessorList([Force()])}
+    def generate(self, *args, **kwargs):
+        tokenizer = self.processor.tokenizer
+        script = tokenizer(SCRIPTED_ANSWER, add_special_tokens=False)["input_ids"]
+        forced = forced_tokens_processor(script, tokenizer.convert_tokens_to_ids("<|im_end|>"))
+        return super().generate(*args, logits_processors=[forced], **kwargs)
 
 
 def test_tiny_checkpoint_loads_like_a_hub_checkpoint(tiny_checkpoint):
@@ -78,6 +69,15 @@ def test_bitsandbytes_quantization_keeps_vision_and_head_unquantized(tiny_checkp
     assert type(net.lm_head) is torch.nn.Linear
     result = quantized.generate(image, "open the drawer", GenerationSettings(max_new_tokens=6, ignore_eos=True))
     assert result.generated_tokens == 6
+
+
+def test_quantize_vision_quantizes_the_vision_tower_but_not_the_head(tiny_checkpoint):
+    quantized = TransformersBackend(TransformersBackendConfig(model=str(tiny_checkpoint), quantization="nf4",
+                                                              quantize_vision=True))
+    assert type(quantized.model.model.visual.blocks[0].mlp.up_proj).__name__ == "Linear4bit"
+    assert type(quantized.model.lm_head) is torch.nn.Linear
+    with pytest.raises(ValueError, match="quantize_vision needs"):
+        TransformersBackendConfig(quantize_vision=True)
 
 
 def test_streaming_callback_receives_the_whole_answer_in_pieces(backend, image):
@@ -140,3 +140,37 @@ def test_static_cache_decodes_the_same_tokens_as_dynamic(backend, tiny_checkpoin
     settings = GenerationSettings(max_new_tokens=12)
     assert static.cache == "static" and backend.cache == "dynamic"  # CPU default stays dynamic
     assert static.generate(image, "pick up the cup", settings).text == backend.generate(image, "pick up the cup", settings).text
+
+
+def test_static_cache_is_sized_in_buckets_so_longer_prompts_reuse_its_shape(tiny_checkpoint, backend):
+    static = TransformersBackend(TransformersBackendConfig(model=str(tiny_checkpoint), cache="static", compile=False))
+    settings = GenerationSettings(max_new_tokens=300)
+    short, longer = (static._generate_kwargs(settings, n)["max_cache_len"] for n in (150, 160))
+    assert short == longer == STATIC_CACHE_BUCKET_TOKENS  # 450 and 460 tokens: one shape, no recompile
+    assert static._generate_kwargs(settings, 300)["max_cache_len"] == 2 * STATIC_CACHE_BUCKET_TOKENS
+    assert "max_cache_len" not in backend._generate_kwargs(settings, 150)  # the dynamic cache grows by itself
+
+
+def test_compiled_is_reported_only_where_transformers_compiles(tiny_checkpoint, caplog):
+    """Decoding is compiled on GPU with a static cache and no bitsandbytes quantizer; elsewhere say it is off."""
+    with caplog.at_level("WARNING"):
+        nf4 = TransformersBackend(TransformersBackendConfig(model=str(tiny_checkpoint), quantization="nf4", cache="static",
+                                                            compile=True))
+    assert nf4.compile is False
+    reason = "only on GPU" if not torch.cuda.is_available() else "bitsandbytes"
+    assert any(reason in record.getMessage() for record in caplog.records)
+
+
+def test_image_budget_changes_without_reloading(tiny_checkpoint):
+    budgeted = TransformersBackend(TransformersBackendConfig(model=str(tiny_checkpoint)))
+    frame = Image.new("RGB", (320, 240), (10, 200, 30))
+    settings = GenerationSettings(max_new_tokens=2, ignore_eos=True)
+    default = budgeted.generate(frame, "x", settings)
+    budgeted.set_image_budget(max_pixels=56 * 56 * 2)
+    small = budgeted.generate(frame, "x", settings)
+    budgeted.set_image_budget()
+    restored = budgeted.generate(frame, "x", settings)
+    assert small.model_input_size[0] * small.model_input_size[1] <= 56 * 56 * 2
+    assert small.extra["prompt_tokens"] < default.extra["prompt_tokens"] == restored.extra["prompt_tokens"]
+    with pytest.raises(ValueError, match="max_pixels"):
+        budgeted.set_image_budget(max_pixels=100)

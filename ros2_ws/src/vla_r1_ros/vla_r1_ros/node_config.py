@@ -51,6 +51,7 @@ class ModelSettings:
     server_url: str = ""
     timeout_s: float = 60.0  # per request, openai backend
     quantization: str = "none"  # none | nf4 | int8
+    quantize_vision: bool = False  # with nf4/int8: the vision tower too (~1 GB less on 3B)
     device: str = "auto"
     dtype: str = "auto"
     attn_implementation: str = ""  # "" = the library default
@@ -66,6 +67,8 @@ class ModelSettings:
             raise ValueError("model.model must name a checkpoint")
         _choice("model.backend", self.backend, BACKENDS)
         _choice("model.quantization", self.quantization, QUANTIZATIONS)
+        if self.quantize_vision and self.quantization == "none":
+            raise ValueError("model.quantize_vision needs model.quantization nf4 or int8")
         _choice("model.out_of_range", self.out_of_range, ("clip", "reject"))
         if self.backend == "openai" and not self.server_url:
             raise ValueError("model.backend openai needs model.server_url")
@@ -88,7 +91,7 @@ class ModelSettings:
         return Policy.from_pretrained(
             self.model, config, quantization=self.quantization, device=self.device, dtype=self.dtype,
             attn_implementation=self.attn_implementation or None, min_pixels=self.min_pixels or None,
-            max_pixels=self.max_pixels or None,
+            max_pixels=self.max_pixels or None, quantize_vision=self.quantize_vision,
         )
 
 
