@@ -17,7 +17,10 @@ import numpy as np
 from PIL import Image
 
 from .backends.base import GenerationSettings
-from .backends.transformers_backend import TransformersBackend, TransformersBackendConfig
+from .backends.transformers_backend import TransformersBackend, TransformersBackendConfig, validate_image_budget
+from .bench_answers import (DEFAULT_MAX_PIXELS, DEFAULT_REASONING_TOKENS, INSTRUCTION, build_answers, time_answers,
+                            time_image_budgets)
+from .prompts import build_prompt
 
 # Peak HBM bandwidth by GPU name (bytes/s): the public datasheet numbers.
 GPU_BANDWIDTH_BYTES_S = {"H200": 4.8e12, "H100 SXM": 3.35e12, "H100 PCIe": 2.0e12, "H100": 3.35e12,
@@ -36,12 +39,15 @@ class ModeResult:
     decode_tokens_per_s: float
     decode_ms_per_token: float
     weight_bytes_per_token: int
+    model_memory_gb: float  # parameters and buffers as held in memory (vision tower and embedding included)
     bandwidth_floor_tokens_per_s: float | None
     fraction_of_floor: float | None
     peak_gpu_allocated_gb: float | None
     cpu_rss_gb: float
     cache: str
     compiled: bool
+    answers: list[dict] | None = None  # whole answers with/without reasoning and early stop (bench_answers)
+    image_budgets: list[dict] | None = None  # time to first token per image-token budget
 
 
 def gpu_bandwidth_bytes_s(device_name: str) -> float | None:
@@ -52,11 +58,18 @@ def gpu_bandwidth_bytes_s(device_name: str) -> float | None:
 
 
 def weight_bytes_per_token(model) -> int:
-    """Bytes of language-model weights (and lm_head) a decode step reads, as stored (packed when quantized)."""
+    """Bytes of language-model weights and lm_head a decode step reads, as stored (packed when quantized).
+
+    The input embedding is not counted (one row per token), but lm_head is, even when it shares its
+    tensor with the embedding (Qwen2.5-VL-3B ties them): the output projection reads all of it.
+    """
     total = 0
     seen: set[int] = set()
-    for name, tensor in model.named_parameters():  # packed 4/8-bit storage counts as stored
-        if "visual" in name or "embed_tokens" in name or id(tensor) in seen:
+    head = model.get_output_embeddings()
+    tensors = [("lm_head", p) for p in head.parameters()] if head is not None else []
+    tensors += list(model.named_parameters())
+    for name, tensor in tensors:  # packed 4/8-bit storage counts as stored
+        if id(tensor) in seen or "visual" in name or "embed_tokens" in name:
             continue
         seen.add(id(tensor))
         total += tensor.numel() * tensor.element_size()
@@ -75,20 +88,41 @@ def _cpu_rss_gb() -> float:
     return psutil.Process(os.getpid()).memory_info().rss / 1e9
 
 
+@dataclass(frozen=True)
+class AnswerBenchSpec:
+    """Which whole answers and image budgets to time besides raw decoding (see bench_answers)."""
+
+    reasoning_tokens: tuple[int, ...] = DEFAULT_REASONING_TOKENS
+    max_pixels: tuple[int, ...] = DEFAULT_MAX_PIXELS
+
+    def __post_init__(self) -> None:
+        if any(n < 1 for n in self.reasoning_tokens):
+            raise ValueError(f"reasoning lengths must be >= 1 token, got {self.reasoning_tokens}")
+        for budget in self.max_pixels:
+            validate_image_budget(None, budget)
+
+
 def bench_mode(model: str, mode: str, new_tokens: int, repeats: int, image: Image.Image, bandwidth: float | None,
-               backend_options: dict | None = None) -> ModeResult:
+               backend_options: dict | None = None, answers: AnswerBenchSpec | None = None) -> ModeResult:
     import torch
 
     on_gpu = torch.cuda.is_available()
     if on_gpu:
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
-    backend = TransformersBackend(TransformersBackendConfig(model=model, quantization=mode, **(backend_options or {})))
-    prompt = "pick up the broccoli and place it in a pot."
+    quantization, _, part = mode.partition("+")  # "nf4+vision": the vision tower quantized too
+    if part not in ("", "vision"):
+        raise ValueError(f"mode must be a quantization, optionally with +vision, got {mode!r}")
+    backend = TransformersBackend(TransformersBackendConfig(model=model, quantization=quantization,
+                                                            quantize_vision=part == "vision", **(backend_options or {})))
+    prompt = build_prompt(INSTRUCTION, "affordance")
     settings = GenerationSettings(max_new_tokens=new_tokens, ignore_eos=True)
-    backend.generate(image, prompt, GenerationSettings(max_new_tokens=min(8, new_tokens), ignore_eos=True))  # warm-up
+    backend.generate(image, prompt, settings)  # warm-up with the same shapes: compiling is not timed
     runs = [backend.generate(image, prompt, settings) for _ in range(repeats)]
-    ttft = statistics.median(r.time_to_first_token_s for r in runs)
+    answer_rows = budget_rows = None
+    if answers is not None:
+        answer_rows = time_answers(backend, image, build_answers(backend.processor.tokenizer, answers.reasoning_tokens), repeats)
+        budget_rows = time_image_budgets(backend, image, answers.max_pixels, repeats)
     rate = statistics.median(r.decode_tokens_per_s for r in runs)
     weight_bytes = weight_bytes_per_token(backend.model)
     floor = bandwidth / weight_bytes if bandwidth else None
@@ -96,19 +130,22 @@ def bench_mode(model: str, mode: str, new_tokens: int, repeats: int, image: Imag
         mode=mode,
         load_s=round(backend.load_s, 3),
         preprocess_ms=round(statistics.median(r.preprocess_s for r in runs) * 1e3, 3),
-        time_to_first_token_ms=round(ttft * 1e3, 3),
+        time_to_first_token_ms=round(statistics.median(r.time_to_first_token_s for r in runs) * 1e3, 3),
         prompt_tokens=runs[0].extra["prompt_tokens"],
         model_input_size=runs[0].model_input_size,
         new_tokens=runs[0].generated_tokens,
         decode_tokens_per_s=round(rate, 2),
         decode_ms_per_token=round(1e3 / rate, 3) if rate else float("nan"),
         weight_bytes_per_token=weight_bytes,
+        model_memory_gb=round(backend.model.get_memory_footprint() / 1e9, 3),
         bandwidth_floor_tokens_per_s=round(floor, 2) if floor else None,
         fraction_of_floor=round(rate / floor, 4) if floor else None,
-        peak_gpu_allocated_gb=round(torch.cuda.max_memory_allocated() / 1e9, 3) if on_gpu else None,
+        peak_gpu_allocated_gb=round(torch.cuda.max_memory_allocated() / 1e9, 3) if on_gpu else None,  # answers included
         cpu_rss_gb=round(_cpu_rss_gb(), 3),
         cache=backend.cache,
         compiled=backend.compile,
+        answers=answer_rows,
+        image_budgets=budget_rows,
     )
     del backend
     if on_gpu:
@@ -128,7 +165,8 @@ def machine_description() -> dict:
 
 def run_model_benchmark(model: str, modes: list[str], new_tokens: int = 128, repeats: int = 3, random_3b: bool = False,
                         image_size: tuple[int, int] = (640, 480), bandwidth_gb_s: float | None = None,
-                        backend_options: dict | None = None, progress: bool = True) -> dict:
+                        backend_options: dict | None = None, progress: bool = True,
+                        answers: AnswerBenchSpec | None = None) -> dict:
     """Benchmark each quantization mode side by side; returns a JSON-ready dict."""
     import torch
     from tqdm import tqdm
@@ -150,7 +188,7 @@ def run_model_benchmark(model: str, modes: list[str], new_tokens: int = 128, rep
     try:
         for mode in tqdm(modes, desc="bench model", disable=not progress):
             start = time.perf_counter()
-            results.append(asdict(bench_mode(model_path, mode, new_tokens, repeats, image, bandwidth, backend_options)))
+            results.append(asdict(bench_mode(model_path, mode, new_tokens, repeats, image, bandwidth, backend_options, answers)))
             results[-1]["wall_s"] = round(time.perf_counter() - start, 2)
     finally:
         if tmp is not None:

@@ -5,6 +5,7 @@ import argparse
 import json
 from pathlib import Path
 
+from .bench_answers import DEFAULT_MAX_PIXELS, DEFAULT_REASONING_TOKENS
 from .loading import DEFAULT_MODEL_ID, QUANTIZATIONS
 
 
@@ -25,6 +26,9 @@ def _size(text: str) -> tuple[int, int]:
     return width, height
 
 
+BENCH_MODES = (*QUANTIZATIONS, *(f"{q}+vision" for q in QUANTIZATIONS if q != "none"))
+
+
 def register(subparsers) -> None:
     bench = subparsers.add_parser("bench", help="benchmarks (results as JSON)", description=__doc__)
     kinds = bench.add_subparsers(dest="bench_command", metavar="BENCHMARK")
@@ -34,15 +38,21 @@ def register(subparsers) -> None:
     model.add_argument("--model", default=DEFAULT_MODEL_ID, help="hub id, folder or 'tiny'")
     model.add_argument("--random-3b", action="store_true",
                        help="random weights with the real Qwen2.5-VL-3B configuration (no download)")
-    model.add_argument("--quantization", nargs="+", choices=QUANTIZATIONS, default=list(QUANTIZATIONS),
-                       help="modes to compare (default: all)")
+    model.add_argument("--quantization", nargs="+", choices=BENCH_MODES, default=list(QUANTIZATIONS),
+                       help="modes to compare (default: none nf4 int8); +vision also quantizes the vision tower")
     model.add_argument("--new-tokens", type=int, default=128, help="tokens decoded per run, EOS ignored")
     model.add_argument("--repeats", type=int, default=3)
     model.add_argument("--image-size", type=_size, default=(640, 480))
     model.add_argument("--bandwidth-gb-s", type=float, help="memory bandwidth for the floor (default: from the GPU name)")
     model.add_argument("--cache", choices=("auto", "dynamic", "static"), default="auto")
-    model.add_argument("--max-pixels", type=int, help="image-token budget (pixels after resizing) to measure its effect")
+    model.add_argument("--max-pixels", type=int, help="image-token budget (pixels after resizing) for every run")
+    model.add_argument("--reasoning-tokens", type=int, nargs="*", default=list(DEFAULT_REASONING_TOKENS),
+                       help="reasoning lengths of the whole answers timed besides a no-think answer (none: skip answers)")
+    model.add_argument("--sweep-max-pixels", type=int, nargs="*", default=list(DEFAULT_MAX_PIXELS),
+                       help="image-token budgets whose time to first token is compared with the checkpoint's own")
+    model.add_argument("--no-answers", action="store_true", help="time raw decoding only (no answers, no budget sweep)")
     model.add_argument("--json", type=Path, help="write the results here")
+    model.add_argument("--markdown", type=Path, help="also write the tables for docs/benchmarks.md here")
     model.set_defaults(func=run_model)
 
     pipeline = kinds.add_parser("pipeline", help="per-stage time of parse, grounding, safety, IK, time parameterization; bag reading rate")
@@ -62,18 +72,28 @@ def register(subparsers) -> None:
 
 
 def run_model(args: argparse.Namespace) -> int:
-    from .bench import run_model_benchmark
+    from .bench import AnswerBenchSpec, run_model_benchmark
+    from .bench_report import markdown_report
     from .cli import UsageError
     from .loading import ModelLoadError
 
     if args.new_tokens < 2 or args.repeats < 1:
         raise UsageError("--new-tokens must be >= 2 and --repeats >= 1")
     try:
+        answers = None if args.no_answers else AnswerBenchSpec(tuple(args.reasoning_tokens), tuple(args.sweep_max_pixels))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    try:
         result = run_model_benchmark(args.model, args.quantization, args.new_tokens, args.repeats, args.random_3b,
-                                     args.image_size, args.bandwidth_gb_s, {"cache": args.cache, "max_pixels": args.max_pixels})
+                                     args.image_size, args.bandwidth_gb_s, {"cache": args.cache, "max_pixels": args.max_pixels},
+                                     answers=answers)
     except ModelLoadError as exc:
         raise UsageError(str(exc)) from None
     _write(result, args.json)
+    if args.markdown:
+        args.markdown.parent.mkdir(parents=True, exist_ok=True)
+        args.markdown.write_text(markdown_report(result))
+        print(f"tables written to {args.markdown}")
     return 0
 
 
