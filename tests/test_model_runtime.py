@@ -174,3 +174,10 @@ def test_image_budget_changes_without_reloading(tiny_checkpoint):
     assert small.extra["prompt_tokens"] < default.extra["prompt_tokens"] == restored.extra["prompt_tokens"]
     with pytest.raises(ValueError, match="max_pixels"):
         budgeted.set_image_budget(max_pixels=100)
+
+
+def test_fast_preprocessing_gives_the_same_answer_as_the_processor(backend, tiny_checkpoint, image):
+    slow = TransformersBackend(TransformersBackendConfig(model=str(tiny_checkpoint), fast_preprocessing=False))
+    assert backend.fast_preprocessing and not slow.fast_preprocessing
+    settings = GenerationSettings(max_new_tokens=10)
+    assert backend.generate(image, "open the drawer", settings).text == slow.generate(image, "open the drawer", settings).text

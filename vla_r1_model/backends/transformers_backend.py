@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from PIL import Image
 
 from ..loading import DEFAULT_MODEL_ID, QUANTIZATIONS, apply_image_budget, load_model, load_processor
+from ..preprocessing import FramePreprocessor
 from .base import OUTPUT_CLOSE_TAG, BackendError, GenerationResult, GenerationSettings, TextCallback
 
 CACHE_KINDS = ("dynamic", "static")
@@ -32,6 +33,7 @@ class TransformersBackendConfig:
     max_pixels: int | None = None
     cache: str = "auto"  # auto (static on GPU) | dynamic | static
     compile: bool | None = None  # torch.compile the decoding step; None = on with a static cache on GPU
+    fast_preprocessing: bool = True  # build inputs directly (bit-identical to the processor, faster)
 
     def __post_init__(self) -> None:
         if self.quantization not in QUANTIZATIONS:
@@ -126,6 +128,7 @@ class TransformersBackend:
             logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
         load_start = time.perf_counter()
         self.processor = load_processor(config.model)
+        self._frame_preprocessor = FramePreprocessor(self.processor)
         self._checkpoint_image_size = dict(self.processor.image_processor.size)
         self.set_image_budget(config.min_pixels, config.max_pixels)
         self.model = load_model(config.model, config.quantization, config.dtype, config.device, config.attn_implementation,
@@ -166,9 +169,16 @@ class TransformersBackend:
         """Chat template + image processing, as the reference does: the prompt text, then the image."""
         messages = [{"role": "user", "content": [{"type": "text", "text": prompt}, {"type": "image"}]}]
         text = self.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        if self.fast_preprocessing:
+            return self._frame_preprocessor(image, text, self.device)
         inputs = self.processor(text=[text], images=[image.convert("RGB")], return_tensors="pt")
         inputs.pop("mm_token_type_ids", None)  # only used for training-time masks
         return inputs.to(self.device)
+
+    @property
+    def fast_preprocessing(self) -> bool:
+        """Direct tensor preprocessing (same values as the processor) where the image settings allow it."""
+        return self.config.fast_preprocessing and FramePreprocessor.supports(self.processor)
 
     def model_input_size(self, inputs) -> tuple[int, int]:
         _, grid_h, grid_w = (int(v) for v in inputs["image_grid_thw"][0])
