@@ -79,3 +79,12 @@ def test_weight_bytes_count_a_tied_lm_head(tiny_checkpoint):
     tied = Qwen2_5_VLForConditionalGeneration._from_config(config)
     assert tied.lm_head.weight is tied.get_input_embeddings().weight
     assert weight_bytes_per_token(tied) == weight_bytes_per_token(untied)  # same shapes, head counted once
+
+
+def test_bench_compares_direct_preprocessing_with_the_processor(tiny_checkpoint, tmp_path):
+    out = tmp_path / "bench.json"
+    assert main(["bench", "model", "--model", str(tiny_checkpoint), "--quantization", "none", "--new-tokens", "2",
+                 "--repeats", "1", "--no-answers", "--json", str(out), "--markdown", str(tmp_path / "t.md")]) == 0
+    direct_ms, processor_ms = json.loads(out.read_text())["modes"][0]["preprocess_direct_vs_processor_ms"]
+    assert direct_ms > 0 and processor_ms > 0
+    assert "preprocess ms direct / processor" in (tmp_path / "t.md").read_text()

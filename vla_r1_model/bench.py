@@ -32,6 +32,7 @@ class ModeResult:
     mode: str
     load_s: float
     preprocess_ms: float
+    preprocess_direct_vs_processor_ms: tuple[float, float]  # medians measured back to back, same frame
     time_to_first_token_ms: float
     prompt_tokens: int
     model_input_size: tuple[int, int] | None
@@ -74,6 +75,21 @@ def weight_bytes_per_token(model) -> int:
         seen.add(id(tensor))
         total += tensor.numel() * tensor.element_size()
     return int(total)
+
+
+def time_preprocessing(backend, image: Image.Image, prompt: str, repeats: int = 20) -> tuple[float, float]:
+    """Median ms of the direct preprocessing and of the transformers processor, interleaved."""
+    import torch
+
+    direct, processor = [], []
+    for _ in range(repeats):
+        for fast, times in ((True, direct), (False, processor)):
+            start = time.perf_counter()
+            backend.prepare_inputs(image, prompt, fast=fast)
+            if backend.device.type == "cuda":
+                torch.cuda.synchronize()
+            times.append((time.perf_counter() - start) * 1e3)
+    return round(statistics.median(direct), 3), round(statistics.median(processor), 3)
 
 
 def benchmark_frame(width: int = 640, height: int = 480, seed: int = 0) -> Image.Image:
@@ -119,6 +135,7 @@ def bench_mode(model: str, mode: str, new_tokens: int, repeats: int, image: Imag
     settings = GenerationSettings(max_new_tokens=new_tokens, ignore_eos=True)
     backend.generate(image, prompt, settings)  # warm-up with the same shapes: compiling is not timed
     runs = [backend.generate(image, prompt, settings) for _ in range(repeats)]
+    preprocess = time_preprocessing(backend, image, prompt)
     answer_rows = budget_rows = None
     if answers is not None:
         answer_rows = time_answers(backend, image, build_answers(backend.processor.tokenizer, answers.reasoning_tokens), repeats)
@@ -130,6 +147,7 @@ def bench_mode(model: str, mode: str, new_tokens: int, repeats: int, image: Imag
         mode=mode,
         load_s=round(backend.load_s, 3),
         preprocess_ms=round(statistics.median(r.preprocess_s for r in runs) * 1e3, 3),
+        preprocess_direct_vs_processor_ms=preprocess,
         time_to_first_token_ms=round(statistics.median(r.time_to_first_token_s for r in runs) * 1e3, 3),
         prompt_tokens=runs[0].extra["prompt_tokens"],
         model_input_size=runs[0].model_input_size,

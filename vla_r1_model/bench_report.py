@@ -37,11 +37,12 @@ def markdown_report(result: dict) -> str:
     ]
     rows = [[m["mode"], _cell(m["decode_tokens_per_s"]), _cell(m["bandwidth_floor_tokens_per_s"]),
              _cell(m["fraction_of_floor"] * 100 if m["fraction_of_floor"] is not None else None),
-             _cell(m.get("decode_speed_vs_none"), 2), _cell(m["time_to_first_token_ms"]), _cell(m["preprocess_ms"]),
+             _cell(m.get("decode_speed_vs_none"), 2), _cell(m["time_to_first_token_ms"]),
+             " / ".join(_cell(v) for v in m["preprocess_direct_vs_processor_ms"]),
              _cell(m["peak_gpu_allocated_gb"], 2), _cell(m["model_memory_gb"], 2), _cell(m["weight_bytes_per_token"] / 1e9, 2),
              "yes" if m["compiled"] else "no"]
             for m in result["modes"]]
-    lines += _table(["mode", "decode tok/s", "floor tok/s", "% of floor", "vs none", "TTFT ms", "preprocess ms",
+    lines += _table(["mode", "decode tok/s", "floor tok/s", "% of floor", "vs none", "TTFT ms", "preprocess ms direct / processor",
                      "peak GPU GB", "model GB", "weights read/token GB", "compiled"], rows)
 
     modes, answers = _by_mode(result, "answers", "scenario")

@@ -165,11 +165,13 @@ class TransformersBackend:
         image_processor.size = dict(self._checkpoint_image_size)
         apply_image_budget(image_processor, min_pixels, max_pixels)
 
-    def prepare_inputs(self, image: Image.Image, prompt: str):
-        """Chat template + image processing, as the reference does: the prompt text, then the image."""
+    def prepare_inputs(self, image: Image.Image, prompt: str, fast: bool | None = None):
+        """Chat template + image processing, as the reference does: the prompt text, then the image.
+        ``fast`` None follows the config; False forces the processor (benchmarks compare the two)."""
         messages = [{"role": "user", "content": [{"type": "text", "text": prompt}, {"type": "image"}]}]
         text = self.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-        if self.fast_preprocessing:
+        use_fast = self.fast_preprocessing if fast is None else (fast and FramePreprocessor.supports(self.processor))
+        if use_fast:
             return self._frame_preprocessor(image, text, self.device)
         inputs = self.processor(text=[text], images=[image.convert("RGB")], return_tensors="pt")
         inputs.pop("mm_token_type_ids", None)  # only used for training-time masks
