@@ -9,7 +9,7 @@ def test_bench_model_compares_modes_side_by_side(tiny_checkpoint, tmp_path, caps
     out = tmp_path / "bench.json"
     assert main(["bench", "model", "--model", str(tiny_checkpoint), "--quantization", "none", "nf4", "nf4+vision",
                  "--new-tokens", "6", "--repeats", "1", "--image-size", "64x48", "--bandwidth-gb-s", "100",
-                 "--no-answers", "--json", str(out)]) == 0
+                 "--no-answers", "--sweep-max-pixels", "--json", str(out)]) == 0
     result = json.loads(out.read_text())
     none, nf4, nf4_vision = result["modes"]
     assert (none["mode"], nf4["mode"], nf4_vision["mode"]) == ("none", "nf4", "nf4+vision")
@@ -84,7 +84,10 @@ def test_weight_bytes_count_a_tied_lm_head(tiny_checkpoint):
 def test_bench_compares_direct_preprocessing_with_the_processor(tiny_checkpoint, tmp_path):
     out = tmp_path / "bench.json"
     assert main(["bench", "model", "--model", str(tiny_checkpoint), "--quantization", "none", "--new-tokens", "2",
-                 "--repeats", "1", "--no-answers", "--json", str(out), "--markdown", str(tmp_path / "t.md")]) == 0
-    direct_ms, processor_ms = json.loads(out.read_text())["modes"][0]["preprocess_direct_vs_processor_ms"]
+                 "--repeats", "1", "--no-answers", "--sweep-max-pixels", "2000", "--json", str(out),
+                 "--markdown", str(tmp_path / "t.md")]) == 0
+    mode = json.loads(out.read_text())["modes"][0]
+    assert mode["answers"] is None and [b["max_pixels"] for b in mode["image_budgets"]] == [None, 2000]
+    direct_ms, processor_ms = mode["preprocess_direct_vs_processor_ms"]
     assert direct_ms > 0 and processor_ms > 0
     assert "preprocess ms direct / processor" in (tmp_path / "t.md").read_text()

@@ -109,7 +109,8 @@ class AnswerBenchSpec:
     """Which whole answers and image budgets to time besides raw decoding (see bench_answers)."""
 
     reasoning_tokens: tuple[int, ...] = DEFAULT_REASONING_TOKENS
-    max_pixels: tuple[int, ...] = DEFAULT_MAX_PIXELS
+    max_pixels: tuple[int, ...] = DEFAULT_MAX_PIXELS  # empty: no budget sweep
+    time_answers: bool = True  # False: the budget sweep only (answers take long on a CPU)
 
     def __post_init__(self) -> None:
         if any(n < 1 for n in self.reasoning_tokens):
@@ -137,8 +138,9 @@ def bench_mode(model: str, mode: str, new_tokens: int, repeats: int, image: Imag
     runs = [backend.generate(image, prompt, settings) for _ in range(repeats)]
     preprocess = time_preprocessing(backend, image, prompt)
     answer_rows = budget_rows = None
-    if answers is not None:
+    if answers is not None and answers.time_answers:
         answer_rows = time_answers(backend, image, build_answers(backend.processor.tokenizer, answers.reasoning_tokens), repeats)
+    if answers is not None and answers.max_pixels:
         budget_rows = time_image_budgets(backend, image, answers.max_pixels, repeats)
     rate = statistics.median(r.decode_tokens_per_s for r in runs)
     weight_bytes = weight_bytes_per_token(backend.model)

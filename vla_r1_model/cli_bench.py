@@ -47,10 +47,11 @@ def register(subparsers) -> None:
     model.add_argument("--cache", choices=("auto", "dynamic", "static"), default="auto")
     model.add_argument("--max-pixels", type=int, help="image-token budget (pixels after resizing) for every run")
     model.add_argument("--reasoning-tokens", type=int, nargs="*", default=list(DEFAULT_REASONING_TOKENS),
-                       help="reasoning lengths of the whole answers timed besides a no-think answer (none: skip answers)")
+                       help="reasoning lengths of the whole answers timed besides a no-think answer")
     model.add_argument("--sweep-max-pixels", type=int, nargs="*", default=list(DEFAULT_MAX_PIXELS),
-                       help="image-token budgets whose time to first token is compared with the checkpoint's own")
-    model.add_argument("--no-answers", action="store_true", help="time raw decoding only (no answers, no budget sweep)")
+                       help="image-token budgets whose time to first token is compared with the checkpoint's own "
+                            "(no value: no sweep)")
+    model.add_argument("--no-answers", action="store_true", help="do not time whole answers")
     model.add_argument("--json", type=Path, help="write the results here")
     model.add_argument("--markdown", type=Path, help="also write the tables for docs/benchmarks.md here")
     model.set_defaults(func=run_model)
@@ -80,7 +81,7 @@ def run_model(args: argparse.Namespace) -> int:
     if args.new_tokens < 2 or args.repeats < 1:
         raise UsageError("--new-tokens must be >= 2 and --repeats >= 1")
     try:
-        answers = None if args.no_answers else AnswerBenchSpec(tuple(args.reasoning_tokens), tuple(args.sweep_max_pixels))
+        answers = AnswerBenchSpec(tuple(args.reasoning_tokens), tuple(args.sweep_max_pixels), time_answers=not args.no_answers)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     try:
