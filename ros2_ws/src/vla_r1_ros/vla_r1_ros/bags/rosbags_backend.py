@@ -7,11 +7,18 @@ import sqlite3
 from pathlib import Path
 from typing import Any, Iterator
 
+from .cdr import parse_camera_info_cdr, parse_transform_cdr
 from .errors import BagError
+from .extrinsics import TRANSFORM
 from .image_cdr import parse_image_cdr
 from .images import color_rgb_from_msg, depth_raw_from_msg
 from .pairing import ImageRecord
-from .summary import IMAGE_TYPE, BagSummary, TopicInfo
+from .summary import CAMERA_INFO_TYPE, IMAGE_TYPE, BagSummary, TopicInfo
+
+# Messages read without rosbags from rosbag2's CDR: rosbags would generate and compile a
+# deserializer for each of these types on every open (~10 ms for CameraInfo and Transform).
+_CDR_PARSERS = {IMAGE_TYPE: parse_image_cdr, CAMERA_INFO_TYPE: parse_camera_info_cdr,
+                TRANSFORM: parse_transform_cdr}
 
 # Errors rosbags and its storage layers raise for damaged files (it has no common base class).
 _READ_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError, KeyError, IndexError, EOFError, AssertionError,
@@ -94,10 +101,11 @@ class RosbagsBag:
         return self._first[topic]
 
     def _deserialize(self, raw: Any, msgtype: str) -> Any:
-        """Images through the zero-copy CDR reader when it can (rosbags would generate and compile a
-        deserializer on every open just to peek at the first image), everything else through rosbags."""
-        if msgtype == IMAGE_TYPE and self.storage != "ros1":
-            view = parse_image_cdr(raw)
+        """Images, CameraInfo and Transforms through the zero-copy CDR readers when they can,
+        everything else (and anything those do not recognize) through rosbags."""
+        parse = _CDR_PARSERS.get(msgtype) if self.storage != "ros1" else None
+        if parse is not None:
+            view = parse(raw)
             if view is not None:
                 return view
         return self._reader.deserialize(raw, msgtype)
