@@ -391,3 +391,18 @@ def test_d435_summary_and_tolerance_quirk(testdata):
     with open_bag(testdata / D435 / "d435_sqlite3", pair_tolerance_s=0.05) as source:
         with pytest.raises(BagError, match="never pair within 0.05 s.*closest depth was 0.102 s away"):
             list(source)
+
+
+def test_d435_setup_reads_the_bag_once_and_frames_once_more(testdata, monkeypatch):
+    """Opening reads every first message the setup needs (images, CameraInfo, transforms) in one
+    pass: each pass re-reads the bag's chunks, which costs as much as the whole setup."""
+    from rosbags.highlevel import AnyReader
+
+    passes = []
+    original = AnyReader.messages
+    monkeypatch.setattr(AnyReader, "messages", lambda self, *a, **k: passes.append(1) or original(self, *a, **k))
+    with open_bag(testdata / D435 / "d435_mcap") as source:
+        assert len(passes) == 1
+        assert len(list(source)) == 1
+        assert len(passes) == 2
+        assert source.depth_camera is not None and not source.depth_aligned

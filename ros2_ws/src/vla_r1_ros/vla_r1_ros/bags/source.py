@@ -21,12 +21,16 @@ from .errors import BagError
 from .pairing import FrameSelection, NearestDepthPairer, Pair, PairingConfig, SelectionOutOfRange, select
 from .realsense_backend import RealSenseBag, is_realsense_summary
 from .rosbags_backend import RosbagsBag
-from .summary import BagSummary, TopicInfo
+from .summary import CAMERA_INFO_TYPE, IMAGE_TYPE, BagSummary, TopicInfo
 from .topics import TopicSelection, is_realsense_topic, select_topics
 
 log = logging.getLogger(__name__)
 
 DEFAULT_FRAME_ID = "camera_color_optical_frame"
+
+# Setup reads the first message of these topics; every pass over a bag re-reads (and checksums)
+# its chunks, so one pass fetches them all.
+_FIRST_MESSAGE_TYPES = (IMAGE_TYPE, CAMERA_INFO_TYPE, ext.TRANSFORM)
 
 
 @dataclass(frozen=True, eq=False)
@@ -95,6 +99,8 @@ class BagSource:
             self._realsense = RealSenseBag(self.path, listing)
             self.summary = self._realsense_summary(listing, self._realsense)
         else:
+            self._rosbags.peek_first_messages(
+                [t.name for t in listing.topics if t.count and t.msgtype in _FIRST_MESSAGE_TYPES])
             self.summary = self._rosbags.summary(peek_images=True)
         self.topics: TopicSelection = select_topics(
             self.summary, options.color_topic, options.depth_topic, options.info_topic, options.depth_info_topic,
