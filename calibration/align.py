@@ -154,12 +154,12 @@ class _Band:
     """The depth points of a band of rows inside the window: depth, 1/Z and the products of 1/Z that
     all four corners share (computed once per band)."""
 
-    def __init__(self, geometry: _Geometry, depth_m: np.ndarray, valid: np.ndarray,
-                 rows: tuple[int, int], cols: tuple[int, int], check_front: bool) -> None:
+    def __init__(self, geometry: _Geometry, depth_m: np.ndarray, rows: tuple[int, int], cols: tuple[int, int],
+                 check_front: bool) -> None:
+        """``depth_m``: the depth image with NaN wherever it is invalid."""
         (r0, r1), (c0, c1) = rows, cols
         self.geometry, self.rows, self.cols, self.check_front = geometry, rows, cols, check_front
         self.z = depth_m[r0:r1, c0:c1].astype(np.float64)
-        self.z[~valid[r0:r1, c0:c1]] = np.nan
         self.inv_z = 1.0 / self.z  # NaN where invalid: every pixel below is NaN there and drops out
         t = geometry.t
         self.t_z_w = t[2] * self.inv_z
@@ -188,7 +188,7 @@ class _Band:
         first, second, c = coefficients
         geometry = self.geometry
         denominator = c + self.t_z_w
-        scale = np.divide(1.0, denominator)
+        scale = np.divide(1.0, denominator, out=None if self.check_front else denominator)
         if self.check_front:
             scale[~(denominator > 0)] = np.nan  # behind the color camera
         u = first + self.offset_u
@@ -243,24 +243,24 @@ def _scatter_nearest(aligned: np.ndarray, out_w: int, out_h: int, lo_u: np.ndarr
                      hi_u: np.ndarray, hi_v: np.ndarray, centre_z: np.ndarray, stored_z: np.ndarray) -> None:
     """Write stored_z over each footprint box into ``aligned`` (flat, +inf where empty), the
     smallest value winning; the order of calls does not matter."""
-    keep = (hi_u >= lo_u) & (hi_v >= lo_v) & (centre_z > 0)  # False wherever anything is NaN
-    # Footprints entirely outside the image go; the rest are clipped to it.
-    keep &= (hi_u >= 0) & (hi_v >= 0) & (lo_u < out_w) & (lo_v < out_h)
+    # Clip the boxes to the image: a box entirely outside ends up empty (hi < lo) and goes, as
+    # does any NaN (every comparison with it is False).
+    lo_u, lo_v = np.maximum(lo_u, 0), np.maximum(lo_v, 0)
+    hi_u, hi_v = np.minimum(hi_u, out_w - 1), np.minimum(hi_v, out_h - 1)
+    keep = (hi_u >= lo_u) & (hi_v >= lo_v) & (centre_z > 0)
     kept = np.flatnonzero(keep)  # then gathers: far cheaper than 2-D boolean indexing
-    lo_u = np.maximum(lo_u.ravel().take(kept), 0).astype(np.int64)
-    lo_v = np.maximum(lo_v.ravel().take(kept), 0).astype(np.int64)
-    size_u = np.minimum(np.minimum(hi_u.ravel().take(kept), out_w - 1).astype(np.int64) - lo_u + 1, _MAX_FOOTPRINT_PX)
-    size_v = np.minimum(np.minimum(hi_v.ravel().take(kept), out_h - 1).astype(np.int64) - lo_v + 1, _MAX_FOOTPRINT_PX)
+    lo_u, lo_v, hi_u, hi_v = (corner.ravel().take(kept) for corner in (lo_u, lo_v, hi_u, hi_v))
+    last_u = np.minimum(hi_u - lo_u, _MAX_FOOTPRINT_PX - 1).astype(np.int64)  # last column offset
+    last_v = np.minimum(hi_v - lo_v, _MAX_FOOTPRINT_PX - 1).astype(np.int64)
     values = stored_z.ravel().take(kept)
     # One pass per (column, row) offset inside the largest footprint, over every point: an offset
     # past a point's own footprint is clamped to its last pixel, which min leaves unchanged (cheaper
     # than shrinking the arrays; footprints are 1-3 pixels a side in practice).
-    row_start = lo_v * out_w + lo_u
-    last_u, last_v = size_u - 1, size_v - 1
-    for dy in range(int(size_v.max(initial=0))):
-        row = row_start + np.minimum(last_v, dy) * out_w
-        for dx in range(int(size_u.max(initial=0))):
-            np.minimum.at(aligned, row + np.minimum(last_u, dx), values)
+    row_start = lo_v.astype(np.int64) * out_w + lo_u.astype(np.int64)
+    for dy in range(int(last_v.max(initial=-1)) + 1):
+        row = row_start + np.minimum(last_v, dy) * out_w if dy else row_start
+        for dx in range(int(last_u.max(initial=-1)) + 1):
+            np.minimum.at(aligned, row + np.minimum(last_u, dx) if dx else row, values)
 
 
 def align_depth_to_color(
@@ -295,8 +295,9 @@ def align_depth_to_color(
         valid = np.isfinite(depth_m) & (depth_m > 0)
         if valid.any():
             geometry = _geometry(depth_camera, color_camera, color_T_depth)
+            depth_m = np.where(valid, depth_m, np.nan)
             # The nearest point bounds 1/Z over the frame (1/z rounds monotonically: exact bound).
-            w_max = 1.0 / float(np.min(depth_m, where=valid, initial=np.inf))
+            w_max = 1.0 / float(np.nanmin(depth_m))
             # Points behind the color camera need a mask only when the geometry cannot rule them out.
             check_front = not geometry.min_denominator(w_max) > _MIN_DENOMINATOR
             # Only depth rows and columns that can reach the color image are projected: a D435's
@@ -304,7 +305,7 @@ def align_depth_to_color(
             r0, r1, c0, c1 = geometry.window(w_max, out_w, out_h) or (0, depth_m.shape[0], 0, depth_m.shape[1])
             band_rows = max(1, _BAND_PIXELS // max(c1 - c0, 1))
             for start in range(r0, r1, band_rows):
-                band = _Band(geometry, depth_m, valid, (start, min(start + band_rows, r1)), (c0, c1), check_front)
+                band = _Band(geometry, depth_m, (start, min(start + band_rows, r1)), (c0, c1), check_front)
                 _scatter_nearest(aligned, out_w, out_h, *_footprints(band, librealsense_compatible))
     aligned[np.isinf(aligned)] = np.nan
     return aligned.reshape(out_h, out_w).astype(np.float32)
