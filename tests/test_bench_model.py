@@ -58,6 +58,7 @@ def test_bench_times_whole_answers_and_image_budgets(tiny_checkpoint, tmp_path):
     assert budget["image_tokens"] < default["image_tokens"] and budget["prompt_tokens"] < default["prompt_tokens"]
     text = tables.read_text()
     assert "| think_24_no_early_stop |" in text and "| checkpoint default |" in text and "| none |" in text
+    assert "Fastest mode that fits, by model memory (no GPU: a lower bound)" in text
 
 
 def test_bench_rejects_bad_answer_settings(tiny_checkpoint, capsys):
@@ -91,3 +92,14 @@ def test_bench_compares_direct_preprocessing_with_the_processor(tiny_checkpoint,
     direct_ms, processor_ms = mode["preprocess_direct_vs_processor_ms"]
     assert direct_ms > 0 and processor_ms > 0
     assert "preprocess ms direct / processor" in (tmp_path / "t.md").read_text()
+
+
+def test_fastest_mode_that_fits_each_memory_budget():
+    from vla_r1_model.bench import fastest_mode_by_memory
+
+    def mode(name, rate, peak):
+        return {"mode": name, "decode_tokens_per_s": rate, "peak_gpu_allocated_gb": peak, "model_memory_gb": peak - 0.2}
+
+    modes = [mode("none", 300.0, 8.1), mode("nf4", 120.0, 3.6), mode("int8", 90.0, 5.0), mode("nf4+vision", 110.0, 2.6)]
+    assert fastest_mode_by_memory(modes, (2, 3, 4, 6, 8, 12)) == {
+        "2": None, "3": "nf4+vision", "4": "nf4", "6": "nf4", "8": "nf4", "12": "none"}

@@ -173,6 +173,24 @@ def bench_mode(model: str, mode: str, new_tokens: int, repeats: int, image: Imag
     return result
 
 
+MEMORY_BUDGETS_GB = (4, 6, 8, 12, 16, 24)
+
+
+def fastest_mode_by_memory(modes: list[dict], budgets_gb=MEMORY_BUDGETS_GB) -> dict[str, str | None]:
+    """For each memory budget, the mode with the highest decode rate whose footprint fits (None: none fits).
+
+    The footprint is the measured peak GPU memory; without a GPU, the model's own memory (a lower bound).
+    """
+    def footprint(mode: dict) -> float:
+        return mode["peak_gpu_allocated_gb"] if mode["peak_gpu_allocated_gb"] is not None else mode["model_memory_gb"]
+
+    best = {}
+    for budget in budgets_gb:
+        fitting = [m for m in modes if footprint(m) <= budget]
+        best[str(budget)] = max(fitting, key=lambda m: m["decode_tokens_per_s"])["mode"] if fitting else None
+    return best
+
+
 def machine_description() -> dict:
     import torch
 
@@ -218,6 +236,7 @@ def run_model_benchmark(model: str, modes: list[str], new_tokens: int = 128, rep
         r["decode_speed_vs_none"] = round(r["decode_tokens_per_s"] / baseline["decode_tokens_per_s"], 3) if baseline else None
     return {
         "benchmark": "model",
+        "fastest_mode_by_memory_gb": fastest_mode_by_memory(results),
         "model": "random Qwen2.5-VL-3B configuration" if random_3b else model,
         "image_size": list(image_size),
         "new_tokens": new_tokens,

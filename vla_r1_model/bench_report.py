@@ -45,6 +45,12 @@ def markdown_report(result: dict) -> str:
     lines += _table(["mode", "decode tok/s", "floor tok/s", "% of floor", "vs none", "TTFT ms", "preprocess ms direct / processor",
                      "peak GPU GB", "model GB", "weights read/token GB", "compiled"], rows)
 
+    by_memory = result.get("fastest_mode_by_memory_gb") or {}
+    if by_memory:
+        basis = "peak GPU memory" if any(m["peak_gpu_allocated_gb"] is not None for m in result["modes"]) else \
+            "model memory (no GPU: a lower bound)"
+        lines += ["", f"Fastest mode that fits, by {basis}:", ""]
+        lines += _table([f"{gb} GB" for gb in by_memory], [[mode or "none fits" for mode in by_memory.values()]])
     modes, answers = _by_mode(result, "answers", "scenario")
     if answers:
         lines += ["", "Whole answers (preprocessing + prefill + decoding, ms; tokens generated):", ""]
