@@ -393,16 +393,46 @@ def test_d435_summary_and_tolerance_quirk(testdata):
             list(source)
 
 
-def test_d435_setup_reads_the_bag_once_and_frames_once_more(testdata, monkeypatch):
-    """Opening reads every first message the setup needs (images, CameraInfo, transforms) in one
-    pass: each pass re-reads the bag's chunks, which costs as much as the whole setup."""
+def count_passes(monkeypatch) -> list[int]:
     from rosbags.highlevel import AnyReader
 
-    passes = []
+    passes: list[int] = []
     original = AnyReader.messages
     monkeypatch.setattr(AnyReader, "messages", lambda self, *a, **k: passes.append(1) or original(self, *a, **k))
+    return passes
+
+
+def test_d435_setup_and_first_iteration_read_the_bag_once(testdata, monkeypatch):
+    """Opening reads every first message the setup needs (images, CameraInfo, transforms) in one
+    pass, and the first iteration goes on with it: each pass re-reads the bag's chunks, which costs
+    as much as the whole setup. A second iteration reads afresh and gives the same frames."""
+    passes = count_passes(monkeypatch)
     with open_bag(testdata / D435 / "d435_mcap") as source:
         assert len(passes) == 1
-        assert len(list(source)) == 1
+        first = list(source)
+        assert len(passes) == 1 and len(first) == 1 and not source.depth_aligned
+        again = list(source)
         assert len(passes) == 2
-        assert source.depth_camera is not None and not source.depth_aligned
+    assert np.array_equal(first[0].color_rgb, again[0].color_rgb)
+    assert np.array_equal(first[0].depth_m, again[0].depth_m, equal_nan=True)
+
+
+def test_an_unused_image_topic_gets_a_fresh_pass(tmp_path, monkeypatch):
+    # the setup pass also read /camera/ir/image_raw: going on with it would read that topic too
+    path = write_rgbd(tmp_path / "extra", n=4)
+    with RgbdBagWriter(tmp_path / "extra_ir", storage="mcap") as bag:
+        for i in range(4):
+            t = 100.0 + i * 0.1
+            bag.write_camera_info(INFO, small_camera(), 0.0, "cam", bag_time_s=t)
+            bag.write_image(COLOR, np.full((6, 8, 3), i, np.uint8), t, "cam", bag_time_s=t)
+            bag.write_image("/camera/ir/image_raw", np.full((6, 8, 3), 9, np.uint8), t, "cam", bag_time_s=t)
+            bag.write_image(DEPTH, np.full((6, 8), 1000 + i, np.uint16), t + 0.01, "cam", bag_time_s=t + 0.01)
+    passes = count_passes(monkeypatch)
+    with open_bag(tmp_path / "extra_ir", color_topic=COLOR) as source:
+        frames = list(source)
+    assert len(passes) == 2
+    assert [int(f.color_rgb[0, 0, 1]) for f in frames] == [0, 1, 2, 3]
+    assert [float(f.depth_m[0, 0]) for f in frames] == pytest.approx([1.0, 1.001, 1.002, 1.003])
+    with open_bag(path) as source:  # no unused image topic: one pass
+        assert len(list(source)) == 4
+    assert len(passes) == 3

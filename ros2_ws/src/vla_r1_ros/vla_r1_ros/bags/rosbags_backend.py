@@ -1,9 +1,11 @@
 """rosbag2 (sqlite3, MCAP; folder or single file) and plain ROS1 bags through ``rosbags``."""
 from __future__ import annotations
 
+import itertools
 import math
 import re
 import sqlite3
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -61,6 +63,19 @@ def _default_typestore(storage: str) -> Any:
     return get_typestore(Stores.ROS1_NOETIC if storage == "ros1" else Stores.ROS2_HUMBLE)
 
 
+@dataclass
+class _PeekPass:
+    """A pass over the bag begun to read first messages, kept so that the first ``images`` call can
+    go on with it instead of reading the bag again (every pass re-reads and checksums its chunks)."""
+
+    messages: Iterator[tuple[Any, int, Any]]
+    image_topics: set[str]
+    read: list[tuple[Any, int, Any]] = field(default_factory=list)  # (connection, bag time ns, raw)
+
+    # Records that wait for ``images``: the first messages of all topics usually come within a few.
+    MAX_READ = 64
+
+
 def header_stamp_s(msg: Any) -> float:
     stamp = msg.header.stamp
     return float(stamp.sec) + float(stamp.nanosec) * 1e-9
@@ -80,9 +95,18 @@ class RosbagsBag:
         except _READ_ERRORS as error:
             raise BagError(path, f"cannot open ({self.storage}): {error}") from error
         self._first: dict[str, Any] = {}
+        self._peek_pass: _PeekPass | None = None
 
     def close(self) -> None:
+        self._drop_peek_pass()
         self._reader.close()
+
+    def _drop_peek_pass(self) -> None:
+        """Called before any other pass starts: some storages read on from the file position a
+        suspended pass left, so two passes never interleave."""
+        if self._peek_pass is not None:
+            self._peek_pass.messages.close()  # type: ignore[attr-defined]
+            self._peek_pass = None
 
     def connections(self, topic: str) -> list[Any]:
         return [c for c in self._reader.connections if c.topic == topic]
@@ -90,6 +114,7 @@ class RosbagsBag:
     def first_message(self, topic: str) -> Any | None:
         """The first message of a topic, deserialized (cached: CameraInfo, transforms, image peeks)."""
         if topic not in self._first:
+            self._drop_peek_pass()
             self._first[topic] = None
             connections = self.connections(topic)
             try:
@@ -110,18 +135,25 @@ class RosbagsBag:
                 return view
         return self._reader.deserialize(raw, msgtype)
 
-    def peek_first_messages(self, topics: list[str]) -> None:
-        """Cache the first message of several topics in one pass (stops once all are seen)."""
+    def peek_first_messages(self, topics: list[str], keep_pass: bool = False) -> None:
+        """Cache the first message of several topics in one pass (stops once all are seen).
+        ``keep_pass``: keep that pass for the next ``images`` call to continue."""
         wanted = {t for t in topics if t not in self._first}
         if not wanted:
             return
         for topic in wanted:
             self._first[topic] = None
         connections = [c for c in self._reader.connections if c.topic in wanted]
+        self._drop_peek_pass()
+        peek = _PeekPass(self._reader.messages(connections=connections),
+                         {c.topic for c in connections if c.msgtype == IMAGE_TYPE})
         topic = next(iter(wanted))
         try:
-            for connection, _, raw in self._reader.messages(connections=connections):
+            for record in peek.messages:
+                connection, _, raw = record
                 topic = connection.topic
+                if keep_pass:
+                    peek.read.append(record)
                 if topic in wanted:
                     self._first[topic] = self._deserialize(raw, connection.msgtype)
                     wanted.discard(topic)
@@ -129,8 +161,23 @@ class RosbagsBag:
                         break
         except _READ_ERRORS as error:
             raise BagError(self.path, f"damaged message: {error}", topic=topic) from error
+        if keep_pass and len(peek.read) <= _PeekPass.MAX_READ:
+            self._peek_pass = peek
+        else:
+            peek.messages.close()  # type: ignore[attr-defined]
+
+    def _messages(self, topics: set[str]) -> Iterator[tuple[Any, int, Any]]:
+        """(connection, bag time ns, raw) of ``topics`` in bag order: the kept peek pass when it
+        reads no other image topic (the records it read first, then the rest), else a new pass."""
+        peek, self._peek_pass = self._peek_pass, None
+        if peek is not None and peek.image_topics <= topics:
+            return (record for record in itertools.chain(peek.read, peek.messages) if record[0].topic in topics)
+        if peek is not None:
+            peek.messages.close()  # type: ignore[attr-defined]
+        return self._reader.messages(connections=[c for c in self._reader.connections if c.topic in topics])
 
     def all_messages(self, topic: str) -> Iterator[Any]:
+        self._drop_peek_pass()
         try:
             for connection, _, raw in self._reader.messages(connections=self.connections(topic)):
                 yield self._reader.deserialize(raw, connection.msgtype)
@@ -167,12 +214,11 @@ class RosbagsBag:
         for topic in kinds:
             first = self.first_message(topic)
             use_bag_time[topic] = first is None or header_stamp_s(first) == 0.0
-        connections = [c for c in self._reader.connections if c.topic in kinds]
         index = {topic: 0 for topic in kinds}
         topic = color_topic
         cdr = self.storage != "ros1"  # rosbag2 stores CDR; ROS1 bags use their own serialization
         try:
-            for connection, bag_time_ns, raw in self._reader.messages(connections=connections):
+            for connection, bag_time_ns, raw in self._messages(set(kinds)):
                 topic = connection.topic
                 msg = parse_image_cdr(raw) if cdr else None
                 if msg is None:

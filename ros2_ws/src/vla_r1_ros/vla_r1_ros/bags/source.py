@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 DEFAULT_FRAME_ID = "camera_color_optical_frame"
 
 # Setup reads the first message of these topics; every pass over a bag re-reads (and checksums)
-# its chunks, so one pass fetches them all.
+# its chunks, so one pass fetches them all, and the first iteration over frames goes on with it.
 _FIRST_MESSAGE_TYPES = (IMAGE_TYPE, CAMERA_INFO_TYPE, ext.TRANSFORM)
 
 
@@ -100,7 +100,7 @@ class BagSource:
             self.summary = self._realsense_summary(listing, self._realsense)
         else:
             self._rosbags.peek_first_messages(
-                [t.name for t in listing.topics if t.count and t.msgtype in _FIRST_MESSAGE_TYPES])
+                [t.name for t in listing.topics if t.count and t.msgtype in _FIRST_MESSAGE_TYPES], keep_pass=True)
             self.summary = self._rosbags.summary(peek_images=True)
         self.topics: TopicSelection = select_topics(
             self.summary, options.color_topic, options.depth_topic, options.info_topic, options.depth_info_topic,
