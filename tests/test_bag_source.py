@@ -436,3 +436,15 @@ def test_an_unused_image_topic_gets_a_fresh_pass(tmp_path, monkeypatch):
     with open_bag(path) as source:  # no unused image topic: one pass
         assert len(list(source)) == 4
     assert len(passes) == 3
+
+
+def test_a_setup_pass_that_read_far_is_not_kept(tmp_path, monkeypatch):
+    from vla_r1_ros.bags import rosbags_backend
+
+    monkeypatch.setattr(rosbags_backend._PeekPass, "MAX_READ", 1)  # first messages "far apart"
+    path = write_rgbd(tmp_path / "far", n=4)
+    passes = count_passes(monkeypatch)
+    with open_bag(path) as source:
+        frames = list(source)
+    assert len(passes) == 2
+    assert [int(f.color_rgb[0, 0, 1]) for f in frames] == [0, 1, 2, 3]

@@ -152,8 +152,11 @@ class RosbagsBag:
             for record in peek.messages:
                 connection, _, raw = record
                 topic = connection.topic
-                if keep_pass:
+                if keep_pass and len(peek.read) < _PeekPass.MAX_READ:
                     peek.read.append(record)
+                elif keep_pass:  # first messages far apart: not worth holding records for
+                    keep_pass = False
+                    peek.read.clear()
                 if topic in wanted:
                     self._first[topic] = self._deserialize(raw, connection.msgtype)
                     wanted.discard(topic)
@@ -161,7 +164,7 @@ class RosbagsBag:
                         break
         except _READ_ERRORS as error:
             raise BagError(self.path, f"damaged message: {error}", topic=topic) from error
-        if keep_pass and len(peek.read) <= _PeekPass.MAX_READ:
+        if keep_pass:
             self._peek_pass = peek
         else:
             peek.messages.close()  # type: ignore[attr-defined]
