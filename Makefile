@@ -1,6 +1,7 @@
 # Set-up, demo and tests. Every target creates or reuses .venv and installs what it needs.
 #   make demo              render the demo scene and replay it through the whole pipeline
 #   make test              run the whole test suite
+#   make bench-gpu         the model benchmark of the speed targets (random 3B, all modes; needs a GPU)
 # Variables: PYTHON (interpreter for the venv), TORCH_SPEC (the torch requirement),
 # PIP_TORCH_ARGS (e.g. --index-url of a CUDA or CPU wheel index), MODEL (for demo).
 
@@ -15,7 +16,7 @@ DEMO_INSTRUCTION ?= pick up the red cube
 URDF ?= $(wildcard ../shared/testdata/urdf_panda/panda.urdf)
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test bench clean sysdeps
+.PHONY: setup demo test bench bench-gpu clean sysdeps
 
 setup: $(STAMP)
 
@@ -50,7 +51,13 @@ demo: $(STAMP)
 	  --dump-frames --out-bag $(DEMO_DIR)/replay/overlay_bag --out $(DEMO_DIR)/replay
 
 bench: $(STAMP)
-	$(VENV)/bin/vla-r1 bench model --model tiny --json out/bench_model.json
+	$(VENV)/bin/vla-r1 bench model --model tiny --json out/bench_model.json --markdown out/bench_model.md
+
+# With a CUDA torch: make bench-gpu TORCH_SPEC=torch==2.13.0 PIP_TORCH_ARGS="--index-url https://download.pytorch.org/whl/cu128"
+bench-gpu: $(STAMP)
+	$(VENV)/bin/python -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 'bench-gpu needs a CUDA GPU and a CUDA build of torch')"
+	$(VENV)/bin/vla-r1 bench model --random-3b --quantization none nf4 int8 nf4+vision --new-tokens 256 \
+	  --json out/bench_model_gpu.json --markdown out/bench_model_gpu.md
 
 clean:
 	rm -rf $(VENV) out demo_out .pytest_cache
