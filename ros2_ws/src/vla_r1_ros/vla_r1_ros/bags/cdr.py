@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from typing import Callable, TypeVar
 
 import numpy as np
 
@@ -69,6 +70,22 @@ class Cursor:
         return len(self.body) - self.offset < 4
 
 
+T = TypeVar("T")
+
+
+def parse_cdr(raw: bytes | memoryview, read: Callable[[Cursor], T], whole_record: bool = True) -> T | None:
+    """``read`` over a CDR record; None when the record does not fit it (the caller falls back to
+    rosbags). ``whole_record``: trailing bytes mean another message definition, so refuse them."""
+    cursor = Cursor.of(raw)
+    if cursor is None:
+        return None
+    try:
+        value = read(cursor)
+    except READ_ERRORS:
+        return None
+    return value if not whole_record or cursor.at_end() else None
+
+
 @dataclass(frozen=True)
 class Stamp:
     sec: int
@@ -111,23 +128,19 @@ class CameraInfoView:
     roi: RegionOfInterest
 
 
-def parse_camera_info_cdr(raw: bytes | memoryview) -> CameraInfoView | None:
-    cursor = Cursor.of(raw)
-    if cursor is None:
-        return None
-    try:
-        header = read_header(cursor)
-        height, width = cursor.u32(), cursor.u32()
-        distortion_model = cursor.string()
-        d = cursor.float64s(cursor.u32())
-        k, r, p = cursor.float64s(9), cursor.float64s(9), cursor.float64s(12)
-        binning_x, binning_y = cursor.u32(), cursor.u32()
-        roi = RegionOfInterest(cursor.u32(), cursor.u32(), cursor.u32(), cursor.u32(), bool(cursor.u8()))
-    except READ_ERRORS:
-        return None
-    if not cursor.at_end():
-        return None
+def _read_camera_info(cursor: Cursor) -> CameraInfoView:
+    header = read_header(cursor)
+    height, width = cursor.u32(), cursor.u32()
+    distortion_model = cursor.string()
+    d = cursor.float64s(cursor.u32())
+    k, r, p = cursor.float64s(9), cursor.float64s(9), cursor.float64s(12)
+    binning_x, binning_y = cursor.u32(), cursor.u32()
+    roi = RegionOfInterest(cursor.u32(), cursor.u32(), cursor.u32(), cursor.u32(), bool(cursor.u8()))
     return CameraInfoView(header, height, width, distortion_model, d, k, r, p, binning_x, binning_y, roi)
+
+
+def parse_camera_info_cdr(raw: bytes | memoryview) -> CameraInfoView | None:
+    return parse_cdr(raw, _read_camera_info)
 
 
 @dataclass(frozen=True)
@@ -153,14 +166,10 @@ class TransformView:
     rotation: Quaternion
 
 
-def parse_transform_cdr(raw: bytes | memoryview) -> TransformView | None:
-    cursor = Cursor.of(raw)
-    if cursor is None:
-        return None
-    try:
-        values = [float(value) for value in cursor.float64s(7)]
-    except READ_ERRORS:
-        return None
-    if not cursor.at_end():
-        return None
+def _read_transform(cursor: Cursor) -> TransformView:
+    values = [float(value) for value in cursor.float64s(7)]
     return TransformView(Vector3(*values[:3]), Quaternion(*values[3:]))
+
+
+def parse_transform_cdr(raw: bytes | memoryview) -> TransformView | None:
+    return parse_cdr(raw, _read_transform)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .cdr import READ_ERRORS, Cursor, Header, read_header
+from .cdr import Cursor, Header, parse_cdr, read_header
 
 
 @dataclass(frozen=True, eq=False)
@@ -22,16 +22,13 @@ class ImageView:
     data: memoryview
 
 
+def _read_image(cursor: Cursor) -> ImageView:
+    header = read_header(cursor)
+    height, width = cursor.u32(), cursor.u32()
+    encoding = cursor.string()
+    is_bigendian, step = cursor.u8(), cursor.u32()
+    return ImageView(header, height, width, encoding, is_bigendian, step, cursor.view(cursor.u32()))
+
+
 def parse_image_cdr(raw: bytes | memoryview) -> ImageView | None:
-    cursor = Cursor.of(raw)
-    if cursor is None:
-        return None
-    try:
-        header = read_header(cursor)
-        height, width = cursor.u32(), cursor.u32()
-        encoding = cursor.string()
-        is_bigendian, step = cursor.u8(), cursor.u32()
-        data = cursor.view(cursor.u32())
-    except READ_ERRORS:
-        return None
-    return ImageView(header, height, width, encoding, is_bigendian, step, data)
+    return parse_cdr(raw, _read_image, whole_record=False)
