@@ -5,9 +5,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pinocchio as pin
 import pytest
 
-from vla_r1_ros.kinematics import IKConfig, IKError, RobotModel
+from vla_r1_ros.kinematics import IKConfig, IKError, RobotModel, rigid_transform_problem
 
 READY = np.array([0.0, -0.785, 0.0, -2.356, 0.0, 1.571, 0.785])  # the Panda's usual "ready" pose
 
@@ -163,6 +164,40 @@ def test_vectorized_fk_matches_pinocchio_per_configuration(panda):
     assert panda.fk_positions(qs) == pytest.approx(poses[:, :3, 3], abs=0)
     with pytest.raises(ValueError, match=r"\(M, 7\)"):
         panda.fk_poses(qs[:, :6])
+
+
+def test_vectorized_fk_handles_every_joint_axis_and_prismatic_joints():
+    # The Panda only turns about z; the vectorized FK folds x / y axes and slides into z steps.
+    rng = np.random.default_rng(11)
+    model, parent = pin.Model(), 0
+    kinds = (pin.JointModelRX(), pin.JointModelRY(), pin.JointModelPZ(), pin.JointModelRZ(), pin.JointModelPX(),
+             pin.JointModelRY(), pin.JointModelPY())
+    for i, kind in enumerate(kinds):
+        placement = pin.SE3(pin.exp3(rng.normal(size=3)), 0.3 * rng.normal(size=3))
+        parent = model.addJoint(parent, kind, placement, f"joint{i}")
+        model.addJointFrame(parent)
+        model.addBodyFrame(f"link{i}", parent, pin.SE3.Identity(), -1)
+    tip_placement = pin.SE3(pin.exp3(rng.normal(size=3)), rng.normal(size=3))
+    model.addFrame(pin.Frame("tip", parent, model.getFrameId(f"link{len(kinds) - 1}"), tip_placement, pin.FrameType.OP_FRAME))
+    model.lowerPositionLimit[:], model.upperPositionLimit[:], model.velocityLimit[:] = -2.0, 2.0, 1.0
+    robot = RobotModel(model, "tip")
+    qs = rng.uniform(-2.0, 2.0, size=(40, 7))
+    poses = robot.fk_poses(qs)
+    for q, pose in zip(qs, poses):
+        assert pose == pytest.approx(robot.fk(q), abs=1e-12)
+    assert robot.fk_positions(qs) == pytest.approx(poses[:, :3, 3], abs=0)
+
+
+def test_ik_pose_is_ik_without_the_input_checks(panda):
+    pose = top_down(0.4, -0.1, 0.25, yaw=0.3)
+    checked = panda.ik(pose, READY)
+    direct = panda.ik_pose(pin.SE3(pose[:3, :3], pose[:3, 3]), READY)
+    assert np.array_equal(checked.positions, direct.positions) and checked.iterations == direct.iterations
+    assert rigid_transform_problem(pose) is None
+    assert "orthonormal" in rigid_transform_problem(np.diag([1.0, 1.0, -1.0, 1.0]))  # a reflection
+    skewed = pose.copy()
+    skewed[3, 0] = 0.1
+    assert "bottom row" in rigid_transform_problem(skewed)
 
 
 def test_accepting_the_current_seed_skips_the_search_only_within_the_bound(panda):

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import pinocchio as pin
+from scipy.linalg.lapack import dgesv
 
 
 class IKError(RuntimeError):
@@ -85,18 +86,53 @@ class IKSolution:
     distance_rad: float  # L2 distance to the current configuration
 
 
+# np.allclose(R^T R, I, atol=1e-6) and np.allclose(bottom, [0, 0, 0, 1]) spelled out with their
+# tolerances (atol + rtol |b|): the same test without allclose's per-call overhead.
+_ORTHONORMAL_TOL = 1e-6 + 1e-5 * np.eye(3)
+_BOTTOM_ROW = np.array([0.0, 0.0, 0.0, 1.0])
+_BOTTOM_ROW_TOL = 1e-8 + 1e-5 * _BOTTOM_ROW
+
+
+def rigid_transform_problem(pose: np.ndarray) -> str | None:
+    """Why a finite 4x4 float array is not a rigid transform (a phrase to prefix with its name), or None."""
+    rotation = pose[:3, :3]
+    (a, b, c), (d, e, f), (g, h, i) = rotation.tolist()
+    determinant = a * (e * i - f * h) - b * (d * i - f * g) + c * (d * h - e * g)  # only its sign is used
+    if not (np.abs(rotation.T @ rotation - np.eye(3)) <= _ORTHONORMAL_TOL).all() or determinant < 0:
+        return "rotation is not orthonormal with det +1"
+    if not (np.abs(pose[3] - _BOTTOM_ROW) <= _BOTTOM_ROW_TOL).all():
+        return f"bottom row must be [0, 0, 0, 1], got {pose[3].tolist()}"
+    return None
+
+
 def _to_se3(pose: np.ndarray, name: str) -> pin.SE3:
     pose = np.asarray(pose, dtype=np.float64)
     if pose.shape != (4, 4):
         raise ValueError(f"{name} must be a 4x4 homogeneous matrix, got shape {pose.shape}")
     if not np.isfinite(pose).all():
         raise ValueError(f"{name} has non-finite values")
-    rotation = pose[:3, :3]
-    if not np.allclose(rotation.T @ rotation, np.eye(3), atol=1e-6) or np.linalg.det(rotation) < 0:
-        raise ValueError(f"{name} rotation is not orthonormal with det +1")
-    if not np.allclose(pose[3], [0.0, 0.0, 0.0, 1.0]):
-        raise ValueError(f"{name} bottom row must be [0, 0, 0, 1], got {pose[3].tolist()}")
-    return pin.SE3(rotation.copy(), pose[:3, 3].copy())
+    problem = rigid_transform_problem(pose)
+    if problem is not None:
+        raise ValueError(f"{name} {problem}")
+    return pin.SE3(pose[:3, :3].copy(), pose[:3, 3].copy())
+
+
+def _solve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """np.linalg.solve for one small float64 system: the same LAPACK routine (gesv), called directly
+    (numpy's checks and dispatch cost several times the 6x6 solve itself)."""
+    _, _, x, info = dgesv(a, b)
+    if info > 0:
+        raise np.linalg.LinAlgError("Singular matrix")
+    return x
+
+
+# Rotations taking z to x, y, z (cyclic permutations, det +1): a joint about axis a is the
+# same joint about z between P and P^T, with P = _Z_TO_AXIS[a].
+_Z_TO_AXIS = (
+    np.array([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]),
+    np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [1.0, 0.0, 0.0]]),
+    np.eye(3),
+)
 
 
 class RobotModel:
@@ -203,56 +239,66 @@ class RobotModel:
         pin.framesForwardKinematics(self._model, self._data, q)
         return self._data.oMf[self._tip_frame_id].homogeneous.copy()
 
-    def _batch_chain(self) -> list[tuple[np.ndarray, np.ndarray, str, int, int]] | None:
-        """The root -> tip chain as (placement R, placement p, 'R'|'P', axis, q index) steps for
-        vectorized FK, the tip frame's placement last; None when a joint type is not handled
-        (fk_poses then loops over pinocchio)."""
+    def _batch_chain(self) -> list[tuple[np.ndarray, str, int]] | None:
+        """The root -> tip chain for vectorized FK as (step 4x4, 'R'|'P'|'', q index) steps, the tip
+        frame's placement last; None when a joint type is not handled (fk_poses then loops over
+        pinocchio). Each step is a joint placement conjugated by constant axis permutations so that
+        every joint turns about (or slides along) its own z: fk_poses then handles one axis only.
+        The permutations are exact (entries 0 and 1), so the steps carry the URDF's numbers."""
         model = self._model
         frame = model.frames[self._tip_frame_id]
         steps = []
+        previous = np.eye(4)  # the permutation folded into the previous step, undone here
         for joint_id in list(model.supports[frame.parentJoint])[1:]:
             kind = model.joints[joint_id].shortname()
             if kind[:-1] not in ("JointModelR", "JointModelP") or kind[-1] not in "XYZ":
                 return None
-            placement = model.jointPlacements[joint_id]
-            steps.append((placement.rotation.copy(), placement.translation.copy(), kind[-2], "XYZ".index(kind[-1]),
+            permutation = np.eye(4)
+            permutation[:3, :3] = _Z_TO_AXIS["XYZ".index(kind[-1])]
+            steps.append((previous.T @ model.jointPlacements[joint_id].homogeneous @ permutation, kind[-2],
                           model.joints[joint_id].idx_q))
-        steps.append((frame.placement.rotation.copy(), frame.placement.translation.copy(), "", 0, 0))
+            previous = permutation
+        steps.append((previous.T @ frame.placement.homogeneous, "", 0))
         return steps
 
-    def fk_poses(self, qs: np.ndarray) -> np.ndarray:
-        """base_T_tip (M, 4, 4) for joint positions (M, N), vectorized over M: dense path checks."""
+    def _fk_rows(self, qs: np.ndarray) -> np.ndarray:
+        """The top three rows of base_T_tip, (M, 3, 4), for joint positions (M, N)."""
         qs = np.asarray(qs, dtype=np.float64)
         if qs.ndim != 2 or qs.shape[1] != self.num_joints:
             raise ValueError(f"qs must have shape (M, {self.num_joints}), got {qs.shape}")
-        out = np.zeros((qs.shape[0], 4, 4))
-        out[:, 3, 3] = 1.0
+        m = qs.shape[0]
         if self._chain is None:
+            rows = np.empty((m, 3, 4))
             for i, q in enumerate(qs):
                 pin.forwardKinematics(self._model, self._data, q)
-                out[i] = pin.updateFramePlacement(self._model, self._data, self._tip_frame_id).homogeneous
-            return out
-        rotation = np.broadcast_to(np.eye(3), (qs.shape[0], 3, 3))
-        position = np.zeros((qs.shape[0], 3))
-        for placement_r, placement_p, kind, axis, idx_q in self._chain:
-            position = position + rotation @ placement_p
-            rotation = rotation @ placement_r
-            if kind == "R":  # rotation about `axis`: the other two columns turn into each other
-                b, c = (axis + 1) % 3, (axis + 2) % 3
-                cos, sin = np.cos(qs[:, idx_q])[:, None], np.sin(qs[:, idx_q])[:, None]
-                col_b, col_c = rotation[:, :, b], rotation[:, :, c]
-                rotation = rotation.copy()
-                rotation[:, :, b] = cos * col_b + sin * col_c
-                rotation[:, :, c] = cos * col_c - sin * col_b
+                rows[i] = pin.updateFramePlacement(self._model, self._data, self._tip_frame_id).homogeneous[:3]
+            return rows
+        # All samples advance together, one matrix product per step: the rows of every sample's
+        # [R | p] stacked as (3M, 4), times the constant step. A joint turning by q about z mixes
+        # the first two columns; as the complex column x + iy that is one product with e^{-iq}.
+        turns = np.repeat(np.exp(-1j * qs), 3, axis=0)  # (3M, N): one factor per stacked row
+        slides = None
+        state = None
+        for step, kind, idx_q in self._chain:
+            state = np.tile(step[:3], (m, 1)) if state is None else state @ step
+            if kind == "R":
+                state[:, 0:2].view(np.complex128)[:, 0] *= turns[:, idx_q]
             elif kind == "P":
-                position = position + rotation[:, :, axis] * qs[:, idx_q, None]
-        out[:, :3, :3] = rotation
-        out[:, :3, 3] = position
+                slides = np.repeat(qs, 3, axis=0) if slides is None else slides
+                state[:, 3] += state[:, 2] * slides[:, idx_q]
+        return state.reshape(m, 3, 4)
+
+    def fk_poses(self, qs: np.ndarray) -> np.ndarray:
+        """base_T_tip (M, 4, 4) for joint positions (M, N), vectorized over M: dense path checks."""
+        rows = self._fk_rows(qs)
+        out = np.zeros((rows.shape[0], 4, 4))
+        out[:, :3] = rows
+        out[:, 3, 3] = 1.0
         return out
 
     def fk_positions(self, qs: np.ndarray) -> np.ndarray:
         """Tip positions (M, 3) in the base frame for joint positions (M, N): dense path checks."""
-        return self.fk_poses(qs)[:, :3, 3]
+        return self._fk_rows(qs)[:, :, 3]
 
     def ik(
         self,
@@ -266,13 +312,24 @@ class RobotModel:
         `position_only` ignores the target's rotation (a 3-vector target is accepted then).
         Raises IKError with the best residual when no seed converges.
         """
-        config = config or IKConfig()
         q_current = self._check_q(q_current, "q_current")
         if position_only and np.asarray(base_T_target).shape == (3,):
             pose = np.eye(4)
             pose[:3, 3] = base_T_target
             base_T_target = pose
-        target = _to_se3(base_T_target, "base_T_target")
+        return self.ik_pose(_to_se3(base_T_target, "base_T_target"), q_current, config, position_only)
+
+    def ik_pose(
+        self,
+        base_T_target: pin.SE3,
+        q_current: np.ndarray,
+        config: IKConfig | None = None,
+        position_only: bool = False,
+    ) -> IKSolution:
+        """`ik` for callers that have checked their inputs already (the planner's input stage):
+        `base_T_target` a proper rigid transform, `q_current` (N,) finite float64."""
+        config = config or IKConfig()
+        target = base_T_target
 
         def seeds():  # the random seeds are drawn only when the search gets that far
             yield np.clip(q_current, self.lower_limits, self.upper_limits)
@@ -287,7 +344,8 @@ class RobotModel:
             q, iterations, converged, pos_err, rot_err = self._solve_from(seed, target, config, position_only)
             total_iterations += iterations
             if converged:
-                distance = float(np.linalg.norm(q - q_current))
+                offset = q - q_current
+                distance = math.sqrt(offset @ offset)  # what np.linalg.norm computes
                 solutions.append((distance, seed_index, q, pos_err, rot_err))
                 if len(solutions) >= config.max_solutions:
                     break
@@ -332,9 +390,9 @@ class RobotModel:
                 # |tip_T_target.translation| is the position error (a rotation keeps lengths).
                 tip_T_target = base_T_tip.actInv(target)
                 error = pin.log6(tip_T_target).vector
-                offset = tip_T_target.translation
-                pos_err = math.sqrt(float(offset @ offset))
-                rot_err = math.sqrt(float(error[3:] @ error[3:]))
+                offset, angular = tip_T_target.translation, error[3:]
+                pos_err = math.sqrt(offset @ offset)
+                rot_err = math.sqrt(angular @ angular)
             if pos_err < position_tolerance and (position_only or rot_err < rotation_tolerance):
                 return q, iteration, True, pos_err, rot_err
             # A scalar to detect progress: metres + radians weighs 1 mm like ~0.06 deg.
@@ -351,16 +409,17 @@ class RobotModel:
                 # with a body-frame Jacobian J the derivative of log6(tip_T_target) is
                 # -Jlog6(target_T_tip) J (right-perturbation of the tip pose).
                 jac = -pin.Jlog6(tip_T_target.inverse()) @ pin.getFrameJacobian(model, data, frame_id, pin.LOCAL)
-            step = -jac.T @ np.linalg.solve(jac @ jac.T + damping, error)  # damped least squares
+            step = -jac.T @ _solve(jac @ jac.T + damping, error)  # damped least squares
             # A joint resting on a limit and pushed outward would be clipped back every iteration,
             # which stalls the solve: freeze it and let the other joints take up the error.
-            blocked = ((q <= lower) & (step < 0)) | ((q >= upper) & (step > 0))
-            if blocked.any():
-                jac = jac * ~blocked
-                step = -jac.T @ np.linalg.solve(jac @ jac.T + damping, error)
+            if (q <= lower).any() or (q >= upper).any():
+                blocked = ((q <= lower) & (step < 0)) | ((q >= upper) & (step > 0))
+                if blocked.any():
+                    jac = jac * ~blocked
+                    step = -jac.T @ _solve(jac @ jac.T + damping, error)
             largest = float(np.abs(step).max())
             if largest > config.max_step_rad:
                 step *= config.max_step_rad / largest
-            q = np.clip(q + step, lower, upper)
+            q = np.minimum(np.maximum(q + step, lower), upper)  # np.clip without its wrapper's overhead
         _, q_best, pos_err, rot_err = best
         return q_best, iteration, False, pos_err, rot_err

@@ -27,7 +27,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import pinocchio as pin
 
-from .kinematics import IKConfig, IKError, RobotModel
+from .kinematics import IKConfig, IKError, RobotModel, rigid_transform_problem
 from .safety import SafetyConfig, UnsafeTargetError, check_targets, raise_if_unsafe
 from .time_parameterization import trapezoidal_profile
 
@@ -275,12 +275,10 @@ class PinocchioPlanner:
                 # Reported by the safety stage, which names the rule.
                 poses.append(None)
                 continue
-            rotation = pose[:3, :3]
-            if not np.allclose(rotation.T @ rotation, np.eye(3), atol=1e-6) or np.linalg.det(rotation) < 0:
-                raise PlanningError("input", "target rotation is not orthonormal with det +1", k)
-            if not np.allclose(pose[3], [0, 0, 0, 1]):
-                raise PlanningError("input", f"target bottom row must be [0, 0, 0, 1], got {pose[3].tolist()}", k)
-            poses.append(pin.SE3(rotation.copy(), pose[:3, 3].copy()))
+            problem = rigid_transform_problem(pose)
+            if problem is not None:
+                raise PlanningError("input", f"target {problem}", k)
+            poses.append(pin.SE3(pose[:3, :3].copy(), pose[:3, 3].copy()))
         start = np.asarray(start_positions, dtype=np.float64).reshape(-1)
         robot, tol = self.robot, self.config.start_limit_tolerance_rad
         if start.shape != (robot.num_joints,):
@@ -346,8 +344,8 @@ class PinocchioPlanner:
             )
         pose_m = _interpolate_pose(pose_a, pose_b, 0.5)
         try:
-            q_m = self.robot.ik(
-                pose_m.homogeneous, 0.5 * (q_a + q_b), self._ik_follow, position_only=self.config.position_only
+            q_m = self.robot.ik_pose(
+                pose_m, 0.5 * (q_a + q_b), self._ik_follow, position_only=self.config.position_only
             ).positions
         except IKError as exc:
             raise PlanningError(
@@ -397,7 +395,7 @@ class PinocchioPlanner:
         for k, pose in enumerate(poses):
             try:
                 ik_config = self._ik_first if k == 0 else self._ik_follow
-                q_seed = robot.ik(pose.homogeneous, q_seed, ik_config, position_only=cfg.position_only).positions
+                q_seed = robot.ik_pose(pose, q_seed, ik_config, position_only=cfg.position_only).positions
             except IKError as exc:
                 raise PlanningError("ik", str(exc), k) from exc
             solutions.append(q_seed)
