@@ -180,9 +180,18 @@ class CameraModel:
         pixels = np.asarray(pixels, dtype=np.float64)
         if pixels.ndim != 2 or pixels.shape[1] != 2:
             raise ValueError(f"pixels must have shape (N, 2), got {pixels.shape}")
-        K_inv = np.linalg.inv(self.K)
+        K_inv = self._K_inv
         xy_d = pixels @ K_inv[:2, :2].T + K_inv[:2, 2]
-        return undistort(xy_d, self.distortion_model, self.D)
+        return undistort(xy_d, self.distortion_model, self.D) if self._distorted else xy_d
+
+    # Per model, not per call: grounding deprojects a few pixels per target, where these dominate.
+    @cached_property
+    def _K_inv(self) -> np.ndarray:
+        return _readonly(np.linalg.inv(self.K))
+
+    @cached_property
+    def _distorted(self) -> bool:
+        return self.distortion_model != "none" and bool(np.any(self.D))  # else undistort is a copy
 
     def deproject(self, pixels: Any, depth_m: Any) -> np.ndarray:
         """(N, 2) pixels and (N,) Z-depth in metres -> (N, 3) camera-frame points. NaN depth -> NaN."""
@@ -190,7 +199,10 @@ class CameraModel:
         rays = self.pixels_to_rays(pixels)
         if depth_m.shape[0] != rays.shape[0]:
             raise ValueError(f"{rays.shape[0]} pixels but {depth_m.shape[0]} depth values")
-        return np.concatenate([rays, np.ones((rays.shape[0], 1))], axis=1) * depth_m[:, None]
+        points = np.empty((rays.shape[0], 3))
+        points[:, :2] = rays * depth_m[:, None]
+        points[:, 2] = depth_m
+        return points
 
     @cached_property
     def _image_rays(self) -> np.ndarray:

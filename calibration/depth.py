@@ -1,6 +1,7 @@
 """Depth images: decoding to metres and robust sampling at a pixel or over a box."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -108,19 +109,36 @@ def sample_depth_in_box(
     height, width = depth_m.shape
     cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
     half_w, half_h = (x2 - x1) * inner_fraction / 2, (y2 - y1) * inner_fraction / 2
-    col0, col1 = int(np.ceil(cx - half_w)), int(np.floor(cx + half_w))
-    row0, row1 = int(np.ceil(cy - half_h)), int(np.floor(cy + half_h))
+    col0, col1 = math.ceil(cx - half_w), math.floor(cx + half_w)
+    row0, row1 = math.ceil(cy - half_h), math.floor(cy + half_h)
     if col1 < col0:  # thinner than a pixel: the pixel containing the centre
-        col0 = col1 = int(np.floor(cx + 0.5))
+        col0 = col1 = math.floor(cx + 0.5)
     if row1 < row0:
-        row0 = row1 = int(np.floor(cy + 0.5))
+        row0 = row1 = math.floor(cy + 0.5)
     col0, row0 = max(col0, 0), max(row0, 0)
     col1, row1 = min(col1, width - 1), min(row1, height - 1)
     if col1 < col0 or row1 < row0:
         raise ValueError(f"box {(x1, y1, x2, y2)} (inner {inner_fraction:g}) lies outside the {width}x{height} image")
     patch = depth_m[row0 : row1 + 1, col0 : col1 + 1]
     valid = _valid(patch)
-    where = f"inner region x {col0}..{col1}, y {row0}..{row1} of box {tuple(round(v, 1) for v in (x1, y1, x2, y2))}"
     if valid.size == 0:
+        where = f"inner region x {col0}..{col1}, y {row0}..{row1} of box {tuple(round(v, 1) for v in (x1, y1, x2, y2))}"
         raise NoValidDepthError(f"no valid depth in the {where}: all {patch.size} pixels are invalid (0 or NaN)")
-    return DepthSample(float(np.percentile(valid, percentile)), int(valid.size), int(patch.size))
+    return DepthSample(float(_percentile(valid, percentile)), int(valid.size), int(patch.size))
+
+
+def _percentile(values: np.ndarray, percentile: float) -> np.floating:
+    """``np.percentile(values, percentile)`` (method "linear") for a 1-D array without NaN, computed
+    the same way in the array's dtype; np.percentile's generality costs ~10x more than this.
+    ``values`` is reordered in place."""
+    n = values.size
+    index = (n - 1) * (percentile / 100)
+    if index >= n - 1:
+        return values.max()
+    below = math.floor(index)
+    values.partition((below, below + 1))
+    low, high = values[below], values[below + 1]
+    weight = index - below
+    # numpy's _lerp: from the nearer end, in the array's dtype (a Python float weight stays weak)
+    difference = high - low
+    return high - difference * (1 - weight) if weight >= 0.5 else low + difference * weight

@@ -104,3 +104,20 @@ def test_real_d435_depth_has_holes_and_robust_sampling_survives_them(testdata):
     sample = sample_depth_at_pixel(depth, u, v, window=7)
     assert 0.1 < sample.value_m < 10.0 and sample.n_valid < sample.n_total
     assert sample.value_m == pytest.approx(float(np.nanmedian(patch)))
+
+
+def test_box_percentile_equals_numpy_percentile_exactly():
+    # sample_depth_in_box computes the percentile itself (np.percentile's overhead dominated grounding);
+    # it must give np.percentile's number to the bit, in the depth image's dtype, holes and all.
+    rng = np.random.default_rng(0)
+    for dtype in (np.float32, np.float64):
+        for size in (1, 2, 3, 7, 24, 61):
+            depth = rng.uniform(0.3, 2.5, (size, size)).astype(dtype)
+            depth[rng.random((size, size)) < 0.2] = np.nan
+            depth.flat[0] = 0.9  # at least one valid pixel
+            depth[rng.random((size, size)) < 0.3] = depth.flat[0]  # ties
+            valid = depth[np.isfinite(depth)]
+            for percentile in (0.0, 5.0, 12.5, 33.3, 50.0, 66.7, 99.0, 100.0):
+                sample = sample_depth_in_box(depth, (-0.5, -0.5, size - 0.5, size - 0.5), 1.0, percentile)
+                assert sample.value_m == float(np.percentile(valid, percentile)), (dtype, size, percentile)
+                assert sample.n_valid == valid.size

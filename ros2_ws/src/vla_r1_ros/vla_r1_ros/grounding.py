@@ -56,12 +56,17 @@ def base_T_camera_eye_in_hand(base_T_ee: SE3, ee_T_camera: SE3) -> SE3:
     return base_T_ee @ ee_T_camera
 
 
-def _pose(base_R_grasp: np.ndarray, position_base_m: np.ndarray, tip_T_grasp: SE3) -> tuple[np.ndarray, np.ndarray]:
-    """(base_T_grasp, base_T_tip) as 4x4; the planner gets the tip: base_T_grasp @ inv(tip_T_grasp)."""
+def _pose(base_R_grasp: np.ndarray, position_base_m: np.ndarray, grasp_T_tip: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(base_T_grasp, base_T_tip) as 4x4; the planner gets the tip: base_T_grasp @ inv(tip_T_grasp).
+    Not read-only yet: the targets keep read-only copies."""
     base_T_grasp = np.eye(4)
     base_T_grasp[:3, :3] = base_R_grasp
     base_T_grasp[:3, 3] = position_base_m
-    return _readonly(base_T_grasp), _readonly(base_T_grasp @ tip_T_grasp.inverse().matrix())
+    return base_T_grasp, base_T_grasp @ grasp_T_tip
+
+
+def _norm(vector: np.ndarray) -> float:
+    return math.sqrt(vector @ vector)  # what np.linalg.norm computes for a vector, without its overhead
 
 
 # ---------------------------------------------------------------------------------------- results
@@ -204,16 +209,17 @@ def _pose_dict(base_T_grasp: np.ndarray, base_T_tip: np.ndarray) -> dict[str, An
 def _grasp_rotation(approach_base: np.ndarray, closing_hint_base: np.ndarray) -> np.ndarray:
     """base_R_grasp with z = approach and y = the closing hint made orthogonal to it. The gripper
     is symmetric, so y's sign is chosen to keep x towards base +x (no wrist flips between grasps)."""
-    z = approach_base / np.linalg.norm(approach_base)
+    z = approach_base / _norm(approach_base)
     y = closing_hint_base - (closing_hint_base @ z) * z
-    if np.linalg.norm(y) < 1e-6:  # hint along the approach: any perpendicular will do
+    if _norm(y) < 1e-6:  # hint along the approach: any perpendicular will do
         fallback = np.array([0.0, 1.0, 0.0]) if abs(z[1]) < 0.9 else np.array([1.0, 0.0, 0.0])
         y = fallback - (fallback @ z) * z
-    y = y / np.linalg.norm(y)
-    x = np.cross(y, z)
+    y = y / _norm(y)
+    (y0, y1, y2), (z0, z1, z2) = y.tolist(), z.tolist()
+    x = np.array([y1 * z2 - y2 * z1, y2 * z0 - y0 * z2, y0 * z1 - y1 * z0])  # y x z, as np.cross computes it
     if x[0] < -_TINY or (abs(x[0]) <= _TINY and x[1] > 0):
         x, y = -x, -y
-    return np.stack([x, y, z], axis=1)
+    return np.array([x, y, z]).T  # columns x, y, z
 
 
 def _region_grid(box_xyxy: Sequence[float], fraction: float, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
@@ -339,27 +345,33 @@ def ground_affordance(frame: Frame, affordance: Affordance, base_T_camera: SE3,
     base_T_camera = _as_se3(base_T_camera)
     width, height = frame.width, frame.height
     x1, y1, x2, y2 = (c - 0.5 for c in affordance.corners_pixels(width, height))  # edges -> pixel centres
-    u, v = _pixel_centre([affordance.x, affordance.y], width, height)
+    # _pixel_centre on plain floats (the same arithmetic, without arrays for two numbers)
+    u = min(max(affordance.x * width - 0.5, 0.0), width - 1.0)
+    v = min(max(affordance.y * height - 0.5, 0.0), height - 1.0)
     # A box thinner than a pixel (width 0 is a legal model output) samples the pixel at its centre.
     if x2 - x1 < 1.0:
         x1, x2 = u - 0.5, u + 0.5
     if y2 - y1 < 1.0:
         y1, y2 = v - 0.5, v + 0.5
     box = (float(x1), float(y1), float(x2), float(y2))
-    what = f"grasp target (box centre pixel u={u:.1f}, v={v:.1f}; box {tuple(round(c, 1) for c in box)})"
+
+    def what() -> str:  # for error messages only
+        return f"grasp target (box centre pixel u={u:.1f}, v={v:.1f}; box {tuple(round(c, 1) for c in box)})"
+
     try:
         sample = sample_depth_in_box(depth, box, config.inner_fraction, config.depth_percentile)
     except NoValidDepthError as error:
-        raise GroundingError(f"{what}: 0 valid depth pixels: {error}") from error
+        raise GroundingError(f"{what()}: 0 valid depth pixels: {error}") from error
     except ValueError as error:
-        raise GroundingError(f"{what}: {error}") from error
-    _check_support(what, sample.n_valid, sample.n_total, config)
+        raise GroundingError(f"{what()}: {error}") from error
+    if sample.n_valid < config.min_valid_depth_pixels:
+        _check_support(what(), sample.n_valid, sample.n_total, config)
 
     camera = frame.camera
     point_camera = camera.deproject(np.array([[u, v]]), np.array([sample.value_m]))[0]
     grasp_base = base_T_camera.apply(point_camera)
-    if not np.all(np.isfinite(grasp_base)):  # a pixel outside the distortion model's valid range
-        raise GroundingError(f"{what}: deprojection is not finite ({grasp_base.tolist()})")
+    if not np.isfinite(grasp_base).all():  # a pixel outside the distortion model's valid range
+        raise GroundingError(f"{what()}: deprojection is not finite ({grasp_base.tolist()})")
 
     n_surface = 0
     if config.approach == "top_down":
@@ -381,9 +393,9 @@ def ground_affordance(frame: Frame, affordance: Affordance, base_T_camera: SE3,
         # metric length of one pixel step along u and v at the grasp depth, across the approach
         steps = camera.deproject(np.array([[u + 1, v], [u, v + 1]]), np.full(2, sample.value_m)) - point_camera
         steps = steps @ base_T_camera.rotation.T
-        steps -= np.outer(steps @ approach, approach)
-        box_width_m = (x2 - x1) * np.linalg.norm(steps[0])
-        box_height_m = (y2 - y1) * np.linalg.norm(steps[1])
+        steps -= (steps @ approach)[:, None] * approach  # np.outer's product
+        box_width_m = (x2 - x1) * _norm(steps[0])
+        box_height_m = (y2 - y1) * _norm(steps[1])
         closing = steps[1] if box_width_m >= box_height_m else steps[0]  # close across the short side
 
     base_R_grasp = _grasp_rotation(approach, closing)
@@ -391,7 +403,7 @@ def ground_affordance(frame: Frame, affordance: Affordance, base_T_camera: SE3,
     yaw_rad = math.atan2(base_R_grasp[1, 0], base_R_grasp[0, 0])
     targets = []
     for role, position in (("pregrasp", grasp_base - config.pregrasp_distance_m * approach), ("grasp", grasp_base)):
-        base_T_grasp, base_T_tip = _pose(base_R_grasp, position, config.tip_T_grasp)
+        base_T_grasp, base_T_tip = _pose(base_R_grasp, position, config.grasp_T_tip)
         targets.append(GraspTarget(role, base_T_grasp, base_T_tip, (float(u), float(v)), box, sample.value_m,
                                    sample.n_valid, sample.n_total, approach, base_R_grasp[:, 1], yaw_rad, yaw_from,
                                    n_surface))
@@ -478,7 +490,7 @@ def ground_trajectory(frame: Frame, trajectory: Trajectory, base_T_camera: SE3,
     base_R_grasp = config.trajectory_base_R_grasp()
     targets = []
     for node in _resample(nodes, config.max_waypoint_spacing_m):
-        base_T_grasp, base_T_tip = _pose(base_R_grasp, node.position_base_m, config.tip_T_grasp)
+        base_T_grasp, base_T_tip = _pose(base_R_grasp, node.position_base_m, config.grasp_T_tip)
         targets.append(PathTarget(node.role, node.source_index, base_T_grasp, base_T_tip, node.pixels,
                                   node.surface_base_m, node.height_m, float(node.depth_m), node.n_valid, node.n_total))
     return GroundedTargets("path", tuple(targets), float(frame.stamp_s))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -126,6 +127,13 @@ class GroundingConfig:
         if self.trajectory_orientation_xyzw is not None:
             object.__setattr__(self, "trajectory_orientation_xyzw",
                                _quaternion("trajectory_orientation_xyzw", self.trajectory_orientation_xyzw))
+
+    @cached_property
+    def grasp_T_tip(self) -> np.ndarray:
+        """inv(tip_T_grasp) as a read-only 4x4, computed once per config: base_T_tip = base_T_grasp @ grasp_T_tip."""
+        matrix = self.tip_T_grasp.inverse().matrix()
+        matrix.setflags(write=False)
+        return matrix
 
     # the trajectory's constant tool orientation in the base frame
     def trajectory_base_R_grasp(self) -> np.ndarray:
