@@ -17,6 +17,7 @@ the base frame.
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -151,6 +152,7 @@ class RobotModel:
         self._data = model.createData()
         self._tip_frame_id = model.getFrameId(tip_link)
         self._chain = self._batch_chain()
+        self._chain_slides = self._chain is not None and any(kind == "P" for _, kind, _ in self._chain)
         self.tip_link = tip_link
         self.base_link = model.frames[1].name if len(model.frames) > 1 else "universe"
         self.joint_names: tuple[str, ...] = tuple(model.names[1:])
@@ -164,6 +166,7 @@ class RobotModel:
             raise ValueError(f"{source}: joints {names} have no velocity limit (> 0) in the URDF")
         for array in (self.lower_limits, self.upper_limits, self.velocity_limits_rad_s):
             array.setflags(write=False)
+        self._limit_lists = (self.lower_limits.tolist(), self.upper_limits.tolist())
 
     @classmethod
     def from_urdf(
@@ -261,8 +264,9 @@ class RobotModel:
         steps.append((previous.T @ frame.placement.homogeneous, "", 0))
         return steps
 
-    def _fk_rows(self, qs: np.ndarray) -> np.ndarray:
-        """The top three rows of base_T_tip, (M, 3, 4), for joint positions (M, N)."""
+    def fk_rows(self, qs: np.ndarray) -> np.ndarray:
+        """The top three rows [R | p] of base_T_tip, (M, 3, 4), for joint positions (M, N): fk_poses
+        without the constant last row (dense path checks)."""
         qs = np.asarray(qs, dtype=np.float64)
         if qs.ndim != 2 or qs.shape[1] != self.num_joints:
             raise ValueError(f"qs must have shape (M, {self.num_joints}), got {qs.shape}")
@@ -277,20 +281,26 @@ class RobotModel:
         # [R | p] stacked as (3M, 4), times the constant step. A joint turning by q about z mixes
         # the first two columns; as the complex column x + iy that is one product with e^{-iq}.
         turns = np.repeat(np.exp(-1j * qs), 3, axis=0)  # (3M, N): one factor per stacked row
-        slides = None
-        state = None
-        for step, kind, idx_q in self._chain:
-            state = np.tile(step[:3], (m, 1)) if state is None else state @ step
+        slides = np.repeat(qs, 3, axis=0) if self._chain_slides else None
+        # Two buffers take turns as the product's output; each with its first two columns as complex.
+        buffers = [np.empty((3 * m, 4)) for _ in range(2)]
+        buffers = [(buffer, buffer[:, 0:2].view(np.complex128)[:, 0]) for buffer in buffers]
+        (state, pair), spare = buffers
+        for k, (step, kind, idx_q) in enumerate(self._chain):
+            if k == 0:
+                state.reshape(m, 3, 4)[:] = step[:3]
+            else:
+                np.matmul(state, step, out=spare[0])
+                (state, pair), spare = spare, (state, pair)
             if kind == "R":
-                state[:, 0:2].view(np.complex128)[:, 0] *= turns[:, idx_q]
+                pair *= turns[:, idx_q]
             elif kind == "P":
-                slides = np.repeat(qs, 3, axis=0) if slides is None else slides
                 state[:, 3] += state[:, 2] * slides[:, idx_q]
         return state.reshape(m, 3, 4)
 
     def fk_poses(self, qs: np.ndarray) -> np.ndarray:
         """base_T_tip (M, 4, 4) for joint positions (M, N), vectorized over M: dense path checks."""
-        rows = self._fk_rows(qs)
+        rows = self.fk_rows(qs)
         out = np.zeros((rows.shape[0], 4, 4))
         out[:, :3] = rows
         out[:, 3, 3] = 1.0
@@ -298,7 +308,7 @@ class RobotModel:
 
     def fk_positions(self, qs: np.ndarray) -> np.ndarray:
         """Tip positions (M, 3) in the base frame for joint positions (M, N): dense path checks."""
-        return self._fk_rows(qs)[:, :, 3]
+        return self.fk_rows(qs)[:, :, 3]
 
     def ik(
         self,
@@ -372,6 +382,8 @@ class RobotModel:
         """Damped least squares from one seed: (q, iterations, converged, position err m, rotation err rad)."""
         model, data, frame_id = self._model, self._data, self._tip_frame_id
         lower, upper = self.lower_limits, self.upper_limits
+        # Reductions over 7 numbers are cheaper on Python floats than through numpy's machinery.
+        lower_list, upper_list = self._limit_lists
         q = seed.copy()
         damping = config.damping**2 * np.eye(3 if position_only else 6)
         position_tolerance, rotation_tolerance = config.position_tolerance_m, config.rotation_tolerance_rad
@@ -403,21 +415,24 @@ class RobotModel:
                 stalled += 1
                 if stalled >= 15:  # stuck at a limit or out of reach: let the next seed try
                     break
+            # Damped least squares, step = -J^T (J J^T + damping)^-1 error with J = d error / d q,
+            # written with descent = -J (the same numbers: only signs of exact products change).
             if position_only:
-                jac = pin.getFrameJacobian(model, data, frame_id, pin.LOCAL_WORLD_ALIGNED)[:3]
+                descent = -pin.getFrameJacobian(model, data, frame_id, pin.LOCAL_WORLD_ALIGNED)[:3]
             else:
                 # with a body-frame Jacobian J the derivative of log6(tip_T_target) is
                 # -Jlog6(target_T_tip) J (right-perturbation of the tip pose).
-                jac = -pin.Jlog6(tip_T_target.inverse()) @ pin.getFrameJacobian(model, data, frame_id, pin.LOCAL)
-            step = -jac.T @ _solve(jac @ jac.T + damping, error)  # damped least squares
+                descent = pin.Jlog6(tip_T_target.inverse()) @ pin.getFrameJacobian(model, data, frame_id, pin.LOCAL)
+            step = descent.T @ _solve(descent @ descent.T + damping, error)
             # A joint resting on a limit and pushed outward would be clipped back every iteration,
             # which stalls the solve: freeze it and let the other joints take up the error.
-            if (q <= lower).any() or (q >= upper).any():
+            q_list = q.tolist()
+            if any(map(operator.le, q_list, lower_list)) or any(map(operator.ge, q_list, upper_list)):
                 blocked = ((q <= lower) & (step < 0)) | ((q >= upper) & (step > 0))
                 if blocked.any():
-                    jac = jac * ~blocked
-                    step = -jac.T @ _solve(jac @ jac.T + damping, error)
-            largest = float(np.abs(step).max())
+                    descent = descent * ~blocked
+                    step = descent.T @ _solve(descent @ descent.T + damping, error)
+            largest = max(map(abs, step.tolist()))
             if largest > config.max_step_rad:
                 step *= config.max_step_rad / largest
             q = np.minimum(np.maximum(q + step, lower), upper)  # np.clip without its wrapper's overhead
