@@ -89,6 +89,18 @@ def test_trapezoid_synchronizes_joints_and_drops_duplicates():
     assert q[:, 1] == pytest.approx(-0.5 * q[:, 0], abs=1e-12)
 
 
+def test_trapezoid_reaches_every_path_point_exactly_and_starts_at_rest():
+    rng = np.random.default_rng(2)
+    path = np.cumsum(rng.normal(scale=0.2, size=(40, 3)), axis=0)
+    path[[5, 6, 20]] = path[[4, 5, 19]]  # duplicates, one of them twice in a row
+    timed = trapezoidal_profile(path, np.array([0.5, 0.8, 1.0]), np.array([1.0, 2.0, 2.0]))
+    assert np.array_equal(timed.positions[list(timed.path_point_indices)], path)
+    assert not timed.velocities[list(timed.path_point_indices)].any()  # at rest at each path point
+    assert (np.diff(timed.time_from_start_s) > 0).all()
+    single = trapezoidal_profile(path[:1], np.ones(3), np.ones(3))
+    assert single.positions.shape == (1, 3) and single.path_point_indices == (0,)
+
+
 def test_trapezoid_rejects_bad_limits():
     with pytest.raises(ValueError, match="max_velocity"):
         trapezoidal_profile(np.zeros((2, 2)), np.array([1.0, 0.0]), np.ones(2))
