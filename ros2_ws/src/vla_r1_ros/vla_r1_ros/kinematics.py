@@ -89,7 +89,8 @@ class IKSolution:
 
 # np.allclose(R^T R, I, atol=1e-6) and np.allclose(bottom, [0, 0, 0, 1]) spelled out with their
 # tolerances (atol + rtol |b|): the same test without allclose's per-call overhead.
-_ORTHONORMAL_TOL = 1e-6 + 1e-5 * np.eye(3)
+_EYE3 = np.eye(3)
+_ORTHONORMAL_TOL = 1e-6 + 1e-5 * _EYE3
 _BOTTOM_ROW = np.array([0.0, 0.0, 0.0, 1.0])
 _BOTTOM_ROW_TOL = 1e-8 + 1e-5 * _BOTTOM_ROW
 
@@ -99,7 +100,7 @@ def rigid_transform_problem(pose: np.ndarray) -> str | None:
     rotation = pose[:3, :3]
     (a, b, c), (d, e, f), (g, h, i) = rotation.tolist()
     determinant = a * (e * i - f * h) - b * (d * i - f * g) + c * (d * h - e * g)  # only its sign is used
-    if not (np.abs(rotation.T @ rotation - np.eye(3)) <= _ORTHONORMAL_TOL).all() or determinant < 0:
+    if not (np.abs(rotation.T @ rotation - _EYE3) <= _ORTHONORMAL_TOL).all() or determinant < 0:
         return "rotation is not orthonormal with det +1"
     if not (np.abs(pose[3] - _BOTTOM_ROW) <= _BOTTOM_ROW_TOL).all():
         return f"bottom row must be [0, 0, 0, 1], got {pose[3].tolist()}"
