@@ -18,7 +18,7 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--backend", choices=("transformers", "openai"), default="transformers")
     group.add_argument("--answer", help="skip the model and use this answer text (replay a recorded answer)")
     group.add_argument("--server-url", help="OpenAI-compatible server for --backend openai, e.g. http://localhost:8000")
-    group.add_argument("--timeout", type=float, default=60.0, help="seconds per request to the server (openai backend)")
+    group.add_argument("--timeout", type=float, default=60.0, help="wall-time bound in seconds on the whole server request, streaming and retries included (openai backend)")
     group.add_argument("--quantization", choices=QUANTIZATIONS, default="none")
     group.add_argument("--quantize-vision", action="store_true",
                        help="with nf4/int8: quantize the vision tower too (~1 GB less on 3B; may cost accuracy)")
