@@ -15,6 +15,7 @@ import yaml
 from calibration.distortion import COEFFICIENT_COUNTS, distort, undistort
 from calibration.errors import CalibrationFileError
 from calibration.transforms import load_yaml_file
+from vla_r1_model.files import atomic_write_text
 
 DISTORTION_MODELS = tuple(COEFFICIENT_COUNTS)
 
@@ -345,7 +346,7 @@ class CameraModel:
 
     def to_yaml(self, path: str | PathLike[str]) -> None:
         """Write the ROS ``camera_calibration_parsers`` YAML (floats written to round-trip exactly)."""
-        Path(path).write_text(self.to_yaml_text())
+        atomic_write_text(path, self.to_yaml_text())  # the complete new file or the earlier one
 
     def to_yaml_text(self) -> str:
         def block(name: str, matrix: np.ndarray, rows: int, cols: int) -> str:

@@ -15,6 +15,7 @@ import yaml
 from scipy.spatial.transform import Rotation
 
 from calibration.errors import CalibrationFileError
+from vla_r1_model.files import atomic_write_text
 
 # Rotations stored in an SE3 must be orthonormal to this tolerance; from_matrix projects
 # slightly-off matrices (printed with few decimals) onto the nearest rotation first.
@@ -219,7 +220,7 @@ class NamedTransform:
             f"# {self.parent_frame}_T_{self.child_frame}: maps points in '{self.child_frame}' into "
             f"'{self.parent_frame}'. Translation in metres, rotation as a unit quaternion (x, y, z, w).\n"
         ) + yaml.safe_dump(data, sort_keys=False, default_flow_style=None)
-        Path(path).write_text(text)
+        atomic_write_text(path, text)  # the complete new file or the earlier one, never half of each
 
     @classmethod
     def from_dict(cls, data: Any, source: str = "<transform>") -> "NamedTransform":
