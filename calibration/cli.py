@@ -39,7 +39,7 @@ def register(subparsers: Any) -> None:
 
     poses = commands.add_parser("target-poses", help="camera_T_target for each image (the camera half of hand-eye samples)")
     _board_arguments(poses)
-    poses.add_argument("--camera", required=True, help="camera YAML of the camera that took the images")
+    poses.add_argument("--camera", required=True, help="camera file (ROS YAML or INI) of the camera that took the images")
     poses.add_argument("--robot-poses", metavar="FILE",
                        help="YAML/JSON mapping image file name -> base_T_ee 4x4; with it the output is a complete samples file")
     poses.add_argument("--out", required=True, help="samples YAML to write")
@@ -157,7 +157,7 @@ def run_target_poses(args: argparse.Namespace) -> int:
     _output(args.out, "--out")
     board, images = _board(args), _images(args)
     try:
-        camera = CameraModel.from_yaml(args.camera)
+        camera = CameraModel.from_file(args.camera)
         robot_poses = _robot_poses(args.robot_poses) if args.robot_poses else None
     except CalibrationFileError as exc:
         raise UsageError(str(exc)) from exc

@@ -262,14 +262,20 @@ class NamedTransform:
         return cls.from_dict(load_yaml_file(path), str(path))
 
 
-def load_yaml_file(path: str | PathLike[str]) -> Any:
-    """Read YAML (or JSON, a subset) with errors that name the file."""
+def read_text_file(path: str | PathLike[str]) -> str:
+    """A text file's contents with errors that name the file."""
     try:
-        text = Path(path).read_text()
+        return Path(path).read_text()
     except OSError as exc:
         raise CalibrationFileError(path, "(file)", f"cannot read: {exc.strerror or exc}") from exc
-    except UnicodeDecodeError as exc:  # an image or other binary file where YAML belongs
+    except UnicodeDecodeError as exc:  # an image or other binary file where text belongs
         raise CalibrationFileError(path, "(file)", f"not a text file ({exc.reason} at byte {exc.start})") from exc
+
+
+def load_yaml_file(path: str | PathLike[str], text: str | None = None) -> Any:
+    """Read YAML (or JSON, a subset) with errors that name the file (``text``: its contents, already read)."""
+    if text is None:
+        text = read_text_file(path)
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
