@@ -74,6 +74,29 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
+def _overlay_format(path: Path) -> str:
+    """PIL's format name for --overlay's suffix, after checking that a file can be written there
+    (the folder is created if missing); UsageError otherwise."""
+    from PIL import Image
+
+    from .cli import UsageError
+    from .files import OutputPathError, check_output_file
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--overlay {path}: cannot create its folder: {exc.strerror or exc}") from None
+    try:
+        check_output_file(path, what="--overlay")
+    except OutputPathError as exc:
+        raise UsageError(str(exc)) from None
+    image_format = Image.registered_extensions().get(path.suffix.lower())
+    if image_format is None or image_format not in Image.SAVE:
+        raise UsageError(f"--overlay {path}: the picture's format comes from its suffix (.png, .jpg, ...), "
+                         f"{path.suffix or 'none'} is not one PIL writes")
+    return image_format
+
+
 def run(args: argparse.Namespace) -> int:
     from PIL import Image, UnidentifiedImageError
 
@@ -87,6 +110,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"cannot read image {args.image}: {exc}") from None
     if not args.instruction.strip():
         raise UsageError("--instruction is empty")
+    overlay_format = _overlay_format(args.overlay) if args.overlay else None  # checked before the model runs
 
     policy = policy_from_args(args)
     stream = (lambda piece: print(piece, end="", flush=True)) if args.stream and not args.json else None
@@ -103,8 +127,11 @@ def run(args: argparse.Namespace) -> int:
     if args.overlay:
         from .overlay import draw_overlay
 
-        args.overlay.parent.mkdir(parents=True, exist_ok=True)
-        draw_overlay(image, output.prediction.action if output.prediction else None, args.instruction, output.error).save(args.overlay)
+        from .files import atomic_output
+
+        picture = draw_overlay(image, output.prediction.action if output.prediction else None, args.instruction, output.error)
+        with atomic_output(args.overlay, "wb") as handle:
+            picture.save(handle, format=overlay_format)
 
     if args.json:
         print(json.dumps({
