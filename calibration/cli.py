@@ -76,6 +76,8 @@ def _board_arguments(parser: argparse.ArgumentParser) -> None:
 def _board(args: argparse.Namespace):
     from calibration.target import BoardSpec
 
+    if args.subpix_half_window < 1:
+        raise UsageError(f"--subpix-half-window must be >= 1 pixel, got {args.subpix_half_window}")
     try:
         return BoardSpec(args.pattern, args.cols, args.rows, args.square, args.marker, args.dictionary)
     except ValueError as exc:
@@ -109,6 +111,12 @@ def _failed(command: str, reason: str, out: str) -> int:
 def run_intrinsics(args: argparse.Namespace) -> int:
     from calibration.intrinsics import CalibrationFailedError, calibrate_intrinsics, plot_calibration
 
+    import math
+
+    if not (math.isfinite(args.outlier_factor) and args.outlier_factor >= 1):
+        raise UsageError(f"--outlier-factor must be a finite number >= 1, got {args.outlier_factor}")
+    if not (math.isfinite(args.outlier_min_px) and args.outlier_min_px >= 0):
+        raise UsageError(f"--outlier-min-px must be a finite number >= 0, got {args.outlier_min_px}")
     _output(args.out, "--out")
     if args.plot:
         _output(args.plot, "--plot")

@@ -123,11 +123,15 @@ def _solve(samples: Sequence[HandEyeSample], setup: str, method: str) -> SE3:
     moving = [s.base_T_ee if setup == "eye-in-hand" else s.base_T_ee.inverse() for s in samples]
     # OpenCV solves A_i X B_i = const with A = gripper->base, B = target->camera; for
     # eye-to-hand passing ee_T_base instead of base_T_ee makes X = base_T_camera.
-    R, t = cv2.calibrateHandEye(
-        [m.rotation for m in moving], [m.translation.reshape(3, 1) for m in moving],
-        [s.camera_T_target.rotation for s in samples], [s.camera_T_target.translation.reshape(3, 1) for s in samples],
-        method=METHODS[method],
-    )
+    try:
+        R, t = cv2.calibrateHandEye(
+            [m.rotation for m in moving], [m.translation.reshape(3, 1) for m in moving],
+            [s.camera_T_target.rotation for s in samples], [s.camera_T_target.translation.reshape(3, 1) for s in samples],
+            method=METHODS[method],
+        )
+    except cv2.error as exc:  # e.g. Andreff's "Iterations do not converge" on inconsistent samples
+        message = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise HandEyeFailedError(f"OpenCV's {method} method failed ({message})") from None
     if not (np.all(np.isfinite(R)) and np.all(np.isfinite(t))):
         raise HandEyeFailedError(f"OpenCV's {method} method returned no solution (non-finite result)")
     if np.array_equal(R, np.eye(3)) and not np.any(t):

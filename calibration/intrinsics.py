@@ -121,6 +121,10 @@ def calibrate_intrinsics(
     """
     if distortion_model not in ("plumb_bob", "rational_polynomial"):
         raise ValueError(f"intrinsics calibration supports plumb_bob and rational_polynomial, got {distortion_model!r}")
+    if not (np.isfinite(outlier_factor) and outlier_factor >= 1):
+        raise ValueError(f"outlier_factor must be a finite number >= 1 (a multiple of the median view RMS), got {outlier_factor}")
+    if not (np.isfinite(outlier_min_px) and outlier_min_px >= 0):
+        raise ValueError(f"outlier_min_px must be a finite number >= 0, got {outlier_min_px}")
     detections: list[Detection] = []
     names: list[str] = []
     not_detected: list[str] = []
