@@ -132,3 +132,13 @@ def test_cli_infer_exit_codes(tmp_path, capsys, mode, code):
         assert time.monotonic() - start < 6.0  # --timeout 1 plus the CLI's first imports
     if code == 1:
         assert server.url in capsys.readouterr().err
+
+
+def test_sampling_settings_and_usage_request_reach_the_server():
+    with ChatServer(ANSWER, mode="finish_stop") as server:
+        backend = OpenAIBackend(OpenAIChatClient(server.url, "vla-r1", api_key="sk-test"))
+        backend.generate(IMAGE, "find the cup", GenerationSettings.reference_sampling(max_new_tokens=32))
+    request = server.requests[0]
+    assert (request["model"], request["max_tokens"], request["temperature"], request["top_p"]) == ("vla-r1", 32, 0.7, 0.9)
+    assert request["repetition_penalty"] == 1.1 and request["stop"] == ["</output>"] and request["stream"] is True
+    assert request["stream_options"] == {"include_usage": True}
