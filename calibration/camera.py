@@ -1,6 +1,7 @@
 """CameraModel: intrinsics + distortion, with ROS camera_info YAML / CameraInfo / RealSense I/O."""
 from __future__ import annotations
 
+import functools
 import json
 import re
 import warnings
@@ -23,6 +24,7 @@ DISTORTION_MODELS = tuple(COEFFICIENT_COUNTS)
 MAX_IMAGE_SIDE_PX = 32768
 # Real lenses calibrate to coefficients of order 1 (rational models to tens); beyond this, garbage.
 MAX_DISTORTION_COEFFICIENT = 1000.0
+_EYE3 = np.eye(3)
 # The keys camera_calibration_parsers writes (YAML) and the fields of sensor_msgs/CameraInfo.
 YAML_KEYS = frozenset({"image_width", "image_height", "camera_name", "camera_matrix", "distortion_model",
                        "distortion_coefficients", "rectification_matrix", "projection_matrix"})
@@ -455,11 +457,11 @@ def _checked(source: str, fields: Mapping[str, str], **kwargs: Any) -> CameraMod
         if problem is not None:
             raise CalibrationFileError(source, fields[problem[0]], problem[1])
     R = kwargs.get("rectification")
-    if R is not None:
+    if R is not None and not np.array_equal(R, _EYE3):  # the identity, by far the most common, is fine
         R = np.asarray(R, dtype=np.float64)
         if not (np.abs(R.T @ R - np.eye(3)).max() <= 1e-3 and np.linalg.det(R) > 0):
             raise CalibrationFileError(source, fields["R"], f"must be a rotation (orthonormal, det +1), got {R.tolist()}")
-        if not np.allclose(R, np.eye(3), atol=1e-9):
+        if np.abs(R - _EYE3).max() > 1e-9:
             angle = float(np.degrees(np.arccos(np.clip((np.trace(R) - 1) / 2, -1, 1))))
             warnings.warn(CalibrationFileWarning(
                 source, fields["R"], f"is a {angle:.3g} deg rotation, not the identity: a stereo camera's "
@@ -474,14 +476,22 @@ def _warn_if_folded(camera: CameraModel, source: str, field_name: str) -> None:
     """Warn when the distortion folds over inside the image: some pixels then have no ray."""
     if not camera._distorted:
         return
-    w, h = camera.width - 1, camera.height - 1
+    lost = _pixels_without_ray(camera.width, camera.height, camera.distortion_model, camera.K.tobytes(), camera.D.tobytes())
+    if lost:
+        warnings.warn(CalibrationFileWarning(
+            source, field_name, f"the distortion has no ray for pixel(s) {list(lost)} of the {camera.width}x"
+            f"{camera.height} image (it folds over inside the image): depth there cannot be deprojected"), stacklevel=3)
+
+
+@functools.lru_cache(maxsize=64)
+def _pixels_without_ray(width: int, height: int, model: str, K: bytes, D: bytes) -> tuple[tuple[float, float], ...]:
+    """Border pixels (corners, edge midpoints) whose undistortion fails; cached: a node reads the same
+    CameraInfo with every frame."""
+    camera = CameraModel(width, height, np.frombuffer(K).reshape(3, 3), model, np.frombuffer(D))
+    w, h = width - 1, height - 1
     border = np.array([[u, v] for u in (0, w / 2, w) for v in (0, h / 2, h) if (u, v) != (w / 2, h / 2)])
     rays = camera.pixels_to_rays(border)
-    lost = border[~np.isfinite(rays).all(axis=1)]
-    if lost.size:
-        warnings.warn(CalibrationFileWarning(
-            source, field_name, f"the distortion has no ray for pixel(s) {lost.tolist()} of the {camera.width}x"
-            f"{camera.height} image (it folds over inside the image): depth there cannot be deprojected"), stacklevel=3)
+    return tuple((float(u), float(v)) for u, v in border[~np.isfinite(rays).all(axis=1)])
 
 
 def _warn_unknown_keys(data: Mapping, known: frozenset[str], source: str) -> None:
