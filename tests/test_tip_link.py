@@ -118,3 +118,12 @@ def test_replay_refuses_a_root_tip_before_writing_anything(panda_urdf, tmp_path,
         assert code == 2, err
         assert f"tip link '{tip}'" in err and "panda.urdf" in err
         assert not (out / "results.jsonl").exists()
+
+
+def test_bench_pipeline_refuses_a_root_tip(panda_urdf, tmp_path, capsys):
+    from vla_r1_model.cli import main
+
+    out = tmp_path / "bench.json"
+    assert main(["bench", "pipeline", "--urdf", str(panda_urdf), "--tip", "panda_link0", "--frames", "1",
+                 "--repeats", "1", "--json", str(out)]) == 2
+    assert "tip link 'panda_link0' is not moved by any joint" in capsys.readouterr().err and not out.exists()
