@@ -101,6 +101,13 @@ def _output(path: str, what: str) -> None:
         raise UsageError(str(exc)) from None
 
 
+def _not_an_input(out: str, **inputs: str | None) -> None:
+    """Refuse an --out that names one of the command's input files (the result would replace its input)."""
+    for flag, path in inputs.items():
+        if path and Path(path).exists() and Path(out).resolve() == Path(path).resolve():
+            raise UsageError(f"--out {out} is the --{flag.replace('_', '-')} input file; write the result elsewhere")
+
+
 def _failed(command: str, reason: str, out: str) -> int:
     untouched = "left as it was" if Path(out).exists() else "not written"
     print(f"vla-r1 calibrate {command}: calibration failed: {reason}\nnothing was written ({out} {untouched})",
@@ -163,6 +170,7 @@ def run_target_poses(args: argparse.Namespace) -> int:
     from calibration.target import detect_board, load_gray, solve_target_pose
 
     _output(args.out, "--out")
+    _not_an_input(args.out, camera=args.camera, robot_poses=args.robot_poses)
     board, images = _board(args), _images(args)
     try:
         camera = CameraModel.from_file(args.camera)
@@ -220,6 +228,7 @@ def run_hand_eye(args: argparse.Namespace) -> int:
         if not (math.isfinite(value) and value > 0):
             raise UsageError(f"--{name.replace('_', '-')} must be a finite number > 0, got {value}")
     _output(args.out, "--out")
+    _not_an_input(args.out, samples=args.samples)
     try:
         samples = load_samples(args.samples)
     except CalibrationFileError as exc:

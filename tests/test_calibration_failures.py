@@ -160,3 +160,16 @@ def test_result_files_are_replaced_in_one_rename(tmp_path, monkeypatch, good_ear
         CameraModel(64, 48, np.array([[50.0, 0, 31.5], [0, 50.0, 23.5], [0, 0, 1]]), "none", np.zeros(0)).to_yaml(out)
     assert out.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["handeye.yaml"]
+
+
+def test_out_may_not_replace_an_input_file(tmp_path, capsys):
+    samples_path = tmp_path / "samples.yaml"
+    write_samples(samples_path, as_entries(make_samples("eye-in-hand", n=5)))
+    before = samples_path.read_bytes()
+    assert hand_eye(samples_path, samples_path, "park") == 2
+    assert "is the --samples input file" in capsys.readouterr().err and samples_path.read_bytes() == before
+    camera = tmp_path / "camera.yaml"
+    CameraModel(64, 48, np.array([[50.0, 0, 31.5], [0, 50.0, 23.5], [0, 0, 1]]), "none", np.zeros(0)).to_yaml(camera)
+    assert main(["calibrate", "target-poses", "--images", str(tmp_path), "--pattern", "chessboard", "--cols", "9",
+                 "--rows", "6", "--square", "0.025", "--camera", str(camera), "--out", str(camera)]) == 2
+    assert "is the --camera input file" in capsys.readouterr().err
