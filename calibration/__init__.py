@@ -23,7 +23,7 @@ _LAZY = {
     "HandEyeSample": "calibration.handeye",
     "HandEyeResult": "calibration.handeye",
     "HandEyeError": "calibration.handeye",
-    "DegenerateMotionWarning": "calibration.handeye",
+    "HandEyeFailedError": "calibration.handeye",
     "calibrate_hand_eye": "calibration.handeye",
     "calibrate_hand_eye_all": "calibration.handeye",
     "load_samples": "calibration.handeye",

@@ -1,8 +1,10 @@
 """CameraModel: intrinsics + distortion, with ROS camera_info YAML / CameraInfo / RealSense I/O."""
 from __future__ import annotations
 
+import functools
 import json
 import re
+import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
 from os import PathLike
@@ -13,10 +15,21 @@ import numpy as np
 import yaml
 
 from calibration.distortion import COEFFICIENT_COUNTS, distort, undistort
-from calibration.errors import CalibrationFileError
-from calibration.transforms import load_yaml_file
+from calibration.errors import CalibrationFileError, CalibrationFileWarning
+from calibration.transforms import load_yaml_file, read_text_file
+from vla_r1_model.files import atomic_write_text
 
 DISTORTION_MODELS = tuple(COEFFICIENT_COUNTS)
+# Beyond any camera sensor: a larger side is a typo or garbage (and deproject_image would allocate it).
+MAX_IMAGE_SIDE_PX = 32768
+# Real lenses calibrate to coefficients of order 1 (rational models to tens); beyond this, garbage.
+MAX_DISTORTION_COEFFICIENT = 1000.0
+_EYE3 = np.eye(3)
+# The keys camera_calibration_parsers writes (YAML) and the fields of sensor_msgs/CameraInfo.
+YAML_KEYS = frozenset({"image_width", "image_height", "camera_name", "camera_matrix", "distortion_model",
+                       "distortion_coefficients", "rectification_matrix", "projection_matrix"})
+CAMERA_INFO_KEYS = frozenset({"header", "width", "height", "distortion_model", "d", "D", "k", "K", "r", "R", "p", "P",
+                              "binning_x", "binning_y", "roi"})
 
 # RealSense model names (CameraInfo strings written by librealsense, or str(rs.distortion))
 # mapped explicitly. "Inverse/Modified Brown Conrady" put the tangential terms elsewhere than
@@ -109,6 +122,9 @@ class CameraModel:
             raise ValueError(f"distortion model {self.distortion_model!r} needs {expected} coefficients, got {D.size}")
         if not np.all(np.isfinite(D)):
             raise ValueError(f"distortion coefficients must be finite, got {D.tolist()}")
+        problem = _geometry_problem(self.width, self.height, K, D)
+        if problem is not None:
+            raise ValueError(problem[1])
         if not isinstance(self.camera_name, str):
             raise ValueError(f"camera_name must be a string, got {self.camera_name!r}")
         for name, shape in (("rectification", (3, 3)), ("projection", (3, 4))):
@@ -283,8 +299,9 @@ class CameraModel:
         model_name = get("distortion_model")
         if not isinstance(model_name, str) or not model_name:
             raise CalibrationFileError(source, "distortion_model", f"expected a model name, got {model_name!r}")
-        if model_name in COEFFICIENT_COUNTS and D.size == 0 and model_name != "none":
-            raise CalibrationFileError(source, "d", f"model {model_name!r} needs {COEFFICIENT_COUNTS[model_name]} coefficients, got none")
+        if model_name in COEFFICIENT_COUNTS and D.size != COEFFICIENT_COUNTS[model_name]:
+            got = D.size or "none"
+            raise CalibrationFileError(source, "d", f"model {model_name!r} needs {COEFFICIENT_COUNTS[model_name]} coefficients, got {got}")
         model, D = resolve_distortion_model(model_name, D, source, "d")
         R = get("r", "R", required=False)
         P = get("p", "P", required=False)
@@ -293,8 +310,10 @@ class CameraModel:
         # An all-zero R/P is how an unfilled CameraInfo looks; keep only meaningful ones.
         R = None if R is not None and not np.any(R) else R
         P = None if P is not None and not np.any(P) else P
-        return _build(source, "k", width=width, height=height, K=K.reshape(3, 3), distortion_model=model, D=D,
-                      rectification=R, projection=P)
+        if isinstance(info, Mapping):
+            _warn_unknown_keys(info, CAMERA_INFO_KEYS, source)
+        return _checked(source, {"width": "width", "height": "height", "K": "k", "D": "d", "R": "r"}, width=width,
+                        height=height, K=K.reshape(3, 3), distortion_model=model, D=D, rectification=R, projection=P)
 
     @classmethod
     def from_realsense(cls, intrinsics: Any, camera_name: str = "") -> "CameraModel":
@@ -303,15 +322,20 @@ class CameraModel:
         D = np.asarray(list(intrinsics.coeffs), dtype=np.float64)
         model, D = resolve_distortion_model(intrinsics.model, D, source, "coeffs")
         K = np.array([[intrinsics.fx, 0.0, intrinsics.ppx], [0.0, intrinsics.fy, intrinsics.ppy], [0.0, 0.0, 1.0]])
-        return _build(source, "fx/fy/ppx/ppy", width=int(intrinsics.width), height=int(intrinsics.height), K=K,
-                      distortion_model=model, D=D, camera_name=camera_name)
+        return _checked(source, {"width": "width", "height": "height", "K": "fx/fy/ppx/ppy", "D": "coeffs", "R": "r"},
+                        camera_name=camera_name, width=int(intrinsics.width), height=int(intrinsics.height), K=K,
+                        distortion_model=model, D=D)
 
     # camera_calibration_parsers YAML ------------------------------------------------
     @classmethod
     def from_yaml(cls, path: str | PathLike[str]) -> "CameraModel":
         """Read a ROS ``camera_calibration_parsers`` YAML file. Every problem names the file and field."""
         source = str(path)
-        data = load_yaml_file(path)
+        text = read_text_file(path)
+        if looks_like_ini(text):
+            raise CalibrationFileError(source, "(format)", "this is a camera_calibration_parsers INI file, not YAML; "
+                                       "read it with CameraModel.from_file (or from_ini)")
+        data = load_yaml_file(path, text)
         if not isinstance(data, Mapping):
             raise CalibrationFileError(source, "(top level)", f"expected a mapping of fields, got {type(data).__name__}")
 
@@ -340,12 +364,32 @@ class CameraModel:
             name = ""
         if not isinstance(name, (str, int, float)) or isinstance(name, bool):
             raise CalibrationFileError(source, "camera_name", f"expected a string, got {name!r}")
-        return _build(source, "camera_matrix", width=width, height=height, K=K, distortion_model=model, D=D,
-                      camera_name=str(name), rectification=R, projection=P)
+        _warn_unknown_keys(data, YAML_KEYS, source)
+        return _checked(source, {"width": "image_width", "height": "image_height", "K": "camera_matrix",
+                                 "D": "distortion_coefficients", "R": "rectification_matrix"},
+                        camera_name=str(name), width=width, height=height, K=K, distortion_model=model, D=D,
+                        rectification=R, projection=P)
+
+    @classmethod
+    def from_file(cls, path: str | PathLike[str]) -> "CameraModel":
+        """A camera file in either format camera_calibration_parsers writes: YAML, or INI (recognised by its
+        ``[section]`` lines, whatever the file is called)."""
+        return cls.from_ini(path) if looks_like_ini(read_text_file(path)) else cls.from_yaml(path)
+
+    @classmethod
+    def from_ini(cls, path: str | PathLike[str]) -> "CameraModel":
+        """Read a camera_calibration_parsers INI file ([image] width/height; a camera section with
+        camera matrix, distortion (5 numbers: plumb_bob, 8: rational_polynomial), rectification, projection)."""
+        from calibration.camera_ini import parse_ini
+
+        source = str(path)
+        fields = parse_ini(read_text_file(path), source)
+        return _checked(source, {"width": "[image] width", "height": "[image] height", "K": "camera matrix",
+                                 "D": "distortion", "R": "rectification"}, **fields)
 
     def to_yaml(self, path: str | PathLike[str]) -> None:
         """Write the ROS ``camera_calibration_parsers`` YAML (floats written to round-trip exactly)."""
-        Path(path).write_text(self.to_yaml_text())
+        atomic_write_text(path, self.to_yaml_text())  # the complete new file or the earlier one
 
     def to_yaml_text(self) -> str:
         def block(name: str, matrix: np.ndarray, rows: int, cols: int) -> str:
@@ -365,6 +409,13 @@ class CameraModel:
 
 
 # helpers --------------------------------------------------------------------------------
+def looks_like_ini(text: str) -> bool:
+    """camera_calibration_parsers' INI format: a ``[image]`` (or other ``[name]``) section line."""
+    if re.search(r"^\s*image_width\s*:", text, re.MULTILINE):
+        return False  # YAML; a flow list on its own line ("[1, 2]") has commas, a section name none
+    return any(re.fullmatch(r"\[[\w .\-/]+\]", line.strip()) for line in text.splitlines())
+
+
 def _build(source: str, field_name: str, **kwargs: Any) -> CameraModel:
     # R = I and P = [K | 0] are what to_yaml writes when none is stored: read them back as
     # "none stored" so that files and models round-trip exactly both ways.
@@ -377,6 +428,77 @@ def _build(source: str, field_name: str, **kwargs: Any) -> CameraModel:
         return CameraModel(**kwargs)
     except ValueError as exc:
         raise CalibrationFileError(source, field_name, str(exc)) from exc
+
+
+def _geometry_problem(width: int, height: int, K: np.ndarray, D: np.ndarray) -> tuple[str, str] | None:
+    """(which of "width"/"height"/"K"/"D", why) when the numbers cannot describe a real camera, else None."""
+    for which, side in (("width", width), ("height", height)):
+        if side > MAX_IMAGE_SIDE_PX:
+            return which, f"image {which} {side} px is beyond any camera (limit {MAX_IMAGE_SIDE_PX} px)"
+    cx, cy = float(K[0, 2]), float(K[1, 2])
+    # The image spans [-0.5, width - 0.5] in the pixel-centre convention.
+    if not (-0.5 <= cx <= width - 0.5 and -0.5 <= cy <= height - 0.5):
+        return "K", (f"principal point ({cx:g}, {cy:g}) px lies outside the {width}x{height} image "
+                     "(intrinsics of another resolution, or rows/columns swapped?)")
+    largest = float(np.max(np.abs(D))) if D.size else 0.0
+    if largest > MAX_DISTORTION_COEFFICIENT:
+        return "D", (f"distortion coefficient {largest:g} is beyond any real lens (limit "
+                     f"{MAX_DISTORTION_COEFFICIENT:g} in magnitude): {D.tolist()}")
+    return None
+
+
+def _checked(source: str, fields: Mapping[str, str], **kwargs: Any) -> CameraModel:
+    """Build the camera with every problem named by its field in ``fields`` (keys width, height, K, D, R):
+    impossible numbers are CalibrationFileErrors, suspicious ones CalibrationFileWarnings."""
+    K = np.asarray(kwargs["K"], dtype=np.float64)
+    D = np.asarray(kwargs["D"], dtype=np.float64).reshape(-1)
+    if np.all(np.isfinite(K)) and np.all(np.isfinite(D)) and K.shape == (3, 3):
+        problem = _geometry_problem(kwargs["width"], kwargs["height"], K, D)
+        if problem is not None:
+            raise CalibrationFileError(source, fields[problem[0]], problem[1])
+    R = kwargs.get("rectification")
+    if R is not None and not np.array_equal(R, _EYE3):  # the identity, by far the most common, is fine
+        R = np.asarray(R, dtype=np.float64)
+        if not (np.abs(R.T @ R - np.eye(3)).max() <= 1e-3 and np.linalg.det(R) > 0):
+            raise CalibrationFileError(source, fields["R"], f"must be a rotation (orthonormal, det +1), got {R.tolist()}")
+        if np.abs(R - _EYE3).max() > 1e-9:
+            angle = float(np.degrees(np.arccos(np.clip((np.trace(R) - 1) / 2, -1, 1))))
+            warnings.warn(CalibrationFileWarning(
+                source, fields["R"], f"is a {angle:.3g} deg rotation, not the identity: a stereo camera's "
+                "rectification; this stack uses K and D on the raw image and ignores it (a monocular camera has R = I)"),
+                stacklevel=3)
+    camera = _build(source, fields["K"], **kwargs)
+    _warn_if_folded(camera, source, fields["D"])
+    return camera
+
+
+def _warn_if_folded(camera: CameraModel, source: str, field_name: str) -> None:
+    """Warn when the distortion folds over inside the image: some pixels then have no ray."""
+    if not camera._distorted:
+        return
+    lost = _pixels_without_ray(camera.width, camera.height, camera.distortion_model, camera.K.tobytes(), camera.D.tobytes())
+    if lost:
+        warnings.warn(CalibrationFileWarning(
+            source, field_name, f"the distortion has no ray for pixel(s) {list(lost)} of the {camera.width}x"
+            f"{camera.height} image (it folds over inside the image): depth there cannot be deprojected"), stacklevel=3)
+
+
+@functools.lru_cache(maxsize=64)
+def _pixels_without_ray(width: int, height: int, model: str, K: bytes, D: bytes) -> tuple[tuple[float, float], ...]:
+    """Border pixels (corners, edge midpoints) whose undistortion fails; cached: a node reads the same
+    CameraInfo with every frame."""
+    camera = CameraModel(width, height, np.frombuffer(K).reshape(3, 3), model, np.frombuffer(D))
+    w, h = width - 1, height - 1
+    border = np.array([[u, v] for u in (0, w / 2, w) for v in (0, h / 2, h) if (u, v) != (w / 2, h / 2)])
+    rays = camera.pixels_to_rays(border)
+    return tuple((float(u), float(v)) for u, v in border[~np.isfinite(rays).all(axis=1)])
+
+
+def _warn_unknown_keys(data: Mapping, known: frozenset[str], source: str) -> None:
+    unknown = sorted(str(key) for key in data if key not in known)
+    if unknown:
+        warnings.warn(CalibrationFileWarning(source, ", ".join(unknown), f"unknown key(s), ignored; known: "
+                                             f"{', '.join(sorted(known))}"), stacklevel=3)
 
 
 def _format_number(value: float) -> str:

@@ -10,6 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from vla_r1_model.cli import EXIT_FAILED, EXIT_OK, UsageError
+from vla_r1_model.files import OutputPathError, check_output_file
+
+# Picture formats --plot can write (matplotlib's, chosen by the file's suffix).
+PLOT_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
 
 
 def register(subparsers: Any) -> None:
@@ -35,7 +39,7 @@ def register(subparsers: Any) -> None:
 
     poses = commands.add_parser("target-poses", help="camera_T_target for each image (the camera half of hand-eye samples)")
     _board_arguments(poses)
-    poses.add_argument("--camera", required=True, help="camera YAML of the camera that took the images")
+    poses.add_argument("--camera", required=True, help="camera file (ROS YAML or INI) of the camera that took the images")
     poses.add_argument("--robot-poses", metavar="FILE",
                        help="YAML/JSON mapping image file name -> base_T_ee 4x4; with it the output is a complete samples file")
     poses.add_argument("--out", required=True, help="samples YAML to write")
@@ -50,6 +54,10 @@ def register(subparsers: Any) -> None:
     hand_eye.add_argument("--base-frame", default="base_link")
     hand_eye.add_argument("--ee-frame", default="tool0")
     hand_eye.add_argument("--camera-frame", default="camera_color_optical_frame")
+    hand_eye.add_argument("--max-spread-mm", type=float, default=20.0,
+                          help="refuse a result whose implied fixed transform spreads more than this RMS (default 20)")
+    hand_eye.add_argument("--max-spread-deg", type=float, default=2.0,
+                          help="... or more than this many degrees RMS (default 2)")
     hand_eye.set_defaults(func=run_hand_eye)
 
 
@@ -68,6 +76,8 @@ def _board_arguments(parser: argparse.ArgumentParser) -> None:
 def _board(args: argparse.Namespace):
     from calibration.target import BoardSpec
 
+    if args.subpix_half_window < 1:
+        raise UsageError(f"--subpix-half-window must be >= 1 pixel, got {args.subpix_half_window}")
     try:
         return BoardSpec(args.pattern, args.cols, args.rows, args.square, args.marker, args.dictionary)
     except ValueError as exc:
@@ -83,9 +93,44 @@ def _images(args: argparse.Namespace) -> list[Path]:
     return images
 
 
+def _output(path: str, what: str) -> None:
+    """Check an output path before the work starts (a long computation is never lost to a bad path)."""
+    try:
+        check_output_file(path, what=what)
+    except OutputPathError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _not_an_input(out: str, **inputs: str | None) -> None:
+    """Refuse an --out that names one of the command's input files (the result would replace its input)."""
+    for flag, path in inputs.items():
+        if path and Path(path).exists() and Path(out).resolve() == Path(path).resolve():
+            raise UsageError(f"--out {out} is the --{flag.replace('_', '-')} input file; write the result elsewhere")
+
+
+def _failed(command: str, reason: str, out: str) -> int:
+    untouched = "left as it was" if Path(out).exists() else "not written"
+    print(f"vla-r1 calibrate {command}: calibration failed: {reason}\nnothing was written ({out} {untouched})",
+          file=sys.stderr)
+    return EXIT_FAILED
+
+
 def run_intrinsics(args: argparse.Namespace) -> int:
     from calibration.intrinsics import CalibrationFailedError, calibrate_intrinsics, plot_calibration
 
+    import math
+
+    if not (math.isfinite(args.outlier_factor) and args.outlier_factor >= 1):
+        raise UsageError(f"--outlier-factor must be a finite number >= 1, got {args.outlier_factor}")
+    if not (math.isfinite(args.outlier_min_px) and args.outlier_min_px >= 0):
+        raise UsageError(f"--outlier-min-px must be a finite number >= 0, got {args.outlier_min_px}")
+    _output(args.out, "--out")
+    if args.plot:
+        _output(args.plot, "--plot")
+        if Path(args.plot).suffix.lower() not in PLOT_SUFFIXES:
+            raise UsageError(f"--plot {args.plot}: the picture's format comes from its suffix, one of {', '.join(PLOT_SUFFIXES)}")
+        if Path(args.plot).resolve() == Path(args.out).resolve():
+            raise UsageError("--plot and --out name the same file")
     board, images = _board(args), _images(args)
     try:
         result = calibrate_intrinsics(images, board, distortion_model=args.model, fix_aspect_ratio=args.fix_aspect_ratio,
@@ -95,8 +140,7 @@ def run_intrinsics(args: argparse.Namespace) -> int:
     except ValueError as exc:  # unreadable image, mixed sizes
         raise UsageError(str(exc)) from exc
     except CalibrationFailedError as exc:
-        print(f"vla-r1 calibrate intrinsics: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+        return _failed("intrinsics", str(exc), args.out)
     print(f"board found in {len(result.views)} of {len(images)} images"
           + (f" (not in: {', '.join(result.not_detected)})" if result.not_detected else ""))
     for view in result.views:
@@ -125,9 +169,11 @@ def run_target_poses(args: argparse.Namespace) -> int:
     from calibration.handeye import write_samples
     from calibration.target import detect_board, load_gray, solve_target_pose
 
+    _output(args.out, "--out")
+    _not_an_input(args.out, camera=args.camera, robot_poses=args.robot_poses)
     board, images = _board(args), _images(args)
     try:
-        camera = CameraModel.from_yaml(args.camera)
+        camera = CameraModel.from_file(args.camera)
         robot_poses = _robot_poses(args.robot_poses) if args.robot_poses else None
     except CalibrationFileError as exc:
         raise UsageError(str(exc)) from exc
@@ -152,8 +198,7 @@ def run_target_poses(args: argparse.Namespace) -> int:
         print(f"  {path.name}: {pose.n_corners} corners, reprojection RMS {pose.reprojection_rms_px:.3f} px, "
               f"distance {float(sum(pose.camera_T_target.translation ** 2)) ** 0.5:.3f} m")
     if not entries:
-        print("vla-r1 calibrate target-poses: the board was not found in any image", file=sys.stderr)
-        return EXIT_FAILED
+        return _failed("target-poses", "the board was not found in any image", args.out)
     write_samples(args.out, entries)
     print(f"wrote {len(entries)} target poses to {args.out}"
           + ("" if robot_poses is not None else " (add base_T_ee to each entry before `calibrate hand-eye`)"))
@@ -172,31 +217,36 @@ def _robot_poses(path: str) -> dict[str, Any]:
 
 
 def run_hand_eye(args: argparse.Namespace) -> int:
-    import warnings
+    import math
 
     from calibration.errors import CalibrationFileError
-    from calibration.handeye import (DegenerateMotionWarning, HandEyeError, calibrate_hand_eye,
-                                     calibrate_hand_eye_all, comparison_table, load_samples)
+    from calibration.handeye import (HandEyeError, HandEyeFailedError, calibrate_hand_eye, calibrate_hand_eye_all,
+                                     comparison_table, load_samples)
 
+    for name in ("max_spread_mm", "max_spread_deg"):
+        value = getattr(args, name)
+        if not (math.isfinite(value) and value > 0):
+            raise UsageError(f"--{name.replace('_', '-')} must be a finite number > 0, got {value}")
+    _output(args.out, "--out")
+    _not_an_input(args.out, samples=args.samples)
     try:
         samples = load_samples(args.samples)
     except CalibrationFileError as exc:
         raise UsageError(str(exc)) from exc
-    frames = dict(base_frame=args.base_frame, ee_frame=args.ee_frame, camera_frame=args.camera_frame)
+    options = dict(base_frame=args.base_frame, ee_frame=args.ee_frame, camera_frame=args.camera_frame,
+                   max_spread_mm=args.max_spread_mm, max_spread_deg=args.max_spread_deg)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DegenerateMotionWarning)  # printed from the result below
-            if args.method == "all":
-                comparison = calibrate_hand_eye_all(samples, args.setup, **frames)
-                print(comparison_table(comparison))
-                result = comparison.best()
-                print(f"writing {result.method}: the most consistent method on these samples")
-            else:
-                result = calibrate_hand_eye(samples, args.setup, args.method, **frames)
+        if args.method == "all":
+            comparison = calibrate_hand_eye_all(samples, args.setup, **options)
+            print(comparison_table(comparison))
+            result = comparison.best()
+            print(f"writing {result.method}: the most consistent method on these samples")
+        else:
+            result = calibrate_hand_eye(samples, args.setup, args.method, **options)
+    except HandEyeFailedError as exc:
+        return _failed("hand-eye", f"{args.samples}: {exc}", args.out)
     except HandEyeError as exc:
         raise UsageError(f"{args.samples}: {exc}") from exc
-    for note in result.warnings:
-        print(f"WARNING: {note}", file=sys.stderr)
     named = result.result
     t = named.transform
     print(f"{named.parent_frame}_T_{named.child_frame} ({result.setup}, {result.method}, {result.n_samples} samples)")

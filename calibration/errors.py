@@ -16,3 +16,16 @@ class CalibrationFileError(ValueError):
         self.field = field
         self.problem = problem
         super().__init__(f"{self.source}: field '{field}': {problem}")
+
+
+class CalibrationFileWarning(UserWarning):
+    """A calibration file that is readable but suspicious (unknown keys, a stereo rectification, ...).
+
+    Like CalibrationFileError, the message names the source and the field.
+    """
+
+    def __init__(self, source: str | PathLike[str], field: str, problem: str) -> None:
+        self.source = str(source)
+        self.field = field
+        self.problem = problem
+        super().__init__(f"{self.source}: field '{field}': {problem}")

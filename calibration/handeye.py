@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import warnings
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
@@ -15,6 +14,7 @@ from scipy.spatial.transform import Rotation
 
 from calibration.errors import CalibrationFileError
 from calibration.transforms import SE3, NamedTransform, load_yaml_file
+from vla_r1_model.files import atomic_write_text
 
 METHODS: dict[str, int] = {
     "tsai": cv2.CALIB_HAND_EYE_TSAI,
@@ -32,14 +32,20 @@ _MIN_AXIS_SPREAD_DEG = 5.0
 # Samples file matrices are usually printed with few decimals: rotation blocks off by this much
 # are projected onto the nearest rotation, more is an error.
 _FILE_ROTATION_TOLERANCE = 1e-3
+# A result whose implied fixed transform spreads more than this across the samples is refused: a good
+# calibration shows about a millimetre and a tenth of a degree, pairing mistakes decimetres and tens of
+# degrees (docs/calibration.md). Callers may pass other limits, or None to keep any result.
+MAX_SPREAD_MM = 20.0
+MAX_SPREAD_DEG = 2.0
 
 
 class HandEyeError(ValueError):
     """Not enough samples or unusable input for hand-eye calibration."""
 
 
-class DegenerateMotionWarning(UserWarning):
-    """The robot's motions do not constrain the hand-eye transform fully."""
+class HandEyeFailedError(HandEyeError):
+    """The calibration gave no result to trust: the solver failed, the motions cannot determine the
+    transform, or the result does not fit the samples. Nothing of it may be written as a result."""
 
 
 @dataclass(frozen=True)
@@ -89,8 +95,8 @@ class HandEyeResult:
         }
 
 
-def motion_warnings(samples: Sequence[HandEyeSample], setup: str) -> list[str]:
-    """Say when the robot's rotations between samples cannot pin down the transform."""
+def motion_problems(samples: Sequence[HandEyeSample], setup: str) -> list[str]:
+    """Why the robot's rotations between samples cannot pin down the transform (empty when they can)."""
     moving = [s.base_T_ee if setup == "eye-in-hand" else s.base_T_ee.inverse() for s in samples]
     axes, angles = [], []
     for i in range(len(moving)):
@@ -117,18 +123,26 @@ def _solve(samples: Sequence[HandEyeSample], setup: str, method: str) -> SE3:
     moving = [s.base_T_ee if setup == "eye-in-hand" else s.base_T_ee.inverse() for s in samples]
     # OpenCV solves A_i X B_i = const with A = gripper->base, B = target->camera; for
     # eye-to-hand passing ee_T_base instead of base_T_ee makes X = base_T_camera.
-    R, t = cv2.calibrateHandEye(
-        [m.rotation for m in moving], [m.translation.reshape(3, 1) for m in moving],
-        [s.camera_T_target.rotation for s in samples], [s.camera_T_target.translation.reshape(3, 1) for s in samples],
-        method=METHODS[method],
-    )
+    try:
+        R, t = cv2.calibrateHandEye(
+            [m.rotation for m in moving], [m.translation.reshape(3, 1) for m in moving],
+            [s.camera_T_target.rotation for s in samples], [s.camera_T_target.translation.reshape(3, 1) for s in samples],
+            method=METHODS[method],
+        )
+    except cv2.error as exc:  # e.g. Andreff's "Iterations do not converge" on inconsistent samples
+        message = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise HandEyeFailedError(f"OpenCV's {method} method failed ({message})") from None
     if not (np.all(np.isfinite(R)) and np.all(np.isfinite(t))):
-        raise HandEyeError(f"OpenCV's {method} method returned no solution (non-finite result)")
+        raise HandEyeFailedError(f"OpenCV's {method} method returned no solution (non-finite result)")
+    if np.array_equal(R, np.eye(3)) and not np.any(t):
+        # OpenCV logs its failure and hands back its initial value, the exact identity, as a result.
+        raise HandEyeFailedError(f"OpenCV's {method} method failed (it returned its initial value, the identity): "
+                                 "not enough informative motions; include larger rotations")
     try:
         # OpenCV returns garbage rather than failing when the samples cannot be fitted.
         return SE3.from_matrix(np.vstack([np.hstack([R, t.reshape(3, 1)]), [0, 0, 0, 1]]), tolerance=1e-6)
     except ValueError as exc:
-        raise HandEyeError(f"OpenCV's {method} method returned an invalid transform ({exc})") from None
+        raise HandEyeFailedError(f"OpenCV's {method} method returned an invalid transform ({exc})") from None
 
 
 def consistency(samples: Sequence[HandEyeSample], setup: str, X: SE3) -> Consistency:
@@ -152,8 +166,13 @@ def calibrate_hand_eye(
     base_frame: str = "base_link",
     ee_frame: str = "tool0",
     camera_frame: str = "camera_color_optical_frame",
+    max_spread_mm: float | None = MAX_SPREAD_MM,
+    max_spread_deg: float | None = MAX_SPREAD_DEG,
 ) -> HandEyeResult:
-    """Solve for ee_T_camera (eye-in-hand) or base_T_camera (eye-to-hand)."""
+    """Solve for ee_T_camera (eye-in-hand) or base_T_camera (eye-to-hand).
+
+    Raises HandEyeFailedError when the motions cannot determine the transform, OpenCV fails, or the
+    result's consistency spread (RMS) exceeds ``max_spread_mm`` / ``max_spread_deg`` (None: no limit)."""
     if setup not in SETUPS:
         raise ValueError(f"setup must be one of {SETUPS}, got {setup!r}")
     if method not in METHODS:
@@ -161,17 +180,24 @@ def calibrate_hand_eye(
     if len(samples) < MIN_SAMPLES:
         raise HandEyeError(f"hand-eye calibration needs at least {MIN_SAMPLES} samples with different wrist "
                            f"orientations, got {len(samples)}")
-    notes = motion_warnings(samples, setup)
-    for note in notes:
-        warnings.warn(note, DegenerateMotionWarning, stacklevel=2)
+    problems = motion_problems(samples, setup)
+    if problems:  # some methods still "fit" such samples perfectly while being metres off
+        raise HandEyeFailedError(problems[0])
     try:
         X = _solve(samples, setup, method)
-    except HandEyeError as exc:
-        hint = notes[0] if notes else f"check --setup ({setup}) and that each robot pose belongs to its image"
-        raise HandEyeError(f"{exc}: {hint}") from None
+    except HandEyeFailedError as exc:
+        raise HandEyeFailedError(f"{exc}; check --setup ({setup}) and that each robot pose belongs to its image") from None
+    spread = consistency(samples, setup, X)
+    too_far = (max_spread_mm is not None and not spread.translation_rms_mm <= max_spread_mm) or (
+        max_spread_deg is not None and not spread.rotation_rms_deg <= max_spread_deg)
+    if too_far:
+        raise HandEyeFailedError(
+            f"{method}: the result does not fit the samples ({spread.summary()}; limits {max_spread_mm} mm / "
+            f"{max_spread_deg} deg RMS): check that each robot pose belongs to its image, the --setup ({setup}) "
+            "and the board detections"
+        )
     parent = ee_frame if setup == "eye-in-hand" else base_frame
-    return HandEyeResult(setup, method, NamedTransform(parent, camera_frame, X), consistency(samples, setup, X),
-                         len(samples), tuple(notes))
+    return HandEyeResult(setup, method, NamedTransform(parent, camera_frame, X), spread, len(samples))
 
 
 @dataclass(frozen=True)
@@ -184,26 +210,26 @@ class HandEyeComparison:
     def best(self) -> HandEyeResult:
         """The method whose implied fixed transform is tightest (translation RMS, then rotation RMS)."""
         if not self.results:
-            raise HandEyeError("every method failed: " + "; ".join(f"{m}: {r}" for m, r in self.failures.items()))
+            raise HandEyeFailedError("every method failed: " + "; ".join(f"{m}: {r}" for m, r in self.failures.items()))
         return min(self.results.values(),
                    key=lambda r: (r.consistency.translation_rms_mm, r.consistency.rotation_rms_deg))
 
 
-def calibrate_hand_eye_all(samples: Sequence[HandEyeSample], setup: str, **frames: str) -> HandEyeComparison:
-    """Every OpenCV method on the same samples (motion warnings issued once)."""
+def calibrate_hand_eye_all(samples: Sequence[HandEyeSample], setup: str, **options: Any) -> HandEyeComparison:
+    """Every OpenCV method on the same samples; ``options`` as for calibrate_hand_eye (frames, limits).
+    Motions that cannot determine the transform fail every method: HandEyeFailedError at once."""
     if len(samples) < MIN_SAMPLES:
         raise HandEyeError(f"hand-eye calibration needs at least {MIN_SAMPLES} samples, got {len(samples)}")
-    for note in motion_warnings(samples, setup):
-        warnings.warn(note, DegenerateMotionWarning, stacklevel=2)
+    problems = motion_problems(samples, setup)
+    if problems:
+        raise HandEyeFailedError(problems[0])
     results: dict[str, HandEyeResult] = {}
     failures: dict[str, str] = {}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DegenerateMotionWarning)
-        for method in METHODS:
-            try:
-                results[method] = calibrate_hand_eye(samples, setup, method, **frames)
-            except HandEyeError as exc:
-                failures[method] = str(exc)
+    for method in METHODS:
+        try:
+            results[method] = calibrate_hand_eye(samples, setup, method, **options)
+        except HandEyeFailedError as exc:
+            failures[method] = str(exc)
     return HandEyeComparison(results, failures)
 
 
@@ -279,5 +305,5 @@ def write_samples(path: str | PathLike[str], entries: Sequence[Mapping[str, Any]
             return [[float(v) for v in row] for row in value.matrix()]
         return value
 
-    Path(path).write_text(yaml.safe_dump([{k: plain(v) for k, v in e.items()} for e in entries],
-                                         sort_keys=False, default_flow_style=None))
+    atomic_write_text(path, yaml.safe_dump([{k: plain(v) for k, v in e.items()} for e in entries],
+                                           sort_keys=False, default_flow_style=None))

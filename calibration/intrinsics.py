@@ -12,6 +12,7 @@ import numpy as np
 
 from calibration.camera import CameraModel
 from calibration.target import BoardSpec, Detection, detect_board, load_gray
+from vla_r1_model.files import atomic_output
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 MIN_VIEWS = 3
@@ -86,6 +87,16 @@ def _calibrate(detections: Sequence[Detection], size: tuple[int, int], flags: in
     return float(rms), K, D.reshape(-1), rvecs, tvecs, per_view
 
 
+def _camera(size: tuple[int, int], K: np.ndarray, model: str, D: np.ndarray, name: str, n_views: int) -> CameraModel:
+    """The calibrated camera, or CalibrationFailedError when OpenCV's numbers are not a usable camera
+    (a principal point outside the image, non-finite or absurd values: too few or too similar views)."""
+    try:
+        return CameraModel(size[0], size[1], K, model, D, name)
+    except ValueError as exc:
+        raise CalibrationFailedError(f"the calibration from {n_views} views is not a usable camera ({exc}); "
+                                     "add views with the board tilted and in every part of the image") from None
+
+
 def _pose_stats(rvec: np.ndarray, tvec: np.ndarray) -> tuple[float, float]:
     normal = cv2.Rodrigues(rvec)[0][:, 2]
     return float(np.degrees(np.arccos(min(1.0, abs(normal[2]))))), float(np.linalg.norm(tvec))
@@ -110,6 +121,10 @@ def calibrate_intrinsics(
     """
     if distortion_model not in ("plumb_bob", "rational_polynomial"):
         raise ValueError(f"intrinsics calibration supports plumb_bob and rational_polynomial, got {distortion_model!r}")
+    if not (np.isfinite(outlier_factor) and outlier_factor >= 1):
+        raise ValueError(f"outlier_factor must be a finite number >= 1 (a multiple of the median view RMS), got {outlier_factor}")
+    if not (np.isfinite(outlier_min_px) and outlier_min_px >= 0):
+        raise ValueError(f"outlier_min_px must be a finite number >= 0, got {outlier_min_px}")
     detections: list[Detection] = []
     names: list[str] = []
     not_detected: list[str] = []
@@ -137,7 +152,7 @@ def calibrate_intrinsics(
         cv2.CALIB_RATIONAL_MODEL if distortion_model == "rational_polynomial" else 0)
     rms0, K0, D0, rvecs0, tvecs0, per_view0 = _calibrate(detections, size, flags)
     n_coefficients = 8 if distortion_model == "rational_polynomial" else 5
-    initial_camera = CameraModel(size[0], size[1], K0, distortion_model, D0[:n_coefficients], camera_name)
+    initial_camera = _camera(size, K0, distortion_model, D0[:n_coefficients], camera_name, len(detections))
 
     median = float(np.median(per_view0))
     limit = max(outlier_min_px, outlier_factor * median)
@@ -165,7 +180,7 @@ def calibrate_intrinsics(
         rms, K, D, rvecs_k, tvecs_k, per_view_k = _calibrate([detections[i] for i in kept], size, flags)
     else:
         rms, K, D, rvecs_k, tvecs_k, per_view_k = rms0, K0, D0, rvecs0, tvecs0, per_view0
-    camera = CameraModel(size[0], size[1], K, distortion_model, D[:n_coefficients], camera_name)
+    camera = _camera(size, K, distortion_model, D[:n_coefficients], camera_name, len(kept))
 
     views: list[ViewReport] = []
     final_index = {i: k for k, i in enumerate(kept)}
@@ -220,5 +235,8 @@ def plot_calibration(result: IntrinsicsResult, path: str | PathLike[str]) -> Non
     bars_axis.set_title("per-view error (red: rejected)")
     bars_axis.legend()
     figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+    try:
+        with atomic_output(path, "wb") as handle:  # the complete picture or the earlier file
+            figure.savefig(handle, dpi=100, format=Path(path).suffix.lstrip(".").lower() or "png")
+    finally:
+        plt.close(figure)

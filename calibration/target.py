@@ -103,6 +103,8 @@ def _gray(image: np.ndarray) -> np.ndarray:
 
 def detect_board(image: np.ndarray, board: BoardSpec, *, subpix_half_window: int = 11) -> Detection | None:
     """Find the board's corners with subpixel refinement; None when it is not (fully) seen."""
+    if isinstance(subpix_half_window, bool) or not isinstance(subpix_half_window, int) or subpix_half_window < 1:
+        raise ValueError(f"subpix_half_window must be an integer >= 1 (pixels), got {subpix_half_window!r}")
     gray = _gray(image)
     size = (int(gray.shape[1]), int(gray.shape[0]))
     if board.pattern == "chessboard":

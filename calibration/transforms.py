@@ -15,6 +15,7 @@ import yaml
 from scipy.spatial.transform import Rotation
 
 from calibration.errors import CalibrationFileError
+from vla_r1_model.files import atomic_write_text
 
 # Rotations stored in an SE3 must be orthonormal to this tolerance; from_matrix projects
 # slightly-off matrices (printed with few decimals) onto the nearest rotation first.
@@ -219,7 +220,7 @@ class NamedTransform:
             f"# {self.parent_frame}_T_{self.child_frame}: maps points in '{self.child_frame}' into "
             f"'{self.parent_frame}'. Translation in metres, rotation as a unit quaternion (x, y, z, w).\n"
         ) + yaml.safe_dump(data, sort_keys=False, default_flow_style=None)
-        Path(path).write_text(text)
+        atomic_write_text(path, text)  # the complete new file or the earlier one, never half of each
 
     @classmethod
     def from_dict(cls, data: Any, source: str = "<transform>") -> "NamedTransform":
@@ -261,14 +262,20 @@ class NamedTransform:
         return cls.from_dict(load_yaml_file(path), str(path))
 
 
-def load_yaml_file(path: str | PathLike[str]) -> Any:
-    """Read YAML (or JSON, a subset) with errors that name the file."""
+def read_text_file(path: str | PathLike[str]) -> str:
+    """A text file's contents with errors that name the file."""
     try:
-        text = Path(path).read_text()
+        return Path(path).read_text()
     except OSError as exc:
         raise CalibrationFileError(path, "(file)", f"cannot read: {exc.strerror or exc}") from exc
-    except UnicodeDecodeError as exc:  # an image or other binary file where YAML belongs
+    except UnicodeDecodeError as exc:  # an image or other binary file where text belongs
         raise CalibrationFileError(path, "(file)", f"not a text file ({exc.reason} at byte {exc.start})") from exc
+
+
+def load_yaml_file(path: str | PathLike[str], text: str | None = None) -> Any:
+    """Read YAML (or JSON, a subset) with errors that name the file (``text``: its contents, already read)."""
+    if text is None:
+        text = read_text_file(path)
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:

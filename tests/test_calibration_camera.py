@@ -36,6 +36,7 @@ def test_real_camera_info_file(testdata):
         ("none", ()),
     ],
 )
+@pytest.mark.filterwarnings("ignore::calibration.errors.CalibrationFileWarning")  # the fisheye one sees > 180 deg
 def test_yaml_round_trip_is_exact(tmp_path, model, D):
     P = np.array([[590.1, 0, 321.0, -35.2], [0, 590.1, 239.0, 0], [0, 0, 1, 0]])
     camera = CameraModel(640, 480, K * [[1 / 3, 1, 1], [1, 1 / 7, 1], [1, 1, 1]], model, np.array(D, float),

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import warnings
 
 import numpy as np
 import pytest
@@ -10,7 +9,7 @@ import yaml
 from scipy.spatial.transform import Rotation
 
 from calibration import SE3, CalibrationFileError, NamedTransform
-from calibration.handeye import (METHODS, DegenerateMotionWarning, HandEyeError, HandEyeSample, calibrate_hand_eye,
+from calibration.handeye import (METHODS, HandEyeError, HandEyeFailedError, HandEyeSample, calibrate_hand_eye,
                                  calibrate_hand_eye_all, load_samples, write_samples)
 from vla_r1_model.cli import main
 
@@ -88,11 +87,17 @@ def test_consistency_exposes_a_wrong_result():
     # transform; the spread of the implied base_T_target (decimetres, tens of degrees) says it is wrong.
     cameras = [s.camera_T_target for s in samples]
     shifted = [HandEyeSample(s.base_T_ee, c) for s, c in zip(samples, cameras[1:] + cameras[:1])]
-    wrong = calibrate_hand_eye_all(shifted, "eye-in-hand")
+    wrong = calibrate_hand_eye_all(shifted, "eye-in-hand", max_spread_mm=None, max_spread_deg=None)
     assert set(wrong.results) == set(METHODS)
     for result in wrong.results.values():
         assert result.consistency.translation_rms_mm > 100 and result.consistency.rotation_rms_deg > 10
     assert calibrate_hand_eye(samples, "eye-in-hand").consistency.translation_rms_mm < 0.01
+    # With the default limits such a result is refused, by every method
+    refused = calibrate_hand_eye_all(shifted, "eye-in-hand")
+    assert not refused.results and set(refused.failures) == set(METHODS)
+    assert all("does not fit the samples" in reason for reason in refused.failures.values())
+    with pytest.raises(HandEyeFailedError, match="every method failed"):
+        refused.best()
 
 
 def test_fewer_than_three_samples_is_an_error():
@@ -104,25 +109,19 @@ def test_fewer_than_three_samples_is_an_error():
         calibrate_hand_eye(make_samples("eye-in-hand", n=5), "eye-in-hand", "magic")
 
 
-def test_rotations_about_one_axis_warn():
+def test_rotations_about_one_axis_are_refused():
+    # Why: some methods fit such samples perfectly (zero spread) yet put the camera far off along the
+    # unobservable axis, so no method's result can be trusted.
     samples = make_samples("eye-to-hand", n=10, single_axis=True, seed=2)
-    with pytest.warns(DegenerateMotionWarning, match="about one axis"):
-        comparison = calibrate_hand_eye_all(samples, "eye-to-hand")
-    # Why it matters: some methods fit perfectly (zero spread) yet put the camera far off along
-    # the unobservable axis; others fail outright. Both carry the explanation.
-    assert comparison.failures or comparison.results
-    for reason in comparison.failures.values():
-        assert "about one axis" in reason
-    for result in comparison.results.values():
-        assert result.warnings and "not constrained" in result.warnings[0]
-    assert any(errors(r.result.transform, BASE_T_CAMERA)[0] > 100 for r in comparison.results.values())
+    with pytest.raises(HandEyeFailedError, match="about one axis.*not constrained"):
+        calibrate_hand_eye_all(samples, "eye-to-hand")
+    for method in METHODS:
+        with pytest.raises(HandEyeFailedError, match="about one axis"):
+            calibrate_hand_eye(samples, "eye-to-hand", method)
     pure_translation = [HandEyeSample(SE3(np.eye(3), s.base_T_ee.translation), s.camera_T_target) for s in samples]
-    with pytest.warns(DegenerateMotionWarning, match="barely rotates"):
-        with pytest.raises(HandEyeError, match="barely rotates"):
-            calibrate_hand_eye(pure_translation, "eye-to-hand", "park")
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", DegenerateMotionWarning)
-        calibrate_hand_eye(make_samples("eye-to-hand", n=10), "eye-to-hand")  # well-posed: silent
+    with pytest.raises(HandEyeFailedError, match="barely rotates"):
+        calibrate_hand_eye(pure_translation, "eye-to-hand", "park")
+    assert not calibrate_hand_eye(make_samples("eye-to-hand", n=10), "eye-to-hand").warnings  # well-posed
 
 
 def as_entries(samples):
@@ -199,9 +198,9 @@ def test_cli_hand_eye_single_method_writes_publisher_yaml(tmp_path, capsys):
     assert info["method"] == "daniilidis" and info["samples"] == 12 and info["consistency"]["translation_rms_mm"] > 0
 
 
-def test_cli_hand_eye_all_methods_table_and_warnings(tmp_path, capsys):
+def test_cli_hand_eye_all_methods_table(tmp_path, capsys):
     samples_path, out = tmp_path / "samples.json", tmp_path / "handeye.yaml"
-    samples = make_samples("eye-in-hand", n=8, mm=0.5, deg=0.05, seed=9, single_axis=True)
+    samples = make_samples("eye-in-hand", n=8, mm=0.5, deg=0.05, seed=9)
     samples_path.write_text(json.dumps([{"base_T_ee": s.base_T_ee.matrix().tolist(),
                                          "camera_T_target": s.camera_T_target.matrix().tolist()} for s in samples]))
     code = main(["calibrate", "hand-eye", "--samples", str(samples_path), "--setup", "eye-in-hand", "--method", "all",
@@ -211,8 +210,7 @@ def test_cli_hand_eye_all_methods_table_and_warnings(tmp_path, capsys):
     for method in METHODS:
         assert f"\n{method} " in captured.out
     assert "the most consistent method" in captured.out
-    assert "WARNING: all rotations between samples are about one axis" in captured.err
-    assert yaml.safe_load(out.read_text())["info"]["warnings"]
+    assert yaml.safe_load(out.read_text())["info"]["warnings"] == []
 
 
 def test_cli_hand_eye_errors_exit_2(tmp_path, capsys):

@@ -95,3 +95,29 @@ def test_fixed_answer_skips_the_model(frame_path, capsys):
     assert code == 0 and result["action"]["points_pixels"][0] == [16.0, 60.0]
     assert result["model"] == "(fixed answer)"  # never claims a model that did not run
     assert main(["infer", "--answer", " ", "--image", str(frame_path), "--instruction", "x", "--task", "affordance"]) == 2
+
+
+@pytest.mark.parametrize("target, message", [
+    ("a_folder", "--overlay {tmp}/a_folder is a folder"),
+    ("overlay.txt", "format comes from its suffix"),
+    ("a_file/overlay.png", "cannot create its folder"),
+])
+def test_overlay_path_is_checked_before_the_model_runs(frame_path, tmp_path, capsys, target, message):
+    (tmp_path / "a_folder").mkdir()
+    (tmp_path / "a_file").write_text("x")
+    code = main(["infer", "--answer", PATH_ANSWER, "--image", str(frame_path), "--instruction", "move", "--task",
+                 "trajectory", "--overlay", str(tmp_path / target)])
+    captured = capsys.readouterr()
+    assert code == 2 and message.format(tmp=tmp_path) in captured.err
+    assert "reasoning" not in captured.out  # nothing ran
+
+
+def test_overlay_is_written_whole(frame_path, tmp_path):
+    from PIL import Image
+
+    out = tmp_path / "new" / "overlay.jpg"
+    assert main(["infer", "--answer", PATH_ANSWER, "--image", str(frame_path), "--instruction", "move", "--task",
+                 "trajectory", "--overlay", str(out)]) == 0
+    with Image.open(out) as picture:
+        assert picture.format == "JPEG"
+    assert [p.name for p in out.parent.iterdir()] == ["overlay.jpg"]

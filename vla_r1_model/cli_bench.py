@@ -108,6 +108,16 @@ def run_pipeline(args: argparse.Namespace) -> int:
         urdf = testdata_dir() / "urdf_panda" / "panda.urdf"
     if urdf is None:
         print("no --urdf and no shared test data: IK and time parameterization are not timed")
+    else:  # a tip link at the root crashed pinocchio: refuse it before rendering anything
+        from vla_r1_ros.pipeline import build_planner
+        from vla_r1_ros.safety import SafetyConfig
+
+        from .cli import UsageError
+
+        try:
+            build_planner(str(urdf), args.tip, SafetyConfig())
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"cannot build the planner from {urdf}: {exc}") from None
     result = run_pipeline_benchmark(str(urdf) if urdf else None, args.tip, args.frames, args.repeats,
                                     str(args.bag) if args.bag else None)
     _write(result, args.json)

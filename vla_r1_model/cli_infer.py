@@ -18,7 +18,7 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--backend", choices=("transformers", "openai"), default="transformers")
     group.add_argument("--answer", help="skip the model and use this answer text (replay a recorded answer)")
     group.add_argument("--server-url", help="OpenAI-compatible server for --backend openai, e.g. http://localhost:8000")
-    group.add_argument("--timeout", type=float, default=60.0, help="seconds per request to the server (openai backend)")
+    group.add_argument("--timeout", type=float, default=60.0, help="wall-time bound in seconds on the whole server request, streaming and retries included (openai backend)")
     group.add_argument("--quantization", choices=QUANTIZATIONS, default="none")
     group.add_argument("--quantize-vision", action="store_true",
                        help="with nf4/int8: quantize the vision tower too (~1 GB less on 3B; may cost accuracy)")
@@ -74,6 +74,29 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
+def _overlay_format(path: Path) -> str:
+    """PIL's format name for --overlay's suffix, after checking that a file can be written there
+    (the folder is created if missing); UsageError otherwise."""
+    from PIL import Image
+
+    from .cli import UsageError
+    from .files import OutputPathError, check_output_file
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--overlay {path}: cannot create its folder: {exc.strerror or exc}") from None
+    try:
+        check_output_file(path, what="--overlay")
+    except OutputPathError as exc:
+        raise UsageError(str(exc)) from None
+    image_format = Image.registered_extensions().get(path.suffix.lower())
+    if image_format is None or image_format not in Image.SAVE:
+        raise UsageError(f"--overlay {path}: the picture's format comes from its suffix (.png, .jpg, ...), "
+                         f"{path.suffix or 'none'} is not one PIL writes")
+    return image_format
+
+
 def run(args: argparse.Namespace) -> int:
     from PIL import Image, UnidentifiedImageError
 
@@ -87,6 +110,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"cannot read image {args.image}: {exc}") from None
     if not args.instruction.strip():
         raise UsageError("--instruction is empty")
+    overlay_format = _overlay_format(args.overlay) if args.overlay else None  # checked before the model runs
 
     policy = policy_from_args(args)
     stream = (lambda piece: print(piece, end="", flush=True)) if args.stream and not args.json else None
@@ -103,8 +127,11 @@ def run(args: argparse.Namespace) -> int:
     if args.overlay:
         from .overlay import draw_overlay
 
-        args.overlay.parent.mkdir(parents=True, exist_ok=True)
-        draw_overlay(image, output.prediction.action if output.prediction else None, args.instruction, output.error).save(args.overlay)
+        from .files import atomic_output
+
+        picture = draw_overlay(image, output.prediction.action if output.prediction else None, args.instruction, output.error)
+        with atomic_output(args.overlay, "wb") as handle:
+            picture.save(handle, format=overlay_format)
 
     if args.json:
         print(json.dumps({

@@ -149,9 +149,16 @@ class RobotModel:
                     f"{source}: joint {model.names[joint.id]!r} has nq={joint.nq}, nv={joint.nv}; only "
                     "revolute and prismatic joints with limits are supported (lock it instead)"
                 )
+        if model.nq == 0:
+            # pinocchio crashes (segmentation fault) in IK on a model without joints: refuse it here.
+            raise ValueError(
+                f"{source}: tip link {tip_link!r} is not moved by any joint (it is the root link or fixed to it, "
+                "or every joint before it is locked); choose the arm's end-effector link"
+            )
         self._model = model
         self._data = model.createData()
         self._tip_frame_id = model.getFrameId(tip_link)
+        self.source = source
         self._chain = self._batch_chain()
         self._chain_slides = self._chain is not None and any(kind == "P" for _, kind, _ in self._chain)
         self.tip_link = tip_link
@@ -168,6 +175,34 @@ class RobotModel:
         for array in (self.lower_limits, self.upper_limits, self.velocity_limits_rad_s):
             array.setflags(write=False)
         self._limit_lists = (self.lower_limits.tolist(), self.upper_limits.tolist())
+        self.position_dof, self.pose_dof = self._tip_mobility()
+
+    def _tip_mobility(self) -> tuple[int, int]:
+        """(position, pose) dimensions the tip can move in: the largest rank of the tip's linear and
+        full Jacobians over a few deterministic configurations within the limits (a chain shorter than
+        the task, or joints whose axes pass through the tip, show here as a rank below 3 or 6)."""
+        rng = np.random.default_rng(0)
+        samples = [np.clip(np.zeros(self.num_joints), self.lower_limits, self.upper_limits)]
+        samples += list(rng.uniform(self.lower_limits, self.upper_limits, size=(8, self.num_joints)))
+        position_rank = pose_rank = 0
+        for q in samples:
+            pin.computeJointJacobians(self._model, self._data, q)
+            jacobian = pin.getFrameJacobian(self._model, self._data, self._tip_frame_id, pin.LOCAL_WORLD_ALIGNED)
+            position_rank = max(position_rank, int(np.linalg.matrix_rank(jacobian[:3], tol=1e-6)))
+            pose_rank = max(pose_rank, int(np.linalg.matrix_rank(jacobian, tol=1e-6)))
+        return position_rank, pose_rank
+
+    def check_can_reach(self, position_only: bool = False) -> None:
+        """Raise ValueError when the chain cannot place the tip at a 6-D pose (or at a 3-D position with
+        ``position_only``): too few joints, or joints that do not move the tip in enough directions."""
+        needed, have = (3, self.position_dof) if position_only else (6, self.pose_dof)
+        if have < needed:
+            what = "a 3-D position" if position_only else "a 6-D pose (position and rotation)"
+            raise ValueError(
+                f"{self.source}: tip link {self.tip_link!r} cannot be placed at {what}: its chain from "
+                f"{self.base_link!r} has {self.num_joints} joint(s) {list(self.joint_names)}, which move it in "
+                f"{have} of the {needed} dimensions needed; choose a link further out (the end effector)"
+            )
 
     @classmethod
     def from_urdf(
@@ -339,6 +374,8 @@ class RobotModel:
     ) -> IKSolution:
         """`ik` for callers that have checked their inputs already (the planner's input stage):
         `base_T_target` a proper rigid transform, `q_current` (N,) finite float64."""
+        if (self.position_dof if position_only else self.pose_dof) < (3 if position_only else 6):
+            self.check_can_reach(position_only)  # raises: a short chain would crash or never converge
         config = config or IKConfig()
         target = base_T_target
 

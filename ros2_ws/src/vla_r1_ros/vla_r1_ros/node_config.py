@@ -49,7 +49,7 @@ class ModelSettings:
     model: str = DEFAULT_MODEL_ID  # hub id, local folder, or "tiny" (random-weight test checkpoint)
     backend: str = "transformers"  # or "openai" (a vLLM / OpenAI-compatible server at server_url)
     server_url: str = ""
-    timeout_s: float = 60.0  # per request, openai backend
+    timeout_s: float = 60.0  # openai backend: wall-time bound on the whole request (and so on the goal's model step)
     quantization: str = "none"  # none | nf4 | int8
     quantize_vision: bool = False  # with nf4/int8: the vision tower too (~1 GB less on 3B)
     device: str = "auto"

@@ -275,6 +275,7 @@ class PinocchioPlanner:
         self.robot = robot
         self.safety = safety
         self.config = config or PlannerConfig()
+        robot.check_can_reach(self.config.position_only)  # a tip at or near the root is refused here
         self._ik_follow = replace(self.config.ik, max_solutions=1)
         self._ik_first = self.config.ik
         if self.config.start_ik_accept_rad is not None:
