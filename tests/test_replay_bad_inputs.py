@@ -193,7 +193,8 @@ def test_a_non_empty_output_folder_is_refused_without_overwrite(tmp_path, capsys
     assert replay(bag, out) == 0
     before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
     assert replay(bag, out, "--every", "2") == 2
-    assert "not empty" in capsys.readouterr().err and "--overwrite" in capsys.readouterr().err + "--overwrite"
+    err = capsys.readouterr().err
+    assert "not empty" in err and "--overwrite" in err
     assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
 
 
