@@ -48,28 +48,31 @@ def register(subparsers) -> None:
 
 
 def load_stage_configs(path: Path | None):
-    """(GroundingConfig, SafetyConfig, planner options) from one YAML file; defaults without one."""
-    import yaml
-
+    """(GroundingConfig, SafetyConfig, planner options) from one YAML file; defaults without one.
+    Every problem is a UsageError naming the file and the key."""
     from vla_r1_model.cli import UsageError
+    from vla_r1_model.config_files import ConfigError, dataclass_from_mapping, read_yaml_mapping
 
     from .grounding import GroundingConfig
     from .safety import SafetyConfig
 
     data: dict = {}
-    if path is not None:
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise UsageError(f"cannot read config {path}: {exc}") from None
-        unknown = set(data) - {"grounding", "safety", "planner"}
-        if unknown:
-            raise UsageError(f"{path}: unknown section(s) {sorted(unknown)}; expected grounding, safety, planner")
     try:
-        return (GroundingConfig.from_dict(data.get("grounding") or {}), SafetyConfig.from_dict(data.get("safety") or {}),
-                dict(data.get("planner") or {}))
-    except (TypeError, ValueError) as exc:
-        raise UsageError(f"{path}: {exc}") from None
+        if path is not None:
+            data = read_yaml_mapping(path, what="--config file")
+            unknown = sorted(str(key) for key in set(data) - {"grounding", "safety", "planner"})
+            if unknown:
+                raise ConfigError(f"{path}: unknown section(s) {unknown}; expected grounding, safety, planner")
+        grounding = GroundingConfig.from_dict(data.get("grounding"), file=path)
+        safety = SafetyConfig.from_dict(data.get("safety"), file=path)
+        planner = data.get("planner") or {}
+        if planner:
+            from .planning import PlannerConfig  # pinocchio: only when there is something to check
+
+            dataclass_from_mapping(PlannerConfig, planner, "planner", file=path)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+    return grounding, safety, dict(planner)
 
 
 def read_base_T_camera(path: Path):
