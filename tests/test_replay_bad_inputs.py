@@ -243,3 +243,14 @@ def test_out_bag_is_staged_too(tmp_path):
     assert replay(bag, tmp_path / "out2", "--out-bag", str(viz)) == 2  # not empty, no --overwrite
     assert replay(bag, tmp_path / "out2", "--out-bag", str(tmp_path / "out2" / "viz")) == 0  # inside --out
     assert (tmp_path / "out2" / "viz" / "metadata.yaml").exists()
+
+
+def test_live_checks_its_output_folder_and_files_before_the_camera_starts(tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "results.jsonl").write_text("earlier\n")
+    base = ["live", "--camera", "realsense", "--instruction", "x", "--task", "affordance", "--answer", ANSWER]
+    assert main([*base, "--out", str(out)]) == 2
+    assert "not empty" in capsys.readouterr().err and (out / "results.jsonl").read_text() == "earlier\n"
+    assert main([*base, "--config", str(tmp_path)]) == 2
+    assert "--config" in capsys.readouterr().err
