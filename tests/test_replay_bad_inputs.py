@@ -173,6 +173,10 @@ def test_output_paths_that_are_files_or_unwritable_exit_2_before_work(tmp_path, 
     assert "--out-bag" in capsys.readouterr().err
     assert replay(bag, a_file / "sub") == 2  # a file where a parent folder should be
     assert "not a folder" in capsys.readouterr().err
+    assert replay(bag, tmp_path / "same", "--out-bag", str(tmp_path / "same")) == 2
+    assert "itself" in capsys.readouterr().err
+    assert replay(bag, a_file / "sub") == 2
+    assert "not a folder" in capsys.readouterr().err
     if os.geteuid() != 0:  # root writes anywhere
         locked = tmp_path / "locked"
         locked.mkdir()

@@ -124,6 +124,7 @@ def _base_T_camera(args, source, first_frame_id: str):
 def check_replay_arguments(args: argparse.Namespace) -> None:
     """Every argument that can be checked without reading the bag or loading a model; UsageError if bad."""
     import math
+    import os
 
     from vla_r1_model.cli import UsageError
     from vla_r1_model.files import OutputPathError, check_output_dir
@@ -146,6 +147,8 @@ def check_replay_arguments(args: argparse.Namespace) -> None:
         check_output_dir(args.out, overwrite=args.overwrite, what="--out folder")
         if args.out_bag is not None:
             check_output_dir(args.out_bag, overwrite=args.overwrite, what="--out-bag folder")
+            if os.path.abspath(args.out_bag) == os.path.abspath(args.out):
+                raise OutputPathError(f"--out-bag {args.out_bag} is the --out folder itself; name a folder of its own")
     except OutputPathError as exc:
         raise UsageError(str(exc)) from None
 
