@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from calibration import SE3
 from vla_r1_model.cli import main
 from vla_r1_ros.bags import BagError, FrameError, open_bag
 from vla_r1_ros.bags.writer import RgbdBagWriter

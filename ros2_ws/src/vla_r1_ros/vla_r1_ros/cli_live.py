@@ -43,7 +43,7 @@ def run_live(args: argparse.Namespace) -> int:
 
     from .cli_replay import load_stage_configs, planner_from_args, read_base_T_camera
     from .pipeline import Pipeline
-    from .realsense_source import RealSenseError, RealSenseSettings, RealSenseSource
+    from .realsense_source import RealSenseError, RealSenseSettings
 
     if args.frames < 0:
         raise UsageError("--frames must be >= 0")
