@@ -230,7 +230,7 @@ def test_a_run_that_fails_midway_keeps_the_earlier_run(tmp_path, capsys, monkeyp
 
     monkeypatch.setattr(BagSource, "frames", breaks_after_two)
     assert replay(bag, out, "--overwrite") == 2
-    assert "earlier run in this folder is kept" in capsys.readouterr().err
+    assert "earlier run in this folder (and --out-bag) is kept" in capsys.readouterr().err
     assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
     # Into a new folder the partial run is kept, with the error in its report.
     fresh = tmp_path / "fresh"

@@ -120,7 +120,8 @@ def replay_frames(frames: Iterable[Frame | FrameError], pipeline: Pipeline, opti
     bag_inside = _inside(options.out_bag, options.out_dir) if options.out_bag is not None else None
     if bag_inside == Path("."):
         raise OutputPathError(f"--out-bag {options.out_bag} is the output folder itself; name a folder of its own")
-    earlier = _had_results(options.out_dir)
+    earlier = _had_results(options.out_dir) or (
+        options.out_bag is not None and bag_inside is None and _had_results(options.out_bag))
     with contextlib.ExitStack() as stack:
         staging = stack.enter_context(staged_output_dir(options.out_dir, overwrite=options.overwrite))
         bag_path = None
@@ -133,7 +134,7 @@ def replay_frames(frames: Iterable[Frame | FrameError], pipeline: Pipeline, opti
         summary = _replay_into(staging, bag_path, frames, pipeline, options, total)
         if summary.bag_error is not None and earlier:
             raise ReplayAbandoned(options.out_dir, f"the bag broke after {summary.frames} frame(s) ({summary.bag_error}); "
-                                                   "the earlier run in this folder is kept")
+                                                   "the earlier run in this folder (and --out-bag) is kept")
     summary.out_dir = options.out_dir
     summary.results_path = options.out_dir / "results.jsonl"
     summary.report_path = options.out_dir / "report.html"
@@ -156,7 +157,6 @@ def _replay_into(out: Path, bag_path: Path | None, frames: Iterable[Frame | Fram
         bag_writer = ReplayBagWriter(bag_path)
     try:
         with open(summary.results_path, "w") as results:
-            index = 0
             try:
                 for index, item in enumerate(tqdm(frames, total=total, desc="replay", unit="frame",
                                                   disable=not options.progress)):
