@@ -60,6 +60,14 @@ def _check_magic(path: Path, storage: str) -> None:
     if head != MAGIC[storage]:
         what = "empty" if not head else f"starts with {head[:16]!r}"
         raise BagError(path, f"not a readable bag: expected {_DESCRIPTION[storage]}, but the file is {what}")
+    if storage == "mcap":  # an MCAP file also ends with its magic; without it the reader cannot find its records
+        size = path.stat().st_size
+        with path.open("rb") as handle:
+            handle.seek(max(size - len(MAGIC["mcap"]), 0))
+            tail = handle.read()
+        if size < 2 * len(MAGIC["mcap"]) or tail != MAGIC["mcap"]:
+            raise BagError(path, f"truncated MCAP file ({size} bytes): it does not end with the MCAP magic "
+                                 "(a recording that was cut off or is still being written?)")
 
 
 def storage_of(path: Path) -> str:
