@@ -74,3 +74,11 @@ def test_an_empty_folder_or_a_missing_parent_is_fine(tmp_path):
         check_output_dir(tmp_path / "file" / "b")
     with pytest.raises(OutputPathError, match="empty path"):
         check_output_dir("")
+
+
+def test_an_unwritable_parent_is_refused(tmp_path, monkeypatch):
+    import os
+
+    monkeypatch.setattr(os, "access", lambda path, mode: False)  # as for a non-root user on a read-only folder
+    with pytest.raises(OutputPathError, match="is not writable"):
+        check_output_dir(tmp_path / "out")

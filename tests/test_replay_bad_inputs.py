@@ -175,8 +175,10 @@ def test_output_paths_that_are_files_or_unwritable_exit_2_before_work(tmp_path, 
     assert "not a folder" in capsys.readouterr().err
     assert replay(bag, tmp_path / "same", "--out-bag", str(tmp_path / "same")) == 2
     assert "itself" in capsys.readouterr().err
-    assert replay(bag, a_file / "sub") == 2
-    assert "not a folder" in capsys.readouterr().err
+    assert replay(bag, bag, "--overwrite") == 2  # would replace the recording itself
+    assert "overlaps the bag" in capsys.readouterr().err and (bag / "metadata.yaml").exists()
+    assert replay(bag, tmp_path, "--overwrite") == 2  # a folder holding the recording
+    assert "overlaps the bag" in capsys.readouterr().err
     if os.geteuid() != 0:  # root writes anywhere
         locked = tmp_path / "locked"
         locked.mkdir()

@@ -149,6 +149,11 @@ def check_replay_arguments(args: argparse.Namespace) -> None:
             check_output_dir(args.out_bag, overwrite=args.overwrite, what="--out-bag folder")
             if os.path.abspath(args.out_bag) == os.path.abspath(args.out):
                 raise OutputPathError(f"--out-bag {args.out_bag} is the --out folder itself; name a folder of its own")
+        bag = os.path.abspath(args.bag)
+        for path, flag in ((args.out, "--out"), (args.out_bag, "--out-bag")):
+            # --overwrite replaces the whole folder: it must never hold (or be) the recording being replayed
+            if path is not None and (os.path.commonpath([bag, os.path.abspath(path)]) in (bag, os.path.abspath(path))):
+                raise OutputPathError(f"{flag} {path} overlaps the bag {args.bag}; write the results elsewhere")
     except OutputPathError as exc:
         raise UsageError(str(exc)) from None
 
