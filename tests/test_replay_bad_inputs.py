@@ -260,3 +260,7 @@ def test_live_checks_its_output_folder_and_files_before_the_camera_starts(tmp_pa
     assert "not empty" in capsys.readouterr().err and (out / "results.jsonl").read_text() == "earlier\n"
     assert main([*base, "--config", str(tmp_path)]) == 2
     assert "--config" in capsys.readouterr().err
+    recording = tmp_path / "rec.bag"
+    recording.write_bytes(b"#ROSBAG V2.0\n")
+    assert main([*base, "--bag", str(recording), "--out", str(tmp_path), "--overwrite"]) == 2
+    assert "overlaps the recording" in capsys.readouterr().err and recording.exists()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -57,6 +58,10 @@ def run_live(args: argparse.Namespace) -> int:
             check_output_dir(args.out, overwrite=args.overwrite, what="--out folder")
         except OutputPathError as exc:
             raise UsageError(str(exc)) from None
+        if args.bag is not None:  # --overwrite replaces the whole folder: never the recording's own
+            bag, out = os.path.abspath(args.bag), os.path.abspath(args.out)
+            if os.path.commonpath([bag, out]) in (bag, out):
+                raise UsageError(f"--out {args.out} overlaps the recording {args.bag}; write the results elsewhere")
     try:
         settings = RealSenseSettings(width=args.width, height=args.height, fps=args.fps, serial=args.serial,
                                      bag_path=str(args.bag or ""))
