@@ -82,3 +82,13 @@ def test_an_unwritable_parent_is_refused(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "access", lambda path, mode: False)  # as for a non-root user on a read-only folder
     with pytest.raises(OutputPathError, match="is not writable"):
         check_output_dir(tmp_path / "out")
+
+
+def test_a_folder_filled_during_the_run_is_not_replaced_without_overwrite(tmp_path):
+    out = tmp_path / "out"
+    with pytest.raises(OutputPathError, match="filled by something else"):
+        with staged_output_dir(out) as staging:
+            (staging / "mine").write_text("x")
+            out.mkdir()
+            (out / "theirs").write_text("y")  # another run finished first
+    assert listing(out) == ["theirs"] and [p.name for p in tmp_path.iterdir()] == ["out"]

@@ -141,6 +141,9 @@ def staged_output_dir(path: str | os.PathLike[str], *, overwrite: bool = False, 
         if not staging.exists():
             staging.mkdir()
         aside = None
+        if not overwrite and target.is_dir() and _nonempty_dir(target):  # filled meanwhile (another run?)
+            raise OutputPathError(f"{what} {target} was filled by something else during this run; it is kept, "
+                                  "this run is discarded")
         if target.exists():
             aside = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent)) / target.name
             os.rename(target, aside)
