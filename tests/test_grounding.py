@@ -160,9 +160,7 @@ def test_missing_depth_is_a_grounding_error_naming_the_target(box_scene):
     sparse[::7, ::7] = depth[::7, ::7]
     with pytest.raises(GroundingError, match=r"only \d+ of \d+ depth pixels are valid"):
         ground(frame_of(sparse), action, BASE_T_CAMERA, GroundingConfig(min_valid_depth_pixels=50))
-    # a degenerate (zero-size) box still samples its centre pixel
-    point = Affordance(action.x, action.y, 0.0, 0.0)
-    assert ground(frame_of(depth), point, BASE_T_CAMERA).targets[1].n_depth_pixels == 1
+    # a degenerate (zero-size) box is refused (tests/test_degenerate_actions.py)
     trajectory = Trajectory(((0.2, 0.2), (action.x, action.y)))
     u, v = 0.2 * WIDTH - 0.5, 0.2 * HEIGHT - 0.5
     holed = depth.copy()

@@ -29,7 +29,7 @@ import json
 import math
 from typing import Any, Iterable, Sequence
 
-from vla_r1_model.parsing import OUTPUT_BLOCK, THINK_BLOCK
+from vla_r1_model.parsing import first_block
 
 FORMAT_WEIGHT = 0.1
 TASK_WEIGHT = 0.9
@@ -49,11 +49,11 @@ def extract_answer(text: Any) -> Any:
     """The JSON value of the first <output> block, or None when there is none / it is not JSON."""
     if not text or not isinstance(text, str):
         return None
-    match = OUTPUT_BLOCK.search(text)
-    if match is None:
+    body = first_block(text, "output")  # linear time, unlike searching with OUTPUT_BLOCK
+    if body is None:
         return None
     try:
-        return json.loads(match.group(1).strip())
+        return json.loads(body.strip())
     except Exception:  # any failure to decode is "no answer"
         return None
 
@@ -62,7 +62,7 @@ def format_ok(text: Any) -> bool:
     """A <think> block anywhere and a JSON-decodable first <output> body."""
     if not text or not isinstance(text, str):
         return False
-    return THINK_BLOCK.search(text) is not None and extract_answer(text) is not None
+    return first_block(text, "think") is not None and extract_answer(text) is not None
 
 
 def is_box(value: Any) -> bool:
@@ -219,7 +219,7 @@ def compute_score(completion: str, ground_truth: str) -> dict[str, Any]:
     """
     predicted = extract_answer(completion)
     expected = extract_answer(ground_truth)
-    has_think = isinstance(completion, str) and THINK_BLOCK.search(completion) is not None
+    has_think = isinstance(completion, str) and first_block(completion, "think") is not None
     format_score = 1.0 if has_think and predicted is not None else 0.0
     result: dict[str, Any] = {"task": 0.0, "mode": "none", "iou": NAN, "giou": NAN, "frechet": NAN, "frechet_norm": NAN}
     try:

@@ -10,12 +10,31 @@ from .loading import DEFAULT_MODEL_ID, QUANTIZATIONS
 
 
 def _write(result: dict, path: Path | None) -> None:
+    from .files import atomic_write_text
+
     text = json.dumps(result, indent=2)
     if path:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text + "\n")
+        atomic_write_text(path, text + "\n")
         print(f"results written to {path}")
     print(text)
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """--json / --markdown checked before a benchmark that may run for minutes; parents are created."""
+    from .cli import UsageError
+    from .files import OutputPathError, check_output_file
+
+    for flag in ("json", "markdown"):
+        path = getattr(args, flag, None)
+        if path is None:
+            continue
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            check_output_file(path, what=f"--{flag} file")
+        except OSError as exc:  # a file where a parent folder should be, no permission
+            raise UsageError(f"--{flag} file {path}: cannot create its folder: {exc.strerror or exc}") from None
+        except OutputPathError as exc:
+            raise UsageError(str(exc)) from None
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -80,6 +99,7 @@ def run_model(args: argparse.Namespace) -> int:
 
     if args.new_tokens < 2 or args.repeats < 1:
         raise UsageError("--new-tokens must be >= 2 and --repeats >= 1")
+    _check_outputs(args)
     try:
         answers = AnswerBenchSpec(tuple(args.reasoning_tokens), tuple(args.sweep_max_pixels), time_answers=not args.no_answers)
     except ValueError as exc:
@@ -92,17 +112,25 @@ def run_model(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     _write(result, args.json)
     if args.markdown:
-        args.markdown.parent.mkdir(parents=True, exist_ok=True)
-        args.markdown.write_text(markdown_report(result))
+        from .files import atomic_write_text
+
+        atomic_write_text(args.markdown, markdown_report(result))
         print(f"tables written to {args.markdown}")
     return 0
 
 
 def run_pipeline(args: argparse.Namespace) -> int:
+    from vla_r1_ros.bags import BagError
     from vla_r1_ros.bench_pipeline import run_pipeline_benchmark
 
+    from .cli import UsageError
     from .paths import testdata_dir
 
+    if args.frames < 1 or args.repeats < 1:
+        raise UsageError(f"--frames and --repeats must be >= 1, got {args.frames} and {args.repeats}")
+    if args.bag is not None and not args.bag.exists():
+        raise UsageError(f"--bag {args.bag}: no such file or folder")
+    _check_outputs(args)
     urdf = args.urdf
     if urdf is None and testdata_dir() is not None:
         urdf = testdata_dir() / "urdf_panda" / "panda.urdf"
@@ -112,14 +140,15 @@ def run_pipeline(args: argparse.Namespace) -> int:
         from vla_r1_ros.pipeline import build_planner
         from vla_r1_ros.safety import SafetyConfig
 
-        from .cli import UsageError
-
         try:
             build_planner(str(urdf), args.tip, SafetyConfig())
         except (OSError, ValueError) as exc:
             raise UsageError(f"cannot build the planner from {urdf}: {exc}") from None
-    result = run_pipeline_benchmark(str(urdf) if urdf else None, args.tip, args.frames, args.repeats,
-                                    str(args.bag) if args.bag else None)
+    try:
+        result = run_pipeline_benchmark(str(urdf) if urdf else None, args.tip, args.frames, args.repeats,
+                                        str(args.bag) if args.bag else None)
+    except BagError as exc:
+        raise UsageError(str(exc)) from None
     _write(result, args.json)
     return 0
 
@@ -127,5 +156,6 @@ def run_pipeline(args: argparse.Namespace) -> int:
 def run_reward(args: argparse.Namespace) -> int:
     from training.rewards import benchmark_reward
 
+    _check_outputs(args)
     _write({"benchmark": "reward", **benchmark_reward(args.samples, args.points)}, args.json)
     return 0

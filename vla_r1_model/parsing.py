@@ -18,33 +18,75 @@ from typing import Any
 
 from .actions import ActionError, Affordance, OutOfRange, Prediction, Trajectory, validate_task
 
+# The rules as regular expressions. They define what the linear-time functions below return
+# (tests check both agree), but searching with them is quadratic on text that repeats an opening
+# tag or fence without closing it (1 MB of "<output>" took over a minute): never search with them.
 OUTPUT_BLOCK = re.compile(r"<output>(.*?)</output>", re.IGNORECASE | re.DOTALL)
 THINK_BLOCK = re.compile(r"<think>(.*?)</think>", re.IGNORECASE | re.DOTALL)
-OUTPUT_OPEN = re.compile(r"<output>", re.IGNORECASE)
 CODE_FENCE = re.compile(r"^```[a-zA-Z0-9_-]*\s*\n?(.*?)\n?\s*```$", re.DOTALL)
 QWEN_FENCED_JSON = re.compile(r"```(?:json)?\s*(\[.*?\])\s*```", re.DOTALL)
+
+OUTPUT_OPEN = re.compile(r"<output>", re.IGNORECASE)
+_TAGS = {tag: (re.compile(f"<{tag}>", re.IGNORECASE), re.compile(f"</{tag}>", re.IGNORECASE)) for tag in ("output", "think")}
+_FENCE_LANGUAGE = re.compile(r"[a-zA-Z0-9_-]*")
+_WHITESPACE = re.compile(r"\s*")
+_QWEN_FENCE_OPEN = re.compile(r"```(?:json)?\s*\[")
+_QWEN_FENCE_CLOSE = re.compile(r"\]\s*```")
 
 
 class ParseError(ValueError):
     """The model's answer cannot be turned into an action; the message says why."""
 
 
+def first_block(text: str, tag: str) -> str | None:
+    """Body of the first complete ``<tag>…</tag>`` block (tag "output" or "think"), unstripped;
+    None when there is none. Linear time: what ``OUTPUT_BLOCK.search`` / ``THINK_BLOCK.search`` find.
+
+    The leftmost block starts at the first opening tag: when no closing tag follows that one, none
+    follows any later one either.
+    """
+    opening, closing = _TAGS[tag]
+    start = opening.search(text)
+    if start is None:
+        return None
+    end = closing.search(text, start.end())
+    return None if end is None else text[start.end() : end.start()]
+
+
 def extract_reasoning(text: str) -> str:
-    match = THINK_BLOCK.search(text)
-    return match.group(1).strip() if match else ""
+    body = first_block(text, "think")
+    return body.strip() if body is not None else ""
 
 
 def extract_output_body(text: str) -> str | None:
     """Body of the first complete <output> block, stripped and unfenced; None when there is none."""
-    match = OUTPUT_BLOCK.search(text)
-    if match is None:
+    body = first_block(text, "output")
+    if body is None:
         return None
-    return _unfence(match.group(1).strip())
+    return _unfence(body.strip())
 
 
 def _unfence(body: str) -> str:
-    fenced = CODE_FENCE.match(body)
-    return fenced.group(1).strip() if fenced else body
+    """What ``CODE_FENCE`` takes from a stripped body, in linear time: after the opening fence, a
+    language word and whitespace; the rest up to the closing fence, stripped."""
+    if len(body) < 6 or not (body.startswith("```") and body.endswith("```")):
+        return body
+    after_language = _FENCE_LANGUAGE.match(body, 3).end()
+    start = _WHITESPACE.match(body, after_language).end()
+    # language and whitespace cannot run into the closing backticks, so start <= len(body) - 3
+    return body[start : len(body) - 3].strip()
+
+
+def _qwen_fenced_json(text: str) -> str | None:
+    """What ``QWEN_FENCED_JSON.search`` captures, in linear time: the first fence opening a list
+    (after an optional "json" and whitespace), up to the first "]" that whitespace and a fence follow."""
+    opening = _QWEN_FENCE_OPEN.search(text)
+    if opening is None:
+        return None
+    # The capture starts at that "[" and may end at any later "]"; no later opening can do better,
+    # as the closing fences it could use are a subset of this one's.
+    closing = _QWEN_FENCE_CLOSE.search(text, opening.end())
+    return None if closing is None else text[opening.end() - 1 : closing.start() + 1]
 
 
 def _loads(body: str, where: str) -> Any:
@@ -103,8 +145,8 @@ def _qwen_grounding(text: str, input_size: tuple[int, int] | None) -> Affordance
     """Qwen2.5-VL-Instruct's `bbox_2d` answer, in pixels of the resized model input."""
     if "bbox_2d" not in text:
         return None
-    fenced = QWEN_FENCED_JSON.search(text)
-    candidates = [fenced.group(1)] if fenced else []
+    fenced = _qwen_fenced_json(text)
+    candidates = [fenced] if fenced is not None else []
     start, end = text.find("["), text.rfind("]")
     if start != -1 and end > start:
         candidates.append(text[start : end + 1])

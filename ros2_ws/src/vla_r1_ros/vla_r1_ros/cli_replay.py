@@ -32,7 +32,10 @@ def register(subparsers) -> None:
     replay.add_argument("--tip", default="panda_hand", help="tip link of --urdf")
     replay.add_argument("--dump-frames", action="store_true", help="also write color.png and depth_mm.png per frame")
     replay.add_argument("--out-bag", type=Path, help="write overlays and markers to this MCAP rosbag2 folder")
-    replay.add_argument("--out", required=True, type=Path, help="output folder")
+    replay.add_argument("--out", required=True, type=Path,
+                        help="output folder: new or empty, or any with --overwrite (replaced only when the run has succeeded)")
+    replay.add_argument("--overwrite", action="store_true",
+                        help="replace a non-empty --out / --out-bag, once the new run has succeeded")
     replay.add_argument("--no-progress", action="store_true")
     replay.set_defaults(func=run_replay)
 
@@ -45,28 +48,31 @@ def register(subparsers) -> None:
 
 
 def load_stage_configs(path: Path | None):
-    """(GroundingConfig, SafetyConfig, planner options) from one YAML file; defaults without one."""
-    import yaml
-
+    """(GroundingConfig, SafetyConfig, planner options) from one YAML file; defaults without one.
+    Every problem is a UsageError naming the file and the key."""
     from vla_r1_model.cli import UsageError
+    from vla_r1_model.config_files import ConfigError, dataclass_from_mapping, read_yaml_mapping
 
     from .grounding import GroundingConfig
     from .safety import SafetyConfig
 
     data: dict = {}
-    if path is not None:
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise UsageError(f"cannot read config {path}: {exc}") from None
-        unknown = set(data) - {"grounding", "safety", "planner"}
-        if unknown:
-            raise UsageError(f"{path}: unknown section(s) {sorted(unknown)}; expected grounding, safety, planner")
     try:
-        return (GroundingConfig.from_dict(data.get("grounding") or {}), SafetyConfig.from_dict(data.get("safety") or {}),
-                dict(data.get("planner") or {}))
-    except (TypeError, ValueError) as exc:
-        raise UsageError(f"{path}: {exc}") from None
+        if path is not None:
+            data = read_yaml_mapping(path, what="--config file")
+            unknown = sorted(str(key) for key in set(data) - {"grounding", "safety", "planner"})
+            if unknown:
+                raise ConfigError(f"{path}: unknown section(s) {unknown}; expected grounding, safety, planner")
+        grounding = GroundingConfig.from_dict(data.get("grounding"), file=path)
+        safety = SafetyConfig.from_dict(data.get("safety"), file=path)
+        planner = data.get("planner") or {}
+        if planner:
+            from .planning import PlannerConfig  # pinocchio: only when there is something to check
+
+            dataclass_from_mapping(PlannerConfig, planner, "planner", file=path)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+    return grounding, safety, dict(planner)
 
 
 def read_base_T_camera(path: Path):
@@ -98,9 +104,16 @@ def planner_from_args(args, safety, planner_options: dict):
 def _base_T_camera(args, source, first_frame_id: str):
     from calibration import SE3
 
+    from vla_r1_model.cli import UsageError
+
+    from .bags import BagError
+
     if args.base_T_camera:
         return read_base_T_camera(args.base_T_camera)
-    from_bag = source.static_transform(BASE_FRAME, first_frame_id) if first_frame_id else None
+    try:
+        from_bag = source.static_transform(BASE_FRAME, first_frame_id) if first_frame_id else None
+    except BagError as exc:  # a NaN or zero quaternion in /tf_static, a damaged message
+        raise UsageError(str(exc)) from None
     if from_bag is not None:
         return from_bag
     print(f"warning: no --base-T-camera and no {BASE_FRAME} -> {first_frame_id or 'camera'} transform in the bag: "
@@ -108,50 +121,95 @@ def _base_T_camera(args, source, first_frame_id: str):
     return SE3.identity()
 
 
+def check_replay_arguments(args: argparse.Namespace) -> None:
+    """Every argument that can be checked without reading the bag or loading a model; UsageError if bad."""
+    import math
+    import os
+
+    from vla_r1_model.cli import UsageError
+    from vla_r1_model.files import OutputPathError, check_output_dir
+
+    if args.every < 1:
+        raise UsageError(f"--every must be >= 1, got {args.every}")
+    if args.at is not None and not (math.isfinite(args.at) and args.at >= 0):
+        raise UsageError(f"--at must be a finite number of seconds >= 0, got {args.at}")
+    if not (math.isfinite(args.pair_tolerance) and args.pair_tolerance >= 0):
+        raise UsageError(f"--pair-tolerance must be a finite number of seconds >= 0, got {args.pair_tolerance}")
+    for name in ("color_topic", "depth_topic", "info_topic"):
+        topic = getattr(args, name)
+        if topic is not None and not topic.startswith("/"):
+            raise UsageError(f"--{name.replace('_', '-')} must be an absolute topic name like /camera/color/image_raw, "
+                             f"got {topic!r}")
+    for path, flag in ((args.base_T_camera, "--base-T-camera"), (args.config, "--config"), (args.urdf, "--urdf")):
+        if path is not None and not path.is_file():
+            raise UsageError(f"{flag} {path}: {'is a folder, not a file' if path.is_dir() else 'no such file'}")
+    try:
+        check_output_dir(args.out, overwrite=args.overwrite, what="--out folder")
+        if args.out_bag is not None:
+            check_output_dir(args.out_bag, overwrite=args.overwrite, what="--out-bag folder")
+            if os.path.abspath(args.out_bag) == os.path.abspath(args.out):
+                raise OutputPathError(f"--out-bag {args.out_bag} is the --out folder itself; name a folder of its own")
+        bag = os.path.abspath(args.bag)
+        for path, flag in ((args.out, "--out"), (args.out_bag, "--out-bag")):
+            # --overwrite replaces the whole folder: it must never hold (or be) the recording being replayed
+            if path is not None and (os.path.commonpath([bag, os.path.abspath(path)]) in (bag, os.path.abspath(path))):
+                raise OutputPathError(f"{flag} {path} overlaps the bag {args.bag}; write the results elsewhere")
+    except OutputPathError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def run_replay(args: argparse.Namespace) -> int:
     import itertools
 
     from vla_r1_model.cli import UsageError
     from vla_r1_model.cli_infer import policy_from_args
+    from vla_r1_model.files import OutputPathError
 
-    from .bags import BagError, open_bag
+    from .bags import BagError, FrameError, open_bag
     from .pipeline import Pipeline
-    from .replay import ReplayOptions, replay_frames
+    from .replay import ReplayAbandoned, ReplayOptions, replay_frames
 
-    if args.every < 1:
-        raise UsageError("--every must be >= 1")
+    check_replay_arguments(args)
     grounding, safety, planner_options = load_stage_configs(args.config)
     try:
-        options = ReplayOptions(args.instruction, args.task, args.out, args.dump_frames, args.out_bag, not args.no_progress)
+        options = ReplayOptions(args.instruction, args.task, args.out, args.dump_frames, args.out_bag, not args.no_progress,
+                                overwrite=args.overwrite)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     try:
         source = open_bag(args.bag, args.color_topic, args.depth_topic, args.info_topic, every_n=args.every, at_s=args.at,
                           pair_tolerance_s=args.pair_tolerance)
-    except BagError as exc:
+    except (BagError, ValueError) as exc:
         raise UsageError(str(exc)) from None
     with source:
         print(source.describe(), file=sys.stderr)
-        frames = source.frames()
+        frames = source.frames(skip_bad_frames=True)
         try:
             first = next(frames)
         except StopIteration:
             raise UsageError(f"{args.bag}: no frame was selected (check --at / --every)") from None
         except BagError as exc:
             raise UsageError(str(exc)) from None
+        if isinstance(first, FrameError):  # the first frame decides topics and transforms: nothing to go on with
+            raise UsageError(str(first))
         base_T_camera = _base_T_camera(args, source, first.frame_id)
         planner = planner_from_args(args, safety, planner_options)
         pipeline = Pipeline(policy_from_args(args), grounding, safety, planner, base_T_camera)
         try:
             summary = replay_frames(itertools.chain([first], frames), pipeline, options)
-        except BagError as exc:  # a bag that breaks part-way: what was done is already on disk
+        except ReplayAbandoned as exc:
             print(f"vla-r1 replay: error: {exc}", file=sys.stderr)
             return 2
+        except OutputPathError as exc:
+            raise UsageError(str(exc)) from None
     print(f"{summary.frames} frame(s), {summary.succeeded} succeeded, failures by stage: {summary.failures_by_stage or 'none'}")
     print(f"results: {summary.results_path}")
     if summary.out_bag:
         print(f"bag: {summary.out_bag}")
     print(f"report: {summary.report_path}")
+    if summary.bag_error is not None:  # the frames before the damage are in the results and the report
+        print(f"vla-r1 replay: error: the bag broke part-way: {summary.bag_error}", file=sys.stderr)
+        return 2
     return 0
 
 

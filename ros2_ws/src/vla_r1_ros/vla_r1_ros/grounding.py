@@ -36,6 +36,11 @@ __all__ = [
 
 BASE_Z = np.array([0.0, 0.0, 1.0])
 _TINY = 1e-9
+# Degenerate answers are refused, not grounded: a box thinner than a pixel of the frame has no
+# region to take depth from and no short side to close the fingers across; a path whose points all
+# lie within a pixel of each other goes nowhere.
+MIN_BOX_SIDE_PX = 1.0
+MIN_PATH_EXTENT_PX = 1.0
 
 
 class GroundingError(ValueError):
@@ -348,11 +353,10 @@ def ground_affordance(frame: Frame, affordance: Affordance, base_T_camera: SE3,
     # _pixel_centre on plain floats (the same arithmetic, without arrays for two numbers)
     u = min(max(affordance.x * width - 0.5, 0.0), width - 1.0)
     v = min(max(affordance.y * height - 0.5, 0.0), height - 1.0)
-    # A box thinner than a pixel (width 0 is a legal model output) samples the pixel at its centre.
-    if x2 - x1 < 1.0:
-        x1, x2 = u - 0.5, u + 0.5
-    if y2 - y1 < 1.0:
-        y1, y2 = v - 0.5, v + 0.5
+    if x2 - x1 < MIN_BOX_SIDE_PX or y2 - y1 < MIN_BOX_SIDE_PX:
+        raise GroundingError(
+            f"degenerate box: {x2 - x1:.2f} x {y2 - y1:.2f} px inside the {width}x{height} frame (normalized width "
+            f"{affordance.width:g}, height {affordance.height:g}); a box must be at least {MIN_BOX_SIDE_PX:g} px on each side")
     box = (float(x1), float(y1), float(x2), float(y2))
 
     def what() -> str:  # for error messages only
@@ -459,6 +463,11 @@ def ground_trajectory(frame: Frame, trajectory: Trajectory, base_T_camera: SE3,
     depth = _depth_image(frame)
     base_T_camera = _as_se3(base_T_camera)
     pixels = _pixel_centre(trajectory.as_array(), frame.width, frame.height)
+    extent_px = float(np.max(np.linalg.norm(pixels - pixels[0], axis=1)))
+    if extent_px < MIN_PATH_EXTENT_PX:
+        raise GroundingError(f"degenerate trajectory: all {len(pixels)} points lie within {extent_px:.2f} px of the first "
+                             f"(pixel u={pixels[0, 0]:.1f}, v={pixels[0, 1]:.1f}); the path must move at least "
+                             f"{MIN_PATH_EXTENT_PX:g} px")
     samples = []
     for i, (u, v) in enumerate(pixels):
         what = f"trajectory waypoint {i} (pixel u={u:.1f}, v={v:.1f}, {config.waypoint_depth_window_px} px window)"

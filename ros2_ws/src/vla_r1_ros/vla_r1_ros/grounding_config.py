@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from calibration import SE3
+from vla_r1_model.config_files import number_vector
 
 APPROACHES = ("top_down", "surface_normal")
 YAW_SOURCES = ("box", "points")
@@ -48,7 +49,9 @@ def parse_transform(name: str, value: Any) -> SE3:
         if unknown or "xyz" not in value:
             raise ValueError(f"{name} as a mapping needs 'xyz' and optionally 'quaternion_xyzw'; got keys {sorted(value)}")
         try:
-            return SE3.from_quaternion_xyzw(value.get("quaternion_xyzw", (0.0, 0.0, 0.0, 1.0)), value["xyz"])
+            xyz = number_vector(value["xyz"], 3, f"{name}.xyz")
+            quaternion = number_vector(value.get("quaternion_xyzw", (0.0, 0.0, 0.0, 1.0)), 4, f"{name}.quaternion_xyzw")
+            return SE3.from_quaternion_xyzw(quaternion, xyz)
         except (ValueError, TypeError) as error:
             raise ValueError(f"{name}: {error}") from error
     try:
@@ -58,9 +61,7 @@ def parse_transform(name: str, value: Any) -> SE3:
 
 
 def _quaternion(name: str, value: Any) -> tuple[float, float, float, float]:
-    q = tuple(_number(name, v) for v in np.asarray(value, dtype=object).reshape(-1))
-    if len(q) != 4:
-        raise ValueError(f"{name} must be 4 numbers (x, y, z, w), got {len(q)}")
+    q = number_vector(value, 4, f"{name} (x, y, z, w)")
     norm = math.sqrt(sum(v * v for v in q))
     if abs(norm - 1.0) > 1e-3:
         raise ValueError(f"{name} must be a unit quaternion, got norm {norm:.6f}")
@@ -142,18 +143,12 @@ class GroundingConfig:
         return SE3.from_quaternion_xyzw(self.trajectory_orientation_xyzw, (0.0, 0.0, 0.0)).rotation.copy()
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "GroundingConfig":
-        """From YAML/ROS-parameter data; unknown keys are refused (a typo must not fall back silently)."""
-        if not isinstance(data, Mapping):
-            raise ValueError(f"grounding config must be a mapping, got {type(data).__name__}")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown grounding config keys {unknown}; known keys: {sorted(known)}")
-        values = dict(data)
-        if isinstance(values.get("trajectory_orientation_xyzw"), list):
-            values["trajectory_orientation_xyzw"] = tuple(values["trajectory_orientation_xyzw"])
-        return cls(**values)
+    def from_dict(cls, data: Mapping[str, Any], file: Any = None) -> "GroundingConfig":
+        """From YAML/ROS-parameter data; unknown keys and values of the wrong kind are refused (a typo
+        must not fall back silently): ConfigError naming ``file`` and the key."""
+        from vla_r1_model.config_files import dataclass_from_mapping
+
+        return dataclass_from_mapping(cls, data, "grounding", file=file)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON/YAML-ready; ``from_dict(to_dict())`` gives the same config (tip_T_grasp to rounding)."""

@@ -239,18 +239,19 @@ class NodeConfig:
         unknown = sorted(set(flat) - set(default_parameters()))
         if unknown:
             raise ValueError(f"unknown parameter(s) {unknown}")
+        from vla_r1_model.config_files import dataclass_from_mapping, number_vector
+
         nested = unflatten(flat)
         sections: dict[str, Any] = {}
         for name, kind in (("model", ModelSettings), ("camera", CameraSettings), ("transforms", TransformSettings),
                            ("execution", ExecutionSettings), ("output", OutputSettings)):
-            sections[name] = kind(**nested.get(name, {}))
+            sections[name] = dataclass_from_mapping(kind, nested.get(name, {}), name)
         grounding = dict(nested.get("grounding", {}))
         orientation = grounding.get("trajectory_orientation_xyzw")
-        if orientation is not None and tuple(float(v) for v in orientation) == NO_ORIENTATION:
+        if orientation is not None and number_vector(orientation, 4, "grounding.trajectory_orientation_xyzw") == NO_ORIENTATION:
             grounding["trajectory_orientation_xyzw"] = None
         sections["grounding"] = GroundingConfig.from_dict(grounding)
-        sections["safety"] = SafetyConfig.from_dict({k: tuple(v) if isinstance(v, list) else v
-                                                     for k, v in nested.get("safety", {}).items()})
+        sections["safety"] = SafetyConfig.from_dict(nested.get("safety", {}))
         sections["planner"] = dict(nested.get("planner", {}))
         config = cls(**sections)
         if config.execution.planner == "pinocchio":

@@ -192,11 +192,11 @@ class PlannerConfig:
             raise ValueError(f"ik must be an IKConfig, got {type(self.ik).__name__}")
 
     @classmethod
-    def from_dict(cls, data: Mapping) -> PlannerConfig:
-        data = dict(data)
-        if isinstance(data.get("ik"), Mapping):
-            data["ik"] = IKConfig(**data["ik"])
-        return cls(**data)
+    def from_dict(cls, data: Mapping, file: str | None = None) -> PlannerConfig:
+        """Unknown keys (also under ``ik``) and values of the wrong kind are refused (ConfigError)."""
+        from vla_r1_model.config_files import dataclass_from_mapping
+
+        return dataclass_from_mapping(cls, data, "planner", file=file)
 
 
 def _interpolate_pose(base_T_a: pin.SE3, base_T_b: pin.SE3, s: float) -> pin.SE3:

@@ -39,8 +39,13 @@ def _timing_table(timings_ms: dict[str, float]) -> str:
 
 
 def _frame_card(out_dir: Path, record: dict) -> str:
-    frame_dir = out_dir / record["frame_dir"]
     plot = ""
+    if record.get("frame_dir") is None:  # the bag could not give this frame: nothing to show but the error
+        stamp = "?" if record.get("stamp_s") is None else f"{record['stamp_s']:.3f}"
+        status = f"failed at {record['failed_stage']}: {record['error']}"
+        return (f"<section class='fail'><h2>frame {record['index']} · t = {stamp} s</h2>"
+                f"<p class='status'>{html.escape(status)}</p></section>")
+    frame_dir = out_dir / record["frame_dir"]
     if record.get("targets"):
         # Where the fingers go (the planner gets the tip link, offset by the tool): what a person checks.
         positions = np.asarray([t["grasp_point_base_m"] for t in record["targets"]["targets"]], dtype=float)
@@ -59,7 +64,7 @@ def _frame_card(out_dir: Path, record: dict) -> str:
     )
 
 
-def write_report(out_dir: Path, records: list[dict], instruction: str, task: str) -> Path:
+def write_report(out_dir: Path, records: list[dict], instruction: str, task: str, bag_error: str | None = None) -> Path:
     stages: dict[str, list[float]] = {}
     for record in records:
         for stage, ms in record.get("timings_ms", {}).items():
@@ -74,10 +79,11 @@ def write_report(out_dir: Path, records: list[dict], instruction: str, task: str
         ".status{font-weight:bold}</style></head><body>"
         f"<h1>VLA-R1 replay</h1><p><b>instruction:</b> {html.escape(instruction)} · <b>task:</b> {task}</p>"
         f"<p><b>frames:</b> {len(records)} · <b>succeeded:</b> {succeeded}</p>"
-        f"<h3>median time per stage</h3>{_timing_table(medians)}"
+        + (f"<p class='status'>the bag broke after these frames: {html.escape(bag_error)}</p>" if bag_error else "")
+        + f"<h3>median time per stage</h3>{_timing_table(medians)}"
         + "".join(_frame_card(out_dir, r) for r in records)
         + "</body></html>"
     )
     path = out_dir / "report.html"
-    path.write_text(page)
+    path.write_text(page, encoding="utf-8")
     return path

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +21,9 @@ _RULE_SET = frozenset(RULES)
 
 
 def _as_xyz(value: Any, name: str) -> tuple[float, float, float]:
-    xyz = tuple(float(v) for v in value)
-    if len(xyz) != 3:
-        raise ValueError(f"{name} must have 3 values (x, y, z), got {len(xyz)}")
-    if not all(math.isfinite(v) for v in xyz):
-        raise ValueError(f"{name} must be finite, got {xyz}")
-    return xyz  # type: ignore[return-value]
+    from vla_r1_model.config_files import number_vector
+
+    return number_vector(value, 3, name)  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -65,28 +62,24 @@ class SafetyConfig:
             raise ValueError(f"min_z_m ({self.min_z_m} m) must be below the workspace max z ({hi[2]} m)")
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> SafetyConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown safety config keys {unknown}; known keys: {sorted(known)}")
-        return cls(**dict(data))
+    def from_dict(cls, data: Mapping[str, Any], file: str | Path | None = None) -> SafetyConfig:
+        """Unknown keys and values of the wrong kind are refused (ConfigError naming file and key)."""
+        from vla_r1_model.config_files import dataclass_from_mapping
+
+        return dataclass_from_mapping(cls, data, "safety", file=file)
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> SafetyConfig:
-        import yaml
+        from vla_r1_model.config_files import read_yaml_mapping
 
         path = Path(path)
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except FileNotFoundError:
-            raise FileNotFoundError(f"safety config not found: {path}") from None
-        if not isinstance(data, Mapping):
-            raise ValueError(f"{path}: expected a mapping of safety settings, got {type(data).__name__}")
+        if not path.exists():
+            raise FileNotFoundError(f"safety config not found: {path}")
+        data = read_yaml_mapping(path, what="safety config")
         # Accept either the bare mapping or one nested under a `safety:` key.
-        if set(data) == {"safety"} and isinstance(data["safety"], Mapping):
+        if set(data) == {"safety"}:
             data = data["safety"]
-        return cls.from_dict(data)
+        return cls.from_dict(data, file=path)
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """Recorded RGB-D bags as Frames: rosbag2 (sqlite3, MCAP), ROS1 and RealSense .bag files."""
-from .errors import BagError
+from .errors import BagError, FrameError
 from .pairing import FrameSelection, PairingConfig
 from .raw import RawReadResult, ReadingComparison, compare_with_raw, raw_read_images
 from .source import BagReadOptions, BagSource, ReadStats, open_bag, read_summary
@@ -7,6 +7,6 @@ from .summary import BagSummary, TopicInfo
 from .topics import TopicSelection
 
 __all__ = [
-    "BagError", "BagReadOptions", "BagSource", "BagSummary", "FrameSelection", "PairingConfig", "RawReadResult",
+    "BagError", "BagReadOptions", "FrameError", "BagSource", "BagSummary", "FrameSelection", "PairingConfig", "RawReadResult",
     "ReadStats", "ReadingComparison", "TopicInfo", "compare_with_raw", "TopicSelection", "open_bag", "raw_read_images", "read_summary",
 ]

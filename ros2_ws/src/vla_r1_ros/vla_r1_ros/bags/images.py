@@ -27,10 +27,10 @@ def _pixels(data: Any, height: int, width: int, step: int, dtype: str, channels:
     item = np.dtype(dtype).newbyteorder(">" if big_endian else "<")
     row_bytes = width * channels * item.itemsize
     if step < row_bytes:
-        raise ValueError(f"step {step} is smaller than one row of {width}x{channels} pixels ({row_bytes} bytes)")
+        raise ValueError(f"field step: {step} is smaller than one row of {width}x{channels} pixels ({row_bytes} bytes)")
     buffer = np.frombuffer(data, dtype=np.uint8)
     if buffer.size < step * height:
-        raise ValueError(f"image data holds {buffer.size} bytes, {step * height} expected ({height} rows x step {step})")
+        raise ValueError(f"field data: holds {buffer.size} bytes, {step * height} expected ({height} rows x step {step})")
     rows = buffer[: step * height].reshape(height, step)[:, :row_bytes]
     pixels = rows.view(item) if step == row_bytes else np.ascontiguousarray(rows).view(item)
     pixels = pixels.reshape(height, width, channels)
@@ -40,7 +40,7 @@ def _pixels(data: Any, height: int, width: int, step: int, dtype: str, channels:
 def color_rgb_from_image(height: int, width: int, step: int, encoding: str, big_endian: bool, data: Any) -> np.ndarray:
     """HxWx3 uint8 RGB from an rgb8/bgr8/rgba8/bgra8 image (channel order fixed by a cheap slice)."""
     if encoding not in COLOR_ENCODINGS:
-        raise ValueError(f"unsupported color encoding {encoding!r} (supported: {', '.join(COLOR_ENCODINGS)})")
+        raise ValueError(f"field encoding: unsupported color encoding {encoding!r} (supported: {', '.join(COLOR_ENCODINGS)})")
     dtype, channels = COLOR_ENCODINGS[encoding]
     pixels = _pixels(data, height, width, step, dtype, channels, big_endian)
     if encoding.startswith("bgr"):
@@ -53,7 +53,7 @@ def color_rgb_from_image(height: int, width: int, step: int, encoding: str, big_
 def depth_raw_from_image(height: int, width: int, step: int, encoding: str, big_endian: bool, data: Any) -> np.ndarray:
     """HxW uint16 (millimetre-like units, scale applied later) or float32 metres, as stored."""
     if encoding not in DEPTH_ENCODINGS:
-        raise ValueError(f"unsupported depth encoding {encoding!r} (supported: {', '.join(DEPTH_ENCODINGS)})")
+        raise ValueError(f"field encoding: unsupported depth encoding {encoding!r} (supported: {', '.join(DEPTH_ENCODINGS)})")
     dtype, channels = DEPTH_ENCODINGS[encoding]
     return _pixels(data, height, width, step, dtype, channels, big_endian)[:, :, 0]
 

@@ -5,6 +5,7 @@ import itertools
 import math
 import re
 import sqlite3
+import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -23,8 +24,15 @@ _CDR_PARSERS = {IMAGE_TYPE: parse_image_cdr, CAMERA_INFO_TYPE: parse_camera_info
                 TRANSFORM: parse_transform_cdr}
 
 # Errors rosbags and its storage layers raise for damaged files (it has no common base class).
+# MemoryError / OverflowError: a damaged length field declaring gigabytes; struct.error: a short record.
 _READ_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError, KeyError, IndexError, EOFError, AssertionError,
-                                               sqlite3.Error)
+                                               sqlite3.Error, struct.error, MemoryError, OverflowError)
+try:  # rosbags reads sqlite3 bags through apsw when it is installed
+    import apsw
+
+    _READ_ERRORS += (apsw.Error,)
+except ImportError:  # pragma: no cover
+    pass
 try:  # pragma: no branch - both exist in rosbags 0.11
     from rosbags.highlevel import AnyReaderError
     from rosbags.rosbag1 import ReaderError as Rosbag1Error
@@ -36,8 +44,35 @@ except ImportError:  # pragma: no cover
     pass
 
 
+# What each container's files begin with: a file that does not is not that container (random bytes
+# named .bag used to surface as a UTF-8 decode error from deep inside the reader).
+MAGIC = {"mcap": b"\x89MCAP0\r\n", "sqlite3": b"SQLite format 3\x00", "ros1": b"#ROSBAG V2.0\n"}
+_DESCRIPTION = {"mcap": "an MCAP file", "sqlite3": "an SQLite 3 database (rosbag2 sqlite3)",
+                "ros1": "a ROS1 or RealSense bag (#ROSBAG V2.0)"}
+
+
+def _check_magic(path: Path, storage: str) -> None:
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(len(MAGIC[storage]))
+    except OSError as error:
+        raise BagError(path, f"cannot read: {error}") from error
+    if head != MAGIC[storage]:
+        what = "empty" if not head else f"starts with {head[:16]!r}"
+        raise BagError(path, f"not a readable bag: expected {_DESCRIPTION[storage]}, but the file is {what}")
+    if storage == "mcap":  # an MCAP file also ends with its magic; without it the reader cannot find its records
+        size = path.stat().st_size
+        with path.open("rb") as handle:
+            handle.seek(max(size - len(MAGIC["mcap"]), 0))
+            tail = handle.read()
+        if size < 2 * len(MAGIC["mcap"]) or tail != MAGIC["mcap"]:
+            raise BagError(path, f"truncated MCAP file ({size} bytes): it does not end with the MCAP magic "
+                                 "(a recording that was cut off or is still being written?)")
+
+
 def storage_of(path: Path) -> str:
-    """'sqlite3' | 'mcap' | 'ros1' from the path (a rosbag2 folder says it in metadata.yaml)."""
+    """'sqlite3' | 'mcap' | 'ros1' from the path (a rosbag2 folder says it in metadata.yaml);
+    BagError when the path is not a bag of that kind."""
     if path.is_dir():
         metadata = path / "metadata.yaml"
         if metadata.is_file():
@@ -45,15 +80,18 @@ def storage_of(path: Path) -> str:
             found = re.search(r"^\s*storage_identifier:\s*['\"]?(\w+)", metadata.read_text(errors="replace"), re.M)
             if found:
                 return "mcap" if found.group(1) == "mcap" else "sqlite3"
-        return "mcap" if any(path.glob("*.mcap")) else "sqlite3"
+        if any(path.glob("*.mcap")):
+            return "mcap"
+        if any(path.glob("*.db3")):
+            return "sqlite3"
+        raise BagError(path, "not a bag: a rosbag2 folder holds metadata.yaml and .mcap or .db3 files, this folder "
+                             f"has {'nothing' if not any(path.iterdir()) else 'none of them'}")
     suffix = path.suffix.lower()
-    if suffix == ".mcap":
-        return "mcap"
-    if suffix == ".db3":
-        return "sqlite3"
-    if suffix == ".bag":
-        return "ros1"
-    raise BagError(path, "not a bag: expected a rosbag2 folder, a .mcap or .db3 file, or a ROS1/RealSense .bag")
+    storage = {".mcap": "mcap", ".db3": "sqlite3", ".bag": "ros1"}.get(suffix)
+    if storage is None:
+        raise BagError(path, "not a bag: expected a rosbag2 folder, a .mcap or .db3 file, or a ROS1/RealSense .bag")
+    _check_magic(path, storage)
+    return storage
 
 
 def _default_typestore(storage: str) -> Any:

@@ -17,10 +17,11 @@ from calibration.depth import decode_depth
 
 from ..frame import Frame
 from . import extrinsics as ext
-from .errors import BagError
+from .errors import BagError, FrameError, unexpected
 from .pairing import FrameSelection, NearestDepthPairer, Pair, PairingConfig, SelectionOutOfRange, select
 from .realsense_backend import RealSenseBag, is_realsense_summary
 from .rosbags_backend import RosbagsBag
+from .images import DEPTH_ENCODINGS
 from .summary import CAMERA_INFO_TYPE, IMAGE_TYPE, BagSummary, TopicInfo
 from .topics import TopicSelection, is_realsense_topic, select_topics
 
@@ -83,11 +84,18 @@ class BagSource:
         self.path = path
         self.options = options
         self.stats = ReadStats()
-        self._rosbags = RosbagsBag(path)
+        try:
+            self._rosbags = RosbagsBag(path)
+        except BagError:
+            raise
+        except Exception as error:  # damaged headers and summaries: see errors.unexpected
+            raise unexpected(path, error) from error
         try:
             self._open()
-        except BaseException:
+        except BaseException as error:
             self._rosbags.close()
+            if isinstance(error, Exception) and not isinstance(error, BagError):
+                raise unexpected(path, error) from error
             raise
 
     # setup --------------------------------------------------------------------------
@@ -208,8 +216,12 @@ class BagSource:
         messages = (msg for name in tf_topics for msg in self._rosbags.all_messages(name))
         try:
             return ext.chain_transform(ext.tf_edges_from_messages(messages), target_frame, source_frame)
-        except ValueError as error:
+        except BagError:
+            raise
+        except ValueError as error:  # a NaN or zero quaternion, for example
             raise BagError(self.path, f"bad transform: {error}", topic=", ".join(tf_topics)) from error
+        except Exception as error:
+            raise unexpected(self.path, error, topic=", ".join(tf_topics)) from error
 
     # reading ------------------------------------------------------------------------
     def _images(self) -> Iterator[tuple[str, Any]]:
@@ -234,8 +246,21 @@ class BagSource:
         yield from pairer.finish()
         self._closest_miss_s = pairer.closest_miss_s
 
-    def frames(self) -> Iterator[Frame]:
-        """Selected, paired, aligned Frames, decoded one at a time."""
+    def frames(self, skip_bad_frames: bool = False) -> Iterator[Frame | FrameError]:
+        """Selected, paired, aligned Frames, decoded one at a time.
+
+        A frame whose image cannot be decoded (wrong ``step``, short ``data``, unsupported
+        ``encoding``, a size that disagrees with CameraInfo) raises FrameError; with
+        ``skip_bad_frames`` the FrameError is yielded in its place and reading goes on.
+        A damaged bag raises BagError either way."""
+        try:
+            yield from self._frames(skip_bad_frames)
+        except BagError:
+            raise
+        except Exception as error:  # the bag libraries' own exceptions on damaged files
+            raise unexpected(self.path, error) from error
+
+    def _frames(self, skip_bad_frames: bool) -> Iterator[Frame | FrameError]:
         self.stats = stats = ReadStats()
         self._closest_miss_s = math.inf
         topics = self.topics
@@ -254,7 +279,14 @@ class BagSource:
                 stats.paired += pair.depth is not None
                 if pair.dt_s is not None:
                     stats.max_abs_dt_s = max(stats.max_abs_dt_s, abs(pair.dt_s))
-                frame = self._frame(pair)
+                try:
+                    frame = self._frame(pair)
+                except FrameError as error:
+                    if not skip_bad_frames:
+                        raise
+                    log.warning("%s", error)
+                    yield error
+                    continue
                 stats.frames += 1
                 yield frame
         except SelectionOutOfRange as error:
@@ -272,24 +304,34 @@ class BagSource:
 
     def _frame(self, pair: Pair) -> Frame:
         topics = self.topics
-        color_rgb = pair.color.decode()
+
+        def bad(problem: str, topic: str) -> FrameError:
+            return FrameError(self.path, problem, topic=topic, index=pair.color.index, stamp_s=pair.color.stamp_s)
+
+        try:
+            color_rgb = pair.color.decode()
+        except (ValueError, TypeError) as error:  # the message's own fields disagree (step, data, encoding)
+            raise bad(f"color message {pair.color.index}: {error}", topics.color_topic) from error
         if color_rgb.shape[:2] != (self.color_camera.height, self.color_camera.width):
-            raise BagError(self.path, f"color frame {pair.color.index} is {color_rgb.shape[1]}x{color_rgb.shape[0]}, "
-                                      f"CameraInfo says {self.color_camera.width}x{self.color_camera.height}",
-                           topic=topics.color_topic)
+            raise bad(f"color message {pair.color.index}: fields width x height are {color_rgb.shape[1]}x"
+                      f"{color_rgb.shape[0]}, CameraInfo says {self.color_camera.width}x{self.color_camera.height}",
+                      topics.color_topic)
         depth_m = None
         if pair.depth is not None:
-            depth_m = decode_depth(pair.depth.decode(), self.depth_scale_m)
+            try:
+                depth_m = decode_depth(pair.depth.decode(), self.depth_scale_m)
+            except (ValueError, TypeError) as error:
+                raise bad(f"depth message {pair.depth.index}: {error}", str(topics.depth_topic)) from error
             if not self.depth_aligned:
                 assert self.depth_camera is not None and self.color_T_depth is not None
                 if depth_m.shape != (self.depth_camera.height, self.depth_camera.width):
-                    raise BagError(self.path, f"depth frame {pair.depth.index} is {depth_m.shape[1]}x{depth_m.shape[0]}, "
-                                              f"its CameraInfo says {self.depth_camera.width}x{self.depth_camera.height}",
-                                   topic=topics.depth_topic)
+                    raise bad(f"depth message {pair.depth.index}: fields width x height are {depth_m.shape[1]}x"
+                              f"{depth_m.shape[0]}, its CameraInfo says {self.depth_camera.width}x{self.depth_camera.height}",
+                              str(topics.depth_topic))
                 depth_m = align_depth_to_color(depth_m, self.depth_camera, self.color_camera, self.color_T_depth)
             elif depth_m.shape != color_rgb.shape[:2]:
-                raise BagError(self.path, f"aligned depth frame {pair.depth.index} is {depth_m.shape[1]}x{depth_m.shape[0]}"
-                                          f" but color is {color_rgb.shape[1]}x{color_rgb.shape[0]}", topic=topics.depth_topic)
+                raise bad(f"aligned depth message {pair.depth.index}: fields width x height are {depth_m.shape[1]}x"
+                          f"{depth_m.shape[0]} but color is {color_rgb.shape[1]}x{color_rgb.shape[0]}", str(topics.depth_topic))
         frame_id = self.options.frame_id or (
             pair.color.frame_id if pair.color.frame_id and not is_realsense_topic(topics.color_topic) else DEFAULT_FRAME_ID)
         return Frame(color_rgb, depth_m, self.color_camera, pair.color.stamp_s, frame_id)
@@ -300,8 +342,16 @@ class BagSource:
         lines = [self.summary.describe(), f"color: {t.color_topic} (info {t.color_info_topic}) {self.color_camera!r}"]
         if t.depth_topic:
             how = "already aligned to color" if self.depth_aligned else "aligned to color here with the bag's extrinsic"
-            lines.append(f"depth: {t.depth_topic} (info {t.depth_info_topic}), {how}, uint16 unit {self.depth_scale_m:g} m")
+            lines.append(f"depth: {t.depth_topic} (info {t.depth_info_topic}), {how}, {self.depth_units()}")
         return "\n".join(lines)
+
+    def depth_units(self) -> str:
+        """How the depth topic's values become metres, for people: float depth is metres already."""
+        depth = self.summary.topic(self.topics.depth_topic) if self.topics.depth_topic else None
+        encoding = depth.encoding if depth is not None else None
+        if encoding is not None and encoding in DEPTH_ENCODINGS and DEPTH_ENCODINGS[encoding][0].startswith("f"):
+            return f"{encoding} float metres (non-finite = invalid)"
+        return f"{encoding or 'uint16'} unit {self.depth_scale_m:g} m (0 = invalid)"
 
     def close(self) -> None:
         if self._realsense is not None:
@@ -347,11 +397,20 @@ def read_summary(path: str | PathLike[str]) -> BagSummary:
     path = Path(path)
     if not path.exists():
         raise BagError(path, "no such file or folder")
-    bag = RosbagsBag(path)
+    try:
+        bag = RosbagsBag(path)
+    except BagError:
+        raise
+    except Exception as error:
+        raise unexpected(path, error) from error
     try:
         listing = bag.summary(peek_images=False)
         if listing.storage == "ros1" and is_realsense_summary(listing):
             return BagSource._realsense_summary(listing, RealSenseBag(path, listing))
         return bag.summary(peek_images=True)
+    except BagError:
+        raise
+    except Exception as error:
+        raise unexpected(path, error) from error
     finally:
         bag.close()
