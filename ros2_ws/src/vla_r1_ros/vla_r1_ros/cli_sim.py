@@ -33,6 +33,19 @@ def register(subparsers) -> None:
     add_model_arguments(run)
     run.set_defaults(func=run_eval)
 
+    demo = kinds.add_parser("demo", help="a few closed-loop episodes with the full report (what `make demo` runs)")
+    demo.add_argument("--out-root", required=True, type=Path,
+                      help="each demo writes a new run-<time> folder here; <out-root>/latest points at the newest "
+                           "finished one (an earlier demo's results are never deleted)")
+    demo.add_argument("--episodes", type=int, default=4, help="episodes (default 4: one per object)")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--policy", choices=("ground-truth", "model"), default="ground-truth")
+    demo.add_argument("--task", choices=("affordance", "trajectory"), default="affordance")
+    demo.add_argument("--gl", choices=("egl", "osmesa"), default="egl")
+    demo.add_argument("--no-progress", action="store_true")
+    add_model_arguments(demo)
+    demo.set_defaults(func=run_demo)
+
 
 SECTIONS = ("grounding", "safety", "planner", "task")
 
@@ -101,3 +114,27 @@ def run_eval(args: argparse.Namespace) -> int:
     print(f"report: {summary['report']}")
     print(f"{overall['successes']} of {overall['episodes']} episodes succeeded")
     return 0
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    """A new run folder per demo, then ``latest`` switched to it with one rename (never a deletion)."""
+    import os
+    import time
+
+    from vla_r1_model.cli import UsageError
+
+    args.out_root.mkdir(parents=True, exist_ok=True)
+    out = args.out_root / time.strftime("run-%Y%m%d-%H%M%S")
+    while out.exists():
+        out = out.with_name(out.name + "-1")
+    args.out, args.box_noise_px, args.config, args.urdf, args.json = out, [0.0], None, None, False
+    args.report_episodes = args.video_episodes = args.episodes
+    code = run_eval(args)
+    link = args.out_root / "latest"
+    if link.exists() and not link.is_symlink():
+        raise UsageError(f"{link} exists and is not a link: results are in {out}")
+    temporary = args.out_root / f".latest-{os.getpid()}"
+    os.symlink(out.name, temporary)
+    os.replace(temporary, link)  # atomic switch to the newest finished demo
+    print(f"latest demo: {link / 'report.html'}")
+    return code
