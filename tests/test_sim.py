@@ -239,3 +239,45 @@ def test_sim_eval_command_writes_results_and_refuses_an_existing_folder(tmp_path
     assert again.returncode == 2 and "exists" in again.stderr
     assert len((out / "episodes.jsonl").read_text().splitlines()) == 4
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".eval.partial")]
+
+
+def test_instability_detector_fires(cell, tmp_path, monkeypatch):
+    from vla_r1_ros.sim.execute import hold
+
+    monkeypatch.chdir(tmp_path)  # MuJoCo writes MUJOCO_LOG.TXT into the working folder
+    cell.reset(sample_layout(0), READY)
+    assert hold(cell, 0.05) is None
+    cell.data.qvel[10] = np.nan  # a velocity of the first object
+    stop = hold(cell, 0.05)
+    assert stop is not None and stop.detector == "simulation_unstable"
+    cell.reset(sample_layout(0), READY)
+    assert not cell.unstable()
+
+
+def test_the_pipeline_plans_the_task_when_given_a_task_config(cell):
+    from vla_r1_model.actions import Affordance
+    from vla_r1_ros.grounding import GroundingConfig
+    from vla_r1_ros.kinematics import RobotModel
+    from vla_r1_ros.pipeline import Pipeline
+    from vla_r1_ros.planning import PinocchioPlanner
+    from vla_r1_ros.safety import SafetyConfig
+    from vla_r1_ros.task import TaskConfig
+
+    cell.reset(sample_layout(14), READY)
+    frame = cell.render_frame()
+    b = cell.object_boxes()["red_box"]["box_normalized"]
+    planner = PinocchioPlanner(RobotModel.from_urdf(str(cell.urdf), "panda_hand"), SafetyConfig())
+
+    def run(task_config):
+        pipeline = Pipeline(None, GroundingConfig(), SafetyConfig(), planner, cell.config.camera.base_T_camera(),
+                            start_positions=READY, task_config=task_config)
+        return pipeline.run_action(frame, Affordance(b["x"], b["y"], b["width"], b["height"]), "pick up the red box")
+
+    outcome = run(TaskConfig())
+    assert outcome.ok and outcome.task_plan.step_names() == ["gripper:open", "arm:approach", "gripper:close", "arm:lift"]
+    assert outcome.plan is outcome.task_plan.arm_segments[0].trajectory
+    assert outcome.to_dict()["task_plan"]["steps"][2] == {"type": "gripper", "action": "close", "width_m": 0.0,
+                                                          "force_n": 20.0}
+    refused = run(TaskConfig(lift_height_m=1.5))
+    assert refused.failed_stage == "safety" and "lift segment" in refused.error and refused.violations
+    assert run(None).task_plan is None  # without a task config: the grounded targets only, as before

@@ -27,7 +27,8 @@ def register(subparsers) -> None:
     replay.add_argument("--pair-tolerance", type=float, default=0.15, help="max color/depth stamp difference (s)")
     replay.add_argument("--base-T-camera", type=Path,
                         help="transform YAML (vla-r1 calibrate hand-eye); default: the bag's /tf_static, else identity")
-    replay.add_argument("--config", type=Path, help="YAML with grounding:, safety: and planner: sections")
+    replay.add_argument("--config", type=Path, help="YAML with grounding:, safety:, planner: and task: sections "
+                        "(a task: section plans the whole pick: open, approach, close, lift)")
     replay.add_argument("--urdf", type=Path, help="plan joint trajectories with pinocchio on this URDF")
     replay.add_argument("--tip", default="panda_hand", help="tip link of --urdf")
     replay.add_argument("--dump-frames", action="store_true", help="also write color.png and depth_mm.png per frame")
@@ -59,14 +60,32 @@ def load_stage_configs(path: Path | None):
             data = yaml.safe_load(path.read_text()) or {}
         except (OSError, yaml.YAMLError) as exc:
             raise UsageError(f"cannot read config {path}: {exc}") from None
-        unknown = set(data) - {"grounding", "safety", "planner"}
+        unknown = set(data) - {"grounding", "safety", "planner", "task"}
         if unknown:
-            raise UsageError(f"{path}: unknown section(s) {sorted(unknown)}; expected grounding, safety, planner")
+            raise UsageError(f"{path}: unknown section(s) {sorted(unknown)}; expected grounding, safety, planner, task")
     try:
         return (GroundingConfig.from_dict(data.get("grounding") or {}), SafetyConfig.from_dict(data.get("safety") or {}),
                 dict(data.get("planner") or {}))
     except (TypeError, ValueError) as exc:
         raise UsageError(f"{path}: {exc}") from None
+
+
+def load_task_config(path: Path | None):
+    """The ``task:`` section of the config YAML as a TaskConfig (plan the pick with gripper steps and
+    lift), or None without one (plan the grounded targets only)."""
+    import yaml
+
+    from vla_r1_model.cli import UsageError
+
+    from .task import TaskConfig
+
+    if path is None:
+        return None
+    try:
+        data = (yaml.safe_load(path.read_text()) or {}).get("task")
+        return None if data is None else TaskConfig.from_dict(data or {})
+    except (OSError, yaml.YAMLError, AttributeError, TypeError, ValueError) as exc:
+        raise UsageError(f"{path}: task: {exc}") from None
 
 
 def read_base_T_camera(path: Path):
@@ -141,7 +160,8 @@ def run_replay(args: argparse.Namespace) -> int:
             raise UsageError(str(exc)) from None
         base_T_camera = _base_T_camera(args, source, first.frame_id)
         planner = planner_from_args(args, safety, planner_options)
-        pipeline = Pipeline(policy_from_args(args), grounding, safety, planner, base_T_camera)
+        pipeline = Pipeline(policy_from_args(args), grounding, safety, planner, base_T_camera,
+                            task_config=load_task_config(args.config))
         try:
             summary = replay_frames(itertools.chain([first], frames), pipeline, options)
         except BagError as exc:  # a bag that breaks part-way: what was done is already on disk

@@ -23,7 +23,7 @@ from ..grounding import GroundingConfig
 from ..pipeline import PANDA_READY, Pipeline
 from ..planning import PinocchioPlanner, PlannerConfig
 from ..safety import SafetyConfig
-from ..task import TaskConfig, TaskError, TaskPlan, plan_task
+from ..task import TaskConfig, TaskPlan
 from .cell import SimCell
 from .execute import ExecutionConfig, ExecutionResult, execute_plan, held_objects, hold
 from .policies import object_phrase
@@ -190,7 +190,10 @@ class Evaluator:
                                      for o in layout.objects],
                          "camera_position_base_m": list(cell.config.camera.position_base_m)}
 
-        pipeline = Pipeline(self.policy_for(spec), self.grounding, self.safety, None, cell.config.camera.base_T_camera())
+        # The same pipeline as replay and the node, planning the whole task from the arm's current state.
+        pipeline = Pipeline(self.policy_for(spec), self.grounding, self.safety, self.planner,
+                            cell.config.camera.base_T_camera(), start_positions=cell.arm_positions(),
+                            task_config=self.task_config)
         outcome = pipeline.run(frame, episode.instruction, spec.task)
         for stage, seconds in outcome.timings_s.items():
             timings[stage] = seconds * 1e3
@@ -206,20 +209,12 @@ class Evaluator:
                 else outcome.targets.targets[-1].grasp_point_base_m
             episode.grounded_point_base_m = np.round(grounded, 6).tolist()
             episode.grasp_error_mm = round(float(np.linalg.norm(np.asarray(grounded) - top)) * 1e3, 3)
+        if outcome.task_plan is not None:
+            episode.plan, episode.task_plan = outcome.task_plan.to_dict(), outcome.task_plan
         if not outcome.ok:
             episode.fail(outcome.failed_stage, outcome.error)
             return
-
-        t = time.perf_counter()
-        try:
-            plan = plan_task(outcome.targets, self.planner, cell.arm_positions(), self.safety, self.grounding.grasp_T_tip,
-                             self.task_config)
-        except TaskError as error:
-            timings["planning"] = (time.perf_counter() - t) * 1e3
-            episode.fail(error.stage, str(error))
-            return
-        timings["planning"] = (time.perf_counter() - t) * 1e3
-        episode.plan, episode.task_plan = plan.to_dict(), plan
+        plan = outcome.task_plan
 
         t = time.perf_counter()
         rest_z = cell.object_position(spec.object_name)[2]

@@ -10,7 +10,9 @@ Detectors, checked every ``check_every_steps`` steps; the first that fires stops
   than its weight plus ``max_press_force_n`` (a finger pressing the object into the table);
 - ``object_dropped``: during the lift (and the carry) the grasped object falls behind the
   fingertips by more than ``drop_distance_m`` compared with when the lift began;
-- ``empty_grasp``: after closing, no object is held between both fingers.
+- ``empty_grasp``: after closing, no object is held between both fingers;
+- ``simulation_unstable``: MuJoCo met non-finite states (and reset them): the episode's
+  physics are void, whatever it looks like afterwards.
 """
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ import numpy as np
 from ..task import ArmSegment, GripperCommand, TaskPlan
 from .cell import TIMESTEP_S, Contact, SimCell
 
-DETECTORS = ("arm_table_collision", "excessive_contact_force", "object_dropped", "empty_grasp")
+DETECTORS = ("arm_table_collision", "excessive_contact_force", "object_dropped", "empty_grasp", "simulation_unstable")
 TABLE_BODIES = ("world",)  # the table, the floor and the pedestal are world geoms
 FINGER_BODIES = ("panda_leftfinger", "panda_rightfinger")
 STAGE_OF_ROLE = {"approach": "execute", "path": "execute", "lift": "lift", "place": "place", "retreat": "place"}
@@ -150,6 +152,9 @@ class _Runner:
 
     def _check(self, stage: str) -> Stop | None:
         cell, cfg, res = self.cell, self.config, self.result
+        if cell.unstable():
+            return Stop("simulation_unstable", stage, "MuJoCo met non-finite or huge positions, velocities or accelerations and reset the state",
+                        cell.time_s)
         contacts = cell.contacts()
         hit = arm_table_collision(contacts)
         if hit is not None:
