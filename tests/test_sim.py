@@ -281,3 +281,31 @@ def test_the_pipeline_plans_the_task_when_given_a_task_config(cell):
     refused = run(TaskConfig(lift_height_m=1.5))
     assert refused.failed_stage == "safety" and "lift segment" in refused.error and refused.violations
     assert run(None).task_plan is None  # without a task config: the grounded targets only, as before
+
+
+def test_a_failed_demo_never_touches_an_earlier_demo(tmp_path, monkeypatch):
+    import argparse
+
+    from vla_r1_ros import cli_sim
+
+    def fake_eval(args):  # what run_eval leaves: a finished folder, or nothing when it fails
+        if fail:
+            raise RuntimeError("the model crashed")
+        args.out.mkdir()
+        (args.out / "report.html").write_text(args.out.name)
+        return 0
+
+    monkeypatch.setattr(cli_sim, "run_eval", fake_eval)
+    args = argparse.Namespace(out_root=tmp_path / "demo", episodes=4)
+    fail = False
+    assert cli_sim.run_demo(argparse.Namespace(**vars(args))) == 0
+    first = (tmp_path / "demo" / "latest").resolve()
+    assert (first / "report.html").is_file()
+    fail = True
+    with pytest.raises(RuntimeError):
+        cli_sim.run_demo(argparse.Namespace(**vars(args)))
+    assert (tmp_path / "demo" / "latest").resolve() == first and (first / "report.html").is_file()
+    fail = False
+    cli_sim.run_demo(argparse.Namespace(**vars(args)))
+    runs = sorted(p.name for p in (tmp_path / "demo").iterdir() if p.name.startswith("run-"))
+    assert len(runs) == 2 and (tmp_path / "demo" / "latest").resolve() != first and first.is_dir()

@@ -147,10 +147,12 @@ def run_evaluation(options: EvalOptions, model_policy: Any = None,
         atomic_write_text(staging / "summary.json", json.dumps(summary, indent=2) + "\n")
         atomic_write_text(staging / "summary.md", summary_markdown(summary))
         write_report(staging, records, summary)
-    except BaseException:
+    except BaseException as error:
         cell.close()
         if not any(staging.iterdir()):
             shutil.rmtree(staging, ignore_errors=True)
+        else:
+            error.add_note(f"the episodes done so far are kept in {staging}")
         raise
     cell.close()
     check_out_dir(options.out_dir)  # someone may have created it meanwhile: never overwrite
