@@ -10,7 +10,6 @@ noise on the box centre and size (or the waypoints) shows how the success rate f
 """
 from __future__ import annotations
 
-import json
 import re
 import threading
 import time
@@ -63,7 +62,8 @@ class GroundTruthBackend:
                  f"x {box['box_pixels']['x_min']}-{box['box_pixels']['x_max']}, y {box['box_pixels']['y_min']}-"
                  f"{box['box_pixels']['y_max']}" + (f"; {self.noise_px:g} px of noise added" if self.noise_px else "") +
                  ". Its affordance region is that box.")
-        return f"<think>{think}</think> so, the answer is <output>{json.dumps({k: round(v, 6) for k, v in values.items()})}</output>"
+        body = "{" + ", ".join(f'"{k}": {v:.6f}' for k, v in values.items()) + "}"
+        return f"<think>{think}</think> so, the answer is <output>{body}</output>"
 
     def _trajectory_answer(self, name: str, points: list[list[float]], width: int, height: int) -> str:
         pts = np.asarray(points, dtype=float)
