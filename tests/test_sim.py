@@ -65,11 +65,11 @@ def _random_arm_configurations(robot, count, seed=0):
 
 def test_fk_of_the_simulated_robot_agrees_with_pinocchio(cell):
     from vla_r1_ros.kinematics import RobotModel
-    from vla_r1_ros.sim.cell import stack_fk_error_mm
+    from vla_r1_ros.sim.cell import fk_errors_against_planner
 
     robot = RobotModel.from_urdf(str(cell.urdf), "panda_hand")
     configurations = np.vstack([READY, _random_arm_configurations(robot, 12)])
-    errors = stack_fk_error_mm(cell, robot, configurations)
+    errors = fk_errors_against_planner(cell, robot, configurations)
     assert errors.shape == (13, 2)
     assert errors[:, 0].max() < 0.01  # mm
     assert errors[:, 1].max() < 0.01  # degrees
@@ -78,13 +78,13 @@ def test_fk_of_the_simulated_robot_agrees_with_pinocchio(cell):
 
 def test_fk_agrees_on_the_shared_test_urdf_too(testdata):
     from vla_r1_ros.kinematics import RobotModel
-    from vla_r1_ros.sim.cell import CellConfig, SimCell, stack_fk_error_mm
+    from vla_r1_ros.sim.cell import CellConfig, SimCell, fk_errors_against_planner
 
     urdf = testdata / "urdf_panda" / "panda.urdf"
     with SimCell(CellConfig(urdf=urdf)) as other:
         other.reset(sample_layout(0), READY)
         robot = RobotModel.from_urdf(str(urdf), "panda_hand")
-        errors = stack_fk_error_mm(other, robot, _random_arm_configurations(robot, 8, seed=1))
+        errors = fk_errors_against_planner(other, robot, _random_arm_configurations(robot, 8, seed=1))
     assert errors[:, 0].max() < 0.01
 
 

@@ -184,8 +184,12 @@ class SimCell:
     # ------------------------------------------------------------------ state
     def reset(self, layout: SceneLayout, arm_positions: np.ndarray, gripper_width_m: float = 0.08,
               settle_s: float = 0.1) -> None:
-        """Objects at the layout's poses (at rest), arm at ``arm_positions``, gripper at a width."""
-        signature = tuple((o.spec, ) for o in layout.objects) + (self.config.camera,)
+        """Objects at the layout's poses (at rest), arm at ``arm_positions``, gripper at a width. The
+        cell's own cameras are used (``config.camera``), whatever camera the layout names."""
+        q = np.asarray(arm_positions, dtype=np.float64).reshape(-1)
+        if q.shape != (len(PANDA_ARM_JOINTS),) or not np.isfinite(q).all():
+            raise ValueError(f"arm_positions must be {len(PANDA_ARM_JOINTS)} finite values {PANDA_ARM_JOINTS}, got {q.tolist()}")
+        signature = tuple(o.spec for o in layout.objects)  # the shapes are compiled into the model
         if self.model is None or signature != self._signature:
             self._build(layout)
             self._signature = signature
@@ -196,7 +200,6 @@ class SimCell:
             adr = self._object_free_qpos[obj.spec.name]
             quat = obj.base_T_object.quaternion_xyzw()
             d.qpos[adr:adr + 7] = [*obj.position_base_m, quat[3], *quat[:3]]
-        q = np.asarray(arm_positions, dtype=np.float64)
         d.qpos[self.arm_qpos] = q
         d.qpos[self.finger_qpos] = gripper_width_m / 2.0
         self.command_arm(q)
@@ -338,9 +341,10 @@ class SimCell:
         self.close()
 
 
-def stack_fk_error_mm(cell: SimCell, robot_model, configurations: np.ndarray) -> np.ndarray:
-    """|p_sim − p_pinocchio| of the tip link (mm) at each joint configuration: the sim's forward
-    kinematics against the planner's, on the same URDF."""
+def fk_errors_against_planner(cell: SimCell, robot_model, configurations: np.ndarray) -> np.ndarray:
+    """(M, 2): position error (mm) and rotation error (degrees) of the tip link between the simulator's
+    forward kinematics and the planner's (``kinematics.RobotModel``) at each arm configuration. The
+    cell's state is overwritten (reset it afterwards)."""
     mujoco = cell._mujoco
     errors = []
     for q in np.atleast_2d(configurations):
