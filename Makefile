@@ -1,5 +1,6 @@
 # Set-up, demo and tests. Every target creates or reuses .venv and installs what it needs.
-#   make demo              render the demo scene and replay it through the whole pipeline
+#   make demo              closed loop in the simulated cell: a few picks with ground-truth answers, report.html
+#                          (make demo MODEL=tiny|/path/to/checkpoint: the same with a model's answers)
 #   make test              run the whole test suite
 #   make bench-gpu         the model benchmark of the speed targets (random 3B, all modes; needs a GPU)
 # Variables: PYTHON (interpreter for the venv), TORCH_SPEC (the torch requirement),
@@ -10,10 +11,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 PIP_TORCH_ARGS ?=
-MODEL ?= GigaAI-Research/vla-r1
+MODEL ?=
 DEMO_DIR ?= demo_out
-DEMO_INSTRUCTION ?= pick up the red cube
-URDF ?= $(wildcard ../shared/testdata/urdf_panda/panda.urdf)
 STAMP := $(VENV)/.installed
 
 .PHONY: setup demo test bench bench-gpu clean sysdeps
@@ -42,13 +41,11 @@ $(STAMP): pyproject.toml constraints.txt | sysdeps
 test: $(STAMP)
 	$(PY) -m pytest -q
 
-# Render the MuJoCo tabletop once, then replay it through model -> grounding -> safety -> plan.
+# The closed loop in the simulated cell: render -> answer -> ground -> plan -> execute -> judge. Each
+# demo writes a new $(DEMO_DIR)/run-<time> folder and then points $(DEMO_DIR)/latest at it.
 demo: $(STAMP)
-	@test -d $(DEMO_DIR)/scene/demo_bag || $(VENV)/bin/vla-r1 demo-scene $(DEMO_DIR)/scene --frames 3
-	rm -rf $(DEMO_DIR)/replay
-	$(VENV)/bin/vla-r1 replay $(DEMO_DIR)/scene/demo_bag --instruction "$(DEMO_INSTRUCTION)" --task affordance \
-	  --model $(MODEL) --max-new-tokens 512 $(if $(URDF),--urdf $(URDF) --tip panda_hand,) \
-	  --dump-frames --out-bag $(DEMO_DIR)/replay/overlay_bag --out $(DEMO_DIR)/replay
+	$(VENV)/bin/vla-r1 sim demo --out-root $(DEMO_DIR) \
+	  $(if $(MODEL),--policy model --model $(MODEL) --max-new-tokens 512,--policy ground-truth)
 
 bench: $(STAMP)
 	$(VENV)/bin/vla-r1 bench model --model tiny --json out/bench_model.json --markdown out/bench_model.md

@@ -20,6 +20,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "vla_r1_model.cli_bench",
     "vla_r1_ros.cli_live",
     "vla_r1_ros.cli_replay",
+    "vla_r1_ros.cli_sim",
     "training.cli",
     "calibration.cli",
 )

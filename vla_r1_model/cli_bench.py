@@ -84,6 +84,15 @@ def register(subparsers) -> None:
     pipeline.add_argument("--json", type=Path)
     pipeline.set_defaults(func=run_pipeline)
 
+    sim = kinds.add_parser("sim", help="closed-loop success rate and time in the simulated cell (ground-truth answers)")
+    sim.add_argument("--episodes", type=int, default=100, help="episodes per box-noise level")
+    sim.add_argument("--seed", type=int, default=0)
+    sim.add_argument("--task", choices=("affordance", "trajectory"), default="affordance")
+    sim.add_argument("--box-noise-px", type=float, nargs="+", default=[0.0], metavar="PX")
+    sim.add_argument("--out", type=Path, help="keep the evaluation folder (report, episodes.jsonl) here")
+    sim.add_argument("--json", type=Path)
+    sim.set_defaults(func=run_sim)
+
     reward = kinds.add_parser("reward", help="cost of the GRPO reward per sample")
     reward.add_argument("--samples", type=int, default=2000)
     reward.add_argument("--points", type=int, default=10)
@@ -148,6 +157,19 @@ def run_pipeline(args: argparse.Namespace) -> int:
         result = run_pipeline_benchmark(str(urdf) if urdf else None, args.tip, args.frames, args.repeats,
                                         str(args.bag) if args.bag else None)
     except BagError as exc:
+        raise UsageError(str(exc)) from None
+    _write(result, args.json)
+    return 0
+
+
+def run_sim(args: argparse.Namespace) -> int:
+    from vla_r1_ros.sim.bench import run_sim_benchmark
+
+    from .cli import UsageError
+
+    try:
+        result = run_sim_benchmark(args.episodes, args.seed, args.task, tuple(args.box_noise_px), args.out)
+    except (ValueError, FileExistsError) as exc:
         raise UsageError(str(exc)) from None
     _write(result, args.json)
     return 0

@@ -27,7 +27,8 @@ def register(subparsers) -> None:
     replay.add_argument("--pair-tolerance", type=float, default=0.15, help="max color/depth stamp difference (s)")
     replay.add_argument("--base-T-camera", type=Path,
                         help="transform YAML (vla-r1 calibrate hand-eye); default: the bag's /tf_static, else identity")
-    replay.add_argument("--config", type=Path, help="YAML with grounding:, safety: and planner: sections")
+    replay.add_argument("--config", type=Path, help="YAML with grounding:, safety:, planner: and task: sections "
+                        "(a task: section plans the whole pick: open, approach, close, lift)")
     replay.add_argument("--urdf", type=Path, help="plan joint trajectories with pinocchio on this URDF")
     replay.add_argument("--tip", default="panda_hand", help="tip link of --urdf")
     replay.add_argument("--dump-frames", action="store_true", help="also write color.png and depth_mm.png per frame")
@@ -60,9 +61,9 @@ def load_stage_configs(path: Path | None):
     try:
         if path is not None:
             data = read_yaml_mapping(path, what="--config file")
-            unknown = sorted(str(key) for key in set(data) - {"grounding", "safety", "planner"})
+            unknown = sorted(str(key) for key in set(data) - {"grounding", "safety", "planner", "task"})
             if unknown:
-                raise ConfigError(f"{path}: unknown section(s) {unknown}; expected grounding, safety, planner")
+                raise ConfigError(f"{path}: unknown section(s) {unknown}; expected grounding, safety, planner, task")
         grounding = GroundingConfig.from_dict(data.get("grounding"), file=path)
         safety = SafetyConfig.from_dict(data.get("safety"), file=path)
         planner = data.get("planner") or {}
@@ -73,6 +74,30 @@ def load_stage_configs(path: Path | None):
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
     return grounding, safety, dict(planner)
+
+
+def load_task_config(path: Path | None):
+    """The ``task:`` section of the config YAML as a TaskConfig (plan the pick with gripper steps and
+    lift), or None without one (plan the grounded targets only)."""
+    from vla_r1_model.cli import UsageError
+    from vla_r1_model.config_files import ConfigError, read_yaml_mapping
+
+    from .task import TaskConfig
+
+    if path is None:
+        return None
+    try:
+        data = read_yaml_mapping(path, what="--config file").get("task")
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+    if data is None:
+        return None
+    if not isinstance(data, dict):
+        raise UsageError(f"{path}: task: expected a mapping, got {type(data).__name__}")
+    try:
+        return TaskConfig.from_dict(data)
+    except (TypeError, ValueError) as exc:
+        raise UsageError(f"{path}: task: {exc}") from None
 
 
 def read_base_T_camera(path: Path):
@@ -194,7 +219,8 @@ def run_replay(args: argparse.Namespace) -> int:
             raise UsageError(str(first))
         base_T_camera = _base_T_camera(args, source, first.frame_id)
         planner = planner_from_args(args, safety, planner_options)
-        pipeline = Pipeline(policy_from_args(args), grounding, safety, planner, base_T_camera)
+        pipeline = Pipeline(policy_from_args(args), grounding, safety, planner, base_T_camera,
+                            task_config=load_task_config(args.config))
         try:
             summary = replay_frames(itertools.chain([first], frames), pipeline, options)
         except ReplayAbandoned as exc:

@@ -43,6 +43,7 @@ class Outcome:
     failed_stage: str | None = None
     error: str | None = None
     violations: tuple[SafetyViolation, ...] = ()
+    task_plan: Any = None  # task.TaskPlan when the pipeline plans a task (gripper steps, lift); plan = its first arm segment
 
     def __post_init__(self) -> None:
         if self.failed_stage is not None and self.failed_stage not in STAGES:
@@ -70,6 +71,7 @@ class Outcome:
             "targets": self.targets.to_dict() if self.targets else None,
             "plan": self.plan.summary() if self.plan else None,
             "violations": [v.message for v in self.violations],
+            "task_plan": self.task_plan.to_dict() if self.task_plan is not None else None,
             "timings_ms": {k: round(v * 1e3, 3) for k, v in self.timings_s.items()},
             "model_timings": self.model_timings,
         }
@@ -82,7 +84,9 @@ class Pipeline:
     """``Pipeline(policy, grounding, safety, planner).run(frame, instruction, task) -> Outcome``.
 
     ``policy`` may be None for runs that start from a given action (``run_action``), and
-    ``planner`` None for plan-free runs (grounding and safety only).
+    ``planner`` None for plan-free runs (grounding and safety only). With ``task_config``
+    (a ``task.TaskConfig``) the planner plans the whole task (open, approach, close, lift, …) through
+    ``task.plan_task``: ``Outcome.task_plan`` holds it and ``Outcome.plan`` its first arm segment.
     """
 
     def __init__(
@@ -93,6 +97,7 @@ class Pipeline:
         planner: Planner | None,
         base_T_camera: BaseTCamera,
         start_positions: Callable[[], np.ndarray] | np.ndarray | None = None,
+        task_config=None,
     ):
         self.policy = policy
         self.grounding = grounding
@@ -100,6 +105,7 @@ class Pipeline:
         self.planner = planner
         self.base_T_camera = base_T_camera
         self.start_positions = start_positions
+        self.task_config = task_config
 
     def _camera_pose(self, frame: Frame):
         if not callable(self.base_T_camera):
@@ -189,6 +195,8 @@ class Pipeline:
             return Outcome(**done)
 
         t = time.perf_counter()
+        if self.task_config is not None:
+            return self._plan_task(targets, done, timings, t)
         try:
             plan = self.planner.plan(list(targets.poses_base_T_tip), self._start())
         except PlanningError as exc:
@@ -198,6 +206,20 @@ class Pipeline:
         for stage, seconds in getattr(plan, "timings_s", {}).items():
             timings[f"planning.{stage.removesuffix('_s')}"] = seconds
         return Outcome(**done, plan=plan)
+
+
+    def _plan_task(self, targets, done: dict, timings: dict, t: float) -> Outcome:
+        from .task import TaskError, plan_task
+
+        try:
+            task_plan = plan_task(targets, self.planner, self._start(), self.safety, self.grounding.grasp_T_tip,
+                                  self.task_config)
+        except (TaskError, PlanningError) as exc:
+            timings["planning"] = time.perf_counter() - t
+            stage = exc.stage if isinstance(exc, TaskError) else "planning"
+            return Outcome(**done, failed_stage=stage, error=str(exc), violations=tuple(exc.violations))
+        timings["planning"] = time.perf_counter() - t
+        return Outcome(**done, plan=task_plan.arm_segments[0].trajectory, task_plan=task_plan)
 
 
 def default_start_positions(robot) -> np.ndarray:
