@@ -77,7 +77,9 @@ def grpo_dataset(dataset):
 
 def build_grpo_trainer(config: GRPORunConfig, reward_funcs: list[Callable] | None = None, callbacks: list | None = None):
     """The trainer; ``reward_funcs`` replaces the configured rewards (tests add a shaped one)."""
-    from trl import GRPOConfig, GRPOTrainer
+    from trl import GRPOConfig
+
+    from .trainers import VLAGRPOTrainer
 
     from .modeling import load_training_model, load_training_processor, training_arguments, vllm_available
     from .sft import load_datasets
@@ -112,7 +114,7 @@ def build_grpo_trainer(config: GRPORunConfig, reward_funcs: list[Callable] | Non
         log_completions=config.log_completions,
         **extra,
     )
-    trainer = GRPOTrainer(model=model, reward_funcs=funcs, args=args, train_dataset=train, eval_dataset=val,
+    trainer = VLAGRPOTrainer(model=model, reward_funcs=funcs, args=args, train_dataset=train, eval_dataset=val,
                           processing_class=processor, callbacks=callbacks)
     return trainer, processor
 

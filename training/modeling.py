@@ -64,6 +64,9 @@ def load_training_model(config: TrainConfigBase):
             if ".visual." in f".{name}":
                 parameter.requires_grad_(False)
     if config.finetune in ("lora", "qlora"):
+        from transformers import set_seed
+
+        set_seed(config.seed)  # the adapters' random init depends on the seed only, not on earlier work
         from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
 
         if config.finetune == "qlora":

@@ -51,7 +51,7 @@ def load_datasets(config: TrainConfigBase):
 
 
 def build_sft_trainer(config: SFTRunConfig, callbacks: list | None = None):
-    from trl import SFTConfig, SFTTrainer
+    from trl import SFTConfig
 
     from .modeling import load_training_model, load_training_processor, training_arguments
 
@@ -63,7 +63,9 @@ def build_sft_trainer(config: SFTRunConfig, callbacks: list | None = None):
         max_length=config.max_length,
         completion_only_loss=config.completion_only_loss,
     )
-    trainer = SFTTrainer(model=model, args=args, train_dataset=train, eval_dataset=val,
+    from .trainers import VLASFTTrainer
+
+    trainer = VLASFTTrainer(model=model, args=args, train_dataset=train, eval_dataset=val,
                          processing_class=processor, callbacks=callbacks)
     return trainer, processor
 
