@@ -228,7 +228,8 @@ def run_cot_engine(
                     verdict = None
                 if verdict is not None and verdict.accepted:
                     reasoned = VLARecord(record.id, record.task, record.image, record.instruction, record.answer,
-                                         reasoning=extract_reasoning(verdict.text), source=record.source)
+                                         reasoning=extract_reasoning(verdict.text), source=record.source,
+                                         human=record.human)
                     item = record_to_sharegpt(reasoned, _relative_image(record, base, out_path.parent))
                     item["teacher_score"] = round(verdict.score, 6)
                     kept.write(json.dumps(item, ensure_ascii=False) + "\n")

@@ -13,8 +13,8 @@ Formats
   "human", "value": <prompt form><image>}, {"from": "gpt", "value": "<think>…</think> so, the
   answer is <output>…</output>"}]}``. Image paths are relative to the data file's folder.
 - Hugging Face dataset (what the trainers read): columns ``id, task, instruction, images`` (a list
-  of one image), ``prompt`` (the user turn: prompt text then an image placeholder, exactly as
-  ``vla_r1_model.prompts.build_messages``), ``completion`` (the assistant turn) and
+  of one image), ``prompt`` (the user turn: the human value split at <image> as verl does, byte for byte; built turns are
+  ``vla_r1_model.prompts.build_messages``: prompt, newline, image), ``completion`` (the assistant turn) and
   ``ground_truth`` (the assistant text, whose ``<output>`` block the GRPO reward compares against).
 
 Every converter validates each record and reports the bad ones (index, id, reason) instead of
@@ -33,7 +33,8 @@ from typing import Any, Iterable, Sequence
 
 from vla_r1_model.actions import ActionError, Affordance, OutOfRange, Trajectory, validate_task
 from vla_r1_model.parsing import ParseError, extract_reasoning, parse_output
-from vla_r1_model.prompts import AFFORDANCE_PROMPT_SUFFIX, TRAJECTORY_PROMPT_SUFFIX, build_messages, build_prompt
+from vla_r1_model.prompts import (AFFORDANCE_PROMPT_SUFFIX, PROMPT_IMAGE_SEPARATOR, TRAJECTORY_PROMPT_SUFFIX,
+                                  build_prompt)
 
 IMAGE_TOKEN = "<image>"
 ANSWER_LEAD = "so, the answer is"
@@ -57,6 +58,7 @@ class VLARecord:
     image_width: int | None = None
     image_height: int | None = None
     source: str = ""
+    human: str = ""  # the human turn exactly as imported (VLA-CoT), with its <image> token; "" = built
 
     def __post_init__(self) -> None:
         validate_task(self.task)
@@ -73,6 +75,16 @@ class VLARecord:
 
     def prompt(self) -> str:
         return build_prompt(self.instruction, self.task)
+
+    def human_turn(self) -> str:
+        """The ShareGPT human value: as imported, byte for byte, or the training form
+        ``prompt + "\n" + "<image>"`` (the reference's VLA-CoT layout)."""
+        return self.human or self.prompt() + PROMPT_IMAGE_SEPARATOR + IMAGE_TOKEN
+
+    def user_content(self) -> list[dict]:
+        """The user turn's parts as the reference's loaders build them from the human value: the text
+        split at each <image> (verl ``_build_messages``), so imported prompts reach the model unchanged."""
+        return split_human_turn(self.human_turn())
 
     def output_block(self) -> str:
         return f"<output>{json.dumps(self.answer)}</output>"
@@ -257,13 +269,23 @@ def split_prompt(human: str) -> tuple[str, str | None]:
     return text, None
 
 
+def split_human_turn(human: str) -> list[dict]:
+    """``"text<image>"`` -> ``[{"type": "text", "text": "text"}, {"type": "image"}]``: segments in order,
+    empty ones dropped, text kept byte for byte (verl's rule for ShareGPT prompts)."""
+    parts = [segment for segment in re.split(f"({re.escape(IMAGE_TOKEN)})", human) if segment != ""]
+    content = [{"type": "image"} if part == IMAGE_TOKEN else {"type": "text", "text": part} for part in parts]
+    if sum(part["type"] == "image" for part in content) != 1:
+        raise RecordError(f"the human turn must hold exactly one {IMAGE_TOKEN}, got {human!r:.120}")
+    return content
+
+
 def record_to_sharegpt(record: VLARecord, image: str | None = None) -> dict:
     return {
         "id": record.id,
         "task": record.task,
         "image": image if image is not None else record.image,
         "conversations": [
-            {"from": "human", "value": record.prompt() + IMAGE_TOKEN},
+            {"from": "human", "value": record.human_turn()},
             {"from": "gpt", "value": record.answer_text()},
         ],
     }
@@ -298,9 +320,10 @@ def sharegpt_to_record(item: Any, index: int = 0) -> VLARecord:
         action = parse_output(gpt, task, out_of_range=OutOfRange.REJECT).action
     except ParseError as exc:
         raise RecordError(f"gpt answer: {exc}") from None
+    split_human_turn(human)  # exactly one <image>
     return VLARecord(
         id=str(item.get("id", index)), task=task, image=image, instruction=instruction,
-        answer=action.to_json(), reasoning=extract_reasoning(gpt), source=str(item.get("source", "")),
+        answer=action.to_json(), reasoning=extract_reasoning(gpt), source=str(item.get("source", "")), human=human,
     )
 
 
@@ -381,7 +404,7 @@ def to_hf_dataset(records: Sequence[VLARecord], base_dir: str | Path | None = No
         columns["task"].append(record.task)
         columns["instruction"].append(record.instruction)
         columns["images"].append([str(image_path)])
-        columns["prompt"].append(build_messages(record.instruction, record.task))
+        columns["prompt"].append([{"role": "user", "content": record.user_content()}])
         columns["completion"].append([{"role": "assistant", "content": [{"type": "text", "text": record.answer_text()}]}])
         columns["ground_truth"].append(record.answer_text())
     return Dataset.from_dict(columns).cast_column("images", List(Image()))
@@ -402,12 +425,41 @@ def from_hf_dataset(dataset, image_dir: str | Path) -> Conversion:
             target = image_dir / f"{_safe_name(str(row.get('id', index)))}.png"
             image.convert("RGB").save(target)
             item = {"id": row.get("id", index), "task": row.get("task"), "image": str(target.resolve()),
-                    "conversations": [{"from": "human", "value": build_prompt(row["instruction"], row["task"])},
+                    "conversations": [{"from": "human", "value": _prompt_text(row)},
                                       {"from": "gpt", "value": row["ground_truth"]}]}
             out.records.append(sharegpt_to_record(item, index))
         except (RecordError, ActionError, KeyError, ValueError) as exc:
             out.bad.append(BadRecord(index, str(row.get("id", index)), str(exc)))
     return out
+
+
+def _prompt_text(row: dict) -> str:
+    """The human value of a dataset row: its prompt parts joined back with <image> where the image was."""
+    prompt = row.get("prompt")
+    if isinstance(prompt, list) and prompt and isinstance(prompt[0], dict) and isinstance(prompt[0].get("content"), list):
+        return "".join(IMAGE_TOKEN if part.get("type") == "image" else (part.get("text") or "") for part in prompt[0]["content"])
+    return build_prompt(row["instruction"], row["task"]) + PROMPT_IMAGE_SEPARATOR + IMAGE_TOKEN
+
+
+def prompt_token_count(processor, prompt: list[dict], images: Sequence[Any]) -> int:
+    """Tokens of a prompt as the model sees it: chat template with the generation prompt, each image
+    placeholder expanded to its image tokens (the count the processor gives, without processing pixels)."""
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import smart_resize
+
+    clean = [{**message, "content": [{k: v for k, v in part.items() if v is not None} for part in message["content"]]}
+             if isinstance(message.get("content"), list) else message for message in prompt]
+    text = processor.apply_chat_template(clean, add_generation_prompt=True, tokenize=False)
+    tokenizer, image_processor = processor.tokenizer, processor.image_processor
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    pad = tokenizer.convert_tokens_to_ids("<|image_pad|>")
+    factor = image_processor.patch_size * image_processor.merge_size
+    count = len(ids) - ids.count(pad)
+    for image in images:
+        width, height = image.size
+        new_h, new_w = smart_resize(height, width, factor=factor, min_pixels=image_processor.size["shortest_edge"],
+                                    max_pixels=image_processor.size["longest_edge"])
+        count += (new_h // factor) * (new_w // factor)
+    return count
 
 
 def _safe_name(text: str) -> str:

@@ -20,7 +20,8 @@ def cuda_available() -> bool:
 
 
 def mixed_precision(config: TrainConfigBase) -> dict[str, bool]:
-    """bf16/fp16 flags for transformers' TrainingArguments from ``config.dtype``."""
+    """bf16/fp16 autocast flags for transformers' TrainingArguments from ``config.dtype`` (full fine-tuning
+    keeps fp32 weights under them: see ``weights_dtype``)."""
     import torch
 
     if config.dtype == "auto":
@@ -43,20 +44,54 @@ def load_training_processor(config: TrainConfigBase):
     return processor
 
 
-def load_training_model(config: TrainConfigBase):
-    """The model in train mode, with LoRA adapters for lora/qlora and the vision tower frozen on request."""
+def training_device(args: Any = None) -> str:
+    """This process's device: accelerate's per-process device once the TRL arguments exist
+    (``cuda:<local rank>``), else cuda:0 / cpu for a single-process run."""
+    if args is not None:
+        return str(args.device)
+    return "cuda:0" if cuda_available() else "cpu"
+
+
+def weights_dtype(config: TrainConfigBase, args: Any = None) -> str:
+    """The dtype the weights are loaded in.
+
+    Full fine-tuning keeps fp32 weights (the optimizer's master copy); bf16/fp16 is autocast from
+    the trainer's ``bf16``/``fp16`` flags, and FSDP / DeepSpeed keep their own fp32 shards. LoRA and
+    QLoRA freeze the base model, so it is loaded in the training precision (adapters stay fp32)."""
+    if config.finetune == "full":
+        return "float32"
+    if config.dtype != "auto":
+        return config.dtype
+    device = training_device(args)
     import torch
 
-    from vla_r1_model.loading import load_model
+    return "bfloat16" if device.startswith("cuda") and torch.cuda.is_bf16_supported() else "float32"
 
-    quantization = "nf4" if config.finetune == "qlora" else "none"
-    # Weights stay fp32 on CPU; on GPU they load in the training precision (autocast does the rest).
-    device = "cuda" if cuda_available() else "cpu"
-    dtype = config.dtype
-    if dtype == "auto":
-        dtype = "bfloat16" if device == "cuda" and torch.cuda.is_bf16_supported() else "float32"
-    model = load_model(config.model, quantization=quantization, dtype=dtype, device=device,
-                       attn_implementation=config.attn_implementation)
+
+def load_training_model(config: TrainConfigBase, args: Any = None):
+    """The model in train mode, with LoRA adapters for lora/qlora and the vision tower frozen on request.
+
+    Build the TRL arguments FIRST and pass them: they create accelerate's per-process state, which
+    ``from_pretrained`` needs for FSDP's CPU-efficient loading (rank 0 reads the weights, the others
+    stay on the meta device) and DeepSpeed ZeRO-3 init (parameters sharded as they load). The model
+    stays where ``from_pretrained`` puts it (CPU); the Trainer / accelerate moves or shards it. QLoRA
+    is placed by bitsandbytes on THIS process's device, not on device 0."""
+    from transformers import Qwen2_5_VLForConditionalGeneration
+
+    from vla_r1_model.loading import _load_failure, quantization_config, resolve_model, select_dtype
+
+    dtype = select_dtype(weights_dtype(config, args), "cpu")
+    kwargs: dict[str, Any] = {"dtype": dtype}
+    if config.attn_implementation:
+        kwargs["attn_implementation"] = config.attn_implementation
+    if config.finetune == "qlora":
+        kwargs["quantization_config"] = quantization_config("nf4", dtype)
+        kwargs["device_map"] = {"": training_device(args)}
+    source = resolve_model(config.model)
+    try:
+        model = Qwen2_5_VLForConditionalGeneration.from_pretrained(source, **kwargs)
+    except (OSError, ValueError) as exc:
+        raise _load_failure(config.model, exc) from None
     model.train()
     model.config.use_cache = False  # incompatible with gradient checkpointing; generation turns it back on
     if config.freeze_vision:

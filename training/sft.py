@@ -56,13 +56,14 @@ def build_sft_trainer(config: SFTRunConfig, callbacks: list | None = None):
     from .modeling import load_training_model, load_training_processor, training_arguments
 
     train, val = load_datasets(config)
-    processor = load_training_processor(config)
-    model = load_training_model(config)
+    # the arguments first: they set up accelerate's per-process state that from_pretrained reads
     args = SFTConfig(
         **training_arguments(config, has_eval=val is not None),
         max_length=config.max_length,
         completion_only_loss=config.completion_only_loss,
     )
+    processor = load_training_processor(config)
+    model = load_training_model(config, args)
     from .trainers import VLASFTTrainer
 
     trainer = VLASFTTrainer(model=model, args=args, train_dataset=train, eval_dataset=val,
