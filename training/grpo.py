@@ -30,6 +30,7 @@ class GRPORunConfig(TrainConfigBase):
     learning_rate: float = 3e-5
     lr_scheduler_type: str = "constant"
     weight_decay: float = 0.01  # verl actor.optim.weight_decay
+    weight_decay_all_parameters: bool = True  # verl's AdamW decays biases and norms too
     num_generations: int = 5  # rollouts per prompt
     beta: float = 0.01  # KL coefficient (k3 / low-variance estimator)
     epsilon: float = 0.2  # PPO clip
@@ -155,6 +156,7 @@ def grpo_arguments(config: GRPORunConfig, has_eval: bool, custom_rewards: bool, 
         kl_clamp=config.kl_clamp,
         advantage_epsilon=config.advantage_epsilon,
         greedy_eval=config.greedy_eval,
+        weight_decay_all_parameters=config.weight_decay_all_parameters,
         log_completions=config.log_completions,
         **extra,
     )

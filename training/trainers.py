@@ -8,6 +8,8 @@ What ``VLAGRPOTrainer`` changes, each switchable from the config (``VLAGRPOConfi
   which gives the same value (kl_clamp) and the same zero gradient beyond it.
 - ``advantage_epsilon``: verl's GRPO advantage is (r − group mean) / (group std + 1e-6); TRL
   hard-codes 1e-4, which shrinks the advantages of groups whose rewards are nearly equal.
+- ``weight_decay_all_parameters``: verl's AdamW decays every parameter; transformers' Trainer
+  exempts biases and norm weights.
 - ``greedy_eval``: verl validates with greedy decoding (``val_kwargs.do_sample=False``); TRL's
   evaluation samples like training.
 The KL importance factor (``use_bias_correction_kl``), the vLLM importance-sampling correction and
@@ -35,6 +37,8 @@ class VLAGRPOConfig(GRPOConfig):
     advantage_epsilon: float | None = field(
         default=None, metadata={"help": "added to the group std of the advantages (verl: 1e-6; None = TRL's 1e-4)"})
     greedy_eval: bool = field(default=False, metadata={"help": "evaluate with greedy decoding (verl's validation)"})
+    weight_decay_all_parameters: bool = field(
+        default=False, metadata={"help": "decay biases and norms too (verl: AdamW over model.parameters())"})
 
 
 def k3_interval(limit: float) -> tuple[float, float]:
@@ -72,6 +76,11 @@ def reference_advantages(rewards_per_func: torch.Tensor, weights: torch.Tensor, 
 class VLAGRPOTrainer(ResumeWeightsMixin, GRPOTrainer):
     _kl_inputs: dict | None = None
     _rewards_per_func: torch.Tensor | None = None
+
+    def get_decay_parameter_names(self, model) -> list[str]:
+        if getattr(self.args, "weight_decay_all_parameters", False):
+            return [name for name, _ in model.named_parameters()]
+        return super().get_decay_parameter_names(model)
 
     # ------------------------------------------------------------------ KL clamp
     def _compute_loss(self, model, inputs):
