@@ -151,6 +151,7 @@ def training_arguments(config: TrainConfigBase, has_eval: bool) -> dict[str, Any
         gradient_checkpointing_kwargs={"use_reentrant": False},
         dataloader_num_workers=config.dataloader_num_workers,
         remove_unused_columns=False,  # the image and ground-truth columns must reach the collator / reward
+        use_cpu=not cuda_available(),  # several processes on a CPU-only host: accelerate's MULTI_CPU (gloo)
         **mixed_precision(config),
     )
 
