@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from vla_r1_model.actions import ActionError, Affordance, OutOfRange, Trajectory, validate_task
+from vla_r1_model.files import atomic_output
 from vla_r1_model.parsing import ParseError, extract_reasoning, parse_output
 from vla_r1_model.prompts import (AFFORDANCE_PROMPT_SUFFIX, PROMPT_IMAGE_SEPARATOR, TRAJECTORY_PROMPT_SUFFIX,
                                   build_prompt)
@@ -213,10 +214,19 @@ def _record(record: dict, task: str, answer: Any, width: int, height: int, image
             image = image_template.format(id=record["id"], dataset=dataset, task=task)
         except (KeyError, IndexError) as exc:
             raise ValueError(f"image template {image_template!r} uses an unknown field {exc}") from None
+        check_inside_image_folder(str(image))
     return VLARecord(
         id=f"sharerobot-{task}-{record['id']}", task=task, image=str(image), instruction=instruction.strip(),
         answer=answer, image_width=width, image_height=height, source=f"sharerobot/{dataset}" if dataset else "sharerobot",
     )
+
+
+def check_inside_image_folder(image: str) -> None:
+    """An image path built from a record's fields must stay inside the image folder: relative, no ``..``
+    (an id such as ``../../etc/passwd`` would otherwise name any file on the machine)."""
+    path = Path(image)
+    if path.is_absolute() or image.startswith("~") or ".." in path.parts or "\\" in image:
+        raise RecordError(f"image path {image!r} built from the record leaves the image folder")
 
 
 SHAREROBOT_CONVERTERS = {"affordance": sharerobot_affordance, "trajectory": sharerobot_trajectory}
@@ -227,6 +237,9 @@ def convert_sharerobot(records: Iterable[Any], task: str, image_template: str = 
     convert = SHAREROBOT_CONVERTERS[validate_task(task)]
     out = Conversion()
     for index, raw in enumerate(records):
+        if isinstance(raw, BadLine):
+            out.bad.append(raw.as_bad_record(index))
+            continue
         record_id = str(raw.get("id", "?")) if isinstance(raw, dict) else "?"
         try:
             if not isinstance(raw, dict):
@@ -331,6 +344,9 @@ def load_sharegpt(path: str | Path) -> Conversion:
     """Read a VLA-CoT ShareGPT file (JSON list or JSONL), validating every item."""
     out = Conversion()
     for index, item in enumerate(_read_items(path)):
+        if isinstance(item, BadLine):
+            out.bad.append(item.as_bad_record(index))
+            continue
         try:
             out.records.append(sharegpt_to_record(item, index))
         except (RecordError, ActionError, ValueError) as exc:
@@ -345,7 +361,7 @@ def write_sharegpt(records: Sequence[VLARecord], path: str | Path, source_dir: s
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     items = [record_to_sharegpt(r, _relative_image(r, source_dir, path.parent)) for r in records]
-    with path.open("w", encoding="utf-8") as handle:
+    with atomic_output(path) as handle:
         if path.suffix == ".jsonl":
             for item in items:
                 handle.write(json.dumps(item, ensure_ascii=False) + "\n")
@@ -357,7 +373,7 @@ def write_sharegpt(records: Sequence[VLARecord], path: str | Path, source_dir: s
 def write_records(records: Sequence[VLARecord], path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8") as handle:
+    with atomic_output(path) as handle:
         for record in records:
             handle.write(json.dumps(record.to_dict(), ensure_ascii=False) + "\n")
     return path
@@ -371,6 +387,21 @@ def _relative_image(record: VLARecord, source_dir: str | Path | None, target_dir
         return os.path.relpath(absolute, target_dir.resolve())
     except ValueError:  # another drive on Windows
         return str(absolute)
+
+
+def drop_missing_images(conversion: Conversion, base_dir: str | Path | None) -> int:
+    """Move records whose image file does not exist (under ``base_dir``) to ``conversion.bad``."""
+    kept = []
+    missing = 0
+    for index, record in enumerate(conversion.records):
+        path = record.resolved_image(base_dir)
+        if path.is_file():
+            kept.append(record)
+        else:
+            missing += 1
+            conversion.bad.append(BadRecord(index, record.id, f"image not found: {path}"))
+    conversion.records = kept
+    return missing
 
 
 # ----------------------------------------------------------------------------- splits
@@ -496,11 +527,33 @@ def load_training_dataset(path: str | Path, val_fraction: float = 0.0, seed: int
 
 
 # ----------------------------------------------------------------------------- file helpers
+@dataclass(frozen=True)
+class BadLine:
+    """A JSONL line that is not JSON: kept in place so it is reported as one bad record, with its line."""
+
+    path: str
+    line: int  # 1-based line number in the file
+    message: str
+
+    def as_bad_record(self, index: int) -> BadRecord:
+        return BadRecord(index, "?", f"{self.path} line {self.line}: not valid JSON ({self.message})")
+
+
 def _read_json_or_jsonl(path: str | Path) -> Any:
+    """A JSON document, or for ``.jsonl`` a list with one item per non-empty line (a line that does
+    not parse becomes a ``BadLine`` instead of failing the whole file)."""
     path = Path(path)
     text = path.read_text(encoding="utf-8")
     if path.suffix == ".jsonl":
-        return [json.loads(line) for line in text.splitlines() if line.strip()]
+        items: list = []
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                items.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                items.append(BadLine(str(path), number, f"{exc.msg} at column {exc.colno}"))
+        return items
     return json.loads(text)
 
 
@@ -517,6 +570,9 @@ def read_records(path: str | Path) -> Conversion:
     """Read VLA-R1 records (JSONL written by ``write_records``), validating each."""
     out = Conversion()
     for index, item in enumerate(_read_items(path)):
+        if isinstance(item, BadLine):
+            out.bad.append(item.as_bad_record(index))
+            continue
         try:
             if not isinstance(item, dict):
                 raise RecordError("a record must be a JSON object")
@@ -530,7 +586,8 @@ def read_records(path: str | Path) -> Conversion:
 def read_any_records(path: str | Path) -> Conversion:
     """VLA-R1 records or VLA-CoT ShareGPT items, whichever the file holds."""
     items = _read_items(path)
-    if items and isinstance(items[0], dict) and "conversations" in items[0]:
+    first = next((item for item in items if isinstance(item, dict)), None)
+    if first is not None and "conversations" in first:
         return load_sharegpt(path)
     return read_records(path)
 
@@ -542,7 +599,7 @@ def load_any(path: str | Path, task: str | None = None, image_template: str = "{
     if isinstance(data, dict) and ("affordance" in data or "trajectory" in data):
         return load_sharerobot(path, task, image_template)
     items = _read_items(path)
-    first = items[0] if items else {}
+    first = next((item for item in items if isinstance(item, dict)), {})
     if isinstance(first, dict) and "meta_data" in first:
         return load_sharerobot(path, task, image_template)
     if isinstance(first, dict) and "conversations" in first:
