@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -251,3 +253,32 @@ def test_eval_json_names_the_real_answer_source(tmp_path, capsys):
     # an output path that cannot be written is refused before any work, and nothing earlier is touched
     assert main(["eval", "--answer", "x", "--data", str(data), "--out", str(tmp_path), "--no-progress"]) == 2
     assert json.loads(out.read_text())["answer_source"]["kind"] == "fixed_answer"
+
+
+# ----------------------------------------------------------------------------- packaging (issue 15.7)
+def test_configs_are_found_from_any_working_directory(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)  # no training/ folder here
+    assert main(["train", "grpo", "--print-config", "train_file=x.json"]) == 0
+    printed = capsys.readouterr().out
+    assert "kl_clamp: 10.0" in printed and "dual_clip: 3.0" in printed  # the shipped grpo.yaml, not class defaults
+    assert main(["train", "sft", "--config", "sft", "--print-config", "train_file=x.json"]) == 0
+    assert "max_length: 4096" in capsys.readouterr().out
+    assert main(["train", "sft", "--config", "nope.yaml", "--print-config"]) == 2
+    assert "shipped configs" in capsys.readouterr().err
+    assert main(["train", "configs", "fsdp"]) == 0
+    fsdp = Path(capsys.readouterr().out.strip())
+    assert fsdp.is_file() and fsdp.parent.name == "accelerate"
+
+
+def test_configs_are_package_data():
+    import tomllib
+
+    root = Path(__file__).resolve().parent.parent
+    config = tomllib.loads((root / "pyproject.toml").read_text())
+    globs = config["tool"]["setuptools"]["package-data"]["training"]
+    shipped = {p.relative_to(root / "training").as_posix() for p in (root / "training").glob("*/*.yaml")}
+    assert shipped and all(any(Path(f).match(g) for g in globs) for f in shipped)
+    extras = config["project"]["optional-dependencies"]
+    assert any(d.startswith("vllm") for d in extras["vllm"]) and any(d.startswith("deepspeed") for d in extras["deepspeed"])
+    make_setup = re.search(r'-e "\.\[([^]]*)\]"', (root / "Makefile").read_text()).group(1).split(",")
+    assert "train" in make_setup and "vllm" not in make_setup and "deepspeed" not in make_setup

@@ -20,11 +20,17 @@ def register(subparsers) -> None:
     for name, help_text in (("sft", "supervised fine-tuning on VLA-CoT data (TRL SFTTrainer)"),
                             ("grpo", "GRPO with the VLA-R1 reward (TRL GRPOTrainer)")):
         parser = stages.add_parser(name, help=help_text, description=help_text)
-        parser.add_argument("--config", type=Path, default=Path(f"training/configs/{name}.yaml"),
-                            help=f"YAML config (default training/configs/{name}.yaml)")
+        parser.add_argument("--config", default=name,
+                            help=f"YAML file, or the name of a shipped config (default: the shipped {name}.yaml)")
         parser.add_argument("overrides", nargs="*", metavar="key=value", help="override config keys")
         parser.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
         parser.set_defaults(func=run_sft if name == "sft" else run_grpo)
+
+    configs = stages.add_parser("configs", help="print where the shipped training and accelerate configs are",
+                                description="Paths of the configs installed with the package (for --config and "
+                                            "accelerate launch --config_file).")
+    configs.add_argument("name", nargs="?", help="print only this config's path (e.g. grpo, fsdp)")
+    configs.set_defaults(func=run_configs)
 
     cot = stages.add_parser("cot", help="CoT data engine: a teacher model writes the four-step reasoning",
                             description="Ask a teacher on an OpenAI-compatible server for reasoning; keep verified answers.")
@@ -108,13 +114,25 @@ def _usage(message: str):
     return UsageError(message)
 
 
-def _load_config(cls, args: argparse.Namespace):
-    from .config import ConfigError, load_config
+def run_configs(args: argparse.Namespace) -> int:
+    from .config import ACCELERATE_DIR, CONFIG_DIR
 
-    if not args.config.is_file():
-        raise _usage(f"config file {args.config} not found")
+    shipped = {p.stem: p for folder in (CONFIG_DIR, ACCELERATE_DIR) for p in sorted(folder.glob("*.yaml"))}
+    if args.name:
+        if args.name not in shipped:
+            raise _usage(f"no shipped config {args.name!r}; known: {sorted(shipped)}")
+        print(shipped[args.name])
+        return 0
+    for name, path in shipped.items():
+        print(f"{name}\t{path}")
+    return 0
+
+
+def _load_config(cls, args: argparse.Namespace):
+    from .config import ConfigError, find_config, load_config
+
     try:
-        return load_config(cls, args.config, args.overrides)
+        return load_config(cls, find_config(args.config), args.overrides)
     except ConfigError as exc:
         raise _usage(str(exc)) from None
 

@@ -17,6 +17,9 @@ from pathlib import Path
 from typing import Any, Sequence, TypeVar
 
 FINETUNE_MODES = ("full", "lora", "qlora")
+# Shipped with the package (pyproject package-data): found from any working directory.
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+ACCELERATE_DIR = Path(__file__).resolve().parent / "accelerate"
 # LoRA goes into the language model's attention and MLP projections (regex, full match).
 LANGUAGE_MODEL_LINEARS = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
 
@@ -147,6 +150,20 @@ def coerce_fields(config: Any) -> None:
     hints = typing.get_type_hints(type(config))
     for f in dataclasses.fields(config):
         setattr(config, f.name, _coerce(f.name, getattr(config, f.name), hints[f.name]))
+
+
+def find_config(value: str | Path, folder: Path = CONFIG_DIR) -> Path:
+    """A config file: the path as given when it exists, else a shipped one by name (``grpo``,
+    ``grpo.yaml``); ConfigError naming both places when neither exists."""
+    path = Path(value).expanduser()
+    if path.is_file():
+        return path
+    name = path.name if path.suffix == ".yaml" else f"{path.name}.yaml"
+    shipped = folder / name
+    if (len(path.parts) == 1 or str(path).startswith(("training/", "training\\"))) and shipped.is_file():
+        return shipped
+    known = sorted(p.stem for p in folder.glob("*.yaml"))
+    raise ConfigError(f"config file {value} not found (shipped configs in {folder}: {known})")
 
 
 def parse_overrides(overrides: Sequence[str]) -> dict[str, Any]:
