@@ -158,3 +158,27 @@ def test_validation_decodes_greedily_and_training_samples(trainer, monkeypatch):
     trainer._generate_single_turn(None, None, None, 5)
     assert seen == [False, True]
     assert trainer.generation_config.do_sample and math.isclose(trainer.generation_config.temperature, 1.0)
+
+
+def test_validation_runs_before_training_and_every_n_generation_steps(tiny_checkpoint, data_files, tmp_path):
+    from transformers import TrainerCallback
+
+    from training.grpo import GRPORunConfig, run_grpo
+    from training.rewards import completion_text
+
+    train, val = data_files
+    evaluated_at = []
+
+    class Record(TrainerCallback):
+        def on_evaluate(self, args, state, control, **kwargs):
+            evaluated_at.append(state.global_step)
+
+    config = load_config(GRPORunConfig, GRPO_YAML, [
+        f"model={tiny_checkpoint}", f"train_file={train}", f"val_file={val}", f"output_dir={tmp_path}", "report_to=none",
+        "max_pixels=3136", "max_steps=2", "per_device_train_batch_size=2", "gradient_accumulation_steps=1",
+        "steps_per_generation=1", "num_generations=2", "max_completion_length=6", "eval_every_generations=1",
+        "save_every_generations=100"])
+    metrics = run_grpo(config, reward_funcs=[lambda prompts, completions, **kw: [len(completion_text(c)) for c in completions]],
+                       callbacks=[Record()])
+    assert evaluated_at == [0, 1, 2]  # before the first step (verl val_before_train), then every generation step
+    assert "eval_before_train_reward" in metrics or any(k.startswith("eval_before_train") for k in metrics)

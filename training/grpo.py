@@ -46,6 +46,7 @@ class GRPORunConfig(TrainConfigBase):
     max_prompt_length: int | None = 2048  # prompts longer than this (image tokens included) are dropped
     greedy_eval: bool = True  # validation decodes greedily, one answer per prompt (verl val_kwargs)
     eval_every_generations: int | None = None  # validation cadence in generation steps (verl test_freq)
+    validate_before_train: bool = True  # one validation before the first step (verl val_before_train)
     save_every_generations: int | None = None  # checkpoint cadence in generation steps (verl save_freq)
     scale_rewards: str = "group"  # advantages = (r - group mean) / group std, as verl's GRPO
     steps_per_generation: int | None = None  # micro-batches per generation batch (TRL default: grad accumulation)
@@ -211,10 +212,13 @@ def run_grpo(config: GRPORunConfig, reward_funcs: list[Callable] | None = None, 
     trainable, total = trainable_parameter_count(trainer.model)
     logger.info("GRPO: %d of %d parameters trainable (%s)", trainable, total, config.finetune)
     dump_config(config, Path(config.output_dir) / "vla_r1_grpo_config.yaml")
+    before: dict[str, Any] = {}
+    if config.validate_before_train and trainer.eval_dataset is not None:
+        before = trainer.evaluate(metric_key_prefix="eval_before_train")  # verl val_before_train
     result = trainer.train(resume_from_checkpoint=resume_checkpoint(config))
     out = save_final(trainer, processor, config.output_dir)
     metrics = {"output_dir": str(out), "global_step": trainer.state.global_step, "trainable_parameters": trainable,
-               **{k: v for k, v in result.metrics.items() if isinstance(v, (int, float))}}
+               **{k: v for k, v in {**before, **result.metrics}.items() if isinstance(v, (int, float))}}
     history = trainer.state.log_history
     metrics["losses"] = [h["loss"] for h in history if "loss" in h]
     metrics["rewards"] = [h["reward"] for h in history if "reward" in h]
