@@ -140,6 +140,7 @@ def _load_config(cls, args: argparse.Namespace):
 def _train(args: argparse.Namespace, cls, runner) -> int:
     import logging
 
+    from .checkpoints import CheckpointError
     from .config import ConfigError
 
     config = _load_config(cls, args)
@@ -151,7 +152,7 @@ def _train(args: argparse.Namespace, cls, runner) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         metrics = runner(config)
-    except (ConfigError, FileNotFoundError) as exc:
+    except (ConfigError, FileNotFoundError, CheckpointError) as exc:
         raise _usage(str(exc)) from None
     print(json.dumps(_json_safe({k: v for k, v in metrics.items() if k not in ("losses", "rewards")})))
     return 0
