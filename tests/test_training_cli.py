@@ -44,7 +44,7 @@ def test_config_yaml_overrides_and_validation(tmp_path):
     sft = load_config(SFTRunConfig, "training/configs/sft.yaml", ["finetune=qlora", "max_steps=3"])
     assert sft.finetune == "qlora" and sft.max_steps == 3 and sft.learning_rate == 1e-5 and sft.completion_only_loss
     for bad, message in ((["finetune=half"], "finetune"), (["learning_rate=abc"], "learning_rate"),
-                         (["lern_rate=1"], "unknown key"), (["num_generations=1"], "num_generations"),
+                         (["lern_rate=1"], "unknown key"), (["num_generations=1"], "generations"),
                          (["rewards=[nope]"], "rewards"), (["per_device_train_batch_size=0"], "per_device")):
         with pytest.raises(ConfigError, match=message):
             load_config(GRPORunConfig, "training/configs/grpo.yaml", ["train_file=x", *bad])
@@ -260,7 +260,7 @@ def test_configs_are_found_from_any_working_directory(tmp_path, monkeypatch, cap
     monkeypatch.chdir(tmp_path)  # no training/ folder here
     assert main(["train", "grpo", "--print-config", "train_file=x.json"]) == 0
     printed = capsys.readouterr().out
-    assert "kl_clamp: 10.0" in printed and "dual_clip: 3.0" in printed  # the shipped grpo.yaml, not class defaults
+    assert "kl_clamp: 10.0" in printed and "delta: 3.0" in printed  # the shipped grpo.yaml, not class defaults
     assert main(["train", "sft", "--config", "sft", "--print-config", "train_file=x.json"]) == 0
     assert "max_length: 4096" in capsys.readouterr().out
     assert main(["train", "sft", "--config", "nope.yaml", "--print-config"]) == 2
@@ -282,3 +282,21 @@ def test_configs_are_package_data():
     assert any(d.startswith("vllm") for d in extras["vllm"]) and any(d.startswith("deepspeed") for d in extras["deepspeed"])
     make_setup = re.search(r'-e "\.\[([^]]*)\]"', (root / "Makefile").read_text()).group(1).split(",")
     assert "train" in make_setup and "vllm" not in make_setup and "deepspeed" not in make_setup
+
+
+def test_configs_are_trls_own_classes_parsed_by_trls_parser():
+    """Issue 15.7: no hand-written mirror of TRL's fields: any SFTConfig/GRPOConfig field is accepted
+    and typed by TRL's parser, and what reaches the trainer is TRL's config object itself."""
+    from trl import GRPOConfig, SFTConfig
+
+    sft = load_config(SFTRunConfig, "sft", ["train_file=x.json", "optim=adafactor", "warmup_steps=0.1",
+                                            "lr_scheduler_kwargs={min_lr: 1.0e-7}", "max_steps=100"])
+    assert isinstance(sft.trainer, SFTConfig) and sft.trainer.optim.value == "adafactor"
+    assert sft.trainer.get_warmup_steps(100) == 10  # a warm-up fraction is TRL's warmup_steps < 1, not a step count
+    assert sft.trainer.lr_scheduler_kwargs == {"min_lr": 1e-7}
+    grpo = load_config(GRPORunConfig, "grpo", ["train_file=x.json", "vllm_max_model_length=8192", "num_generations=4",
+                                               "per_device_train_batch_size=8"])
+    assert isinstance(grpo.trainer, GRPOConfig) and grpo.trainer.vllm_max_model_length == 8192
+    assert grpo.num_generations == 4 and grpo.finetune == "full"  # one object reads both
+    with pytest.raises(ConfigError, match="invalid int value"):
+        load_config(SFTRunConfig, "sft", ["train_file=x.json", "max_steps=ten"])

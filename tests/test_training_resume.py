@@ -35,7 +35,7 @@ def cot_file(tmp_path_factory) -> Path:
 def sft_overrides(tiny_checkpoint, cot_file, out, steps, *extra):
     return [f"model={tiny_checkpoint}", f"train_file={cot_file}", f"output_dir={out}", f"max_steps={steps}",
             "per_device_train_batch_size=2", "learning_rate=1e-3", "logging_steps=1", "save_steps=2",
-            "max_pixels=3136", "report_to=none", "warmup_ratio=0.0", "lr_scheduler_type=constant", *extra]
+            "max_pixels=3136", "report_to=none", "lr_scheduler_type=constant", *extra]
 
 
 def trained_state(out: Path) -> dict:

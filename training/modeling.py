@@ -10,7 +10,7 @@ import importlib.util
 from pathlib import Path
 from typing import Any
 
-from .config import TrainConfigBase
+from .config import RunConfig
 
 
 def cuda_available() -> bool:
@@ -19,22 +19,11 @@ def cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
-def mixed_precision(config: TrainConfigBase) -> dict[str, bool]:
-    """bf16/fp16 autocast flags for transformers' TrainingArguments from ``config.dtype`` (full fine-tuning
-    keeps fp32 weights under them: see ``weights_dtype``)."""
-    import torch
-
-    if config.dtype == "auto":
-        use_bf16 = cuda_available() and torch.cuda.is_bf16_supported()
-        return {"bf16": use_bf16, "fp16": False}
-    return {"bf16": config.dtype == "bfloat16", "fp16": config.dtype == "float16"}
-
-
 def vllm_available() -> bool:
     return importlib.util.find_spec("vllm") is not None and cuda_available()
 
 
-def load_training_processor(config: TrainConfigBase):
+def load_training_processor(config: RunConfig):
     from vla_r1_model.loading import load_processor
 
     processor = load_processor(config.model, min_pixels=config.min_pixels, max_pixels=config.max_pixels)
@@ -52,7 +41,7 @@ def training_device(args: Any = None) -> str:
     return "cuda:0" if cuda_available() else "cpu"
 
 
-def weights_dtype(config: TrainConfigBase, args: Any = None) -> str:
+def weights_dtype(config: RunConfig, args: Any = None) -> str:
     """The dtype the weights are loaded in.
 
     Full fine-tuning keeps fp32 weights (the optimizer's master copy); bf16/fp16 is autocast from
@@ -68,7 +57,7 @@ def weights_dtype(config: TrainConfigBase, args: Any = None) -> str:
     return "bfloat16" if device.startswith("cuda") and torch.cuda.is_bf16_supported() else "float32"
 
 
-def load_training_model(config: TrainConfigBase, args: Any = None):
+def load_training_model(config: RunConfig, args: Any = None):
     """The model in train mode, with LoRA adapters for lora/qlora and the vision tower frozen on request.
 
     Build the TRL arguments FIRST and pass them: they create accelerate's per-process state, which
@@ -123,40 +112,17 @@ def trainable_parameter_count(model: Any) -> tuple[int, int]:
     return trainable, total
 
 
-def training_arguments(config: TrainConfigBase, has_eval: bool) -> dict[str, Any]:
-    """Keyword arguments shared by SFTConfig and GRPOConfig."""
-    eval_strategy = "steps" if has_eval and config.eval_steps else ("epoch" if has_eval else "no")
-    report_to = [r for r in config.report_to if r != "none"] or "none"
-    return dict(
-        output_dir=config.output_dir,
-        seed=config.seed,
-        learning_rate=config.learning_rate,
-        num_train_epochs=config.num_train_epochs,
-        max_steps=config.max_steps,
-        per_device_train_batch_size=config.per_device_train_batch_size,
-        per_device_eval_batch_size=config.per_device_train_batch_size,
-        gradient_accumulation_steps=config.gradient_accumulation_steps,
-        warmup_steps=config.warmup_ratio,  # transformers 5: a float in [0, 1) is a ratio of the total steps
-        lr_scheduler_type=config.lr_scheduler_type,
-        weight_decay=config.weight_decay,
-        max_grad_norm=config.max_grad_norm,
-        logging_steps=config.logging_steps,
-        save_steps=config.save_steps,
-        save_total_limit=config.save_total_limit,
-        eval_strategy=eval_strategy,
-        eval_steps=config.eval_steps,
-        report_to=report_to,
-        run_name=config.run_name,
-        gradient_checkpointing=config.gradient_checkpointing and config.finetune != "qlora",  # qlora: set by peft
-        gradient_checkpointing_kwargs={"use_reentrant": False},
-        dataloader_num_workers=config.dataloader_num_workers,
-        remove_unused_columns=False,  # the image and ground-truth columns must reach the collator / reward
-        use_cpu=not cuda_available(),  # several processes on a CPU-only host: accelerate's MULTI_CPU (gloo)
-        **mixed_precision(config),
-    )
+def set_eval_strategy(args: Any, has_eval: bool) -> None:
+    """Evaluate when there is validation data: every ``eval_steps`` when set, else every epoch."""
+    from transformers.trainer_utils import IntervalStrategy
+
+    if has_eval and args.eval_strategy == IntervalStrategy.NO:
+        args.eval_strategy = IntervalStrategy.STEPS if args.eval_steps else IntervalStrategy.EPOCH
+    elif not has_eval:
+        args.eval_strategy = IntervalStrategy.NO
 
 
-def resume_checkpoint(config: TrainConfigBase) -> str | None:
+def resume_checkpoint(config: RunConfig) -> str | None:
     """``auto``: newest ``checkpoint-*`` in output_dir (None when there is none); else the path given."""
     if not config.resume_from_checkpoint:
         return None

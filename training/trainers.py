@@ -1,8 +1,8 @@
 """The project's TRL trainers: TRL's own, plus resume that really restores the weights
 (``training.checkpoints``) and, for GRPO, the reference run's (verl's) loss terms where TRL 1.16
-computes them differently. Imported lazily (it imports TRL) by ``training.sft`` and ``training.grpo``.
+computes them differently (their switches are fields of ``training.trl_configs.VLAGRPOConfig``). Imported lazily (it imports TRL) by ``training.sft`` and ``training.grpo``.
 
-What ``VLAGRPOTrainer`` changes, each switchable from the config (``VLAGRPOConfig``):
+What ``VLAGRPOTrainer`` changes, each switchable from the config (``training.trl_configs.VLAGRPOConfig``):
 - ``kl_clamp``: verl's low-variance KL is k3 = exp(d) − d − 1 (d = ref − policy log-prob) CLAMPED to
   ±``kl_clamp`` (10); TRL does not clamp. Done by clamping d to the interval where k3 ≤ kl_clamp,
   which gives the same value (kl_clamp) and the same zero gradient beyond it.
@@ -19,26 +19,15 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import dataclass, field
 
 import torch
-from trl import GRPOConfig, GRPOTrainer, SFTTrainer
+from trl import GRPOTrainer, SFTTrainer
 
 from .checkpoints import ResumeWeightsMixin
 
 
 class VLASFTTrainer(ResumeWeightsMixin, SFTTrainer):
     pass
-
-
-@dataclass
-class VLAGRPOConfig(GRPOConfig):
-    kl_clamp: float | None = field(default=None, metadata={"help": "clamp the k3 KL per token to ±this (verl: 10)"})
-    advantage_epsilon: float | None = field(
-        default=None, metadata={"help": "added to the group std of the advantages (verl: 1e-6; None = TRL's 1e-4)"})
-    greedy_eval: bool = field(default=False, metadata={"help": "evaluate with greedy decoding (verl's validation)"})
-    weight_decay_all_parameters: bool = field(
-        default=False, metadata={"help": "decay biases and norms too (verl: AdamW over model.parameters())"})
 
 
 def k3_interval(limit: float) -> tuple[float, float]:
