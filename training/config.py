@@ -113,7 +113,7 @@ def find_config(value: str | Path, folder: Path = CONFIG_DIR) -> Path:
         return path
     name = path.name if path.suffix == ".yaml" else f"{path.name}.yaml"
     shipped = folder / name
-    if (len(path.parts) == 1 or str(path).startswith(("training/", "training\\\\"))) and shipped.is_file():
+    if (len(path.parts) == 1 or str(path).startswith(("training/", "training\\"))) and shipped.is_file():
         return shipped
     known = sorted(p.stem for p in folder.glob("*.yaml"))
     raise ConfigError(f"config file {value} not found (shipped configs in {folder}: {known})")
