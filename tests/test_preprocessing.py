@@ -80,3 +80,17 @@ def test_normalization_table_matches_float64_rescale(processor):
     reference = ((values.astype(np.float64) * ip.rescale_factor).astype(np.float32) - np.float32(ip.image_mean[1])) \
         / np.float32(ip.image_std[1])
     assert table.shape == (3, 256) and np.array_equal(table[1], reference)
+
+
+def test_the_training_form_with_its_newline_is_preprocessed_bit_for_bit(processor):
+    """The user turn ends in a newline before the image (issue 15.6): the direct path still equals the processor."""
+    from vla_r1_model.prompts import build_messages
+
+    text = processor.apply_chat_template(build_messages("pick up the cup", "affordance"), add_generation_prompt=True,
+                                         tokenize=False)
+    assert "</output>.\n<|vision_start|>" in text
+    image = benchmark_frame(320, 240, 5)
+    expected = processor(text=[text], images=[image], return_tensors="pt")
+    got = FramePreprocessor(processor)(image, text)
+    for key, value in got.items():
+        assert torch.equal(value, expected[key]), key

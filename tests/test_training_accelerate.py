@@ -20,8 +20,10 @@ def test_accelerate_configs_load(name, kind):
         wrapped = config.fsdp_config["fsdp_transformer_layer_cls_to_wrap"].split(",")
         assert all(hasattr(qwen, cls) for cls in wrapped)
         assert config.fsdp_config["fsdp_state_dict_type"] == "FULL_STATE_DICT"
+        assert config.fsdp_config["fsdp_cpu_ram_efficient_loading"]  # rank 0 reads the weights, the others get meta
     if kind == "DEEPSPEED":
         assert config.deepspeed_config["zero_stage"] == 3 and config.deepspeed_config["zero3_save_16bit_model"]
+        assert config.deepspeed_config["zero3_init_flag"]  # parameters sharded while from_pretrained loads them
 
 
 def test_launch_module_runs_the_cli():

@@ -185,3 +185,25 @@ def test_load_training_dataset_and_records_file(tmp_path):
     empty.write_text("[]")
     with pytest.raises(ValueError, match="no usable record"):
         load_training_dataset(empty)
+
+
+def test_imported_vla_cot_prompts_stay_byte_exact(tmp_path):
+    """Issue 15.6: an imported human turn reaches the model and the re-written file unchanged."""
+    Image.new("RGB", (56, 56)).save(tmp_path / "a.png")
+    human = ("  Pick up the cup, then wait. Please output the 2D affordance region define by bounding box of the object in "
+             'the format <output>{"x": value, "y": value, "width": value, "height": value}</output>.\n<image>')
+    item = {"id": "x1", "image": "a.png", "conversations": [
+        {"from": "human", "value": human},
+        {"from": "gpt", "value": '<think>t</think> so, the answer is <output>{"x": 0.5, "y": 0.5, "width": 0.2, "height": 0.2}</output>'}]}
+    path = tmp_path / "cot.json"
+    path.write_text(json.dumps([item]))
+    record = load_sharegpt(path).records[0]
+    row = to_hf_dataset([record], tmp_path)[0]
+    assert row["prompt"][0]["content"][0]["text"] == human[: -len("<image>")]  # leading spaces and newline kept
+    assert row["prompt"][0]["content"][1]["type"] == "image"
+    rewritten = write_sharegpt([record], tmp_path / "out" / "cot.jsonl", source_dir=tmp_path)
+    assert json.loads(rewritten.read_text())["conversations"][0]["value"] == human
+    # a record built here (ShareRobot) gets the reference layout: prompt, newline, <image>
+    built = record_to_sharegpt(VLARecord("b", "affordance", "a.png", "pick up the cup", {"x": 0.5, "y": 0.5, "width": 0.2, "height": 0.2}))
+    assert built["conversations"][0]["value"] == "pick up the cup" + build_messages("x", "affordance")[0]["content"][0]["text"][1:] + "<image>"
+    assert built["conversations"][0]["value"].endswith("</output>.\n<image>")

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.spatial.distance import directed_hausdorff
 
-from training.metrics import PAPER_RESULTS, box_iou_percent, resample_by_arc_length, trajectory_metrics
+from training.metrics import PAPER_RESULTS, box_iou_percent, resample_by_arc_length, resample_pair, trajectory_metrics
 from vla_r1_model.actions import Affordance, Trajectory
 
 
@@ -41,7 +41,7 @@ points = st.lists(st.tuples(st.floats(0, 1), st.floats(0, 1)), min_size=2, max_s
 @given(points, points)
 def test_dfd_and_hd_match_independent_computations(pred, gt):
     result = trajectory_metrics(pred, gt)
-    p, q = np.asarray(pred) * 1000, np.asarray(gt) * 1000
+    p, q, _ = resample_pair(np.asarray(pred) * 1000, np.asarray(gt) * 1000)  # the protocol's one resampling rule
     assert result["dfd"] == pytest.approx(brute_force_dfd(p.tolist(), q.tolist()), abs=1e-9)
     hd = max(directed_hausdorff(p, q)[0], directed_hausdorff(q, p)[0])
     assert result["hd"] == pytest.approx(hd, abs=1e-9)
@@ -55,16 +55,16 @@ def test_rmse_equal_lengths_by_index():
     result = trajectory_metrics(pred, gt)
     # squared distances on the 1000 grid: 0, 60², 80² -> sqrt((3600 + 6400) / 3)
     assert result["rmse"] == pytest.approx(math.sqrt(10000 / 3), abs=1e-9)
-    assert result["rmse_resampled"] is False
+    assert result["resampled"] is False
 
 
 def test_rmse_different_lengths_resamples_by_arc_length():
     gt = [[0.0, 0.0], [1.0, 0.0]]
     same_path = [[0.0, 0.0], [0.5, 0.0], [1.0, 0.0]]
     result = trajectory_metrics(same_path, gt)
-    assert result["rmse_resampled"] is True and result["rmse"] == pytest.approx(0.0, abs=1e-9)
-    # the DFD does not resample: the unmatched middle point costs 500
-    assert result["dfd"] == pytest.approx(500.0, abs=1e-9)
+    assert result["resampled"] is True and result["rmse"] == pytest.approx(0.0, abs=1e-9)
+    # DFD and HD use the same resampled points as RMSE: the same path is at distance 0 in all three
+    assert result["dfd"] == pytest.approx(0.0, abs=1e-9) and result["hd"] == pytest.approx(0.0, abs=1e-9)
     shifted = [[0.0, 0.1], [0.2, 0.1], [0.7, 0.1], [1.0, 0.1]]
     assert trajectory_metrics(shifted, gt)["rmse"] == pytest.approx(100.0, abs=1e-9)
     # index pairing would not give 0 here: points bunched at the start of the same segment
@@ -83,7 +83,7 @@ def test_resample_keeps_ends_and_handles_zero_length():
 
 def test_trajectory_types_and_bad_input():
     t = Trajectory(((0.1, 0.2), (0.3, 0.4)))
-    assert trajectory_metrics(t, t) == {"dfd": 0.0, "hd": 0.0, "rmse": 0.0, "avg": 0.0, "rmse_resampled": False}
+    assert trajectory_metrics(t, t) == {"dfd": 0.0, "hd": 0.0, "rmse": 0.0, "avg": 0.0, "resampled": False}
     with pytest.raises(ValueError, match="non-empty"):
         trajectory_metrics([], t)
     with pytest.raises(ValueError, match="finite"):

@@ -124,6 +124,11 @@ def test_sft_lora_then_export_merges_adapters(tiny_checkpoint, cot_file, tmp_pat
     assert changed_fraction(before, after, "model.language_model.layers.0.self_attn.q_proj.weight") == 1.0
     assert changed_fraction(before, after, "model.visual") == 0.0  # LoRA only in the language model
     assert_loads_for_inference(merged, cot_file.parent.parent / "images" / "1.png")
+    # the exported processor is the one the adapters were trained with (max_pixels=3136), not the base's
+    from vla_r1_model.loading import load_processor
+
+    assert load_processor(str(tiny_checkpoint)).image_processor.size["longest_edge"] != 3136
+    assert load_processor(str(merged)).image_processor.size["longest_edge"] == 3136
 
 
 def test_sft_qlora_two_steps(tiny_checkpoint, cot_file, tmp_path):

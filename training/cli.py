@@ -20,11 +20,17 @@ def register(subparsers) -> None:
     for name, help_text in (("sft", "supervised fine-tuning on VLA-CoT data (TRL SFTTrainer)"),
                             ("grpo", "GRPO with the VLA-R1 reward (TRL GRPOTrainer)")):
         parser = stages.add_parser(name, help=help_text, description=help_text)
-        parser.add_argument("--config", type=Path, default=Path(f"training/configs/{name}.yaml"),
-                            help=f"YAML config (default training/configs/{name}.yaml)")
+        parser.add_argument("--config", default=name,
+                            help=f"YAML file, or the name of a shipped config (default: the shipped {name}.yaml)")
         parser.add_argument("overrides", nargs="*", metavar="key=value", help="override config keys")
         parser.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
         parser.set_defaults(func=run_sft if name == "sft" else run_grpo)
+
+    configs = stages.add_parser("configs", help="print where the shipped training and accelerate configs are",
+                                description="Paths of the configs installed with the package (for --config and "
+                                            "accelerate launch --config_file).")
+    configs.add_argument("name", nargs="?", help="print only this config's path (e.g. grpo, fsdp)")
+    configs.set_defaults(func=run_configs)
 
     cot = stages.add_parser("cot", help="CoT data engine: a teacher model writes the four-step reasoning",
                             description="Ask a teacher on an OpenAI-compatible server for reasoning; keep verified answers.")
@@ -42,7 +48,7 @@ def register(subparsers) -> None:
     cot.add_argument("--max-tokens", type=int, default=1024)
     cot.add_argument("--timeout", type=float, default=120.0, help="seconds per request")
     cot.add_argument("--image-max-side", type=int, default=0, help="downscale images before sending (0: never)")
-    cot.add_argument("--limit", type=int, help="only the first N records")
+    cot.add_argument("--limit", type=positive_int, help="only the first N records (N >= 1)")
     cot.add_argument("--retry-rejected", action="store_true", help="ask again for records rejected in earlier runs")
     cot.add_argument("--no-progress", action="store_true")
     cot.set_defaults(func=run_cot)
@@ -59,6 +65,8 @@ def register(subparsers) -> None:
     convert.add_argument("--val-fraction", type=float, default=0.0, help="also write a validation split")
     convert.add_argument("--seed", type=int, default=0)
     convert.add_argument("--report", type=Path, help="write the rejected records with reasons as JSON")
+    convert.add_argument("--skip-image-check", action="store_true",
+                         help="convert annotations whose images are not on this machine (default: such records are rejected)")
     convert.set_defaults(func=run_convert)
 
     export = stages.add_parser("export", help="merge LoRA adapters and save a checkpoint `vla-r1 infer` loads",
@@ -78,10 +86,21 @@ def register(subparsers) -> None:
     evaluate.add_argument("--task", choices=TASK_CHOICES, help="only this task")
     evaluate.add_argument("--image-template", default="{id}")
     evaluate.add_argument("--image-root", type=Path)
-    evaluate.add_argument("--limit", type=int, help="only the first N samples")
+    evaluate.add_argument("--limit", type=positive_int, help="only the first N samples (N >= 1)")
     evaluate.add_argument("--no-progress", action="store_true")
     add_model_arguments(evaluate)
     evaluate.set_defaults(func=run_eval)
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (``--limit -1`` would silently select nothing)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
+    return value
 
 
 def _help(parser: argparse.ArgumentParser) -> int:
@@ -95,13 +114,25 @@ def _usage(message: str):
     return UsageError(message)
 
 
-def _load_config(cls, args: argparse.Namespace):
-    from .config import ConfigError, load_config
+def run_configs(args: argparse.Namespace) -> int:
+    from .config import ACCELERATE_DIR, CONFIG_DIR
 
-    if not args.config.is_file():
-        raise _usage(f"config file {args.config} not found")
+    shipped = {p.stem: p for folder in (CONFIG_DIR, ACCELERATE_DIR) for p in sorted(folder.glob("*.yaml"))}
+    if args.name:
+        if args.name not in shipped:
+            raise _usage(f"no shipped config {args.name!r}; known: {sorted(shipped)}")
+        print(shipped[args.name])
+        return 0
+    for name, path in shipped.items():
+        print(f"{name}\t{path}")
+    return 0
+
+
+def _load_config(cls, args: argparse.Namespace):
+    from .config import ConfigError, find_config, load_config
+
     try:
-        return load_config(cls, args.config, args.overrides)
+        return load_config(cls, find_config(args.config), args.overrides)
     except ConfigError as exc:
         raise _usage(str(exc)) from None
 
@@ -109,6 +140,7 @@ def _load_config(cls, args: argparse.Namespace):
 def _train(args: argparse.Namespace, cls, runner) -> int:
     import logging
 
+    from .checkpoints import CheckpointError
     from .config import ConfigError
 
     config = _load_config(cls, args)
@@ -120,7 +152,7 @@ def _train(args: argparse.Namespace, cls, runner) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         metrics = runner(config)
-    except (ConfigError, FileNotFoundError) as exc:
+    except (ConfigError, FileNotFoundError, CheckpointError) as exc:
         raise _usage(str(exc)) from None
     print(json.dumps(_json_safe({k: v for k, v in metrics.items() if k not in ("losses", "rewards")})))
     return 0
@@ -173,8 +205,22 @@ def run_cot(args: argparse.Namespace) -> int:
 def run_convert(args: argparse.Namespace) -> int:
     from .data import to_hf_dataset, train_val_split, write_records, write_sharegpt
 
+    from vla_r1_model.files import OutputPathError, atomic_write_text, check_output_file
+
+    from .data import drop_missing_images
+
+    if args.report:
+        try:
+            check_output_file(args.report, what="--report")
+        except OutputPathError as exc:
+            raise _usage(str(exc)) from None
     conversion = _read_records(args.data, args.task, args.image_template)
     base = args.image_root or args.data.parent
+    missing = 0 if args.skip_image_check else drop_missing_images(conversion, base)
+    if missing:
+        print(f"{missing} record(s) rejected: image not found under {base} (see --report)", file=sys.stderr)
+    if not conversion.records:
+        raise _usage(f"{args.data}: no record with an existing image under {base}")
     try:
         train, val = train_val_split(conversion.records, args.val_fraction, args.seed)
     except ValueError as exc:
@@ -206,7 +252,7 @@ def run_convert(args: argparse.Namespace) -> int:
                 write_sharegpt(records, path, source_dir=base)
             written[name] = {"path": str(path), "records": len(records)}
     if args.report:
-        args.report.write_text(json.dumps(conversion.report(), indent=1))
+        atomic_write_text(args.report, json.dumps(conversion.report(), indent=1))
     print(json.dumps({"converted": len(conversion.records), "rejected": len(conversion.bad), "written": written}))
     return 0
 
@@ -224,11 +270,29 @@ def run_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def answer_source(args: argparse.Namespace) -> dict[str, Any]:
+    """Where the answers of an evaluation came from (a fixed --answer is not the hub model)."""
+    if args.answer is not None:
+        return {"kind": "fixed_answer", "answer": args.answer}
+    if args.backend == "openai":
+        return {"kind": "openai_server", "server_url": args.server_url, "model": args.model}
+    return {"kind": "transformers", "model": args.model, "quantization": args.quantization,
+            "quantize_vision": args.quantize_vision, "dtype": args.dtype, "device": args.device,
+            "attn_implementation": args.attn_implementation, "min_pixels": args.min_pixels, "max_pixels": args.max_pixels}
+
+
 def run_eval(args: argparse.Namespace) -> int:
     from vla_r1_model.cli_infer import policy_from_args
+    from vla_r1_model.files import OutputPathError, atomic_write_text, check_output_file
 
     from .evaluate import evaluate, format_table
 
+    try:
+        if not args.out.parent.exists():
+            args.out.parent.mkdir(parents=True)
+        check_output_file(args.out, what="--out")  # before the (long) evaluation, not after it
+    except OutputPathError as exc:
+        raise _usage(str(exc)) from None
     conversion = _read_records(args.data, args.task, args.image_template)
     records = conversion.records[: args.limit] if args.limit else conversion.records
     base = args.image_root or args.data.parent
@@ -237,9 +301,10 @@ def run_eval(args: argparse.Namespace) -> int:
         raise _usage(f"{len(missing)} image(s) not found under {base} (first: record {missing[0]})")
     policy = policy_from_args(args)
     report = evaluate(policy, records, base_dir=base, progress=not args.no_progress)
-    report = {"model": args.model, "data": str(args.data), "rejected_records": len(conversion.bad), **report}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(_json_safe(report), indent=1))
+    source = answer_source(args)
+    report = {"answer_source": source, "model": source.get("model"), "data": str(args.data),
+              "limit": args.limit, "rejected_records": len(conversion.bad), **report}
+    atomic_write_text(args.out, json.dumps(_json_safe(report), indent=1))
     print(format_table(report))
     return 0
 

@@ -10,7 +10,10 @@ is <output>…</output>`` with the task's four steps:
 - trajectory: task parsing, object and gripper localization, scene constraints, trajectory logic.
 An answer is kept only when its format is valid (``<think>`` block and a parseable ``<output>`` of
 the right kind) and its own ``<output>`` scores at least ``threshold`` against the ground truth
-with the GRPO reward (``training.rewards.compute_score``). The kept item stores the teacher's
+with the GRPO reward (``training.rewards.compute_score``), and its reasoning passes the data
+engine's checks (``training.cot_checks``: the structured steps in order, substance, no hedging, no
+copied answer, coordinates and named image regions that agree with the answer); rejections are
+counted by reason code (``CotStats.rejections_by_reason``). The kept item stores the teacher's
 reasoning with the GROUND-TRUTH answer, in the VLA-CoT ShareGPT format (one JSON line each,
 image paths relative to the output file). Rejected records go to ``OUT.rejected.jsonl`` with
 the reason. Re-running resumes: ids already in either file are skipped (``retry_rejected``
@@ -27,6 +30,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 from vla_r1_model.parsing import ParseError, extract_reasoning, parse_output
 
+from .cot_checks import check_reasoning
 from .data import VLARecord, _relative_image, record_to_sharegpt
 from .rewards import compute_score
 
@@ -110,6 +114,7 @@ class CotStats:
     errors: int = 0  # server failures: retried on the next run
     teacher_calls: int = 0
     scores: list = field(default_factory=list)
+    rejections_by_reason: dict = field(default_factory=dict)  # reason code -> records rejected for it
 
     def to_dict(self) -> dict:
         out = asdict(self)
@@ -124,22 +129,26 @@ class TeacherVerdict:
     text: str
     score: float
     reason: str
+    code: str = ""  # stable reason code: format, answer_unusable, below_threshold, or a training.cot_checks code
 
 
 def judge(record: VLARecord, text: str, threshold: float) -> TeacherVerdict:
-    """Keep ``text`` only if its format is valid for the task and its answer scores ≥ threshold."""
+    """Keep ``text`` only if its format is valid for the task, its answer scores ≥ threshold, and its
+    reasoning passes the data engine's checks (``training.cot_checks``)."""
     result = compute_score(text, record.output_block())
+    score = result["score"]
     if result["format"] != 1.0:
-        return TeacherVerdict(False, text, result["score"], "format invalid (needs <think>…</think> and a JSON <output>)")
+        return TeacherVerdict(False, text, score, "format invalid (needs <think>…</think> and a JSON <output>)", "format")
     try:
         parse_output(text, record.task, out_of_range="reject")
     except ParseError as exc:
-        return TeacherVerdict(False, text, result["score"], f"answer unusable: {exc}")
-    if not extract_reasoning(text):
-        return TeacherVerdict(False, text, result["score"], "empty reasoning")
-    if result["score"] < threshold:
-        return TeacherVerdict(False, text, result["score"], f"score {result['score']:.3f} below threshold {threshold}")
-    return TeacherVerdict(True, text, result["score"], "")
+        return TeacherVerdict(False, text, score, f"answer unusable: {exc}", "answer_unusable")
+    if score < threshold:
+        return TeacherVerdict(False, text, score, f"score {score:.3f} below threshold {threshold}", "below_threshold")
+    issue = check_reasoning(extract_reasoning(text), record.task, record.answer, record.instruction)
+    if issue is not None:
+        return TeacherVerdict(False, text, score, issue.message, issue.code)
+    return TeacherVerdict(True, text, score, "")
 
 
 def _done_ids(path: Path) -> set[str]:
@@ -228,7 +237,8 @@ def run_cot_engine(
                     verdict = None
                 if verdict is not None and verdict.accepted:
                     reasoned = VLARecord(record.id, record.task, record.image, record.instruction, record.answer,
-                                         reasoning=extract_reasoning(verdict.text), source=record.source)
+                                         reasoning=extract_reasoning(verdict.text), source=record.source,
+                                         human=record.human)
                     item = record_to_sharegpt(reasoned, _relative_image(record, base, out_path.parent))
                     item["teacher_score"] = round(verdict.score, 6)
                     kept.write(json.dumps(item, ensure_ascii=False) + "\n")
@@ -236,7 +246,9 @@ def run_cot_engine(
                     stats.accepted += 1
                     stats.scores.append(verdict.score)
                 elif verdict is not None:
-                    rejected.write(json.dumps({"id": record.id, "reason": verdict.reason, "score": verdict.score,
+                    stats.rejections_by_reason[verdict.code] = stats.rejections_by_reason.get(verdict.code, 0) + 1
+                    rejected.write(json.dumps({"id": record.id, "reason_code": verdict.code, "reason": verdict.reason,
+                                               "score": verdict.score,
                                                "text": verdict.text[:2000]}, ensure_ascii=False) + "\n")
                     rejected.flush()
                     stats.rejected += 1

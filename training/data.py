@@ -13,8 +13,8 @@ Formats
   "human", "value": <prompt form><image>}, {"from": "gpt", "value": "<think>…</think> so, the
   answer is <output>…</output>"}]}``. Image paths are relative to the data file's folder.
 - Hugging Face dataset (what the trainers read): columns ``id, task, instruction, images`` (a list
-  of one image), ``prompt`` (the user turn: prompt text then an image placeholder, exactly as
-  ``vla_r1_model.prompts.build_messages``), ``completion`` (the assistant turn) and
+  of one image), ``prompt`` (the user turn: the human value split at <image> as verl does, byte for byte; built turns are
+  ``vla_r1_model.prompts.build_messages``: prompt, newline, image), ``completion`` (the assistant turn) and
   ``ground_truth`` (the assistant text, whose ``<output>`` block the GRPO reward compares against).
 
 Every converter validates each record and reports the bad ones (index, id, reason) instead of
@@ -32,8 +32,10 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from vla_r1_model.actions import ActionError, Affordance, OutOfRange, Trajectory, validate_task
+from vla_r1_model.files import atomic_output
 from vla_r1_model.parsing import ParseError, extract_reasoning, parse_output
-from vla_r1_model.prompts import AFFORDANCE_PROMPT_SUFFIX, TRAJECTORY_PROMPT_SUFFIX, build_messages, build_prompt
+from vla_r1_model.prompts import (AFFORDANCE_PROMPT_SUFFIX, PROMPT_IMAGE_SEPARATOR, TRAJECTORY_PROMPT_SUFFIX,
+                                  build_prompt)
 
 IMAGE_TOKEN = "<image>"
 ANSWER_LEAD = "so, the answer is"
@@ -57,6 +59,7 @@ class VLARecord:
     image_width: int | None = None
     image_height: int | None = None
     source: str = ""
+    human: str = ""  # the human turn exactly as imported (VLA-CoT), with its <image> token; "" = built
 
     def __post_init__(self) -> None:
         validate_task(self.task)
@@ -73,6 +76,16 @@ class VLARecord:
 
     def prompt(self) -> str:
         return build_prompt(self.instruction, self.task)
+
+    def human_turn(self) -> str:
+        """The ShareGPT human value: as imported, byte for byte, or the training form
+        ``prompt + "\n" + "<image>"`` (the reference's VLA-CoT layout)."""
+        return self.human or self.prompt() + PROMPT_IMAGE_SEPARATOR + IMAGE_TOKEN
+
+    def user_content(self) -> list[dict]:
+        """The user turn's parts as the reference's loaders build them from the human value: the text
+        split at each <image> (verl ``_build_messages``), so imported prompts reach the model unchanged."""
+        return split_human_turn(self.human_turn())
 
     def output_block(self) -> str:
         return f"<output>{json.dumps(self.answer)}</output>"
@@ -201,10 +214,19 @@ def _record(record: dict, task: str, answer: Any, width: int, height: int, image
             image = image_template.format(id=record["id"], dataset=dataset, task=task)
         except (KeyError, IndexError) as exc:
             raise ValueError(f"image template {image_template!r} uses an unknown field {exc}") from None
+        check_inside_image_folder(str(image))
     return VLARecord(
         id=f"sharerobot-{task}-{record['id']}", task=task, image=str(image), instruction=instruction.strip(),
         answer=answer, image_width=width, image_height=height, source=f"sharerobot/{dataset}" if dataset else "sharerobot",
     )
+
+
+def check_inside_image_folder(image: str) -> None:
+    """An image path built from a record's fields must stay inside the image folder: relative, no ``..``
+    (an id such as ``../../etc/passwd`` would otherwise name any file on the machine)."""
+    path = Path(image)
+    if path.is_absolute() or image.startswith("~") or ".." in path.parts or "\\" in image:
+        raise RecordError(f"image path {image!r} built from the record leaves the image folder")
 
 
 SHAREROBOT_CONVERTERS = {"affordance": sharerobot_affordance, "trajectory": sharerobot_trajectory}
@@ -215,6 +237,9 @@ def convert_sharerobot(records: Iterable[Any], task: str, image_template: str = 
     convert = SHAREROBOT_CONVERTERS[validate_task(task)]
     out = Conversion()
     for index, raw in enumerate(records):
+        if isinstance(raw, BadLine):
+            out.bad.append(raw.as_bad_record(index))
+            continue
         record_id = str(raw.get("id", "?")) if isinstance(raw, dict) else "?"
         try:
             if not isinstance(raw, dict):
@@ -257,13 +282,23 @@ def split_prompt(human: str) -> tuple[str, str | None]:
     return text, None
 
 
+def split_human_turn(human: str) -> list[dict]:
+    """``"text<image>"`` -> ``[{"type": "text", "text": "text"}, {"type": "image"}]``: segments in order,
+    empty ones dropped, text kept byte for byte (verl's rule for ShareGPT prompts)."""
+    parts = [segment for segment in re.split(f"({re.escape(IMAGE_TOKEN)})", human) if segment != ""]
+    content = [{"type": "image"} if part == IMAGE_TOKEN else {"type": "text", "text": part} for part in parts]
+    if sum(part["type"] == "image" for part in content) != 1:
+        raise RecordError(f"the human turn must hold exactly one {IMAGE_TOKEN}, got {human!r:.120}")
+    return content
+
+
 def record_to_sharegpt(record: VLARecord, image: str | None = None) -> dict:
     return {
         "id": record.id,
         "task": record.task,
         "image": image if image is not None else record.image,
         "conversations": [
-            {"from": "human", "value": record.prompt() + IMAGE_TOKEN},
+            {"from": "human", "value": record.human_turn()},
             {"from": "gpt", "value": record.answer_text()},
         ],
     }
@@ -298,9 +333,10 @@ def sharegpt_to_record(item: Any, index: int = 0) -> VLARecord:
         action = parse_output(gpt, task, out_of_range=OutOfRange.REJECT).action
     except ParseError as exc:
         raise RecordError(f"gpt answer: {exc}") from None
+    split_human_turn(human)  # exactly one <image>
     return VLARecord(
         id=str(item.get("id", index)), task=task, image=image, instruction=instruction,
-        answer=action.to_json(), reasoning=extract_reasoning(gpt), source=str(item.get("source", "")),
+        answer=action.to_json(), reasoning=extract_reasoning(gpt), source=str(item.get("source", "")), human=human,
     )
 
 
@@ -308,6 +344,9 @@ def load_sharegpt(path: str | Path) -> Conversion:
     """Read a VLA-CoT ShareGPT file (JSON list or JSONL), validating every item."""
     out = Conversion()
     for index, item in enumerate(_read_items(path)):
+        if isinstance(item, BadLine):
+            out.bad.append(item.as_bad_record(index))
+            continue
         try:
             out.records.append(sharegpt_to_record(item, index))
         except (RecordError, ActionError, ValueError) as exc:
@@ -322,7 +361,7 @@ def write_sharegpt(records: Sequence[VLARecord], path: str | Path, source_dir: s
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     items = [record_to_sharegpt(r, _relative_image(r, source_dir, path.parent)) for r in records]
-    with path.open("w", encoding="utf-8") as handle:
+    with atomic_output(path) as handle:
         if path.suffix == ".jsonl":
             for item in items:
                 handle.write(json.dumps(item, ensure_ascii=False) + "\n")
@@ -334,7 +373,7 @@ def write_sharegpt(records: Sequence[VLARecord], path: str | Path, source_dir: s
 def write_records(records: Sequence[VLARecord], path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8") as handle:
+    with atomic_output(path) as handle:
         for record in records:
             handle.write(json.dumps(record.to_dict(), ensure_ascii=False) + "\n")
     return path
@@ -348,6 +387,21 @@ def _relative_image(record: VLARecord, source_dir: str | Path | None, target_dir
         return os.path.relpath(absolute, target_dir.resolve())
     except ValueError:  # another drive on Windows
         return str(absolute)
+
+
+def drop_missing_images(conversion: Conversion, base_dir: str | Path | None) -> int:
+    """Move records whose image file does not exist (under ``base_dir``) to ``conversion.bad``."""
+    kept = []
+    missing = 0
+    for index, record in enumerate(conversion.records):
+        path = record.resolved_image(base_dir)
+        if path.is_file():
+            kept.append(record)
+        else:
+            missing += 1
+            conversion.bad.append(BadRecord(index, record.id, f"image not found: {path}"))
+    conversion.records = kept
+    return missing
 
 
 # ----------------------------------------------------------------------------- splits
@@ -381,7 +435,7 @@ def to_hf_dataset(records: Sequence[VLARecord], base_dir: str | Path | None = No
         columns["task"].append(record.task)
         columns["instruction"].append(record.instruction)
         columns["images"].append([str(image_path)])
-        columns["prompt"].append(build_messages(record.instruction, record.task))
+        columns["prompt"].append([{"role": "user", "content": record.user_content()}])
         columns["completion"].append([{"role": "assistant", "content": [{"type": "text", "text": record.answer_text()}]}])
         columns["ground_truth"].append(record.answer_text())
     return Dataset.from_dict(columns).cast_column("images", List(Image()))
@@ -402,12 +456,41 @@ def from_hf_dataset(dataset, image_dir: str | Path) -> Conversion:
             target = image_dir / f"{_safe_name(str(row.get('id', index)))}.png"
             image.convert("RGB").save(target)
             item = {"id": row.get("id", index), "task": row.get("task"), "image": str(target.resolve()),
-                    "conversations": [{"from": "human", "value": build_prompt(row["instruction"], row["task"])},
+                    "conversations": [{"from": "human", "value": _prompt_text(row)},
                                       {"from": "gpt", "value": row["ground_truth"]}]}
             out.records.append(sharegpt_to_record(item, index))
         except (RecordError, ActionError, KeyError, ValueError) as exc:
             out.bad.append(BadRecord(index, str(row.get("id", index)), str(exc)))
     return out
+
+
+def _prompt_text(row: dict) -> str:
+    """The human value of a dataset row: its prompt parts joined back with <image> where the image was."""
+    prompt = row.get("prompt")
+    if isinstance(prompt, list) and prompt and isinstance(prompt[0], dict) and isinstance(prompt[0].get("content"), list):
+        return "".join(IMAGE_TOKEN if part.get("type") == "image" else (part.get("text") or "") for part in prompt[0]["content"])
+    return build_prompt(row["instruction"], row["task"]) + PROMPT_IMAGE_SEPARATOR + IMAGE_TOKEN
+
+
+def prompt_token_count(processor, prompt: list[dict], images: Sequence[Any]) -> int:
+    """Tokens of a prompt as the model sees it: chat template with the generation prompt, each image
+    placeholder expanded to its image tokens (the count the processor gives, without processing pixels)."""
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import smart_resize
+
+    clean = [{**message, "content": [{k: v for k, v in part.items() if v is not None} for part in message["content"]]}
+             if isinstance(message.get("content"), list) else message for message in prompt]
+    text = processor.apply_chat_template(clean, add_generation_prompt=True, tokenize=False)
+    tokenizer, image_processor = processor.tokenizer, processor.image_processor
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    pad = tokenizer.convert_tokens_to_ids("<|image_pad|>")
+    factor = image_processor.patch_size * image_processor.merge_size
+    count = len(ids) - ids.count(pad)
+    for image in images:
+        width, height = image.size
+        new_h, new_w = smart_resize(height, width, factor=factor, min_pixels=image_processor.size["shortest_edge"],
+                                    max_pixels=image_processor.size["longest_edge"])
+        count += (new_h // factor) * (new_w // factor)
+    return count
 
 
 def _safe_name(text: str) -> str:
@@ -444,11 +527,33 @@ def load_training_dataset(path: str | Path, val_fraction: float = 0.0, seed: int
 
 
 # ----------------------------------------------------------------------------- file helpers
+@dataclass(frozen=True)
+class BadLine:
+    """A JSONL line that is not JSON: kept in place so it is reported as one bad record, with its line."""
+
+    path: str
+    line: int  # 1-based line number in the file
+    message: str
+
+    def as_bad_record(self, index: int) -> BadRecord:
+        return BadRecord(index, "?", f"{self.path} line {self.line}: not valid JSON ({self.message})")
+
+
 def _read_json_or_jsonl(path: str | Path) -> Any:
+    """A JSON document, or for ``.jsonl`` a list with one item per non-empty line (a line that does
+    not parse becomes a ``BadLine`` instead of failing the whole file)."""
     path = Path(path)
     text = path.read_text(encoding="utf-8")
     if path.suffix == ".jsonl":
-        return [json.loads(line) for line in text.splitlines() if line.strip()]
+        items: list = []
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                items.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                items.append(BadLine(str(path), number, f"{exc.msg} at column {exc.colno}"))
+        return items
     return json.loads(text)
 
 
@@ -465,6 +570,9 @@ def read_records(path: str | Path) -> Conversion:
     """Read VLA-R1 records (JSONL written by ``write_records``), validating each."""
     out = Conversion()
     for index, item in enumerate(_read_items(path)):
+        if isinstance(item, BadLine):
+            out.bad.append(item.as_bad_record(index))
+            continue
         try:
             if not isinstance(item, dict):
                 raise RecordError("a record must be a JSON object")
@@ -478,7 +586,8 @@ def read_records(path: str | Path) -> Conversion:
 def read_any_records(path: str | Path) -> Conversion:
     """VLA-R1 records or VLA-CoT ShareGPT items, whichever the file holds."""
     items = _read_items(path)
-    if items and isinstance(items[0], dict) and "conversations" in items[0]:
+    first = next((item for item in items if isinstance(item, dict)), None)
+    if first is not None and "conversations" in first:
         return load_sharegpt(path)
     return read_records(path)
 
@@ -490,7 +599,7 @@ def load_any(path: str | Path, task: str | None = None, image_template: str = "{
     if isinstance(data, dict) and ("affordance" in data or "trajectory" in data):
         return load_sharerobot(path, task, image_template)
     items = _read_items(path)
-    first = items[0] if items else {}
+    first = next((item for item in items if isinstance(item, dict)), {})
     if isinstance(first, dict) and "meta_data" in first:
         return load_sharerobot(path, task, image_template)
     if isinstance(first, dict) and "conversations" in first:

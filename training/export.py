@@ -4,8 +4,9 @@
 
 A LoRA / QLoRA result (a folder with ``adapter_config.json``) is merged into its base model,
 which is loaded in full precision (never 4-bit: merged NF4 weights would lose accuracy); a full
-fine-tuning result is re-saved as is. The processor (tokenizer, chat template, image processor)
-comes from the full checkpoint, or for adapters from their base model (training leaves it unchanged).
+fine-tuning result is re-saved as is. The processor (tokenizer, chat template, image processor with
+its image-token budget) is the one the model was TRAINED with: the checkpoint's own (training saves
+it beside the weights or adapters); only an adapter folder without one falls back to the base model's.
 """
 from __future__ import annotations
 
@@ -15,6 +16,24 @@ from pathlib import Path
 
 class ExportError(RuntimeError):
     pass
+
+
+def _has_processor(folder: Path) -> bool:
+    return (folder / "tokenizer_config.json").is_file() and any(
+        (folder / name).is_file() for name in ("processor_config.json", "preprocessor_config.json"))
+
+
+def _folder_processor(folder: Path):
+    """The processor saved in an adapter folder (which has no config.json for ``load_processor``)."""
+    from transformers import AutoTokenizer
+    from transformers.models.qwen2_vl import Qwen2VLImageProcessorPil
+
+    from vla_r1_model.loading import ImageOnlyQwen2_5_VLProcessor
+
+    tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    image_processor = Qwen2VLImageProcessorPil.from_pretrained(str(folder))
+    return ImageOnlyQwen2_5_VLProcessor(image_processor=image_processor, tokenizer=tokenizer,
+                                        chat_template=tokenizer.chat_template)
 
 
 def export_checkpoint(checkpoint: str | Path, out_dir: str | Path, base_model: str | None = None,
@@ -33,7 +52,7 @@ def export_checkpoint(checkpoint: str | Path, out_dir: str | Path, base_model: s
             raise ExportError(f"{adapter_config} names no base model: pass --base-model")
         model = load_model(base, quantization="none", dtype="float32" if dtype == "auto" else dtype, device="cpu")
         model = PeftModel.from_pretrained(model, str(checkpoint)).merge_and_unload()
-        processor_source = base  # training never changes the tokenizer or the image processor
+        processor_source = str(checkpoint) if _has_processor(checkpoint) else base
     elif (checkpoint / "config.json").is_file():
         model = load_model(str(checkpoint), dtype=dtype, device="cpu")
         processor_source = str(checkpoint)
@@ -41,7 +60,9 @@ def export_checkpoint(checkpoint: str | Path, out_dir: str | Path, base_model: s
         raise ExportError(f"{checkpoint} holds neither a model (config.json) nor LoRA adapters (adapter_config.json)")
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(out))
-    load_processor(processor_source).save_pretrained(str(out))
+    processor = _folder_processor(checkpoint) if processor_source == str(checkpoint) and adapter_config.is_file() \
+        else load_processor(processor_source)
+    processor.save_pretrained(str(out))
     generation_config = getattr(model, "generation_config", None)
     if generation_config is not None:
         generation_config.save_pretrained(str(out))

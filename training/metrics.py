@@ -2,14 +2,19 @@
 
 - Inputs are NORMALIZED: an ``Affordance`` (center box) or a ``Trajectory`` / a sequence of
   normalized (x, y) points. Trajectory coordinates are multiplied by ``SCALE`` = 1000 first.
-- DFD: discrete Fréchet distance with Euclidean point distance (no resampling).
+- One resampling rule for all three distances: when the two polylines have DIFFERENT point
+  counts, both are resampled uniformly by arc length to the larger count (linear interpolation,
+  end points kept; a polyline of zero length resamples to copies of its point); equal counts are
+  compared as given. ``resampled`` in the result says whether that happened.
+- DFD: discrete Fréchet distance with Euclidean point distance.
 - HD: symmetric Hausdorff distance, max of the two directed distances between the point sets.
 - RMSE: square root of the mean squared Euclidean distance between corresponding points.
-  Equal lengths: points correspond by index. DIFFERENT lengths: both polylines are resampled
-  uniformly by arc length to the larger of the two point counts (linear interpolation, end points
-  kept) and then compared by index; a polyline of zero length resamples to copies of its point.
-  ``rmse_resampled`` in the result says whether that happened.
 - Avg (the paper's table): mean of DFD, HD and RMSE.
+- IoU and the Fréchet table are the GRPO reward's own functions (``training.rewards``): corners
+  clipped to [0, 1], |width| and |height|, IoU 0 when the union is empty.
+- A sample whose answer could not be used counts as ``FAILURE_IOU`` (0) and ``FAILURE_DISTANCE``
+  (1000·√2, the grid's diagonal: the largest distance two normalized points can have) in the
+  "all samples" columns (``training.evaluate``).
 """
 from __future__ import annotations
 
@@ -20,7 +25,11 @@ import numpy as np
 
 from vla_r1_model.actions import Affordance, Trajectory
 
+from .rewards import box_corners_normalized, box_iou, discrete_frechet_table
+
 SCALE = 1000.0
+FAILURE_IOU = 0.0
+FAILURE_DISTANCE = SCALE * math.sqrt(2.0)
 
 # VLA-R1-3B in the paper (ARCHITECTURE.md): IoU ×100; DFD, HD, RMSE on the [0, 1000) grid.
 PAPER_RESULTS: dict[str, dict[str, float]] = {
@@ -41,18 +50,9 @@ def _points(value: Trajectory | Sequence[Sequence[float]] | np.ndarray) -> np.nd
 
 
 def discrete_frechet(p: np.ndarray, q: np.ndarray) -> float:
-    """Discrete Fréchet distance between point sequences (Euclidean), O(len(p)·len(q))."""
+    """Discrete Fréchet distance between point sequences (Euclidean), the reward's table."""
     d = np.linalg.norm(p[:, None, :] - q[None, :, :], axis=-1)
-    m, n = d.shape
-    table = np.empty((m, n))
-    table[0, 0] = d[0, 0]
-    for j in range(1, n):
-        table[0, j] = max(table[0, j - 1], d[0, j])
-    for i in range(1, m):
-        table[i, 0] = max(table[i - 1, 0], d[i, 0])
-        for j in range(1, n):
-            table[i, j] = max(min(table[i - 1, j], table[i - 1, j - 1], table[i, j - 1]), d[i, j])
-    return float(table[m - 1, n - 1])
+    return float(discrete_frechet_table(len(p), len(q), lambda i, j: float(d[i, j])))
 
 
 def hausdorff(p: np.ndarray, q: np.ndarray) -> float:
@@ -74,41 +74,41 @@ def resample_by_arc_length(points: np.ndarray, count: int) -> np.ndarray:
     return np.stack([np.interp(targets, cumulative, points[:, k]) for k in range(2)], axis=1)
 
 
-def rmse(p: np.ndarray, q: np.ndarray) -> tuple[float, bool]:
-    """(RMSE, resampled?) — see the module docstring for different lengths."""
-    resampled = len(p) != len(q)
-    if resampled:
-        count = max(len(p), len(q))
-        p, q = resample_by_arc_length(p, count), resample_by_arc_length(q, count)
-    return float(math.sqrt(np.mean(np.sum((p - q) ** 2, axis=1)))), resampled
+def resample_pair(p: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
+    """The protocol's one resampling rule (module docstring): (p, q, resampled?)."""
+    if len(p) == len(q):
+        return p, q, False
+    count = max(len(p), len(q))
+    return resample_by_arc_length(p, count), resample_by_arc_length(q, count), True
+
+
+def rmse(p: np.ndarray, q: np.ndarray) -> float:
+    """RMSE of two equally long point sequences, compared by index."""
+    if len(p) != len(q):
+        raise ValueError("rmse compares equally long sequences: resample_pair them first")
+    return float(math.sqrt(np.mean(np.sum((p - q) ** 2, axis=1))))
 
 
 def trajectory_metrics(pred: Any, gt: Any, scale: float = SCALE) -> dict[str, Any]:
     """DFD, HD, RMSE (and their mean ``avg``) between normalized trajectories, scaled by ``scale``."""
-    p, q = _points(pred) * scale, _points(gt) * scale
-    dfd, hd = discrete_frechet(p, q), hausdorff(p, q)
-    error, resampled = rmse(p, q)
-    return {"dfd": dfd, "hd": hd, "rmse": error, "avg": (dfd + hd + error) / 3.0, "rmse_resampled": resampled}
+    p, q, resampled = resample_pair(_points(pred) * scale, _points(gt) * scale)
+    dfd, hd, error = discrete_frechet(p, q), hausdorff(p, q), rmse(p, q)
+    return {"dfd": dfd, "hd": hd, "rmse": error, "avg": (dfd + hd + error) / 3.0, "resampled": resampled}
 
 
-def _corners(box: Affordance | Sequence[float]) -> tuple[float, float, float, float]:
+def _corners(box: Affordance | dict | Sequence[float]) -> tuple[float, float, float, float]:
     if isinstance(box, Affordance):
-        return box.corners_normalized()
+        box = {"x": box.x, "y": box.y, "width": box.width, "height": box.height}
     if isinstance(box, dict):
-        return Affordance(box["x"], box["y"], box["width"], box["height"]).corners_normalized()
+        return box_corners_normalized(box)
     x1, y1, x2, y2 = (float(v) for v in box)
     return x1, y1, x2, y2
 
 
 def box_iou_percent(pred: Affordance | dict | Sequence[float], gt: Affordance | dict | Sequence[float]) -> float:
     """IoU ×100 of two boxes: ``Affordance`` / {"x","y","width","height"} (center, normalized) or
-    normalized corners (x1, y1, x2, y2)."""
-    a, b = _corners(pred), _corners(gt)
-    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = iw * ih
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return 100.0 * inter / union if union > 0 else 0.0
+    normalized corners (x1, y1, x2, y2); the reward's IoU."""
+    return 100.0 * box_iou(_corners(pred), _corners(gt))
 
 
 def mean_or_nan(values: Iterable[float]) -> float:

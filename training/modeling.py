@@ -10,7 +10,7 @@ import importlib.util
 from pathlib import Path
 from typing import Any
 
-from .config import TrainConfigBase
+from .config import RunConfig
 
 
 def cuda_available() -> bool:
@@ -19,21 +19,11 @@ def cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
-def mixed_precision(config: TrainConfigBase) -> dict[str, bool]:
-    """bf16/fp16 flags for transformers' TrainingArguments from ``config.dtype``."""
-    import torch
-
-    if config.dtype == "auto":
-        use_bf16 = cuda_available() and torch.cuda.is_bf16_supported()
-        return {"bf16": use_bf16, "fp16": False}
-    return {"bf16": config.dtype == "bfloat16", "fp16": config.dtype == "float16"}
-
-
 def vllm_available() -> bool:
     return importlib.util.find_spec("vllm") is not None and cuda_available()
 
 
-def load_training_processor(config: TrainConfigBase):
+def load_training_processor(config: RunConfig):
     from vla_r1_model.loading import load_processor
 
     processor = load_processor(config.model, min_pixels=config.min_pixels, max_pixels=config.max_pixels)
@@ -43,20 +33,54 @@ def load_training_processor(config: TrainConfigBase):
     return processor
 
 
-def load_training_model(config: TrainConfigBase):
-    """The model in train mode, with LoRA adapters for lora/qlora and the vision tower frozen on request."""
+def training_device(args: Any = None) -> str:
+    """This process's device: accelerate's per-process device once the TRL arguments exist
+    (``cuda:<local rank>``), else cuda:0 / cpu for a single-process run."""
+    if args is not None:
+        return str(args.device)
+    return "cuda:0" if cuda_available() else "cpu"
+
+
+def weights_dtype(config: RunConfig, args: Any = None) -> str:
+    """The dtype the weights are loaded in.
+
+    Full fine-tuning keeps fp32 weights (the optimizer's master copy); bf16/fp16 is autocast from
+    the trainer's ``bf16``/``fp16`` flags, and FSDP / DeepSpeed keep their own fp32 shards. LoRA and
+    QLoRA freeze the base model, so it is loaded in the training precision (adapters stay fp32)."""
+    if config.finetune == "full":
+        return "float32"
+    if config.dtype != "auto":
+        return config.dtype
+    device = training_device(args)
     import torch
 
-    from vla_r1_model.loading import load_model
+    return "bfloat16" if device.startswith("cuda") and torch.cuda.is_bf16_supported() else "float32"
 
-    quantization = "nf4" if config.finetune == "qlora" else "none"
-    # Weights stay fp32 on CPU; on GPU they load in the training precision (autocast does the rest).
-    device = "cuda" if cuda_available() else "cpu"
-    dtype = config.dtype
-    if dtype == "auto":
-        dtype = "bfloat16" if device == "cuda" and torch.cuda.is_bf16_supported() else "float32"
-    model = load_model(config.model, quantization=quantization, dtype=dtype, device=device,
-                       attn_implementation=config.attn_implementation)
+
+def load_training_model(config: RunConfig, args: Any = None):
+    """The model in train mode, with LoRA adapters for lora/qlora and the vision tower frozen on request.
+
+    Build the TRL arguments FIRST and pass them: they create accelerate's per-process state, which
+    ``from_pretrained`` needs for FSDP's CPU-efficient loading (rank 0 reads the weights, the others
+    stay on the meta device) and DeepSpeed ZeRO-3 init (parameters sharded as they load). The model
+    stays where ``from_pretrained`` puts it (CPU); the Trainer / accelerate moves or shards it. QLoRA
+    is placed by bitsandbytes on THIS process's device, not on device 0."""
+    from transformers import Qwen2_5_VLForConditionalGeneration
+
+    from vla_r1_model.loading import _load_failure, quantization_config, resolve_model, select_dtype
+
+    dtype = select_dtype(weights_dtype(config, args), "cpu")
+    kwargs: dict[str, Any] = {"dtype": dtype}
+    if config.attn_implementation:
+        kwargs["attn_implementation"] = config.attn_implementation
+    if config.finetune == "qlora":
+        kwargs["quantization_config"] = quantization_config("nf4", dtype)
+        kwargs["device_map"] = {"": training_device(args)}
+    source = resolve_model(config.model)
+    try:
+        model = Qwen2_5_VLForConditionalGeneration.from_pretrained(source, **kwargs)
+    except (OSError, ValueError) as exc:
+        raise _load_failure(config.model, exc) from None
     model.train()
     model.config.use_cache = False  # incompatible with gradient checkpointing; generation turns it back on
     if config.freeze_vision:
@@ -64,6 +88,9 @@ def load_training_model(config: TrainConfigBase):
             if ".visual." in f".{name}":
                 parameter.requires_grad_(False)
     if config.finetune in ("lora", "qlora"):
+        from transformers import set_seed
+
+        set_seed(config.seed)  # the adapters' random init depends on the seed only, not on earlier work
         from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
 
         if config.finetune == "qlora":
@@ -85,39 +112,17 @@ def trainable_parameter_count(model: Any) -> tuple[int, int]:
     return trainable, total
 
 
-def training_arguments(config: TrainConfigBase, has_eval: bool) -> dict[str, Any]:
-    """Keyword arguments shared by SFTConfig and GRPOConfig."""
-    eval_strategy = "steps" if has_eval and config.eval_steps else ("epoch" if has_eval else "no")
-    report_to = [r for r in config.report_to if r != "none"] or "none"
-    return dict(
-        output_dir=config.output_dir,
-        seed=config.seed,
-        learning_rate=config.learning_rate,
-        num_train_epochs=config.num_train_epochs,
-        max_steps=config.max_steps,
-        per_device_train_batch_size=config.per_device_train_batch_size,
-        per_device_eval_batch_size=config.per_device_train_batch_size,
-        gradient_accumulation_steps=config.gradient_accumulation_steps,
-        warmup_steps=config.warmup_ratio,  # transformers 5: a float in [0, 1) is a ratio of the total steps
-        lr_scheduler_type=config.lr_scheduler_type,
-        weight_decay=config.weight_decay,
-        max_grad_norm=config.max_grad_norm,
-        logging_steps=config.logging_steps,
-        save_steps=config.save_steps,
-        save_total_limit=config.save_total_limit,
-        eval_strategy=eval_strategy,
-        eval_steps=config.eval_steps,
-        report_to=report_to,
-        run_name=config.run_name,
-        gradient_checkpointing=config.gradient_checkpointing and config.finetune != "qlora",  # qlora: set by peft
-        gradient_checkpointing_kwargs={"use_reentrant": False},
-        dataloader_num_workers=config.dataloader_num_workers,
-        remove_unused_columns=False,  # the image and ground-truth columns must reach the collator / reward
-        **mixed_precision(config),
-    )
+def set_eval_strategy(args: Any, has_eval: bool) -> None:
+    """Evaluate when there is validation data: every ``eval_steps`` when set, else every epoch."""
+    from transformers.trainer_utils import IntervalStrategy
+
+    if has_eval and args.eval_strategy == IntervalStrategy.NO:
+        args.eval_strategy = IntervalStrategy.STEPS if args.eval_steps else IntervalStrategy.EPOCH
+    elif not has_eval:
+        args.eval_strategy = IntervalStrategy.NO
 
 
-def resume_checkpoint(config: TrainConfigBase) -> str | None:
+def resume_checkpoint(config: RunConfig) -> str | None:
     """``auto``: newest ``checkpoint-*`` in output_dir (None when there is none); else the path given."""
     if not config.resume_from_checkpoint:
         return None

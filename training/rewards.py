@@ -173,7 +173,7 @@ def _length_ratio_cost(lp: float, lq: float) -> float:
     return abs(math.log((lp + EPS) / (lq + EPS)))
 
 
-def _frechet_table(m: int, n: int, cost) -> float:
+def discrete_frechet_table(m: int, n: int, cost) -> float:
     """Discrete Fréchet coupling value with pair cost ``cost(i, j)``, filled row by row."""
     if m == 0 or n == 0:
         raise ValueError("discrete Fréchet distance of an empty trajectory")
@@ -206,7 +206,7 @@ def oriented_frechet(
         euclid = math.hypot(p[i][0] - q[j][0], p[i][1] - q[j][1])
         return euclid + lambda_angle * _angle(tp[i], tq[j]) + lambda_ratio * _length_ratio_cost(lp[i], lq[j])
 
-    return _frechet_table(len(p), len(q), cost)
+    return discrete_frechet_table(len(p), len(q), cost)
 
 
 # ----------------------------------------------------------------------------- the score

@@ -14,25 +14,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .config import ConfigError, TrainConfigBase, dump_config
+from .config import ConfigError, RunConfig, TrainConfigBase, dump_config
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass
 class SFTRunConfig(TrainConfigBase):
-    max_length: int | None = 4096  # prompt (image tokens included) + answer; longer examples are truncated
-    completion_only_loss: bool = True  # loss on the assistant answer only
+    """SFT's project arguments; its TRL config is ``training.trl_configs.VLASFTConfig`` (SFTConfig)."""
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.max_length is not None and self.max_length < 16:
-            raise ConfigError(f"max_length must be >= 16, got {self.max_length}")
-        if not self.completion_only_loss:
+    def check(self, args) -> None:
+        super().check(args)
+        if args.max_length is not None and args.max_length < 16:
+            raise ConfigError(f"max_length must be >= 16, got {args.max_length}")
+        if not args.completion_only_loss:
             logger.warning("completion_only_loss is off: the prompt tokens are trained on too")
 
 
-def load_datasets(config: TrainConfigBase):
+def load_datasets(config: RunConfig):
     """(train, eval or None) Hugging Face datasets; logs the records that were rejected."""
     from .data import load_training_dataset
 
@@ -50,25 +49,25 @@ def load_datasets(config: TrainConfigBase):
     return train, val
 
 
-def build_sft_trainer(config: SFTRunConfig, callbacks: list | None = None):
-    from trl import SFTConfig, SFTTrainer
-
-    from .modeling import load_training_model, load_training_processor, training_arguments
+def build_sft_trainer(config: RunConfig, callbacks: list | None = None):
+    from .modeling import load_training_model, load_training_processor, set_eval_strategy
+    from .trainers import VLASFTTrainer
 
     train, val = load_datasets(config)
+    # the TRL arguments exist already (load_config built them): accelerate's per-process state is up
+    # before the model loads, which from_pretrained needs to shard at load time
+    args = config.trainer
+    set_eval_strategy(args, has_eval=val is not None)
     processor = load_training_processor(config)
-    model = load_training_model(config)
-    args = SFTConfig(
-        **training_arguments(config, has_eval=val is not None),
-        max_length=config.max_length,
-        completion_only_loss=config.completion_only_loss,
-    )
-    trainer = SFTTrainer(model=model, args=args, train_dataset=train, eval_dataset=val,
-                         processing_class=processor, callbacks=callbacks)
+    model = load_training_model(config, args)
+    if config.finetune == "qlora":
+        args.gradient_checkpointing = False  # peft's prepare_model_for_kbit_training turned it on
+    trainer = VLASFTTrainer(model=model, args=args, train_dataset=train, eval_dataset=val,
+                            processing_class=processor, callbacks=callbacks)
     return trainer, processor
 
 
-def run_sft(config: SFTRunConfig, callbacks: list | None = None) -> dict[str, Any]:
+def run_sft(config: RunConfig, callbacks: list | None = None) -> dict[str, Any]:
     """Train, save the final model (or adapters) with its processor, and return the metrics."""
     from .modeling import resume_checkpoint, save_final, trainable_parameter_count
 

@@ -20,7 +20,7 @@ from .backends.base import GenerationSettings
 from .backends.transformers_backend import TransformersBackend, TransformersBackendConfig, validate_image_budget
 from .bench_answers import (DEFAULT_MAX_PIXELS, DEFAULT_REASONING_TOKENS, INSTRUCTION, build_answers, time_answers,
                             time_image_budgets)
-from .prompts import build_prompt
+from .prompts import build_user_text
 
 # Peak HBM bandwidth by GPU name (bytes/s): the public datasheet numbers.
 GPU_BANDWIDTH_BYTES_S = {"H200": 4.8e12, "H100 SXM": 3.35e12, "H100 PCIe": 2.0e12, "H100": 3.35e12,
@@ -132,7 +132,7 @@ def bench_mode(model: str, mode: str, new_tokens: int, repeats: int, image: Imag
         raise ValueError(f"mode must be a quantization, optionally with +vision, got {mode!r}")
     backend = TransformersBackend(TransformersBackendConfig(model=model, quantization=quantization,
                                                             quantize_vision=part == "vision", **(backend_options or {})))
-    prompt = build_prompt(INSTRUCTION, "affordance")
+    prompt = build_user_text(INSTRUCTION, "affordance")
     settings = GenerationSettings(max_new_tokens=new_tokens, ignore_eos=True)
     backend.generate(image, prompt, settings)  # warm-up with the same shapes: compiling is not timed
     runs = [backend.generate(image, prompt, settings) for _ in range(repeats)]

@@ -19,7 +19,7 @@ from PIL import Image
 
 from .backends.base import GenerationSettings
 from .forced_decoding import forced_tokens_processor
-from .prompts import build_prompt
+from .prompts import build_user_text
 
 INSTRUCTION = "pick up the broccoli and place it in a pot."
 OUTPUT_BLOCK = '<output>{"x": 0.503125, "y": 0.558333, "width": 0.15625, "height": 0.197917}</output>'
@@ -79,8 +79,8 @@ def build_answers(tokenizer, reasoning_tokens=DEFAULT_REASONING_TOKENS, task: st
     """A no-think answer, then one reasoning answer per length; the middle length also without early stop."""
     reasoning_ids = _ids(tokenizer, REASONING)
     closing = _ids(tokenizer, f"</think> so, the answer is {OUTPUT_BLOCK}")
-    answers = [Answer("no_think", build_prompt(INSTRUCTION, task, no_think=True), tuple(_ids(tokenizer, OUTPUT_BLOCK)), 0)]
-    think_prompt = build_prompt(INSTRUCTION, task)
+    answers = [Answer("no_think", build_user_text(INSTRUCTION, task, no_think=True), tuple(_ids(tokenizer, OUTPUT_BLOCK)), 0)]
+    think_prompt = build_user_text(INSTRUCTION, task)
     for n in reasoning_tokens:
         if n < 1:
             raise ValueError(f"reasoning lengths must be >= 1 token, got {n}")
@@ -121,7 +121,7 @@ def time_answers(backend, image: Image.Image, answers: list[Answer], repeats: in
 
 def time_image_budgets(backend, image: Image.Image, max_pixels=DEFAULT_MAX_PIXELS, repeats: int = 3) -> list[dict]:
     """Time to first token per image-token budget (the checkpoint's own budget first)."""
-    prompt = build_prompt(INSTRUCTION, "affordance")
+    prompt = build_user_text(INSTRUCTION, "affordance")
     settings = GenerationSettings(max_new_tokens=2, ignore_eos=True)
     merge = 28  # one image token per 28x28 merged patch
     rows = []

@@ -12,7 +12,7 @@ from PIL import Image
 from .actions import OutOfRange, Prediction, validate_task
 from .backends.base import Backend, GenerationResult, GenerationSettings, TextCallback
 from .parsing import ParseError, parse_output
-from .prompts import build_prompt
+from .prompts import build_user_text
 
 
 @dataclass(frozen=True)
@@ -107,7 +107,7 @@ class Policy:
         Raises ValueError for a bad task or instruction and BackendError when no answer came."""
         validate_task(task)
         start = time.perf_counter()
-        prompt = build_prompt(instruction, task, no_think=self.config.no_think)
+        prompt = build_user_text(instruction, task, no_think=self.config.no_think)
         pil = as_pil_image(image)
         result: GenerationResult = self.backend.generate(pil, prompt, self.config.generation, on_text, cancel)
         parse_start = time.perf_counter()

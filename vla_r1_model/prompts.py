@@ -17,6 +17,9 @@ TRAJECTORY_PROMPT_SUFFIX = (
     " Please output the optimal trajectory of the end-effector to the target object in the format "
     "<output>[[x1, y1], [x2, y2], ...]</output>."
 )
+# The user turn is the prompt, a newline, then the image: the reference's VLA-CoT human turns end
+# in ".\n<image>" and its loaders split the text at <image> (verl: text segment, image segment).
+PROMPT_IMAGE_SEPARATOR = "\n"
 # Explicit fast mode (issue: speed). Not a training prompt: answers come without reasoning.
 NO_THINK_SUFFIX = " Answer directly with the <output> block and no <think> reasoning."
 
@@ -32,8 +35,14 @@ def build_prompt(instruction: str, task: str, no_think: bool = False) -> str:
     return instruction + _SUFFIXES[task] + (NO_THINK_SUFFIX if no_think else "")
 
 
+def build_user_text(instruction: str, task: str, no_think: bool = False) -> str:
+    """The text part of the user turn, byte for byte as the model was trained: prompt + newline
+    (the image follows it)."""
+    return build_prompt(instruction, task, no_think=no_think) + PROMPT_IMAGE_SEPARATOR
+
+
 def build_messages(instruction: str, task: str, image: Any = None, no_think: bool = False) -> list[dict]:
-    """One user turn: the prompt text first, then the image, as the reference inference script does."""
-    content: list[dict] = [{"type": "text", "text": build_prompt(instruction, task, no_think=no_think)}]
+    """One user turn: the prompt text and its newline first, then the image, as in training."""
+    content: list[dict] = [{"type": "text", "text": build_user_text(instruction, task, no_think=no_think)}]
     content.append({"type": "image"} if image is None else {"type": "image", "image": image})
     return [{"role": "user", "content": content}]
