@@ -357,3 +357,34 @@ def test_the_transformers_path_with_the_tiny_checkpoint(ros, hand_eye, camera, t
     finally:
         ros.remove(client)
         ros.remove(tiny)
+
+
+def test_a_failure_after_the_goal_ended_keeps_its_result(client, node, monkeypatch):
+    """Regression: the execute callback's fallback aborted a goal that had already ended ("invalid
+    transition from state SUCCEEDED"), so the goal's result was lost."""
+    finish = node._finish
+
+    def finish_then_fail(goal_handle, data, frame=None):
+        finish(goal_handle, data, frame)
+        raise RuntimeError("a bug after the goal ended")
+
+    monkeypatch.setattr(node, "_finish", finish_then_fail)
+    run = client.run("pick up the cup")
+    monkeypatch.undo()
+    assert run.status == GoalStatus.STATUS_SUCCEEDED
+    assert run.result.success and run.result.error_code == 0 and len(run.result.plan.points) >= 2
+    failing = client.run("touch the wall")  # later goals get their own results again
+    assert failing.status == GoalStatus.STATUS_ABORTED and failing.result.error_code == SAFETY_REJECTED
+    assert client.run("pick up the cup").status == GoalStatus.STATUS_SUCCEEDED, "not left busy"
+
+
+def test_an_internal_error_before_the_goal_ends_aborts_it_with_the_reason(client, node, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("overlay renderer broke")
+
+    monkeypatch.setattr(node, "_publish_outcome", broken)
+    run = client.run("pick up the cup")
+    monkeypatch.undo()
+    assert run.status == GoalStatus.STATUS_ABORTED
+    assert run.result.error_message == "internal error: RuntimeError: overlay renderer broke"
+    assert client.run("pick up the cup").status == GoalStatus.STATUS_SUCCEEDED, "not left busy"

@@ -83,6 +83,7 @@ class VlaR1Node(Node):
         self._model_error: str | None = None
         self._planner = None
         self._last_inference_s: float | None = None
+        self._ended_result = None  # the result the running goal ended with (see _execute)
 
         self._hand_eye = self._load_hand_eye()
         self._tf_buffer = None
@@ -270,6 +271,7 @@ class VlaR1Node(Node):
             self.get_logger().info(f"goal done: code {data.error_code}, {data.error_message}")
         else:
             self.get_logger().warning(f"goal done: code {data.error_code}, {data.error_message}")
+        self._ended_result = result  # what the goal ends with, even if something fails after the state change
         if data.error_code == node_logic.ERROR_CODES["CANCELLED"] and goal_handle.is_cancel_requested:
             goal_handle.canceled()
         elif data.success:
@@ -279,13 +281,16 @@ class VlaR1Node(Node):
         return result
 
     def _execute(self, goal_handle):
+        self._ended_result = None
         try:
             return self._run_goal(goal_handle)
         except Exception as exc:  # a bug must not leave the server busy forever nor lose the goal's answer
             message = f"internal error: {type(exc).__name__}: {exc}"
             self.get_logger().error(f"goal failed unexpectedly: {message}")
-            if goal_handle.is_active:  # a goal that already ended keeps its state (a second abort raises)
-                goal_handle.abort()
+            if not goal_handle.is_active:  # it already ended (a second abort would raise): keep its result
+                return self._ended_result or ExecuteInstruction.Result(
+                    success=False, error_code=node_logic.ERROR_CODES["MODEL_FAILED"], error_message=message)
+            goal_handle.abort()
             return ExecuteInstruction.Result(success=False, error_code=node_logic.ERROR_CODES["MODEL_FAILED"],
                                              error_message=message)
         finally:
