@@ -135,8 +135,10 @@ class VlaR1Node(Node):
             except (InvalidParameterTypeException, InvalidParameterValueException) as exc:
                 given = overrides.get(name)
                 shown = given.value if given is not None else "?"
-                raise StartupError(f"parameter {name}: expected a {type(value).__name__} like {value!r}, got {shown!r} "
-                                   f"({exc.__class__.__name__})") from None
+                hint = (f" (write {float(shown)!r}: a double parameter refuses an integer)"
+                        if isinstance(value, float) and isinstance(shown, int) and not isinstance(shown, bool) else "")
+                raise StartupError(f"parameter {name}: expected a {type(value).__name__} like {value!r}, got {shown!r}"
+                                   f"{hint}") from None
         try:
             return NodeConfig.from_parameters({name: self.get_parameter(name).value for name in defaults})
         except (ValueError, TypeError) as exc:

@@ -16,13 +16,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from vla_r1_model.loading import DEFAULT_MODEL_ID, QUANTIZATIONS
 
 from .frame_sync import SyncConfig
 from .grounding_config import GroundingConfig
 from .safety import SafetyConfig
 
 NODE_NAME = "vla_r1_node"
+# The same values as vla_r1_model.loading's (a test compares them), written here because importing
+# loading pulls in transformers and torch: seconds of start-up before a bad parameter is even read.
+DEFAULT_MODEL_ID = "GigaAI-Research/vla-r1"
+QUANTIZATIONS = ("none", "nf4", "int8")
 PLANNERS = ("moveit", "pinocchio", "none")
 BACKENDS = ("transformers", "openai")
 NO_ORIENTATION = (0.0, 0.0, 0.0, 0.0)  # ROS stand-in for trajectory_orientation_xyzw = None
