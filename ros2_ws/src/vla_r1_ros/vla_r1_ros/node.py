@@ -1,12 +1,11 @@
 """vla_r1_node: the ExecuteInstruction action server around the ROS-free Pipeline. Thin on purpose.
 
-Threads (MultiThreadedExecutor):
-- camera callback group (reentrant): color / aligned depth paired by frame_sync's rule (the one
-  replay uses), the newest camera_info; messages are kept as received and converted only when a
-  goal takes a frame, so the intake keeps up with a 30 Hz camera;
-- action callback group (mutually exclusive): goal and cancel callbacks; the execute callback runs
-  the model on an executor thread, so subscriptions and diagnostics keep going;
-- timers group: diagnostics.
+Threads: ONE executor thread (SingleThreadedExecutor: rclpy's MultiThreadedExecutor costs several
+times the CPU per message, too much for 30 Hz images on a small computer) runs every callback:
+color / aligned depth paired by frame_sync's rule (the one replay uses), the newest camera_info,
+goal / cancel callbacks, diagnostics. Camera messages are kept as received and converted only when
+a goal takes a frame. A goal's work (model, planning, execution) runs on a worker thread that the
+coroutine execute callback awaits, so the camera intake never waits for the model.
 Decisions (freshness, refusals, the execution gate, result codes) are in node_logic.py.
 
 Runs on a full ROS 2 install and on the pip-only install of `make setup` (rclpy and the message
@@ -26,9 +25,10 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.duration import Duration
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
+from rclpy.task import Future
 from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header, String
@@ -75,6 +75,7 @@ class VlaR1Node(Node):
         self._sync_lock = threading.Lock()
         self.synced_pairs = 0  # color/depth pairs taken in (bench and diagnostics)
         self.unpaired_colors = 0
+        self.received_images = 0  # color and depth messages that reached the callbacks
         self._latest_info: CameraInfo | None = None
         self._busy = False
         self._busy_lock = threading.Lock()
@@ -224,6 +225,7 @@ class VlaR1Node(Node):
 
     def _take(self, pairs) -> None:
         """Keep the newest pair as messages (no conversion here: most frames are never used)."""
+        self.received_images += 1
         info = self._latest_info
         for pair in pairs:
             if pair.depth is None:
@@ -282,7 +284,20 @@ class VlaR1Node(Node):
             goal_handle.abort()
         return result
 
-    def _execute(self, goal_handle):
+    async def _execute(self, goal_handle):
+        """Runs the goal on a worker thread and awaits it: the executor keeps serving the camera."""
+        done = Future()
+
+        def work() -> None:
+            try:
+                done.set_result(self._execute_blocking(goal_handle))
+            except BaseException as exc:  # noqa: BLE001 - handed to the executor, which reports it
+                done.set_exception(exc)
+
+        threading.Thread(target=work, name="vla_r1_goal", daemon=True).start()
+        return await done
+
+    def _execute_blocking(self, goal_handle):
         self._ended_result = None
         try:
             return self._run_goal(goal_handle)
@@ -413,6 +428,11 @@ class VlaR1Node(Node):
                                                                        self.get_name()))
 
 
+def node_executor():
+    """The node's executor: one thread for the callbacks; goals run on their own worker thread."""
+    return SingleThreadedExecutor()
+
+
 def main(args=None) -> int:
     """Start the node; a bad parameter or file ends it with one clear line on stderr and exit 2."""
     rclpy.init(args=args)
@@ -422,7 +442,7 @@ def main(args=None) -> int:
         print(f"{NODE_NAME}: cannot start: {exc}", file=sys.stderr)
         rclpy.try_shutdown()
         return 2
-    executor = MultiThreadedExecutor(num_threads=4)  # camera, action, timers and tf in parallel
+    executor = node_executor()
     executor.add_node(node)
     try:
         executor.spin()
