@@ -38,20 +38,24 @@ STATUS = {GoalStatus.STATUS_SUCCEEDED: "SUCCEEDED", GoalStatus.STATUS_ABORTED: "
           GoalStatus.STATUS_CANCELED: "CANCELED"}
 
 
-def test_domain_id() -> int:
-    """A DDS domain of this process's own: 1..100 from the pid (and the xdist worker, if any)."""
+_harnesses = 0
+
+
+def test_domain_id(salt: int = 0) -> int:
+    """A DDS domain of this process's own: 1..100 from the pid (and the xdist worker, if any);
+    ``salt`` gives each harness of the process another one, so no module sees another's leftovers."""
     worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
-    return 1 + (os.getpid() * 7 + int(worker or 0)) % 100
+    return 1 + (os.getpid() * 7 + int(worker or 0) * 31 + salt * 13) % 100
 
 
 test_domain_id.__test__ = False  # a helper, not a test
 
 
-def ros_env(base: dict | None = None) -> dict:
-    """The environment a ROS process of these tests runs with (also for subprocesses)."""
+def ros_env(domain_id: int, base: dict | None = None) -> dict:
+    """The environment a ROS process of these tests runs with (subprocesses of a harness)."""
     env = dict(os.environ if base is None else base)
     env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-    env["ROS_DOMAIN_ID"] = str(test_domain_id())
+    env["ROS_DOMAIN_ID"] = str(domain_id)
     env.pop("ROS_STATIC_PEERS", None)
     return env
 
@@ -70,9 +74,12 @@ class RosHarness:
     """One rclpy context and one executor thread for the nodes of a test module."""
 
     def __init__(self) -> None:
-        os.environ.update({k: v for k, v in ros_env().items() if k.startswith("ROS_")})
+        global _harnesses
+        _harnesses += 1
+        self.domain_id = test_domain_id(_harnesses)
+        os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"  # read by rcl at init
         self.context = rclpy.Context()
-        rclpy.init(context=self.context, domain_id=test_domain_id())
+        rclpy.init(context=self.context, domain_id=self.domain_id)
         self.executor = MultiThreadedExecutor(num_threads=6, context=self.context)
         self.nodes: list[Node] = []
         self._thread = threading.Thread(target=self._spin, name="ros_harness_spin", daemon=True)
@@ -188,6 +195,7 @@ class Client(Node):
     def __init__(self, context, server_node: str = "vla_r1_node", name: str = "test_client") -> None:
         super().__init__(name, context=context)
         self.action = ActionClient(self, ExecuteInstruction, f"/{server_node}/execute_instruction")
+        self._server_seen = False
 
     def record(self, msg_type, topic: str, qos=10) -> Recorder:
         return Recorder(self, msg_type, topic, qos)
@@ -195,7 +203,12 @@ class Client(Node):
     def send(self, instruction: str, task: str = "affordance", execute: bool = False, max_frame_age_s: float = 0.0,
              timeout_s: float = 20.0):
         """(goal handle or None when rejected, the GoalRun being filled)."""
-        assert self.action.wait_for_server(timeout_sec=timeout_s), "the action server did not appear"
+        if not self._server_seen:
+            assert self.action.wait_for_server(timeout_sec=timeout_s), "the action server did not appear"
+            # wait_for_server sees the server's request side only; give the response side (server ->
+            # client) a moment to match too, or the first goal response can be lost on a busy machine
+            time.sleep(0.5)
+            self._server_seen = True
         run = GoalRun(accepted=False)
         goal = ExecuteInstruction.Goal(instruction=instruction, task=task, execute=execute, max_frame_age_s=max_frame_age_s)
         future = self.action.send_goal_async(goal, feedback_callback=lambda msg: run.feedback.append(msg.feedback))

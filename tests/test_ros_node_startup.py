@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ros_harness import CameraPublisher, Client, RosHarness, d435_frame, ros_env, wait_until  # noqa: I001
+from ros_harness import CameraPublisher, Client, RosHarness, d435_frame, ros_env, test_domain_id, wait_until  # noqa: I001
 from action_msgs.msg import GoalStatus
 
 from chat_server import ChatServer
@@ -71,7 +71,8 @@ def test_bad_parameters_stop_the_node_with_a_clear_message(tmp_path, hand_eye):
         cases["eye-in-hand without tf2"] = (node_command(PARAMS_YAML, args=("-p", "transforms.eye_in_hand:=true")),
                                             ["eye_in_hand", "tf2_ros"])
     # all at once: each start costs seconds of imports on a small machine
-    procs = {name: subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ros_env())
+    env = ros_env(test_domain_id(99))  # these nodes never get far enough to talk
+    procs = {name: subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
              for name, (command, _) in cases.items()}
     for name, proc in procs.items():
         out, err = proc.communicate(timeout=120)
@@ -90,9 +91,10 @@ def test_the_node_starts_from_a_params_file_serves_a_goal_and_stops_on_ctrl_c(tm
             "model.backend": "openai", "model.model": "vla-r1-test", "model.server_url": chat.url,
             "camera.camera_frame_id": "camera_color_optical_frame", "transforms.hand_eye_yaml": str(hand_eye),
             "execution.planner": "none"})
-        proc = subprocess.Popen(node_command(PARAMS_YAML, overrides), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True, env=ros_env())
         ros = RosHarness()
+        proc = subprocess.Popen(node_command(PARAMS_YAML, overrides), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True, env=ros_env(ros.domain_id))
+        failure = None
         try:
             ros.add(CameraPublisher(frame, ros.context, rate_hz=10.0))
             client = ros.add(Client(ros.context))
@@ -103,6 +105,8 @@ def test_the_node_starts_from_a_params_file_serves_a_goal_and_stops_on_ctrl_c(tm
             assert run.status == GoalStatus.STATUS_SUCCEEDED, run.result.error_message
             assert run.result.raw_text == ANSWERS["cup"] and len(run.result.targets.poses) == 2
             assert run.result.error_message == "targets only: no planner is configured"
+        except AssertionError as exc:
+            failure = exc
         finally:
             ros.close()
             proc.send_signal(signal.SIGINT)
@@ -112,5 +116,7 @@ def test_the_node_starts_from_a_params_file_serves_a_goal_and_stops_on_ctrl_c(tm
                 proc.kill()
                 out, _ = proc.communicate()
                 pytest.fail(f"the node did not stop on SIGINT:\n{out}")
+    if failure is not None:
+        pytest.fail(f"{failure}\nthe node's output:\n{out}")
     assert proc.returncode == 0, out
     assert "Traceback" not in out, out

@@ -287,12 +287,15 @@ class VlaR1Node(Node):
     async def _execute(self, goal_handle):
         """Runs the goal on a worker thread and awaits it: the executor keeps serving the camera."""
         done = Future()
+        executor = self.executor
 
         def work() -> None:
             try:
                 done.set_result(self._execute_blocking(goal_handle))
             except BaseException as exc:  # noqa: BLE001 - handed to the executor, which reports it
                 done.set_exception(exc)
+            if executor is not None:
+                executor.wake()  # resume the awaiting callback now, not at the next message or timer
 
         threading.Thread(target=work, name="vla_r1_goal", daemon=True).start()
         return await done
