@@ -123,6 +123,7 @@ class VlaR1Node(Node):
         from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
 
         defaults = default_parameters()
+        # rclpy keeps the --ros-args / params-file / parameter_overrides values here (no public accessor)
         overrides = getattr(self, "_parameter_overrides", {}) or {}
         unknown = sorted(name for name in overrides
                          if name not in defaults and name not in _BUILTIN_PARAMETERS and not name.startswith("qos_overrides."))
