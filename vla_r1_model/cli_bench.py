@@ -70,6 +70,8 @@ def register(subparsers) -> None:
     intake.add_argument("--rate-hz", type=float, default=30.0)
     intake.add_argument("--seconds", type=float, default=10.0, help="measurement window")
     intake.add_argument("--warmup", type=float, default=8.0, help="seconds for start-up and discovery before the window")
+    intake.add_argument("--transport", nargs="+", choices=("default", "shm"), default=["default", "shm"],
+                        help="Fast DDS transports to compare: default (UDP loopback) and shm (config/fastdds_shm.xml)")
     intake.add_argument("--no-startup", action="store_true", help="skip timing the ROS wheels' start-up hook")
     intake.add_argument("--json", type=Path)
     intake.set_defaults(func=run_ros_intake)
@@ -90,7 +92,8 @@ def run_ros_intake(args: argparse.Namespace) -> int:
         raise UsageError(f"bench ros-intake needs rclpy and vla_r1_interfaces (make setup installs them): {exc}") from None
     if args.rate_hz <= 0 or args.seconds <= 0 or args.warmup < 0:
         raise UsageError("--rate-hz and --seconds must be > 0, --warmup >= 0")
-    result = run_intake_benchmark(args.rate_hz, args.seconds, args.warmup)
+    result = {"runs": [run_intake_benchmark(args.rate_hz, args.seconds, args.warmup, transport=transport)
+                       for transport in args.transport]}
     if not args.no_startup:
         result["startup_hook"] = startup_hook_cost()
     _write(result, args.json)

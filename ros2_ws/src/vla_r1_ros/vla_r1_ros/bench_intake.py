@@ -161,11 +161,30 @@ def startup_hook_cost(repeats: int = 3) -> dict[str, float]:
     return out
 
 
+# The shared-memory Fast DDS profile shipped with the package (config/fastdds_shm.xml).
+SHM_PROFILE = Path(__file__).resolve().parent.parent / "config" / "fastdds_shm.xml"
+
+
+def shm_profile_path() -> Path:
+    """The profile in the source tree, or in the installed package's share folder (colcon)."""
+    if SHM_PROFILE.is_file():
+        return SHM_PROFILE
+    from ament_index_python.packages import get_package_share_directory
+
+    return Path(get_package_share_directory("vla_r1_ros")) / "config" / "fastdds_shm.xml"
+
+
 def run_intake_benchmark(rate_hz: float = 30.0, duration_s: float = 10.0, warmup_s: float = 8.0, width: int = 640,
-                         height: int = 480, domain_id: int | None = None) -> dict[str, Any]:
-    """Run the three processes and return the comparison (see the module doc)."""
+                         height: int = 480, domain_id: int | None = None, transport: str = "default") -> dict[str, Any]:
+    """Run the three processes and return the comparison (see the module doc). ``transport``:
+    "default" = Fast DDS as configured in the environment (UDP loopback with the localhost range);
+    "shm" = every process with config/fastdds_shm.xml (shared memory, large segments)."""
+    if transport not in ("default", "shm"):
+        raise ValueError(f"transport must be default or shm, got {transport!r}")
     env = dict(os.environ, ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
                ROS_DOMAIN_ID=str(domain_id if domain_id is not None else 1 + os.getpid() % 100))
+    if transport == "shm":
+        env["FASTRTPS_DEFAULT_PROFILES_FILE"] = str(shm_profile_path())
     start_at = time.time() + warmup_s
     roles = {"publisher": ["publisher", str(width), str(height), str(rate_hz)], "node": ["node"], "bare": ["bare"]}
     procs = {name: subprocess.Popen([sys.executable, "-m", "vla_r1_ros.bench_intake", *args, str(start_at), str(duration_s)],
@@ -182,6 +201,7 @@ def run_intake_benchmark(rate_hz: float = 30.0, duration_s: float = 10.0, warmup
     bare_pairs = bare["pairs"]
     return {
         "setup": {"rate_hz": rate_hz, "image": f"{width}x{height} rgb8 + 16UC1 aligned depth + camera_info",
+                  "transport": transport, "fastdds_profile": env.get("FASTRTPS_DEFAULT_PROFILES_FILE", ""),
                   "window_s": duration_s, "warmup_s": warmup_s, "cpus": os.cpu_count(),
                   "load_average_1min": round(os.getloadavg()[0], 2)},
         "published": {"pairs": published, "pairs_per_s": round(published / duration_s, 2)},
