@@ -11,8 +11,7 @@ class ChatServer:
     """Answers POST /v1/chat/completions with ``reply`` (a str, or a callable of the request body).
 
     ``mode``: "ok", "garbage" (200 with non-completion JSON), "slow" (sleeps past timeouts),
-    "error503" (always 503), "flaky" (503 on the first ``flaky_failures`` requests, then ok),
-    "drip" (a stream that sleeps ``delay_s`` before each chunk: a generation that takes a while).
+    "error503" (always 503), "flaky" (503 on the first ``flaky_failures`` requests, then ok).
     """
 
     def __init__(self, reply="", mode: str = "ok", flaky_failures: int = 1, delay_s: float = 2.0):
@@ -52,8 +51,6 @@ class ChatServer:
                     self.send_header("Content-Type", "text/event-stream")
                     self.end_headers()
                     for i in range(0, len(text), 4):
-                        if server.mode == "drip":
-                            time.sleep(server.delay_s)
                         chunk = {"choices": [{"index": 0, "delta": {"content": text[i : i + 4]}}]}
                         self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
                     self.wfile.write(b"data: [DONE]\n\n")

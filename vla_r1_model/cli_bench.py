@@ -65,6 +65,12 @@ def register(subparsers) -> None:
     pipeline.add_argument("--json", type=Path)
     pipeline.set_defaults(func=run_pipeline)
 
+    reward = kinds.add_parser("reward", help="cost of the GRPO reward per sample")
+    reward.add_argument("--samples", type=int, default=2000)
+    reward.add_argument("--points", type=int, default=10)
+    reward.add_argument("--json", type=Path)
+    reward.set_defaults(func=run_reward)
+
     intake = kinds.add_parser("ros-intake", help="ROS 2: synchronized camera pairs/s and CPU of vla_r1_node vs a bare "
                                                  "rclpy subscriber, from a 30 Hz 640x480 publisher (needs rclpy)")
     intake.add_argument("--rate-hz", type=float, default=30.0)
@@ -76,12 +82,6 @@ def register(subparsers) -> None:
     intake.add_argument("--json", type=Path)
     intake.set_defaults(func=run_ros_intake)
 
-    reward = kinds.add_parser("reward", help="cost of the GRPO reward per sample")
-    reward.add_argument("--samples", type=int, default=2000)
-    reward.add_argument("--points", type=int, default=10)
-    reward.add_argument("--json", type=Path)
-    reward.set_defaults(func=run_reward)
-
 
 def run_ros_intake(args: argparse.Namespace) -> int:
     from .cli import UsageError
@@ -92,6 +92,14 @@ def run_ros_intake(args: argparse.Namespace) -> int:
         raise UsageError(f"bench ros-intake needs rclpy and vla_r1_interfaces (make setup installs them): {exc}") from None
     if args.rate_hz <= 0 or args.seconds <= 0 or args.warmup < 0:
         raise UsageError("--rate-hz and --seconds must be > 0, --warmup >= 0")
+    if args.json is not None:  # checked before a benchmark that runs for a minute
+        from .files import OutputPathError, check_output_file
+
+        try:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            check_output_file(args.json, what="--json file")
+        except (OSError, OutputPathError) as exc:
+            raise UsageError(f"--json file {args.json}: {exc}") from None
     result = {"runs": [run_intake_benchmark(args.rate_hz, args.seconds, args.warmup, transport=transport)
                        for transport in args.transport]}
     if not args.no_startup:
