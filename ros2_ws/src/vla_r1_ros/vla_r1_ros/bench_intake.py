@@ -41,6 +41,15 @@ def _cpu() -> float:
     return time.process_time()
 
 
+def _stop(rclpy, executor, spinner: threading.Thread, node) -> None:
+    """Stop the spin thread before destroying anything (destroying under a running wait aborts),
+    and shut the context down: Fast DDS then removes its shared-memory segments from /dev/shm."""
+    executor.shutdown(timeout_sec=5.0)
+    spinner.join(timeout=5.0)
+    node.destroy_node()
+    rclpy.try_shutdown()
+
+
 def _publisher(width: int, height: int, rate_hz: float, start_at: float, duration_s: float) -> dict[str, Any]:
     import numpy as np
     import rclpy
@@ -79,6 +88,8 @@ def _publisher(width: int, height: int, rate_hz: float, start_at: float, duratio
         next_at += period
         time.sleep(max(0.0, next_at - time.monotonic()))
     sampler.join()
+    node.destroy_node()
+    rclpy.try_shutdown()
     return result
 
 
@@ -101,7 +112,8 @@ def _node(start_at: float, duration_s: float) -> dict[str, Any]:
     spinner.start()
     result = _window(start_at, duration_s, lambda: {"pairs": node.synced_pairs, "unpaired_colors": node.unpaired_colors,
                                                      "images": node.received_images, "cpu_s": _cpu()})
-    return result  # the process ends right after printing it (see _child)
+    _stop(rclpy, executor, spinner, node)
+    return result
 
 
 def _bare(start_at: float, duration_s: float) -> dict[str, Any]:
@@ -132,7 +144,8 @@ def _bare(start_at: float, duration_s: float) -> dict[str, Any]:
     spinner = threading.Thread(target=executor.spin, daemon=True)
     spinner.start()
     result = _window(start_at, duration_s, lambda: {**counts, "cpu_s": _cpu()})
-    return result  # the process ends right after printing it (see _child)
+    _stop(rclpy, executor, spinner, node)
+    return result
 
 
 def _start_cost_s(command: list[str], env: dict, repeats: int) -> float:
@@ -229,9 +242,6 @@ def _child(argv: list[str]) -> None:
     else:
         result = _bare(float(start_at), float(duration_s))
     print(json.dumps(result), flush=True)
-    # End now: tearing down executors that spin in other threads can abort inside the rmw; the
-    # process exit closes the DDS participants all the same.
-    os._exit(0)
 
 
 if __name__ == "__main__":
