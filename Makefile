@@ -14,10 +14,15 @@ PIP_TORCH_ARGS ?=
 MODEL ?=
 DEMO_DIR ?= demo_out
 STAMP := $(VENV)/.installed
+# vla_r1_interfaces built with cmake against the ROS 2 wheels in the venv (ros2_ws/build_interfaces.py)
+IFACE_STAMP := $(VENV)/.interfaces
+IFACE_SOURCES := $(wildcard ros2_ws/src/vla_r1_interfaces/*/*.msg ros2_ws/src/vla_r1_interfaces/*/*.action) \
+  ros2_ws/src/vla_r1_interfaces/CMakeLists.txt ros2_ws/src/vla_r1_interfaces/package.xml \
+  ros2_ws/build_interfaces.py ros2_ws/cmake/wheel_python_includes.cmake
 
 .PHONY: setup demo test bench bench-gpu clean sysdeps
 
-setup: $(STAMP)
+setup: $(STAMP) $(IFACE_STAMP)
 
 # pyrealsense2 links against libusb; install it when we may (root), otherwise say what is missing.
 sysdeps:
@@ -35,10 +40,14 @@ $(STAMP): pyproject.toml constraints.txt | sysdeps
 	$(PY) -m pip install -q --upgrade pip setuptools wheel
 	# torch first, so nothing below can pull a CUDA build on a CPU machine
 	$(PY) -m pip install -q "$(TORCH_SPEC)" $(PIP_TORCH_ARGS)
-	$(PY) -m pip install -q -c constraints.txt -e ".[realsense,sim,train,dev]"
+	$(PY) -m pip install -q -c constraints.txt -e ".[realsense,sim,train,dev,ros]"
 	touch $(STAMP)
 
-test: $(STAMP)
+$(IFACE_STAMP): $(STAMP) $(IFACE_SOURCES)
+	$(PY) ros2_ws/build_interfaces.py
+	touch $(IFACE_STAMP)
+
+test: $(STAMP) $(IFACE_STAMP)
 	$(PY) -m pytest -q
 
 # The closed loop in the simulated cell: render -> answer -> ground -> plan -> execute -> judge. Each

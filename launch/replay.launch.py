@@ -23,7 +23,7 @@ ARGUMENTS = [
     ("color_topic", "/camera/camera/color/image_raw", "color image topic in the bag"),
     ("depth_topic", "/camera/camera/aligned_depth_to_color/image_raw", "depth topic in the bag, aligned to color"),
     ("info_topic", "/camera/camera/color/camera_info", "color camera_info topic in the bag"),
-    ("sync_camera_info", "true", "false for recordings whose camera_info has no stamp"),
+    ("pair_tolerance_s", "0.15", "largest color/depth stamp difference of a pair (the replay rule)"),
     ("camera_frame_id", "", "camera frame when the bag's images carry none; empty = their header frame_id"),
     ("hand_eye_yaml", "", "base <- camera transform YAML (vla-r1 calibrate hand-eye); overrides camera_pose"),
     ("camera_pose", "0.5 0.0 0.7 1.0 0.0 0.0 0.0", "x y z qx qy qz qw of the camera in the Panda base frame "
@@ -87,7 +87,7 @@ def _nodes(context):
                  "transforms.base_frame": "panda_link0",
                  "camera.color_topic": arg("color_topic"), "camera.depth_topic": arg("depth_topic"),
                  "camera.info_topic": arg("info_topic"),
-                 "camera.sync_camera_info": arg("sync_camera_info").lower() in ("true", "1", "yes"),
+                 "camera.pair_tolerance_s": float(arg("pair_tolerance_s")),
                  "camera.camera_frame_id": arg("camera_frame_id"),
              }]),
     ]

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "ros2_ws/src"
 PKG = SRC / "vla_r1_ros"
 IFACES = SRC / "vla_r1_interfaces"
-ROS_LAYER = ("node.py", "moveit_bridge.py", "conversions.py")
+ROS_LAYER = ("node.py", "moveit_bridge.py", "conversions.py", "bench_intake.py")
 # Python module -> the ROS package that provides it (where the names differ)
 MODULE_PACKAGE = {"tf2_ros": "tf2_ros_py", "moveit": "moveit_py"}
 ROS_MODULES = {"rclpy", "message_filters", "tf2_ros", "moveit", "builtin_interfaces", "std_msgs", "sensor_msgs",

@@ -99,6 +99,42 @@ def register(subparsers) -> None:
     reward.add_argument("--json", type=Path)
     reward.set_defaults(func=run_reward)
 
+    intake = kinds.add_parser("ros-intake", help="ROS 2: synchronized camera pairs/s and CPU of vla_r1_node vs a bare "
+                                                 "rclpy subscriber, from a 30 Hz 640x480 publisher (needs rclpy)")
+    intake.add_argument("--rate-hz", type=float, default=30.0)
+    intake.add_argument("--seconds", type=float, default=10.0, help="measurement window")
+    intake.add_argument("--warmup", type=float, default=8.0, help="seconds for start-up and discovery before the window")
+    intake.add_argument("--transport", nargs="+", choices=("default", "shm"), default=["default", "shm"],
+                        help="Fast DDS transports to compare: default (UDP loopback) and shm (config/fastdds_shm.xml)")
+    intake.add_argument("--no-startup", action="store_true", help="skip timing the ROS wheels' start-up hook")
+    intake.add_argument("--json", type=Path)
+    intake.set_defaults(func=run_ros_intake)
+
+
+def run_ros_intake(args: argparse.Namespace) -> int:
+    from .cli import UsageError
+
+    try:
+        from vla_r1_ros.bench_intake import run_intake_benchmark, startup_hook_cost
+    except ImportError as exc:
+        raise UsageError(f"bench ros-intake needs rclpy and vla_r1_interfaces (make setup installs them): {exc}") from None
+    if args.rate_hz <= 0 or args.seconds <= 0 or args.warmup < 0:
+        raise UsageError("--rate-hz and --seconds must be > 0, --warmup >= 0")
+    if args.json is not None:  # checked before a benchmark that runs for a minute
+        from .files import OutputPathError, check_output_file
+
+        try:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            check_output_file(args.json, what="--json file")
+        except (OSError, OutputPathError) as exc:
+            raise UsageError(f"--json file {args.json}: {exc}") from None
+    result = {"runs": [run_intake_benchmark(args.rate_hz, args.seconds, args.warmup, transport=transport)
+                       for transport in args.transport]}
+    if not args.no_startup:
+        result["startup_hook"] = startup_hook_cost()
+    _write(result, args.json)
+    return 0
+
 
 def run_model(args: argparse.Namespace) -> int:
     from .bench import AnswerBenchSpec, run_model_benchmark

@@ -48,8 +48,8 @@ def generate_test_description():
         package="vla_r1_ros", executable="vla_r1_node", name="vla_r1_node", output="screen",
         parameters=[{
             "model.model": "tiny", "model.max_new_tokens": 48, "execution.planner": "none",
-            "execution.allow_execution": False, "camera.sync_camera_info": False,  # its camera_info has stamp 0
-            "camera.sync_slop_s": 0.2, "camera.camera_frame_id": CAMERA_FRAME, "camera.frame_wait_timeout_s": 20.0,
+            "execution.allow_execution": False, "camera.pair_tolerance_s": 0.2, "camera.camera_frame_id": CAMERA_FRAME,
+            "camera.frame_wait_timeout_s": 20.0,
             "transforms.base_frame": "base_link", **TOPICS,
         }],
     )

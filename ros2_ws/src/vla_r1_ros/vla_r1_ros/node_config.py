@@ -16,12 +16,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from vla_r1_model.loading import DEFAULT_MODEL_ID, QUANTIZATIONS
 
+from .frame_sync import SyncConfig
 from .grounding_config import GroundingConfig
 from .safety import SafetyConfig
 
 NODE_NAME = "vla_r1_node"
+# The same values as vla_r1_model.loading's (a test compares them), written here because importing
+# loading pulls in transformers and torch: seconds of start-up before a bad parameter is even read.
+DEFAULT_MODEL_ID = "GigaAI-Research/vla-r1"
+QUANTIZATIONS = ("none", "nf4", "int8")
 PLANNERS = ("moveit", "pinocchio", "none")
 BACKENDS = ("transformers", "openai")
 NO_ORIENTATION = (0.0, 0.0, 0.0, 0.0)  # ROS stand-in for trajectory_orientation_xyzw = None
@@ -102,11 +106,10 @@ class CameraSettings:
     color_topic: str = "/camera/camera/color/image_raw"
     depth_topic: str = "/camera/camera/aligned_depth_to_color/image_raw"
     info_topic: str = "/camera/camera/color/camera_info"
-    # Synchronize camera_info with the images too; false = use the newest camera_info as is
-    # (for recordings whose camera_info carries no stamp).
-    sync_camera_info: bool = True
-    sync_slop_s: float = 0.05  # ApproximateTimeSynchronizer: the largest stamp difference in a set
-    sync_queue_size: int = 10
+    # Color pairs with the depth image of nearest stamp within pair_tolerance_s: frame_sync's rule,
+    # the one replay uses too (same defaults). camera_info: the newest received (intrinsics are fixed).
+    pair_tolerance_s: float = SyncConfig.tolerance_s
+    pair_max_lag_s: float = SyncConfig.max_lag_s
     max_frame_age_s: float = 0.5  # a goal may use a frame received this long before it arrived
     frame_wait_timeout_s: float = 2.0  # how long a goal waits for a usable frame before it is refused
     depth_scale_m: float = 0.001  # metres per unit of 16UC1 depth (RealSense: millimetres)
@@ -115,31 +118,43 @@ class CameraSettings:
     def __post_init__(self) -> None:
         for name in ("color_topic", "depth_topic", "info_topic"):
             _topic(f"camera.{name}", getattr(self, name))
-        for name in ("sync_slop_s", "frame_wait_timeout_s", "depth_scale_m"):
+        for name in ("frame_wait_timeout_s", "depth_scale_m"):
             _positive(f"camera.{name}", getattr(self, name))
         if not (math.isfinite(self.max_frame_age_s) and self.max_frame_age_s >= 0):
             raise ValueError(f"camera.max_frame_age_s must be >= 0, got {self.max_frame_age_s}")
-        if self.sync_queue_size < 1:
-            raise ValueError(f"camera.sync_queue_size must be >= 1, got {self.sync_queue_size}")
+        try:
+            self.sync_config()
+        except ValueError as exc:
+            raise ValueError(f"camera.pair_tolerance_s / pair_max_lag_s: {exc}") from None
+
+    def sync_config(self) -> SyncConfig:
+        return SyncConfig(self.pair_tolerance_s, self.pair_max_lag_s)
 
 
 @dataclass(frozen=True)
 class TransformSettings:
-    """Where base_T_camera comes from: tf2, looked up base_frame <- camera frame.
+    """Where base_T_camera comes from.
 
-    Eye-to-hand: a static transform (published from the hand-eye YAML), looked up at the latest
-    time. Eye-in-hand: the chain base -> end-effector (live, from joint states) -> camera (static),
-    looked up AT THE FRAME'S STAMP so the camera pose matches the moment the image was taken.
+    ``hand_eye_yaml`` set (eye-to-hand only): the file `vla-r1 calibrate hand-eye --setup eye-to-hand`
+    writes; the node reads base_T_camera from it once and needs no tf2 (a pip-only install has none).
+    Otherwise tf2, looked up base_frame <- camera frame. Eye-to-hand: a static transform (published
+    from the hand-eye YAML), looked up at the latest time. Eye-in-hand: the chain base ->
+    end-effector (live, from joint states) -> camera (static), looked up AT THE FRAME'S STAMP so the
+    camera pose matches the moment the image was taken: it needs tf2.
     """
 
     base_frame: str = "base_link"
     eye_in_hand: bool = False
     tf_timeout_s: float = 0.5
+    hand_eye_yaml: str = ""  # "" = tf2
 
     def __post_init__(self) -> None:
         if not self.base_frame:
             raise ValueError("transforms.base_frame must be set")
         _positive("transforms.tf_timeout_s", self.tf_timeout_s)
+        if self.hand_eye_yaml and self.eye_in_hand:
+            raise ValueError("transforms.hand_eye_yaml gives a fixed base_T_camera (eye-to-hand); eye-in-hand needs "
+                             "tf2 (base -> end-effector moves): leave hand_eye_yaml empty and publish ee_T_camera on tf")
 
 
 @dataclass(frozen=True)
