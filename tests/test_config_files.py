@@ -86,8 +86,8 @@ def test_node_parameters_refuse_strings_for_vectors():
         NodeConfig.from_parameters({"safety.workspace_min_xyz_m": "123"})
     with pytest.raises(ValueError, match="grounding.trajectory_orientation_xyzw must be a list of 4"):
         NodeConfig.from_parameters({"grounding.trajectory_orientation_xyzw": "0000"})  # was read as top-down
-    with pytest.raises(ValueError, match="camera.sync_queue_size must be an integer"):
-        NodeConfig.from_parameters({"camera.sync_queue_size": "10"})
+    with pytest.raises(ValueError, match="model.max_new_tokens must be an integer"):
+        NodeConfig.from_parameters({"model.max_new_tokens": "10"})
 
 
 def test_read_yaml_mapping_and_number_vector(tmp_path):
