@@ -35,7 +35,7 @@ def records_with_images(tmp_path, count=4):
 def test_config_yaml_overrides_and_validation(tmp_path):
     config = load_config(GRPORunConfig, "training/configs/grpo.yaml", ["train_file=x.json", "learning_rate=1e-6",
                                                                        "report_to=[tensorboard,wandb]", "val_file=null"])
-    # reference defaults (ARCHITECTURE.md) and the overrides, with YAML strings turned into numbers
+    # reference defaults (docs/training.md) and the overrides, with YAML strings turned into numbers
     assert (config.num_generations, config.beta, config.epsilon, config.entropy_coef, config.temperature) == (5, 0.01, 0.2, 0.0, 1.0)
     assert config.max_completion_length == 2048 and config.learning_rate == 1e-6 and config.report_to == ["tensorboard", "wandb"]
     per_step = config.per_device_train_batch_size * 8 * config.gradient_accumulation_steps

@@ -3,7 +3,7 @@
     vla-r1 eval --model ./vla-r1 --data val.jsonl --out eval.json
 
 Protocol (``PROTOCOL``, written into every report):
-- Columns (ARCHITECTURE.md): IoU = affordance box IoU ×100; DFD, HD, RMSE = trajectory distances on
+- Columns (docs/training.md): IoU = affordance box IoU ×100; DFD, HD, RMSE = trajectory distances on
   the [0, 1000) grid with one resampling rule for all three (``training.metrics``); Avg = mean of
   DFD, HD and RMSE.
 - A sample FAILS when its answer cannot be used: no parseable ``<output>`` of the task's kind

@@ -31,7 +31,7 @@ SCALE = 1000.0
 FAILURE_IOU = 0.0
 FAILURE_DISTANCE = SCALE * math.sqrt(2.0)
 
-# VLA-R1-3B in the paper (ARCHITECTURE.md): IoU ×100; DFD, HD, RMSE on the [0, 1000) grid.
+# VLA-R1-3B in the paper (docs/training.md): IoU ×100; DFD, HD, RMSE on the [0, 1000) grid.
 PAPER_RESULTS: dict[str, dict[str, float]] = {
     "in_domain": {"iou": 36.51, "dfd": 106.20, "hd": 97.90, "rmse": 71.12},
     "out_of_domain": {"iou": 33.96, "dfd": 114.30, "hd": 98.43, "rmse": 68.97},

@@ -1,4 +1,4 @@
-"""The GRPO reward of VLA-R1, exactly as ARCHITECTURE.md defines it (the reference verl reward).
+"""The GRPO reward of VLA-R1, exactly as the reference verl reward computes it (docs/training.md).
 
 ``score = 0.9 * task + 0.1 * format``
 

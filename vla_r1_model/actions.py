@@ -1,6 +1,6 @@
 """Action types of VLA-R1 and explicit conversions between coordinate conventions.
 
-Conventions (ARCHITECTURE.md):
+Conventions (docs/architecture.md):
 - VLA-R1 speaks NORMALIZED coordinates in [0, 1]; a box is CENTER x, y plus width, height.
 - ShareRobot annotations are PIXELS; a box is TOP-LEFT x, y plus width, height.
 - RoboBrain answers NORMALIZED corners [x1, y1, x2, y2].

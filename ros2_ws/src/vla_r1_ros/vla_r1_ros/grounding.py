@@ -5,7 +5,7 @@
   of a plane fitted to the box's points; fingers closing across the object's short side (2D box
   aspect or PCA of the top-surface points); pre-grasp ``pregrasp_distance_m`` back along the approach.
 - Trajectory -> Cartesian path. A waypoint pixel sees the SURFACE under the path (table, object),
-  not the gripper (ARCHITECTURE.md), so each waypoint is grounded on that surface and lifted by
+  not the gripper (docs/grounding.md), so each waypoint is grounded on that surface and lifted by
   ``hover_height_m`` along base z; after the last waypoint (hovering above its surface point) the
   path descends vertically to that surface point + ``final_clearance_m``. Straight segments between
   those points are resampled to at most ``max_waypoint_spacing_m``; the orientation is constant.
