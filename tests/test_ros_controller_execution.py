@@ -1,0 +1,191 @@
+"""vla_r1_node executing task plans through ros2_control's topic interfaces, for real over DDS: the
+node (planner pinocchio), the recorded D435 frame on the camera topics, fixed answers from the local
+chat server, and a fake controller (tests/fake_controller.py) that follows the JointTrajectory
+commands and publishes /joint_states."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from ros_harness import CameraPublisher, Client, RosHarness, d435_frame, wait_until  # noqa: I001
+from action_msgs.msg import GoalStatus
+from rclpy.parameter import Parameter
+
+from chat_server import ChatServer
+from fake_controller import ARM_JOINTS, FakeController
+from test_ros_node import HAND_EYE_YAML, answer, node_overrides
+from vla_r1_ros.node import VlaR1Node
+from vla_r1_ros.node_logic import ERROR_CODES
+
+PICK = ["gripper:open", "arm:approach", "gripper:close", "arm:lift"]
+NODE = "vla_r1_node_controllers"
+
+
+@pytest.fixture(scope="module")
+def ros():
+    harness = RosHarness()
+    yield harness
+    harness.close()
+
+
+@pytest.fixture(scope="module")
+def chat():
+    with ChatServer(answer, delay_s=0.1) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def camera(ros, testdata):
+    publisher = ros.add(CameraPublisher(d435_frame(testdata), ros.context, rate_hz=5.0, name="test_camera_exec"))
+    yield publisher
+    publisher.active = False
+
+
+@pytest.fixture(scope="module")
+def fake(ros):
+    return ros.add(FakeController(ros.context))
+
+
+@pytest.fixture(scope="module")
+def node(ros, chat, camera, fake, testdata, tmp_path_factory):
+    hand_eye = tmp_path_factory.mktemp("controllers") / "base_T_camera.yaml"
+    hand_eye.write_text(HAND_EYE_YAML)
+    server = ros.add(VlaR1Node(NODE, context=ros.context, parameter_overrides=node_overrides(chat.url, hand_eye, **{
+        "execution.planner": "pinocchio", "execution.urdf_path": str(testdata / "urdf_panda" / "panda.urdf"),
+        "model.timeout_s": 30.0,
+        "execution.allow_execution": True, "execution.segment_timeout_factor": 1.2,
+        "execution.segment_timeout_margin_s": 0.6, "execution.gripper_duration_s": 0.3,
+        # fast motions keep the test short (the fake controller follows any speed)
+        "planner.velocity_scaling": 1.0, "planner.max_acceleration_rad_s2": 10.0})))
+    wait_until(lambda: server.ready, 20, "the model client")
+    yield server
+
+
+@pytest.fixture(scope="module")
+def client(ros, node):
+    return ros.add(Client(ros.context, NODE, "client_controllers"))
+
+
+@pytest.fixture(autouse=True)
+def fresh(fake, node):
+    fake.reset()
+    fake.stuck_joint, fake.object_width_m, fake.active = "", 0.0, True
+    node.set_parameters([Parameter("execution.allow_execution", value=True)])
+    time.sleep(0.1)
+    fake.arm_msgs.clear()
+    fake.gripper_msgs.clear()
+    yield
+
+
+def executing(run) -> list[tuple[int, int, str]]:
+    return [(f.segment_index, f.segment_count, f.segment_kind) for f in run.feedback if f.stage == "executing"]
+
+
+def test_a_pick_runs_every_segment_and_reports_executed(client, fake):
+    start = np.array(fake.positions()) + np.array([0.05, -0.03, 0.02, 0.04, 0.0, -0.02, 0.03])
+    fake.reset(start)
+    fake.object_width_m = 0.04  # the fingers close on an object: the close step ends by stalling
+    time.sleep(0.1)
+    run = client.run("pick up the cup", execute=True, timeout_s=60)
+    r = run.result
+    assert run.status == GoalStatus.STATUS_SUCCEEDED, r.error_message
+    assert r.executed and r.error_message == "executed"
+    assert (r.segment_count, r.segments_completed) == (4, 4)
+    assert executing(run) == [(i, 4, kind) for i, kind in enumerate(PICK)], "one feedback per segment, in order"
+    stages = run.stages
+    assert stages.index("waiting_for_frame") < stages.index("model") < stages.index("planned") < stages.index("executing")
+    assert all(f.segment_index == -1 for f in run.feedback if f.stage != "executing")
+    # planned from the measured joint state, not from the ready pose
+    assert list(r.plan.points[0].positions) == pytest.approx(list(start), abs=2e-3)
+    # what reached the controllers: open, approach, close, lift
+    assert [len(m.points) > 1 for _, m in fake.arm_msgs] == [True, True]
+    opening, closing = (m.points[0] for _, m in fake.gripper_msgs)
+    assert (opening.positions[0], closing.positions[0]) == pytest.approx((0.04, 0.0))
+    assert list(closing.effort) == pytest.approx([20.0])
+    assert all(m.joint_names == ["panda_finger_joint1"] for _, m in fake.gripper_msgs)
+    assert fake.finger == pytest.approx(0.02, abs=1e-3), "stopped on the object"
+    lift_end = np.array(fake.arm_msgs[-1][1].points[-1].positions)
+    order = [fake.arm_msgs[-1][1].joint_names.index(j) for j in ARM_JOINTS]
+    assert np.abs(fake.positions() - lift_end[order]).max() < 0.01
+    timings = {t.stage for t in r.timings}
+    assert {"model", "planning", "execution", "execution.3:arm:lift"} <= timings
+
+
+def test_nothing_reaches_the_controllers_unless_the_goal_and_the_node_allow_it(client, node, fake):
+    sent = {}
+    for allow in (False, True):
+        node.set_parameters([Parameter("execution.allow_execution", value=allow)])
+        for execute in (False, True):
+            fake.reset()
+            before = len(fake.arm_msgs) + len(fake.gripper_msgs)
+            run = client.run("pick up the cup", execute=execute, timeout_s=60)
+            assert run.status == GoalStatus.STATUS_SUCCEEDED, run.result.error_message
+            time.sleep(0.3)  # a message in flight would arrive by now
+            sent[(execute, allow)] = (len(fake.arm_msgs) + len(fake.gripper_msgs) - before, run.result.executed,
+                                      "executing" in run.stages)
+    assert sent[(True, True)] == (4, True, True)
+    for key in ((False, False), (True, False), (False, True)):
+        assert sent[key] == (0, False, False), key
+
+
+def test_cancel_during_a_segment_holds_the_arm_and_ends_canceled(client, fake):
+    handle, run = client.send("pick up the cup", execute=True)
+    wait_until(lambda: (1, 4, "arm:approach") in executing(run), 30, "the approach segment")
+    time.sleep(0.3)  # the arm is moving
+    moving = fake.positions()
+    asked = time.monotonic()
+    handle.cancel_goal_async()
+    client.finish(handle, run, timeout_s=10)
+    took = time.monotonic() - asked
+    assert run.status == GoalStatus.STATUS_CANCELED, run.status_name
+    assert run.result.error_code == ERROR_CODES["CANCELLED"] and not run.result.executed
+    assert took < 1.5, f"cancel took {took:.2f} s"
+    hold = fake.arm_msgs[-1][1]
+    assert len(hold.points) == 1 and list(hold.points[0].velocities) == [0.0] * 7
+    assert hold.points[0].time_from_start.sec == 0 and hold.points[0].time_from_start.nanosec == 100_000_000
+    order = [hold.joint_names.index(j) for j in ARM_JOINTS]
+    held = np.array(hold.points[0].positions)[order]
+    assert np.abs(held - moving).max() > 1e-4, "held where it was at the cancel, not where it was earlier"
+    time.sleep(0.3)
+    settled = fake.positions()
+    time.sleep(0.3)
+    assert np.abs(fake.positions() - settled).max() < 1e-3, "the arm stays still after the hold"
+    assert np.abs(settled - held).max() < 5e-3
+    assert len(fake.gripper_msgs) == 1, "the close was never sent"
+
+
+def test_a_stuck_joint_fails_the_segment_and_names_it_and_the_tolerance(client, fake):
+    fake.stuck_joint = "panda_joint2"
+    run = client.run("pick up the cup", execute=True, timeout_s=60)
+    r = run.result
+    assert run.status == GoalStatus.STATUS_ABORTED
+    assert r.error_code == ERROR_CODES["EXECUTION_FAILED"] and not r.executed
+    assert "segment 1 (approach)" in r.error_message and "panda_joint2" in r.error_message
+    assert "goal_tolerance_rad 0.01" in r.error_message
+    assert (r.segment_count, r.segments_completed) == (4, 1)
+    hold = fake.arm_msgs[-1][1]
+    assert len(fake.arm_msgs) == 2 and len(hold.points) == 1, "the failed segment, then the hold"
+    assert len(fake.gripper_msgs) == 1, "nothing after the failed segment"
+
+
+def test_several_goals_in_a_row_each_start_where_the_arm_is(client, fake):
+    for k in range(3):
+        before = fake.positions()
+        run = client.run("pick up the cup", execute=True, timeout_s=60)
+        assert run.status == GoalStatus.STATUS_SUCCEEDED, (k, run.result.error_message)
+        assert run.result.executed and run.result.segments_completed == 4
+        assert list(run.result.plan.points[0].positions) == pytest.approx(list(before), abs=2e-3)
+
+
+def test_without_joint_states_an_executing_goal_is_refused_before_anything_moves(client, fake):
+    fake.active = False
+    time.sleep(0.7)  # older than execution.joint_state_max_age_s
+    before = len(fake.arm_msgs) + len(fake.gripper_msgs)
+    run = client.run("pick up the cup", execute=True, timeout_s=60)
+    assert run.status == GoalStatus.STATUS_ABORTED and run.result.error_code == ERROR_CODES["PLANNING_FAILED"]
+    assert "joint state" in run.result.error_message and "/joint_states" in run.result.error_message
+    assert len(fake.arm_msgs) + len(fake.gripper_msgs) == before
+    plan_only = client.run("pick up the cup", execute=False, timeout_s=60)
+    assert plan_only.status == GoalStatus.STATUS_SUCCEEDED, "plan-only goals plan from the ready pose"
