@@ -179,6 +179,15 @@ def test_several_goals_in_a_row_each_start_where_the_arm_is(client, fake):
         assert list(run.result.plan.points[0].positions) == pytest.approx(list(before), abs=2e-3)
 
 
+def test_a_trajectory_answer_runs_the_held_gripper_and_the_path(client, fake):
+    run = client.run("reach along the counter", task="trajectory", execute=True, timeout_s=60)
+    r = run.result
+    assert run.status == GoalStatus.STATUS_SUCCEEDED, r.error_message
+    assert r.executed and (r.segment_count, r.segments_completed) == (2, 2)
+    assert executing(run) == [(0, 2, "gripper:open"), (1, 2, "arm:path")]
+    assert len(fake.arm_msgs) == 1 and len(fake.arm_msgs[0][1].points) >= 3
+
+
 def test_without_joint_states_an_executing_goal_is_refused_before_anything_moves(client, fake):
     fake.active = False
     time.sleep(0.7)  # older than execution.joint_state_max_age_s
