@@ -131,9 +131,19 @@ def test_nothing_reaches_the_controllers_unless_the_goal_and_the_node_allow_it(c
 
 
 def test_cancel_during_a_segment_holds_the_arm_and_ends_canceled(client, fake):
+    start = fake.positions()
+    start[0] += 1.2  # turned away from the cup: a long approach
+    fake.reset(start)
+    time.sleep(0.1)
     handle, run = client.send("pick up the cup", execute=True)
     wait_until(lambda: (1, 4, "arm:approach") in executing(run), 30, "the approach segment")
-    time.sleep(0.3)  # the arm is moving
+
+    def moving():
+        before = fake.positions()
+        time.sleep(0.03)
+        return np.abs(fake.positions() - before).max() > 1e-3
+
+    wait_until(moving, 5, "the arm to move")
     moving = fake.positions()
     asked = time.monotonic()
     handle.cancel_goal_async()
@@ -142,12 +152,15 @@ def test_cancel_during_a_segment_holds_the_arm_and_ends_canceled(client, fake):
     assert run.status == GoalStatus.STATUS_CANCELED, run.status_name
     assert run.result.error_code == ERROR_CODES["CANCELLED"] and not run.result.executed
     assert took < 1.5, f"cancel took {took:.2f} s"
-    hold = fake.arm_msgs[-1][1]
+    wait_until(lambda: len(fake.arm_msgs) == 2, 2, "the hold (DDS does not order it with the result)")
+    approach, hold = fake.arm_msgs[0][1], fake.arm_msgs[1][1]
     assert len(hold.points) == 1 and list(hold.points[0].velocities) == [0.0] * 7
     assert hold.points[0].time_from_start.sec == 0 and hold.points[0].time_from_start.nanosec == 100_000_000
     order = [hold.joint_names.index(j) for j in ARM_JOINTS]
     held = np.array(hold.points[0].positions)[order]
-    assert np.abs(held - moving).max() > 1e-4, "held where it was at the cancel, not where it was earlier"
+    approach_end = np.array(approach.points[-1].positions)[order]
+    assert np.abs(held - moving).max() < 0.05, "held where the arm was at the cancel"
+    assert np.abs(held - start).max() > 1e-3 and np.abs(held - approach_end).max() > 0.1, "not the plan's start or end"
     time.sleep(0.3)
     settled = fake.positions()
     time.sleep(0.3)
@@ -165,8 +178,9 @@ def test_a_stuck_joint_fails_the_segment_and_names_it_and_the_tolerance(client, 
     assert "segment 1 (approach)" in r.error_message and "panda_joint2" in r.error_message
     assert "goal_tolerance_rad 0.01" in r.error_message
     assert (r.segment_count, r.segments_completed) == (4, 1)
+    wait_until(lambda: len(fake.arm_msgs) == 2, 2, "the hold")
     hold = fake.arm_msgs[-1][1]
-    assert len(fake.arm_msgs) == 2 and len(hold.points) == 1, "the failed segment, then the hold"
+    assert len(hold.points) == 1, "the failed segment, then the hold"
     assert len(fake.gripper_msgs) == 1, "nothing after the failed segment"
 
 
