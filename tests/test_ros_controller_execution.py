@@ -212,3 +212,27 @@ def test_without_joint_states_an_executing_goal_is_refused_before_anything_moves
     assert len(fake.arm_msgs) + len(fake.gripper_msgs) == before
     plan_only = client.run("pick up the cup", execute=False, timeout_s=60)
     assert plan_only.status == GoalStatus.STATUS_SUCCEEDED, "plan-only goals plan from the ready pose"
+
+
+def test_controller_names_are_parameters_and_an_absent_controller_is_a_clear_failure(ros, chat, camera, fake, client,
+                                                                                    testdata, tmp_path):
+    hand_eye = tmp_path / "base_T_camera.yaml"
+    hand_eye.write_text(HAND_EYE_YAML)
+    other = ros.add(VlaR1Node("vla_r1_node_other_arm", context=ros.context, parameter_overrides=node_overrides(
+        chat.url, hand_eye, **{"execution.planner": "pinocchio", "model.timeout_s": 30.0,
+                               "execution.urdf_path": str(testdata / "urdf_panda" / "panda.urdf"),
+                               "execution.allow_execution": True, "execution.arm_controller": "other_arm_controller"})))
+    other_client = ros.add(Client(ros.context, "vla_r1_node_other_arm", "client_other_arm"))
+    try:
+        wait_until(lambda: other.ready, 20, "the second node")
+        run = other_client.run("pick up the cup", execute=True, timeout_s=60)
+        r = run.result
+        assert run.status == GoalStatus.STATUS_ABORTED and r.error_code == ERROR_CODES["EXECUTION_FAILED"]
+        assert r.error_message == ("execution: nothing sent: nothing subscribes to /other_arm_controller/joint_trajectory: "
+                                   "is the controller running?")
+        assert not r.executed and (r.segment_count, r.segments_completed) == (4, 0)
+        time.sleep(0.3)
+        assert fake.arm_msgs == [] and fake.gripper_msgs == []
+    finally:
+        ros.remove(other_client)
+        ros.remove(other)

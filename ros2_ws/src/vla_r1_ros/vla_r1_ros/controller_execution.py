@@ -120,6 +120,17 @@ class ControllerExecutor:
         goal.command.max_effort = float(command.effort[0])
         return _Sent(self._gripper_client.send_goal_async(goal))
 
+    def missing_controllers(self, gripper: bool) -> str | None:
+        """Why the controllers cannot take commands now (nobody subscribes, no action server), or None."""
+        endpoints = [("arm", self.arm_topic)] + ([("gripper", self.gripper_topic)] if gripper else [])
+        if self.interface == "topic":
+            publishers = {"arm": self._arm_pub, "gripper": self._gripper_pub}
+            absent = [name for target, name in endpoints if publishers[target].get_subscription_count() == 0]
+            return f"nothing subscribes to {', '.join(absent)}: is the controller running?" if absent else None
+        clients = {"arm": self._arm_client, "gripper": self._gripper_client}
+        absent = [name for target, name in endpoints if not clients[target].server_is_ready()]
+        return f"no action server at {', '.join(absent)}: is the controller running?" if absent else None
+
     def hold(self) -> bool:
         """Hold the arm at its measured position; False when no joint state says where that is."""
         positions, _, _ = self.joint_states.latest()
@@ -140,7 +151,11 @@ class ControllerExecutor:
             commands = [arm_command(s, cfg) if isinstance(s, ArmSegment) else gripper_command(s, cfg) for s in steps]
         except ValueError as exc:
             return ExecutionReport(False, False, total, 0, str(exc))
-        joints = cfg.arm_joints + ((cfg.gripper_joint,) if any(c.target == "gripper" for c in commands) else ())
+        uses_gripper = any(c.target == "gripper" for c in commands)
+        missing = self.missing_controllers(uses_gripper)
+        if missing:
+            return ExecutionReport(False, False, total, 0, f"nothing sent: {missing}")
+        joints = cfg.arm_joints + ((cfg.gripper_joint,) if uses_gripper else ())
         current, why = self.current(joints)
         if current is None:
             return ExecutionReport(False, False, total, 0, f"nothing sent: {why} on {cfg.joint_states_topic}")
