@@ -159,8 +159,11 @@ def test_cancel_during_a_segment_holds_the_arm_and_ends_canceled(client, fake):
     order = [hold.joint_names.index(j) for j in ARM_JOINTS]
     held = np.array(hold.points[0].positions)[order]
     approach_end = np.array(approach.points[-1].positions)[order]
-    assert np.abs(held - moving).max() < 0.05, "held where the arm was at the cancel"
-    assert np.abs(held - start).max() > 1e-3 and np.abs(held - approach_end).max() > 0.1, "not the plan's start or end"
+    # the measured position when the cancel arrived: past where the test saw the arm moving (the
+    # cancel takes a few hundred ms on a loaded machine), short of the approach's end
+    progress = np.abs(approach_end - start).max()
+    assert np.abs(held - start).max() >= np.abs(moving - start).max() - 1e-3
+    assert np.abs(held - approach_end).max() > 0.05 * progress, "not the plan's end"
     time.sleep(0.3)
     settled = fake.positions()
     time.sleep(0.3)
