@@ -1,5 +1,5 @@
 """A stand-in for ros2_control in tests: the JointTrajectoryController topic interfaces of the Panda arm
-and hand, and /joint_states at 100 Hz.
+and hand, and /joint_states at 50 Hz (the contract's minimum).
 
 An arm trajectory is followed as a JTC does (sampled from its receipt, cubic Hermite, starting from
 the current position when the first point is later than 0) through a first-order lag; a new
@@ -28,7 +28,7 @@ GRIPPER_TOPIC = "/panda_hand_controller/joint_trajectory"
 
 
 class FakeController(Node):
-    def __init__(self, context, rate_hz: float = 100.0, lag_s: float = 0.02, name: str = "fake_ros2_control") -> None:
+    def __init__(self, context, rate_hz: float = 50.0, lag_s: float = 0.02, name: str = "fake_ros2_control") -> None:
         super().__init__(name, context=context)
         self.lag_s = lag_s
         self.finger_speed_m_s = 0.1
