@@ -1,7 +1,10 @@
-"""Real arm bringup: camera, hand-eye transform, MoveIt (moveit_py inside the node), vla_r1_node.
+"""Real arm bringup: camera, hand-eye transform, vla_r1_node planning with MoveIt (moveit_py inside
+the node) or with pinocchio and executing through the ros2_control controllers.
 
     ros2 launch launch/arm.launch.py hand_eye_yaml:=/calib/hand_eye.yaml \
         moveit_config_package:=moveit_resources_panda_moveit_config robot_name:=panda
+    ros2 launch launch/arm.launch.py hand_eye_yaml:=/calib/hand_eye.yaml planner:=pinocchio \
+        urdf_path:=/robot/panda.urdf arm_controller:=panda_arm_controller gripper_controller:=panda_hand_controller
 
 Execution stays OFF unless allow_execution:=true (and then a goal must ALSO ask for it).
 The arm's driver (ros2_control + controllers, joint_states) is the robot vendor's launch, started
@@ -28,6 +31,10 @@ ARGUMENTS = [
     ("params_file", "", "node parameters (default: the package's config/params.yaml)"),
     ("model", "GigaAI-Research/vla-r1", "hub id, local folder, or tiny"),
     ("allow_execution", "false", "allow goals with execute=true to move the arm"),
+    ("planner", "moveit", "moveit (moveit_py plans and executes) or pinocchio (the task plan through ros2_control)"),
+    ("urdf_path", "", "planner pinocchio: the robot's URDF"),
+    ("arm_controller", "panda_arm_controller", "planner pinocchio: the arm's JointTrajectoryController"),
+    ("gripper_controller", "panda_hand_controller", "planner pinocchio: the gripper's controller"),
     ("camera", "realsense2_camera", "realsense2_camera (the ROS driver) or pyrealsense2 (this package's publisher)"),
     ("serial_no", "", "RealSense serial number (digits, or realsense-ros' _-prefixed form); empty = the first camera found"),
 ]
@@ -43,26 +50,33 @@ def _hand_eye_and_moveit(context):
         transform = NamedTransform.from_yaml(hand_eye)
         actions.append(Node(package="tf2_ros", executable="static_transform_publisher", name="hand_eye_tf",
                             arguments=transform.static_transform_publisher_arguments()))
-    moveit_config = (
-        MoveItConfigsBuilder(LaunchConfiguration("robot_name").perform(context),
-                             package_name=LaunchConfiguration("moveit_config_package").perform(context))
-        .moveit_cpp(file_path=str(Path(_share("vla_r1_ros")) / "config" / "moveit_py.yaml"))
-        .to_moveit_configs()
-    )
+    planner = LaunchConfiguration("planner").perform(context)
     params_file = LaunchConfiguration("params_file").perform(context) or str(
         Path(_share("vla_r1_ros")) / "config" / "params.yaml")
-    actions.append(Node(
-        package="vla_r1_ros", executable="vla_r1_node", name="vla_r1_node", output="screen",
-        parameters=[moveit_config.to_dict(), params_file, {
-            "model.model": LaunchConfiguration("model"),
-            "execution.allow_execution": _bool(context, "allow_execution"),
-            "execution.planner": "moveit",
-            "execution.planning_group": LaunchConfiguration("planning_group"),
-            "execution.pose_link": LaunchConfiguration("pose_link"),
-            "transforms.base_frame": LaunchConfiguration("base_frame"),
-            "transforms.eye_in_hand": _bool(context, "eye_in_hand"),
-        }],
-    ))
+    overrides = {
+        "model.model": LaunchConfiguration("model"),
+        "execution.allow_execution": _bool(context, "allow_execution"),
+        "execution.planner": planner,
+        "execution.planning_group": LaunchConfiguration("planning_group"),
+        "execution.pose_link": LaunchConfiguration("pose_link"),
+        "transforms.base_frame": LaunchConfiguration("base_frame"),
+        "transforms.eye_in_hand": _bool(context, "eye_in_hand"),
+    }
+    parameters = [params_file, overrides]
+    if planner == "moveit":
+        moveit_config = (
+            MoveItConfigsBuilder(LaunchConfiguration("robot_name").perform(context),
+                                 package_name=LaunchConfiguration("moveit_config_package").perform(context))
+            .moveit_cpp(file_path=str(Path(_share("vla_r1_ros")) / "config" / "moveit_py.yaml"))
+            .to_moveit_configs()
+        )
+        parameters.insert(0, moveit_config.to_dict())
+    else:  # pinocchio: the task plan goes to the ros2_control controllers (control_msgs actions)
+        overrides.update({"execution.urdf_path": LaunchConfiguration("urdf_path"),
+                          "execution.arm_controller": LaunchConfiguration("arm_controller"),
+                          "execution.gripper_controller": LaunchConfiguration("gripper_controller")})
+    actions.append(Node(package="vla_r1_ros", executable="vla_r1_node", name="vla_r1_node", output="screen",
+                        parameters=parameters))
     return actions
 
 

@@ -40,8 +40,9 @@ def test_params_yaml_types_match_the_declared_types():
     defaults = default_parameters()
     for name, value in _params_yaml().items():
         assert type(value) is type(defaults[name]), f"{name}: {type(value).__name__} vs {type(defaults[name]).__name__}"
-        if isinstance(value, list):
-            assert all(isinstance(v, float) for v in value), name
+        if isinstance(value, list):  # a double array, or a string array (joint names)
+            assert all(isinstance(v, float) for v in value) or all(isinstance(v, str) for v in value), name
+            assert {type(v) for v in value} == {type(v) for v in defaults[name]}, name
 
 
 def test_params_yaml_values_are_the_defaults():
@@ -78,7 +79,33 @@ def test_overrides_reach_the_dataclasses():
     ("grounding.approach", "sideways", "approach"),
     ("safety.max_reach_m", -1.0, "max_reach_m"),
     ("bogus.key", 1, "unknown parameter"),
+    ("execution.goal_tolerance_rad", 0.0, "goal_tolerance_rad"),
+    ("execution.segment_timeout_factor", 0.5, "segment_timeout_factor"),
+    ("execution.controller_interface", "service", "controller_interface"),
+    ("execution.arm_joints", ["j1", "j1"], "arm_joints"),
+    ("execution.arm_joints", "panda_joint1", "arm_joints"),
+    ("task.gripper_force_n", 0.0, "gripper_force_n"),
+    ("task.trajectory_gripper", "half", "trajectory_gripper"),
 ])
 def test_bad_parameters_are_refused(name, value, fragment):
     with pytest.raises((ValueError, TypeError), match=fragment):
         NodeConfig.from_parameters({**_params_yaml(), name: value})
+
+
+def test_the_execution_and_task_sections_map_onto_their_dataclasses():
+    from vla_r1_ros.controller_logic import ControllerConfig
+    from vla_r1_ros.task import TaskConfig
+
+    config = NodeConfig.from_parameters(_params_yaml())
+    assert config.task == TaskConfig() and config.task.place_position_base_m is None  # the all-zero sentinel
+    inherited = ControllerConfig()
+    for name in ("arm_controller", "gripper_controller", "arm_joints", "gripper_joint", "goal_tolerance_rad",
+                 "gripper_tolerance_m", "segment_timeout_factor", "segment_timeout_margin_s"):
+        assert getattr(config.execution, name) == getattr(inherited, name), name
+    assert config.execution.arm_joints == tuple(f"panda_joint{i}" for i in range(1, 8))
+    assert default_parameters()["execution.arm_joints"] == [f"panda_joint{i}" for i in range(1, 8)]
+    changed = NodeConfig.from_parameters({**_params_yaml(), "task.place_position_base_m": [0.4, 0.2, 0.05],
+                                          "task.lift_height_m": 0.2, "execution.arm_joints": ["a", "b"],
+                                          "execution.goal_tolerance_rad": 0.02})
+    assert changed.task.place_position_base_m == (0.4, 0.2, 0.05) and changed.task.lift_height_m == 0.2
+    assert changed.execution.arm_joints == ("a", "b") and changed.execution.goal_tolerance_rad == 0.02

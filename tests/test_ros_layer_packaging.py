@@ -15,12 +15,12 @@ ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "ros2_ws/src"
 PKG = SRC / "vla_r1_ros"
 IFACES = SRC / "vla_r1_interfaces"
-ROS_LAYER = ("node.py", "moveit_bridge.py", "conversions.py", "bench_intake.py")
+ROS_LAYER = ("node.py", "moveit_bridge.py", "conversions.py", "bench_intake.py", "controller_execution.py")
 # Python module -> the ROS package that provides it (where the names differ)
 MODULE_PACKAGE = {"tf2_ros": "tf2_ros_py", "moveit": "moveit_py"}
 ROS_MODULES = {"rclpy", "message_filters", "tf2_ros", "moveit", "builtin_interfaces", "std_msgs", "sensor_msgs",
                "geometry_msgs", "trajectory_msgs", "visualization_msgs", "diagnostic_msgs", "vla_r1_interfaces",
-               "launch", "launch_ros", "launch_testing", "moveit_configs_utils", "ament_index_python"}
+               "launch", "launch_ros", "launch_testing", "moveit_configs_utils", "ament_index_python", "control_msgs"}
 BUILTIN = {"bool", "byte", "char", "float32", "float64", "int8", "uint8", "int16", "uint16", "int32", "uint32", "int64",
            "uint64", "string", "wstring"}
 
@@ -115,7 +115,7 @@ def test_interface_files_are_well_formed():
         for field_type, _, _ in section:
             _check_type(field_type, local)
     assert [n for _, n, _ in goal] == ["instruction", "task", "execute", "max_frame_age_s"]
-    assert {"stage", "reasoning"} == {n for _, n, _ in feedback}
+    assert {"stage", "reasoning", "segment_index", "segment_count", "segment_kind"} == {n for _, n, _ in feedback}
     constants = {name: int(value) for field_type, name, value in result if value is not None}
     assert constants == node_logic.ERROR_CODES, "node_logic.ERROR_CODES must mirror the action's constants"
     assert all(t == "uint8" for t, _, v in result if v is not None)

@@ -45,7 +45,7 @@ def hand_eye(tmp_path_factory):
     return path
 
 
-def test_bad_parameters_stop_the_node_with_a_clear_message(tmp_path, hand_eye):
+def test_bad_parameters_stop_the_node_with_a_clear_message(tmp_path, hand_eye, testdata):
     plain = dict(**{"transforms.hand_eye_yaml": str(hand_eye), "execution.planner": "none"})
     cases = {  # name -> (command, words the one error line must contain)
         "unknown key": (node_command(PARAMS_YAML, write_params(tmp_path / "a.yaml", **plain, **{"camera.colour_topic": "/x"})),
@@ -65,6 +65,17 @@ def test_bad_parameters_stop_the_node_with_a_clear_message(tmp_path, hand_eye):
             tmp_path / "e.yaml", **{"transforms.hand_eye_yaml": str(tmp_path / "nowhere.yaml")})),
                                   ["transforms.hand_eye_yaml", "nowhere.yaml"]),
     }
+    pinocchio = {"transforms.hand_eye_yaml": str(hand_eye), "execution.planner": "pinocchio",
+                 "execution.urdf_path": str(testdata / "urdf_panda" / "panda.urdf")}
+    cases["arm joints not the URDF's"] = (node_command(PARAMS_YAML, write_params(
+        tmp_path / "f.yaml", **pinocchio, **{"execution.arm_joints": ["joint_a", "joint_b"]})),
+        ["execution.arm_joints", "joint_a", "panda_joint7"])
+    try:
+        import control_msgs  # noqa: F401
+    except ImportError:  # a pip install: no control_msgs, so the action interface is refused at start
+        cases["action interface without control_msgs"] = (node_command(PARAMS_YAML, write_params(
+            tmp_path / "g.yaml", **pinocchio, **{"execution.controller_interface": "action"})),
+            ["execution.controller_interface", "control_msgs"])
     try:
         import tf2_ros  # noqa: F401
     except ImportError:  # a pip install: no tf2, so eye-in-hand is refused at start

@@ -136,6 +136,8 @@ def result_msg(data: ResultData, image_header=None, base_header=None, image_size
     result.reasoning = data.reasoning
     result.raw_text = data.raw_text
     result.executed = data.executed
+    result.segment_count = data.segment_count
+    result.segments_completed = data.segments_completed
     result.timings = [StageTiming(stage=k, seconds=float(v)) for k, v in data.timings_s.items()]
     outcome = data.outcome
     if outcome is None:

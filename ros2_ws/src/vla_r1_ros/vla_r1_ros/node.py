@@ -83,6 +83,7 @@ class VlaR1Node(Node):
         self._policy = None
         self._model_error: str | None = None
         self._planner = None
+        self._controllers = None  # planner pinocchio: the ros2_control executor of task plans
         self._last_inference_s: float | None = None
         self._ended_result = None  # the result the running goal ended with (see _execute)
 
@@ -95,6 +96,7 @@ class VlaR1Node(Node):
             self._tf_listener = TransformListener(self._tf_buffer, self)
         if cfg.execution.planner == "pinocchio":  # fast: a bad URDF stops the start, not the first goal
             self._planner = self._build_pinocchio_planner()
+            self._controllers = self._build_controller_executor()
 
         self._overlay_pub = self.create_publisher(Image, "~/overlay", 1)
         self._markers_pub = self.create_publisher(MarkerArray, "~/markers", 1)
@@ -188,6 +190,19 @@ class VlaR1Node(Node):
         except Exception as exc:  # noqa: BLE001 - any URDF/pinocchio failure is a start-up error with its reason
             raise StartupError(f"execution.urdf_path {e.urdf_path}: {type(exc).__name__}: {exc}") from None
 
+    def _build_controller_executor(self):
+        from .controller_execution import ControllerError, ControllerExecutor
+
+        e = self.config.execution
+        planned = list(self._planner.robot.joint_names)
+        if set(planned) != set(e.arm_joints):
+            raise StartupError(f"execution.arm_joints {list(e.arm_joints)} are not the joints of execution.urdf_path's "
+                               f"chain to {e.pose_link}: {planned}")
+        try:
+            return ControllerExecutor(self, e, callback_group=self._camera_group)
+        except ControllerError as exc:
+            raise StartupError(str(exc)) from None
+
     def _load(self) -> None:
         """Model (and MoveIt) load off the executor: the node answers (and refuses goals) meanwhile."""
         cfg = self.config
@@ -260,8 +275,10 @@ class VlaR1Node(Node):
             stop()
         return CancelResponse.ACCEPT
 
-    def _feedback(self, goal_handle, stage: str, reasoning: str = "") -> None:
-        goal_handle.publish_feedback(ExecuteInstruction.Feedback(stage=stage, reasoning=reasoning))
+    def _feedback(self, goal_handle, stage: str, reasoning: str = "", segment: tuple[int, int, str] = (-1, 0, "")) -> None:
+        index, count, kind = segment
+        goal_handle.publish_feedback(ExecuteInstruction.Feedback(
+            stage=stage, reasoning=reasoning, segment_index=index, segment_count=count, segment_kind=kind))
 
     def _finish(self, goal_handle, data: node_logic.ResultData, frame=None):
         if data.outcome is not None and frame is not None:
@@ -352,8 +369,14 @@ class VlaR1Node(Node):
             if text is not None:
                 self._feedback(goal_handle, "model", text)
 
-        start_positions = getattr(self._planner, "current_positions", None)
-        pipeline = Pipeline(self._policy, cfg.grounding, cfg.safety, self._planner, base_T_camera, start_positions)
+        executes_itself = hasattr(self._planner, "execute")  # MoveIt (or a test double) executes its own plans
+        if executes_itself or self._controllers is None:
+            start_positions, task_config = getattr(self._planner, "current_positions", None), None
+        else:  # pinocchio: the task plan, from the current /joint_states
+            may_execute = goal.execute and bool(self.get_parameter("execution.allow_execution").value)
+            start_positions, task_config = self._start_positions(may_execute), cfg.task
+        pipeline = Pipeline(self._policy, cfg.grounding, cfg.safety, self._planner, base_T_camera, start_positions,
+                            task_config)
         self._feedback(goal_handle, "model")
         outcome = pipeline.run(frame, goal.instruction, goal.task, on_text=on_text, cancel=self._cancel)
         self._last_inference_s = outcome.timings_s.get("model")
@@ -361,24 +384,50 @@ class VlaR1Node(Node):
         self._publish_outcome(frame, outcome, base_T_camera)
 
         allow = bool(self.get_parameter("execution.allow_execution").value)  # read now: it may be changed live
-        decision = node_logic.execution_decision(goal.execute, allow, outcome.plan is not None,
-                                                 hasattr(self._planner, "execute"))
-        executed, execution_error, extra = False, None, {}
+        can_execute = executes_itself or (self._controllers is not None and outcome.task_plan is not None)
+        decision = node_logic.execution_decision(goal.execute, allow, outcome.plan is not None, can_execute)
+        executed, execution_error, extra, segments = False, None, {}, (0, 0)
         if outcome.ok and decision.execute and not self._cancel.is_set():
-            self._feedback(goal_handle, "executing", outcome.reasoning)
             started = time.perf_counter()
-            try:
-                self._planner.execute(outcome.plan, self._cancel)
-                executed = True
-            except InterruptedError:
-                pass  # reported as cancelled below
-            except Exception as exc:  # noqa: BLE001 - controller errors of any kind end the goal
-                execution_error = str(exc)
+            if executes_itself:
+                self._feedback(goal_handle, "executing", outcome.reasoning)
+                try:
+                    self._planner.execute(outcome.plan, self._cancel)
+                    executed = True
+                except InterruptedError:
+                    pass  # reported as cancelled below
+                except Exception as exc:  # noqa: BLE001 - controller errors of any kind end the goal
+                    execution_error = str(exc)
+            else:
+                report = self._controllers.execute(
+                    outcome.task_plan, self._cancel,
+                    lambda i, n, kind: self._feedback(goal_handle, "executing", outcome.reasoning, (i, n, kind)))
+                executed, execution_error = report.executed, report.error
+                segments = (report.steps_total, report.steps_completed)
+                extra.update({f"execution.{name}": seconds for name, seconds in report.step_seconds})
             extra["execution"] = time.perf_counter() - started
         elif outcome.ok:
             self.get_logger().info(decision.note)
-        data = node_logic.assemble_result(outcome, decision, executed, execution_error, self._cancel.is_set(), extra)
+        data = node_logic.assemble_result(outcome, decision, executed, execution_error, self._cancel.is_set(), extra,
+                                          segments)
         return self._finish(goal_handle, data, frame)
+
+    def _start_positions(self, may_execute: bool):
+        """The planning start: the current /joint_states. Without a fresh one a plan-only goal plans from
+        the default start (the ready pose); a goal that may execute must not (LookupError: planning fails)."""
+        joints = list(self._planner.robot.joint_names)
+
+        def start():
+            try:
+                return self._controllers.start_positions(joints)
+            except LookupError:
+                if may_execute:
+                    raise
+                from .pipeline import default_start_positions
+
+                return default_start_positions(self._planner.robot)
+
+        return start
 
     def _base_T_camera(self, frame):
         """From the hand-eye YAML (eye-to-hand) or tf2. Raises LookupError / TransformException."""

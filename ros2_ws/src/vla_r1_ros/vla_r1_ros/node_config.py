@@ -17,9 +17,11 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 
+from .controller_logic import ControllerConfig
 from .frame_sync import SyncConfig
 from .grounding_config import GroundingConfig
 from .safety import SafetyConfig
+from .task import TaskConfig
 
 NODE_NAME = "vla_r1_node"
 # The same values as vla_r1_model.loading's (a test compares them), written here because importing
@@ -29,6 +31,7 @@ QUANTIZATIONS = ("none", "nf4", "int8")
 PLANNERS = ("moveit", "pinocchio", "none")
 BACKENDS = ("transformers", "openai")
 NO_ORIENTATION = (0.0, 0.0, 0.0, 0.0)  # ROS stand-in for trajectory_orientation_xyzw = None
+NO_PLACE = (0.0, 0.0, 0.0)  # ROS stand-in for task.place_position_base_m = None (the base origin: never a place)
 
 
 def _positive(name: str, value: Any) -> None:
@@ -158,8 +161,13 @@ class TransformSettings:
 
 
 @dataclass(frozen=True)
-class ExecutionSettings:
-    """Planning (MoveIt via moveit_py, or pinocchio without MoveIt) and the execution gate."""
+class ExecutionSettings(ControllerConfig):
+    """Planning (MoveIt via moveit_py, or pinocchio without MoveIt) and the execution gate.
+
+    The inherited ControllerConfig fields (controllers, joints, tolerances) are how planner
+    pinocchio's task plans are executed through ros2_control (controller_execution.py); MoveIt
+    executes through its own controller configuration.
+    """
 
     allow_execution: bool = False  # the node-side half of the gate: goal.execute AND this
     planner: str = "moveit"  # moveit | pinocchio | none (targets only)
@@ -175,6 +183,9 @@ class ExecutionSettings:
     moveit_node_name: str = "vla_r1_moveit_py"
 
     def __post_init__(self) -> None:
+        if isinstance(self.arm_joints, str):
+            raise ValueError(f"execution.arm_joints must be a list of joint names, got the string {self.arm_joints!r}")
+        super().__post_init__()
         _choice("execution.planner", self.planner, PLANNERS)
         for name in ("velocity_scaling", "acceleration_scaling"):
             value = getattr(self, name)
@@ -242,6 +253,7 @@ class NodeConfig:
     grounding: GroundingConfig = field(default_factory=GroundingConfig)
     safety: SafetyConfig = field(default_factory=SafetyConfig)
     planner: Mapping[str, Any] = field(default_factory=dict)  # PlannerConfig.from_dict input (pinocchio)
+    task: TaskConfig = field(default_factory=TaskConfig)  # planner pinocchio: the pick / path task (task.py)
 
     def planner_config(self):
         from .planning import PlannerConfig
@@ -268,6 +280,14 @@ class NodeConfig:
         sections["grounding"] = GroundingConfig.from_dict(grounding)
         sections["safety"] = SafetyConfig.from_dict(nested.get("safety", {}))
         sections["planner"] = dict(nested.get("planner", {}))
+        task = dict(nested.get("task", {}))
+        place = task.get("place_position_base_m")
+        if place is not None and number_vector(place, 3, "task.place_position_base_m") == NO_PLACE:
+            task["place_position_base_m"] = None
+        try:
+            sections["task"] = TaskConfig.from_dict(task)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"task: {exc}") from None
         config = cls(**sections)
         if config.execution.planner == "pinocchio":
             config.planner_config()  # validate now, not at the first goal
@@ -277,6 +297,8 @@ class NodeConfig:
 def _ros_value(value: Any) -> Any:
     """A ROS-parameter-legal value: tuples become lists of floats, numpy scalars plain numbers."""
     if isinstance(value, (tuple, list)):
+        if value and all(isinstance(v, str) for v in value):
+            return list(value)  # a string array (joint names)
         return [float(v) for v in value]
     if isinstance(value, bool) or isinstance(value, (int, str)):
         return value
@@ -321,4 +343,8 @@ def default_parameters() -> dict[str, Any]:
     safety = SafetyConfig()
     nested["safety"] = {f.name: getattr(safety, f.name) for f in fields(safety)}
     nested["planner"] = _planner_defaults()
+    task = TaskConfig()
+    nested["task"] = {f.name: getattr(task, f.name) for f in fields(task)}
+    if nested["task"]["place_position_base_m"] is None:
+        nested["task"]["place_position_base_m"] = list(NO_PLACE)
     return {name: _ros_value(value) for name, value in flatten(nested).items()}

@@ -146,7 +146,8 @@ def execution_decision(goal_execute: bool, allow_execution: bool, plan_ok: bool,
     if not plan_ok:
         return ExecutionDecision(False, "nothing to execute: no plan")
     if not has_executor:
-        return ExecutionDecision(False, "plan only: the planner cannot execute (planner is not moveit)")
+        return ExecutionDecision(False, "plan only: nothing can execute this plan (planner moveit executes its own "
+                                        "plans, planner pinocchio its task plans through ros2_control)")
     return ExecutionDecision(True, "executing")
 
 
@@ -165,6 +166,8 @@ class ResultData:
     outcome: Any = None  # pipeline Outcome (action, targets, plan) when the pipeline ran
     executed: bool = False
     timings_s: dict[str, float] = field(default_factory=dict)
+    segment_count: int = 0  # steps of the task plan sent to the controllers
+    segments_completed: int = 0
 
     def __post_init__(self) -> None:
         if self.error_code not in ERROR_CODES.values():
@@ -182,7 +185,7 @@ def refusal(code: str, message: str, task: str = "") -> ResultData:
 
 def assemble_result(outcome: Any, execution: ExecutionDecision | None = None, executed: bool = False,
                     execution_error: str | None = None, cancelled: bool = False,
-                    extra_timings_s: dict[str, float] | None = None) -> ResultData:
+                    extra_timings_s: dict[str, float] | None = None, segments: tuple[int, int] = (0, 0)) -> ResultData:
     """The result of a goal that ran the pipeline (and maybe execution).
 
     Precedence: a cancel wins (even over a finished plan: the user asked to stop), then a pipeline
@@ -192,7 +195,7 @@ def assemble_result(outcome: Any, execution: ExecutionDecision | None = None, ex
     timings = dict(outcome.timings_s)
     timings.update(extra_timings_s or {})
     common = dict(task=outcome.task, reasoning=outcome.reasoning, raw_text=outcome.raw_text, outcome=outcome,
-                  timings_s=timings)
+                  timings_s=timings, segment_count=segments[0], segments_completed=segments[1])
     if cancelled or outcome.error == "cancelled":
         return ResultData(False, ERROR_CODES["CANCELLED"], "cancelled", executed=False, **common)
     if not outcome.ok:
