@@ -74,3 +74,14 @@ def test_garbage_answer_is_a_clear_error():
     with ChatServer(mode="garbage") as server:
         with pytest.raises(BackendError, match="not a completion"):
             OpenAIChatClient(server.url, "m").complete([{"role": "user", "content": "hi"}])
+
+
+def test_the_openai_client_is_built_with_the_backend_not_inside_the_first_request():
+    # Its import cost (~0.8 s here, seconds on a loaded robot computer) used to be spent inside the
+    # first goal's timeout: the node's first goal could time out against a server that answers at once.
+    from vla_r1_model.backends.openai_backend import OpenAIBackend, OpenAIChatClient
+
+    client = OpenAIChatClient(base_url="http://127.0.0.1:9", model="m")
+    assert "_openai" not in vars(client)
+    OpenAIBackend(client)
+    assert "_openai" in vars(client)
