@@ -88,8 +88,10 @@ class Watcher:
         self.seed += 1
         seed = self.seed
         self.reset_pub.publish(Int64(data=seed))
-        return wait_until(lambda: self.truth if self.truth.get("scene_seed") == seed and not self.truth["held"] else None,
-                          10, "the ground truth of the new scene")
+        truth = wait_until(lambda: self.truth if self.truth.get("scene_seed") == seed and not self.truth["held"] else None,
+                           10, "the ground truth of the new scene")
+        time.sleep(0.6)  # a camera frame of the new scene (2 Hz) reaches the node
+        return truth
 
 
 @pytest.fixture(scope="module")

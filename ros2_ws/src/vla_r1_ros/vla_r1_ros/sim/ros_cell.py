@@ -103,6 +103,7 @@ def make_sim_cell_node(context=None, parameter_overrides=None, cell_config: Cell
             self.stuck_q: float | None = None
             self.start_error = ""
             self.scene_seed = -1
+            self.time_offset_s = 0.0
             self.arm_commands = 0
             self.gripper_commands = 0
             sensor = qos_profile_sensor_data
@@ -179,6 +180,8 @@ def make_sim_cell_node(context=None, parameter_overrides=None, cell_config: Cell
         # ---------------------------------------------------------------- physics thread
         def _reset_scene(self, seed: int) -> None:
             layout = sample_layout(seed, camera=self.cell.config.camera)
+            if self.cell.data is not None:  # MuJoCo restarts its clock at a reset; the stamps must not go back
+                self.time_offset_s += self.cell.time_s + 0.1
             self.cell.reset(layout, np.array(list(PANDA_READY.values())))
             self.trajectory, self.stuck_q, self.scene_seed = None, None, seed
             self.rest_z = {o.spec.name: float(self.cell.object_position(o.spec.name)[2]) for o in layout.objects}
@@ -238,7 +241,7 @@ def make_sim_cell_node(context=None, parameter_overrides=None, cell_config: Cell
 
         def _header(self, frame_id: str = ""):
             Header = self._msgs[0]
-            t = self.cell.time_s
+            t = self.time_offset_s + self.cell.time_s
             header = Header(frame_id=frame_id)
             header.stamp.sec, header.stamp.nanosec = int(t), int(round((t - int(t)) * 1e9)) % 1_000_000_000
             return header
@@ -277,7 +280,7 @@ def make_sim_cell_node(context=None, parameter_overrides=None, cell_config: Cell
                                 "quaternion_xyzw": np.round(pose.quaternion_xyzw(), 5).tolist(),
                                 "lifted_m": round(lift, 5), "box": self.boxes.get(o.spec.name)})
             lifted = [o["name"] for o in objects if o["lifted_m"] > LIFTED_M and o["name"] in held]
-            return {"sim_time_s": round(cell.time_s, 4), "scene_seed": self.scene_seed, "objects": objects,
+            return {"sim_time_s": round(self.time_offset_s + cell.time_s, 4), "scene_seed": self.scene_seed, "objects": objects,
                     "held": held, "lifted": lifted, "arm_positions": cell.arm_positions().round(5).tolist(),
                     "finger_width_m": round(cell.finger_width_m(), 5), "arm_commands": self.arm_commands,
                     "gripper_commands": self.gripper_commands, "unstable": cell.unstable(),
