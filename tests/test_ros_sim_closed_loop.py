@@ -57,7 +57,8 @@ def answers(sim):
 def node(ros, sim, answers):
     server = ros.add(VlaR1Node(NODE, context=ros.context, parameter_overrides=node_overrides(answers.url, sim.hand_eye, **{
         "execution.planner": "pinocchio", "execution.urdf_path": str(sim.cell.urdf), "model.timeout_s": 30.0,
-        "camera.frame_wait_timeout_s": 3.0, "execution.allow_execution": True})))
+        # the node waits for a frame: over UDP on a loaded 2-core machine big images can be lost for seconds
+        "camera.frame_wait_timeout_s": 10.0, "execution.allow_execution": True})))
     wait_until(lambda: server.ready, 20, "the model client")
     yield server
 
