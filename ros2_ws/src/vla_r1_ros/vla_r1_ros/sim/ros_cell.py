@@ -104,6 +104,7 @@ def make_sim_cell_node(context=None, parameter_overrides=None, cell_config: Cell
             self.start_error = ""
             self.scene_seed = -1
             self.time_offset_s = 0.0
+            self.dropped_s = 0.0  # sim time not simulated because physics stalled > 1 s (should stay 0)
             self.arm_commands = 0
             self.gripper_commands = 0
             sensor = qos_profile_sensor_data
@@ -218,6 +219,7 @@ def make_sim_cell_node(context=None, parameter_overrides=None, cell_config: Cell
                     # (10 ms of sim time costs ~0.15 ms), so the arm moves in real time. Only a stall of
                     # over 1 s (a debugger, a suspended process) is dropped instead of replayed.
                     if chunks > 100:
+                        self.dropped_s += (target - self.cell.time_s) - 100 * CHUNK_STEPS * TIMESTEP_S
                         wall0, sim0, chunks = time.monotonic(), self.cell.time_s, 100
                     for _ in range(chunks):
                         q, qd = self._setpoint(self.cell.time_s)
@@ -231,7 +233,8 @@ def make_sim_cell_node(context=None, parameter_overrides=None, cell_config: Cell
                             self.stuck_q = None
                         self.cell.command_arm(q, qd)
                         self.cell.step(CHUNK_STEPS)
-                        self._publish_joints()
+                    if chunks:  # once per pass, not per chunk: a burst of publishes after a render
+                        self._publish_joints()  # convoys on the GIL with the executor threads and stalls physics
                     now = self.cell.time_s
                     if now >= next_camera:
                         next_camera = now + 1.0 / self.camera_rate_hz
@@ -287,7 +290,8 @@ def make_sim_cell_node(context=None, parameter_overrides=None, cell_config: Cell
                     "held": held, "lifted": lifted, "arm_positions": cell.arm_positions().round(5).tolist(),
                     "finger_width_m": round(cell.finger_width_m(), 5), "arm_commands": self.arm_commands,
                     "gripper_commands": self.gripper_commands, "unstable": cell.unstable(),
-                    "fault_stuck_joint": self.get_parameter("fault_stuck_joint").value}
+                    "fault_stuck_joint": self.get_parameter("fault_stuck_joint").value,
+                    "dropped_sim_time_s": round(self.dropped_s, 3)}
 
         def _publish_truth(self) -> None:
             self.truth = self.ground_truth()
