@@ -1,7 +1,7 @@
 """The simulated cell as a ROS 2 node (``vla_r1_sim_cell``): a RealSense and a ros2_control Panda to the node.
 
 Publishes what the hardware publishes: color (rgb8), aligned depth (16UC1 mm) and camera_info on the
-realsense2_camera topic names at ``camera_rate_hz`` with sim-time stamps, ``/joint_states`` (100 Hz of
+realsense2_camera topic names at ``camera_rate_hz`` with sim-time stamps, ``/joint_states`` (50 Hz of
 sim time), and ground truth (JSON, transient local, 5 Hz) on ``/vla_r1_sim_cell/ground_truth``. Takes
 the commands a JointTrajectoryController offers on its topic interface: ``/<arm_controller>/joint_trajectory``
 (points interpolated in time as a JTC samples them: cubic Hermite on positions and velocities, the
@@ -202,7 +202,7 @@ def make_sim_cell_node(context=None, parameter_overrides=None, cell_config: Cell
 
         def _physics_loop(self) -> None:
             wall0, sim0 = time.monotonic(), 0.0
-            next_camera = next_truth = 0.0
+            next_camera = next_truth = next_joints = 0.0
             while self._running:
                 with self.lock:
                     if self.pending_reset is not None:
@@ -210,7 +210,7 @@ def make_sim_cell_node(context=None, parameter_overrides=None, cell_config: Cell
                         self._reset_scene(seed)
                         self.pending_reset = None
                         wall0, sim0 = time.monotonic(), self.cell.time_s
-                        next_camera = next_truth = 0.0
+                        next_camera = next_truth = next_joints = 0.0
                         done.set()
                     stuck = self.get_parameter("fault_stuck_joint").value
                     target = sim0 + (time.monotonic() - wall0) * self.real_time_factor
@@ -233,8 +233,11 @@ def make_sim_cell_node(context=None, parameter_overrides=None, cell_config: Cell
                             self.stuck_q = None
                         self.cell.command_arm(q, qd)
                         self.cell.step(CHUNK_STEPS)
-                    if chunks:  # once per pass, not per chunk: a burst of publishes after a render
-                        self._publish_joints()  # convoys on the GIL with the executor threads and stalls physics
+                        # 50 Hz of sim time (the contract's rate), not per 10 ms chunk: a burst of 100 Hz
+                        # publishes after a render convoys on the GIL with the executor threads and stalls physics
+                        if self.cell.time_s >= next_joints:
+                            next_joints = self.cell.time_s + 0.02 - 1e-6
+                            self._publish_joints()
                     now = self.cell.time_s
                     if now >= next_camera:
                         next_camera = now + 1.0 / self.camera_rate_hz
