@@ -15,12 +15,13 @@ ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "ros2_ws/src"
 PKG = SRC / "vla_r1_ros"
 IFACES = SRC / "vla_r1_interfaces"
-ROS_LAYER = ("node.py", "moveit_bridge.py", "conversions.py", "bench_intake.py", "controller_execution.py")
+ROS_LAYER = ("node.py", "moveit_bridge.py", "conversions.py", "bench_intake.py", "controller_execution.py",
+             "sim/ros_cell.py", "sim/ros_bringup.py", "sim/ros_goal.py", "sim/ros_batch.py")
 # Python module -> the ROS package that provides it (where the names differ)
 MODULE_PACKAGE = {"tf2_ros": "tf2_ros_py", "moveit": "moveit_py"}
 ROS_MODULES = {"rclpy", "message_filters", "tf2_ros", "moveit", "builtin_interfaces", "std_msgs", "sensor_msgs",
                "geometry_msgs", "trajectory_msgs", "visualization_msgs", "diagnostic_msgs", "vla_r1_interfaces",
-               "launch", "launch_ros", "launch_testing", "moveit_configs_utils", "ament_index_python", "control_msgs"}
+               "launch", "launch_ros", "launch_testing", "moveit_configs_utils", "ament_index_python", "control_msgs", "std_srvs"}
 BUILTIN = {"bool", "byte", "char", "float32", "float64", "int8", "uint8", "int16", "uint16", "int32", "uint32", "int64",
            "uint64", "string", "wstring"}
 
@@ -74,7 +75,7 @@ def test_interfaces_depend_on_the_message_packages_they_use():
 
 def test_only_the_ros_layer_imports_ros():
     for path in (PKG / "vla_r1_ros").rglob("*.py"):
-        if path.name in ROS_LAYER:
+        if path.relative_to(PKG / "vla_r1_ros").as_posix() in ROS_LAYER:
             continue
         ros = _imported_roots(path) & (ROS_MODULES - {"launch"})
         assert not ros, f"{path.name} imports {ros}"
@@ -134,7 +135,7 @@ def test_setup_py_entry_points_resolve():
         path = PKG / (module.replace(".", "/") + ".py")
         functions = {n.name for n in ast.parse(path.read_text()).body if isinstance(n, ast.FunctionDef)}
         assert function in functions, f"{spec}: no function {function} in {path.name}"
-    assert set(names) == {"vla_r1_node", "realsense_publisher"}
+    assert set(names) == {"vla_r1_node", "realsense_publisher", "vla_r1_sim"}
     # data files exist (colcon installs them)
     for needed in ("resource/vla_r1_ros", "config/params.yaml", "config/moveit_py.yaml", "setup.cfg"):
         assert (PKG / needed).is_file(), needed
@@ -158,7 +159,7 @@ def _documented(doc: str, launch_file: str) -> list[str]:
     return [row.split("|")[1].strip() for row in table.splitlines()[2:] if row.startswith("|")]
 
 
-@pytest.mark.parametrize("launch_file", ["arm.launch.py", "replay.launch.py"])
+@pytest.mark.parametrize("launch_file", ["arm.launch.py", "replay.launch.py", "sim.launch.py"])
 def test_launch_files_compile_and_document_their_arguments(launch_file, tmp_path):
     path = ROOT / "launch" / launch_file
     py_compile.compile(str(path), cfile=str(tmp_path / "x.pyc"), doraise=True)
@@ -170,6 +171,9 @@ def test_launch_files_compile_and_document_their_arguments(launch_file, tmp_path
         assert ("allow_execution", "false") in [(a, d) for a, d, _ in ast.literal_eval(
             next(n for n in ast.parse(text).body if isinstance(n, ast.Assign)).value)]
         assert '"align_depth.enable": "true"' in text
+    elif launch_file == "sim.launch.py":
+        assert 'executable="vla_r1_sim"' in text and '"--allow-execution"' in text
+        assert "vla_r1_sim = vla_r1_ros.sim.ros_bringup:main" in (PKG / "setup.py").read_text()
     else:
         assert '"--clock"' in text and '"use_sim_time": True' in text
 

@@ -26,6 +26,7 @@ setup(
         "console_scripts": [
             "vla_r1_node = vla_r1_ros.node:main",
             "realsense_publisher = vla_r1_ros.node:realsense_publisher",
+            "vla_r1_sim = vla_r1_ros.sim.ros_bringup:main",
         ],
     },
 )
