@@ -162,7 +162,10 @@ def test_cancel_during_execution_holds_the_arm(client, sim):
     settled = time.monotonic()
     time.sleep(1.0)
     q = watch.joints_since(settled)
-    assert len(q) > 10 and np.ptp(q, axis=0).max() < 2e-3, "no further motion after the hold"
+    # 50 Hz nominal, but a loaded 2-core CI machine delivered as few as 8 states in this second:
+    # a few samples spread over it are enough to see motion, the count itself is not the behaviour
+    assert len(q) >= 3, f"only {len(q)} joint states in 1 s after the hold"
+    assert np.ptp(q, axis=0).max() < 2e-3, "no further motion after the hold"
     assert settled - t_cancel < 3.0
 
 
