@@ -237,3 +237,11 @@ class Client(Node):
         self.finish(handle, run, timeout_s)
         run.seconds = time.monotonic() - started
         return run
+
+
+@pytest.fixture(scope="module")
+def ros():
+    """One private ROS context per test module (import this fixture); every node added to it is stopped at the end."""
+    harness = RosHarness()
+    yield harness
+    harness.close()

@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from ros_harness import CameraPublisher, Client, RosHarness, d435_frame, wait_until  # noqa: I001
+from ros_harness import CameraPublisher, Client, d435_frame, ros, wait_until  # noqa: F401,I001
 from action_msgs.msg import GoalStatus
 from rclpy.parameter import Parameter
 
@@ -21,13 +21,6 @@ from vla_r1_ros.node_logic import ERROR_CODES
 
 PICK = ["gripper:open", "arm:approach", "gripper:close", "arm:lift"]
 NODE = "vla_r1_node_controllers"
-
-
-@pytest.fixture(scope="module")
-def ros():
-    harness = RosHarness()
-    yield harness
-    harness.close()
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from ros_harness import (CAMERA_FRAME, CameraPublisher, Client, RosHarness, d435_frame, wait_until)  # noqa: I001
+from ros_harness import (CAMERA_FRAME, CameraPublisher, Client, d435_frame, ros, wait_until)  # noqa: F401,I001
 from action_msgs.msg import GoalStatus
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.parameter import Parameter
@@ -63,13 +63,6 @@ def answer(body: dict) -> str:
                 time.sleep(SLOW_ANSWER_S)  # a generation that takes a while (the server answers other requests)
             return reply
     return ANSWERS["ramble"]
-
-
-@pytest.fixture(scope="module")
-def ros():
-    harness = RosHarness()
-    yield harness
-    harness.close()
 
 
 @pytest.fixture(scope="module")

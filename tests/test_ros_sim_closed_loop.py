@@ -15,7 +15,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 pytest.importorskip("mujoco", reason="mujoco is not installed")
-from ros_harness import Client, RosHarness, wait_until  # noqa: E402,I001
+from ros_harness import Client, ros, wait_until  # noqa: E402,F401,I001
 from action_msgs.msg import GoalStatus  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy  # noqa: E402
@@ -29,13 +29,6 @@ from vla_r1_ros.sim.policies import object_phrase  # noqa: E402
 from vla_r1_ros.sim.ros_cell import make_sim_cell_node  # noqa: E402
 
 NODE = "vla_r1_node_sim"
-
-
-@pytest.fixture(scope="module")
-def ros():
-    harness = RosHarness()
-    yield harness
-    harness.close()
 
 
 @pytest.fixture(scope="module")
