@@ -68,6 +68,15 @@ def test_a_closing_gripper_is_done_when_an_object_stops_it_but_not_when_it_never
         "an opening gripper never counts a stall as done"
 
 
+def test_a_grasp_is_seen_when_the_first_state_read_after_sending_already_shows_the_finger_on_the_object():
+    # A loaded executor may take a burst of joint states in at once and the watcher reads only the newest:
+    # the finger has already closed from 0.04 onto the object at 0.023 by the first state it sees.
+    command = gripper_command(GripperCommand("close", 0.0, 20.0), CONFIG)
+    watch = StepWatch(command, CONFIG, sent_s=0.0, closing=True, start_position=0.04)
+    statuses = [watch.update(0.3 + 0.02 * k, {"panda_finger_joint1": 0.023}) for k in range(30)]
+    assert statuses.index("done") == 10, "done once it stood still for gripper_stall_s"
+
+
 def test_the_hold_is_one_point_at_the_measured_positions_with_zero_velocity():
     hold = hold_command({**state(0.3), "panda_finger_joint1": 0.01}, CONFIG)
     assert hold.joint_names == JOINTS and hold.positions.shape == (1, 7) and np.all(hold.positions == 0.3)

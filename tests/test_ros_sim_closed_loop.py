@@ -59,11 +59,11 @@ def node(ros, sim, answers):
 class Watcher:
     def __init__(self, client: Client) -> None:
         self.truth: dict = {}
-        self.joints: list[tuple[float, np.ndarray]] = []
+        self.joints: list[tuple[float, float, np.ndarray]] = []  # (receipt, sim-time stamp, arm positions)
         self._lock = threading.Lock()
         latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE)
         client.create_subscription(String, "/vla_r1_sim_cell/ground_truth", self._on_truth, latched)
-        client.create_subscription(JointState, "/joint_states", self._on_joints, 10)
+        client.create_subscription(JointState, "/joint_states", self._on_joints, 500)  # none dropped under load
         self.reset_pub = client.create_publisher(Int64, "/vla_r1_sim_cell/reset_seed", 10)
         self.seed = 100
 
@@ -71,12 +71,23 @@ class Watcher:
         self.truth = json.loads(msg.data)
 
     def _on_joints(self, msg) -> None:
+        stamp_s = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
         with self._lock:
-            self.joints.append((time.monotonic(), np.array(msg.position[:7])))
+            self.joints.append((time.monotonic(), stamp_s, np.array(msg.position[:7])))
 
     def joints_since(self, t: float) -> np.ndarray:
+        """Arm positions received since monotonic time ``t``."""
         with self._lock:
-            return np.array([q for s, q in self.joints if s >= t])
+            return np.array([q for s, _, q in self.joints if s >= t])
+
+    def joints_in_sim_time(self, t0_s: float, t1_s: float) -> np.ndarray:
+        """Arm positions stamped (sim time) in [t0_s, t1_s]: the cell's motion, however late DDS delivered it."""
+        with self._lock:
+            return np.array([q for _, stamp, q in self.joints if t0_s <= stamp <= t1_s])
+
+    def newest_stamp_s(self) -> float:
+        with self._lock:
+            return self.joints[-1][1] if self.joints else -1.0
 
     def reset(self) -> dict:
         self.seed += 1
@@ -120,6 +131,9 @@ def test_a_pick_over_ros_lifts_the_object_and_several_goals_in_a_row_work(client
         time.sleep(0.5)
         lifted = wait_until(lambda: watch.truth["lifted"], 5, f"ground truth saying the {name} is lifted")
         assert lifted == [name], watch.truth
+        # without a reset, the answers follow the scene: the lifted object's box moved up in the image
+        box_at_reset = truth["objects"][[o["name"] for o in truth["objects"]].index(name)]["box"]
+        wait_until(lambda: sim.answer_truth()["boxes"].get(name) != box_at_reset, 10, "the answers to see the lift")
 
 
 def test_no_command_reaches_the_controllers_unless_the_goal_and_the_node_allow_it(client, node, sim):
@@ -139,8 +153,6 @@ def test_no_command_reaches_the_controllers_unless_the_goal_and_the_node_allow_i
         assert (watch.truth["arm_commands"], watch.truth["gripper_commands"]) == commands
 
 
-@pytest.mark.xfail(strict=False, reason="known intermittent (issue 13 stays open): on a busy 2-core machine the arm "
-                   "was seen still moving 1.5 s after a cancel that ended CANCELED; the cause is not yet found")
 def test_cancel_during_execution_holds_the_arm(client, sim):
     watch = client.watch
     truth = watch.reset()
@@ -153,18 +165,20 @@ def test_cancel_during_execution_holds_the_arm(client, sim):
     handle.cancel_goal_async()
     client.finish(handle, run, timeout_s=20)
     assert run.status == GoalStatus.STATUS_CANCELED
-    # the hold is a new arm command: wait until the cell has it before judging motion
-    wait_until(lambda: watch.truth["arm_commands"] > commands_before_cancel, 10, "the hold to reach the cell")
     assert not run.result.executed
-    time.sleep(1.5)  # the hold arrives and the servos settle
-    settled = time.monotonic()
-    time.sleep(1.0)
-    q = watch.joints_since(settled)
-    # 50 Hz nominal, but a loaded 2-core CI machine delivered as few as 8 states in this second:
-    # a few samples spread over it are enough to see motion, the count itself is not the behaviour
-    assert len(q) >= 3, f"only {len(q)} joint states in 1 s after the hold"
+    # The hold is a new arm command; the ground truth (5 Hz of sim time) counts the commands the cell took.
+    held = wait_until(lambda: watch.truth if watch.truth["arm_commands"] > commands_before_cancel else None, 10,
+                      "the hold to reach the cell")
+    assert time.monotonic() - t_cancel < 5.0, "the hold reached the cell within a bounded time"
+    # Judged on the joint states' sim-time stamps: on a loaded machine DDS may deliver them late, and the
+    # physics thread may lag wall time; the stamps say what the simulated arm did and when.
+    hold_s = held["sim_time_s"]  # the hold arrived at or before this sim time
+    window = (hold_s + 1.0, hold_s + 2.0)  # after 1 s of sim time to settle
+    wait_until(lambda: watch.newest_stamp_s() > window[1], 20, "joint states covering the second after the hold")
+    q = watch.joints_in_sim_time(*window)
+    assert len(q) >= 10, f"only {len(q)} joint states in 1 s of sim time after the hold (50 Hz published)"
     assert np.ptp(q, axis=0).max() < 2e-3, "no further motion after the hold"
-    assert settled - t_cancel < 3.0
+    assert watch.truth["arm_commands"] == held["arm_commands"], "nothing was sent after the hold"
 
 
 def test_a_stuck_joint_fails_with_the_segment_and_the_tolerance(client, sim):
@@ -179,3 +193,22 @@ def test_a_stuck_joint_fails_with_the_segment_and_the_tolerance(client, sim):
     r = run.result
     assert not r.executed
     assert "segment 1 (approach)" in r.error_message and "0.01" in r.error_message, r.error_message
+
+
+def test_the_reset_service_samples_the_next_scene(client):
+    from std_srvs.srv import Trigger
+
+    watch = client.watch
+    seed_before = watch.truth["scene_seed"]
+    reset = client.create_client(Trigger, "/vla_r1_sim_cell/reset")
+    try:
+        assert reset.wait_for_service(timeout_sec=10), "std_srvs is installed: the cell offers /vla_r1_sim_cell/reset"
+        future = reset.call_async(Trigger.Request())
+        response = wait_until(lambda: future.result() if future.done() else None, 40, "the reset service")
+        assert response.success, response.message
+        new_seed = int(response.message.rsplit(" ", 1)[-1])
+        assert new_seed != seed_before
+        truth = wait_until(lambda: watch.truth if watch.truth["scene_seed"] == new_seed else None, 10, "the new scene")
+        assert not truth["held"] and not truth["lifted"]
+    finally:
+        client.destroy_client(reset)

@@ -192,10 +192,11 @@ class ControllerExecutor:
     def _run_step(self, command: TrajectoryCommand, step, label: str, cancel: threading.Event) -> str:
         """"done", "cancelled", or the failure message."""
         cfg = self.config
-        _, _, count = self.joint_states.latest()
+        before, _, count = self.joint_states.latest()
         self._step_started = sent_s = self._clock()
         sent = self._send(command)
-        watch = StepWatch(command, cfg, sent_s, closing=getattr(step, "action", None) == "close")
+        watch = StepWatch(command, cfg, sent_s, closing=getattr(step, "action", None) == "close",
+                          start_position=before.get(command.joint_names[0]))
         while True:
             self.joint_states.wait_newer(count, 0.02)
             if cancel.is_set():

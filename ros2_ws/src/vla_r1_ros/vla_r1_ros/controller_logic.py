@@ -193,6 +193,8 @@ class StepWatch:
     config: ControllerConfig
     sent_s: float
     closing: bool = False  # gripper: closing (may stall on an object)
+    # the finger's position when the command was sent: "it moved" is judged against it, not against the
+    # first state seen after sending (a burst of states read late may already show it closed on the object)
     start_position: float | None = None
     _history: deque = field(default_factory=deque)
     worst: tuple[str, float] = ("", math.inf)

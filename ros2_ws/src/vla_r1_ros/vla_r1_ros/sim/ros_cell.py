@@ -99,6 +99,7 @@ def make_sim_cell_node(context=None, parameter_overrides=None, cell_config: Cell
             self.resets = 0
             self.rest_z: dict[str, float] = {}
             self.boxes: dict = {}
+            self.scene_moved = False  # commands arrived since the boxes were rendered
             self.truth: dict = {}
             self.stuck_q: float | None = None
             self.start_error = ""
@@ -149,6 +150,7 @@ def make_sim_cell_node(context=None, parameter_overrides=None, cell_config: Cell
                 start_q = np.array(self.cell.data.ctrl[:7]) if self.trajectory is None else self.trajectory.sample(self.cell.time_s)[0]
                 self.trajectory = ArmTrajectory(self.cell.time_s, start_q, times, positions, velocities)
                 self.arm_commands += 1
+                self.scene_moved = True
 
         def _on_gripper(self, msg) -> None:
             if list(msg.joint_names) != [PANDA_FINGER_JOINTS[0]] or len(msg.points) != 1:
@@ -159,6 +161,7 @@ def make_sim_cell_node(context=None, parameter_overrides=None, cell_config: Cell
             with self.lock:
                 self.cell.command_gripper(2.0 * float(point.positions[0]), force)
                 self.gripper_commands += 1
+                self.scene_moved = True
 
         def request_reset(self, seed: int = -1) -> tuple[int, threading.Event]:
             """Queue a new scene (the physics thread builds it); seed < 0: the next one."""
@@ -184,7 +187,7 @@ def make_sim_cell_node(context=None, parameter_overrides=None, cell_config: Cell
             if self.cell.data is not None:  # MuJoCo restarts its clock at a reset; the stamps must not go back
                 self.time_offset_s += self.cell.time_s + 0.1
             self.cell.reset(layout, np.array(list(PANDA_READY.values())))
-            self.trajectory, self.stuck_q, self.scene_seed = None, None, seed
+            self.trajectory, self.stuck_q, self.scene_seed, self.scene_moved = None, None, seed, False
             self.rest_z = {o.spec.name: float(self.cell.object_position(o.spec.name)[2]) for o in layout.objects}
             self.boxes = self.cell.object_boxes()
 
@@ -275,6 +278,10 @@ def make_sim_cell_node(context=None, parameter_overrides=None, cell_config: Cell
             self.depth_pub.publish(Image(header=header, height=height, width=width, encoding="16UC1", step=width * 2,
                                          data=depth_mm.tobytes()))
             self.info_pub.publish(CameraInfo(header=header, **frame.camera.to_camera_info()))
+            # The answers describe the scene as the camera sees it: after the arm moved things, the boxes are
+            # rendered again once it rests (one segmentation render; none while nothing moves).
+            if self.scene_moved and np.abs(self.cell.arm_velocities()).max() < 0.01:
+                self.boxes, self.scene_moved = self.cell.object_boxes(), False
 
         def ground_truth(self) -> dict:
             cell = self.cell
@@ -301,7 +308,8 @@ def make_sim_cell_node(context=None, parameter_overrides=None, cell_config: Cell
             self.truth_pub.publish(self._msgs[4](data=json.dumps(self.truth)))
 
         def answer_truth(self) -> dict:
-            """What the ground-truth answer server needs: the boxes as the camera saw them at the last reset."""
+            """What the ground-truth answer server needs: the boxes as the camera saw the scene (at the last
+            reset, and again whenever the arm came to rest after commands)."""
             with self.lock:
                 return {"boxes": dict(self.boxes)}
 
