@@ -200,6 +200,8 @@ def make_sim_cell_node(context=None, parameter_overrides=None, cell_config: Cell
             try:
                 self._physics_loop()
             except Exception as error:  # noqa: BLE001 - reported, the node stays up without physics
+                if not self.context.ok():
+                    return  # shutting down (Ctrl-C): the publishers are gone, nothing went wrong
                 self.start_error = f"{type(error).__name__}: {error}"
                 self.get_logger().error(f"the simulation stopped: {self.start_error}")
 

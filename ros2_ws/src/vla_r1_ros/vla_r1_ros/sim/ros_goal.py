@@ -4,13 +4,45 @@
 
 The same as ``ros2 action send_goal --feedback /vla_r1_node/execute_instruction
 vla_r1_interfaces/action/ExecuteInstruction "{instruction: 'pick up the red box', task: affordance, execute: true}"``.
-``--reset`` first asks the simulated cell for a new scene (topic /vla_r1_sim_cell/reset_seed).
+``--reset`` first asks the simulated cell for a new scene (service /vla_r1_sim_cell/reset; with a seed,
+topic /vla_r1_sim_cell/reset_seed).
 """
 from __future__ import annotations
 
 import argparse
 import sys
 import time
+
+
+def reset_scene(node, seed: int) -> bool:
+    """A new scene: the Trigger service (it answers once the scene is built) for the next layout, the
+    ``reset_seed`` topic for a given seed or where std_srvs is not installed."""
+    import rclpy
+    from std_msgs.msg import Int64
+
+    try:
+        from std_srvs.srv import Trigger
+    except ImportError:
+        Trigger = None
+    if seed < 0 and Trigger is not None:
+        client = node.create_client(Trigger, "/vla_r1_sim_cell/reset")
+        if not client.wait_for_service(timeout_sec=15.0):
+            print("no service /vla_r1_sim_cell/reset (is the bringup running?)", file=sys.stderr)
+            return False
+        future = client.call_async(Trigger.Request())
+        rclpy.spin_until_future_complete(node, future, timeout_sec=40.0)
+        response = future.result()
+        if response is None or not response.success:
+            print(f"the reset failed: {'no answer' if response is None else response.message}", file=sys.stderr)
+            return False
+        print(f"[reset] {response.message}", flush=True)
+    else:
+        publisher = node.create_publisher(Int64, "/vla_r1_sim_cell/reset_seed", 10)
+        time.sleep(1.0)  # discovery
+        publisher.publish(Int64(data=seed))
+        time.sleep(0.5)  # the new scene
+    time.sleep(1.0)  # a camera frame of it reaches the node
+    return True
 
 
 def main(argv=None) -> int:
@@ -28,18 +60,14 @@ def main(argv=None) -> int:
     dds_environment()
     import rclpy
     from rclpy.action import ActionClient
-    from std_msgs.msg import Int64
 
     from vla_r1_interfaces.action import ExecuteInstruction
 
     rclpy.init()
     node = rclpy.create_node("vla_r1_goal_client")
     try:
-        if args.reset is not None:
-            publisher = node.create_publisher(Int64, "/vla_r1_sim_cell/reset_seed", 10)
-            time.sleep(1.0)  # discovery
-            publisher.publish(Int64(data=args.reset))
-            time.sleep(1.5)  # the new scene and a camera frame of it
+        if args.reset is not None and not reset_scene(node, args.reset):
+            return 1
         client = ActionClient(node, ExecuteInstruction, f"/{args.node}/execute_instruction")
         if not client.wait_for_server(timeout_sec=15.0):
             print(f"no action server /{args.node}/execute_instruction (is the bringup running?)", file=sys.stderr)
