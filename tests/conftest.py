@@ -10,6 +10,10 @@ from vla_r1_model.paths import testdata_dir
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach a hub
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# MuJoCo picks its GL backend once, at its first import, whichever test module does it: off-screen EGL
+# for the whole run (a windowed default aborts in Renderer() on a machine without a display)
+os.environ.setdefault("MUJOCO_GL", "egl")
+os.environ.setdefault("PYOPENGL_PLATFORM", os.environ["MUJOCO_GL"])
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,7 @@
 in one process, `python -m vla_r1_ros.sim.ros_goal ... --execute` in another, over real DDS; then Ctrl-C."""
 from __future__ import annotations
 
+import importlib.util
 import signal
 import subprocess
 import sys
@@ -9,7 +10,10 @@ import threading
 
 import pytest
 
-pytest.importorskip("mujoco", reason="mujoco is not installed")
+# find_spec, not import: this process must not import mujoco before MUJOCO_GL is set (other test
+# modules render off-screen; mujoco picks its GL backend once, at its first import)
+if importlib.util.find_spec("mujoco") is None:
+    pytest.skip("mujoco is not installed", allow_module_level=True)
 pytest.importorskip("rclpy", reason="rclpy is not installed")
 from ros_harness import ros_env, test_domain_id  # noqa: E402
 
