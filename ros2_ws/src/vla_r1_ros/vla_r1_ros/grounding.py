@@ -27,10 +27,10 @@ from calibration import SE3, NoValidDepthError, sample_depth_at_pixel, sample_de
 from vla_r1_model.actions import Affordance, Prediction, Trajectory
 
 from .frame import Frame
-from .grounding_config import APPROACHES, PANDA_HAND_T_FINGERTIP, YAW_SOURCES, GroundingConfig
+from .grounding_config import APPROACHES, YAW_SOURCES, GroundingConfig
 
 __all__ = [
-    "APPROACHES", "PANDA_HAND_T_FINGERTIP", "YAW_SOURCES", "GraspTarget", "GroundedTargets", "GroundingConfig",
+    "APPROACHES", "YAW_SOURCES", "GraspTarget", "GroundedTargets", "GroundingConfig",
     "GroundingError", "PathTarget", "base_T_camera_eye_in_hand", "ground", "ground_affordance", "ground_trajectory",
 ]
 

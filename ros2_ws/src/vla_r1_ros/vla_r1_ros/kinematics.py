@@ -26,6 +26,8 @@ import numpy as np
 import pinocchio as pin
 from scipy.linalg.lapack import dgesv
 
+from vla_r1_model.validation import positive_number
+
 
 class IKError(RuntimeError):
     """No seed converged. Carries the best residual reached over all seeds."""
@@ -62,9 +64,7 @@ class IKConfig:
 
     def __post_init__(self) -> None:
         for name in ("position_tolerance_m", "rotation_tolerance_rad", "damping", "max_step_rad"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-                raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+            positive_number(name, getattr(self, name))
         if self.max_iterations < 1:
             raise ValueError(f"max_iterations must be >= 1, got {self.max_iterations}")
         if self.num_random_seeds < 0:

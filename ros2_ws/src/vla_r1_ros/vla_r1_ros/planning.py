@@ -28,6 +28,8 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import pinocchio as pin
 
+from vla_r1_model.validation import positive_number
+
 from .kinematics import IKConfig, IKError, RobotModel, rigid_transform_problem
 from .safety import SafetyConfig, UnsafeTargetError, check_targets, raise_if_unsafe
 from .time_parameterization import trapezoidal_profile
@@ -178,9 +180,7 @@ class PlannerConfig:
             "max_acceleration_rad_s2", "path_tolerance_m", "path_tolerance_rad", "check_spacing_m",
             "max_joint_step_rad",
         ):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-                raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+            positive_number(name, getattr(self, name))
         if not (math.isfinite(self.start_limit_tolerance_rad) and self.start_limit_tolerance_rad >= 0):
             raise ValueError(f"start_limit_tolerance_rad must be >= 0, got {self.start_limit_tolerance_rad}")
         bound = self.start_ik_accept_rad
