@@ -17,7 +17,7 @@ from vla_r1_model.actions import Action, Prediction, action_to_dict, validate_ta
 
 from .frame import Frame
 from .grounding import GroundedTargets, GroundingConfig, GroundingError, ground
-from .planning import JointTrajectory, Planner, PlanningError
+from .planning import HasRobotModel, JointTrajectory, Planner, PlanningError
 from .robot_profile import PANDA, RobotProfile
 from .safety import SafetyConfig, SafetyViolation, check_targets, check_tool_points
 
@@ -117,7 +117,7 @@ class Pipeline:
         """The start joint positions; anything unusable is a PlanningError (an outcome), never a NaN
         start for the planner (np.asarray(None, float) is NaN) nor an escaping exception."""
         if self.start_positions is None:
-            return default_start_positions(getattr(self.planner, "robot", None))
+            return default_start_positions(self.planner.robot if isinstance(self.planner, HasRobotModel) else None)
         if callable(self.start_positions):
             try:
                 value = self.start_positions()

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import math
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -148,6 +149,37 @@ class JointTrajectory:
 class Planner(Protocol):
     def plan(self, targets_base_T_tip: Sequence[np.ndarray], start_positions: np.ndarray) -> JointTrajectory:
         """A timed joint trajectory from `start_positions` through every target; raises PlanningError."""
+        ...
+
+
+# A planner's optional abilities. Callers ask with isinstance (these are runtime-checkable) and use
+# what a planner has: PinocchioPlanner has a robot model; MoveItPlanner reads the current positions,
+# executes its own plans and stops them.
+@runtime_checkable
+class HasRobotModel(Protocol):
+    """Plans on a kinematic model: its joint names and limits give the default start."""
+
+    robot: RobotModel
+
+
+@runtime_checkable
+class ReadsCurrentPositions(Protocol):
+    def current_positions(self) -> np.ndarray | None:
+        """The arm's joint positions now (None before the first joint state): the planning start."""
+        ...
+
+
+@runtime_checkable
+class ExecutesOwnPlans(Protocol):
+    def execute(self, plan: JointTrajectory, cancel: threading.Event | None = None) -> None:
+        """Run the latest plan of this planner; InterruptedError when cancelled, RuntimeError when it fails."""
+        ...
+
+
+@runtime_checkable
+class Stoppable(Protocol):
+    def stop(self) -> None:
+        """Stop a running execution now (called from another thread)."""
         ...
 
 
