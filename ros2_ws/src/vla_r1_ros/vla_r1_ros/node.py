@@ -43,6 +43,7 @@ from .frame_sync import NearestStampSync, StampedItem
 from .node_config import NODE_NAME, NodeConfig, default_parameters
 from .pipeline import Pipeline
 from .planning import ExecutesOwnPlans, ReadsCurrentPositions, Stoppable
+from .poses import se3_from_transform_msg
 
 try:  # a full ROS install has tf2; the PyPI wheels do not (then transforms.hand_eye_yaml is needed)
     from tf2_ros import Buffer, TransformException, TransformListener
@@ -446,7 +447,7 @@ class VlaR1Node(Node):
         except TransformException as exc:
             raise LookupError(f"no transform {cfg.base_frame} <- {frame.frame_id}: {exc}. "
                               "Publish the hand-eye result (arm.launch.py does it from the YAML).") from exc
-        return conversions.se3_from_transform(transform.transform)
+        return se3_from_transform_msg(transform.transform)
 
     # --- outputs --------------------------------------------------------------------------------
     def _publish_outcome(self, frame, outcome, base_T_camera) -> None:

@@ -32,6 +32,7 @@ import pinocchio as pin
 from vla_r1_model.validation import positive_number
 
 from .kinematics import IKConfig, IKError, RobotModel, rigid_transform_problem
+from .poses import pin_from_pose
 from .safety import SafetyConfig, UnsafeTargetError, check_targets, raise_if_unsafe
 from .time_parameterization import trapezoidal_profile
 
@@ -329,7 +330,7 @@ class PinocchioPlanner:
             problem = rigid_transform_problem(pose)
             if problem is not None:
                 raise PlanningError("input", f"target {problem}", k)
-            poses.append(pin.SE3(pose[:3, :3].copy(), pose[:3, 3].copy()))
+            poses.append(pin_from_pose(pose))
         start = np.asarray(start_positions, dtype=np.float64).reshape(-1)
         robot, tol = self.robot, self.config.start_limit_tolerance_rad
         if start.shape != (robot.num_joints,):

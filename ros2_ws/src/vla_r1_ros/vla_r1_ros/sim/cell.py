@@ -31,6 +31,7 @@ from ..demo_scene_layout import (
     ZNEAR_FRACTION, CameraSpec, SceneLayout,
 )
 from ..frame import Frame
+from ..poses import pose_matrix
 from ..robot_profile import PANDA
 from .robot_description import panda_urdf, robot_spec
 
@@ -241,10 +242,7 @@ class SimCell:
 
     def hand_pose(self) -> np.ndarray:
         """base_T_hand (4x4) of the simulated robot."""
-        pose = np.eye(4)
-        pose[:3, :3] = self.data.xmat[self.hand_body].reshape(3, 3)
-        pose[:3, 3] = self.data.xpos[self.hand_body]
-        return pose
+        return pose_matrix(self.data.xmat[self.hand_body].reshape(3, 3), self.data.xpos[self.hand_body])
 
     def fingertip_centre_base_m(self) -> np.ndarray:
         pose = self.hand_pose()
