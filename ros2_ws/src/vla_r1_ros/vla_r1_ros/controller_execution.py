@@ -23,7 +23,8 @@ from trajectory_msgs.msg import JointTrajectoryPoint
 from .conversions import s_to_duration_msg
 from .controller_logic import (ControllerConfig, ExecutionReport, JointStateSlot, StepWatch, TrajectoryCommand,
                                arm_command, fresh_positions, gripper_command, hold_command, start_deviation, step_label)
-from .task import ArmSegment, GripperCommand, TaskPlan
+from .task import ArmSegment, TaskPlan
+from .task import GripperCommand as GripperStep  # not control_msgs' GripperCommand action below
 
 try:  # a full ROS install has control_msgs; the PyPI wheels do not (then the topic interfaces are used)
     from control_msgs.action import FollowJointTrajectory, GripperCommand
@@ -195,7 +196,7 @@ class ControllerExecutor:
         _, _, count = self.joint_states.latest()
         self._step_started = sent_s = self._clock()
         sent = self._send(command)
-        watch = StepWatch(command, cfg, sent_s, closing=isinstance(step, GripperCommand) and step.action == "close")
+        watch = StepWatch(command, cfg, sent_s, closing=isinstance(step, GripperStep) and step.action == "close")
         while True:
             self.joint_states.wait_newer(count, 0.02)
             if cancel.is_set():
