@@ -9,7 +9,6 @@ import pinocchio as pin
 import pytest
 from scipy.spatial.transform import Rotation
 
-from calibration import SE3
 from vla_r1_ros.poses import as_se3, pin_from_pose, pose_from_pin, pose_matrix, se3_from_pose, se3_from_transform_msg
 
 RNG = np.random.default_rng(7)

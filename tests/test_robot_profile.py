@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import yaml
 
+from calibration import SE3
 from vla_r1_ros.controller_logic import ControllerConfig
 from vla_r1_ros.grounding_config import GroundingConfig
 from vla_r1_ros.node_config import ExecutionSettings
@@ -25,8 +26,7 @@ def test_panda_profile_values():
     assert PANDA.ready == {"panda_joint1": 0.0, "panda_joint2": -0.785, "panda_joint3": 0.0, "panda_joint4": -2.356,
                            "panda_joint5": 0.0, "panda_joint6": 1.571, "panda_joint7": 0.785}
     np.testing.assert_array_equal(PANDA.ready_positions(), [0.0, -0.785, 0.0, -2.356, 0.0, 1.571, 0.785])
-    assert PANDA.hand_T_fingertip.allclose(
-        __import__("calibration").SE3(np.eye(3), (0.0, 0.0, 0.1034)), atol_m=0.0, atol_rad=0.0)
+    assert PANDA.hand_T_fingertip == SE3(np.eye(3), (0.0, 0.0, 0.1034))
     assert PANDA.finger_joints[0] == "panda_finger_joint1" and PANDA.tip_link == "panda_hand"
 
 
