@@ -18,10 +18,10 @@ from sensor_msgs.msg import JointState
 from trajectory_msgs.msg import JointTrajectory as JointTrajectoryMsg
 
 from vla_r1_ros.conversions import joint_trajectory_from_msg
-from vla_r1_ros.pipeline import PANDA_READY
+from vla_r1_ros.robot_profile import PANDA
 from vla_r1_ros.planning import JointTrajectory
 
-ARM_JOINTS = tuple(PANDA_READY)
+ARM_JOINTS = PANDA.arm_joints
 FINGERS = ("panda_finger_joint1", "panda_finger_joint2")
 ARM_TOPIC = "/panda_arm_controller/joint_trajectory"
 GRIPPER_TOPIC = "/panda_hand_controller/joint_trajectory"
@@ -47,7 +47,7 @@ class FakeController(Node):
 
     def reset(self, arm_positions=None, finger_m: float = 0.04) -> None:
         with self._lock:
-            self.q = np.array(list(PANDA_READY.values()) if arm_positions is None else arm_positions, dtype=np.float64)
+            self.q = np.array(PANDA.ready_positions_rad if arm_positions is None else arm_positions, dtype=np.float64)
             self.finger = finger_m
             self.finger_target = finger_m
             self._trajectory: JointTrajectory | None = None

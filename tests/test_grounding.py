@@ -16,9 +16,10 @@ from calibration import SE3, CameraModel
 from vla_r1_model.actions import Affordance, Trajectory
 from vla_r1_ros.frame import Frame
 from vla_r1_ros.grounding import (
-    PANDA_HAND_T_FINGERTIP, GroundingConfig, GroundingError, base_T_camera_eye_in_hand, ground,
+    GroundingConfig, GroundingError, base_T_camera_eye_in_hand, ground,
     ground_trajectory,
 )
+from vla_r1_ros.robot_profile import PANDA
 
 WIDTH, HEIGHT = 640, 480
 CAMERA = CameraModel(WIDTH, HEIGHT, np.array([[500.0, 0, 319.5], [0, 500.0, 239.5], [0, 0, 1]]), "plumb_bob", np.zeros(5))
@@ -126,12 +127,12 @@ def test_tool_offset_forms_and_identity(box_scene):
     frame = frame_of(depth)
     plain = ground(frame, action, BASE_T_CAMERA, GroundingConfig(**IDENTITY_TOOL))
     np.testing.assert_allclose(plain.positions_base_m, plain.grasp_points_base_m, atol=1e-12)
-    for form in (PANDA_HAND_T_FINGERTIP, PANDA_HAND_T_FINGERTIP.matrix(), {"xyz": [0, 0, 0.1034]},
+    for form in (PANDA.hand_T_fingertip, PANDA.hand_T_fingertip.matrix(), {"xyz": [0, 0, 0.1034]},
                  {"xyz": [0, 0, 0.1034], "quaternion_xyzw": [0, 0, 0, 1]}):
         targets = ground(frame, action, BASE_T_CAMERA, GroundingConfig(tip_T_grasp=form))
         # what the planner reaches, moved by tip_T_grasp, is the grounded grasp point
         for tip, grasp in zip(targets.poses_base_T_tip, targets.targets):
-            np.testing.assert_allclose(tip @ PANDA_HAND_T_FINGERTIP.matrix(), grasp.base_T_grasp, atol=1e-12)
+            np.testing.assert_allclose(tip @ PANDA.hand_T_fingertip.matrix(), grasp.base_T_grasp, atol=1e-12)
 
 
 def test_depth_holes_and_outliers_do_not_move_the_grasp(box_scene):
@@ -306,7 +307,7 @@ def test_config_is_validated_and_loads_from_dicts():
     assert config.tip_T_grasp.allclose(SE3(np.eye(3), (0, 0, 0.2)))
     again = GroundingConfig.from_dict(json.loads(json.dumps(config.to_dict())))
     assert again.approach == "surface_normal" and again.tip_T_grasp.allclose(config.tip_T_grasp, atol_m=1e-12)
-    assert GroundingConfig().tip_T_grasp.allclose(PANDA_HAND_T_FINGERTIP)
+    assert GroundingConfig().tip_T_grasp.allclose(PANDA.hand_T_fingertip)
 
 
 def test_eye_in_hand_composes_the_arm_pose_at_the_frame_time(box_scene):

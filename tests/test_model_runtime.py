@@ -27,9 +27,11 @@ def backend(tiny_checkpoint):
 class ScriptedBackend(TransformersBackend):
     """Forces the real generate() loop to write SCRIPTED_ANSWER, so stopping is tested on real decoding."""
 
+    answer = SCRIPTED_ANSWER
+
     def generate(self, *args, **kwargs):
         tokenizer = self.processor.tokenizer
-        script = tokenizer(SCRIPTED_ANSWER, add_special_tokens=False)["input_ids"]
+        script = tokenizer(self.answer, add_special_tokens=False)["input_ids"]
         forced = forced_tokens_processor(script, tokenizer.convert_tokens_to_ids("<|im_end|>"))
         return super().generate(*args, logits_processors=[forced], **kwargs)
 
@@ -108,6 +110,17 @@ def test_generation_stops_when_output_block_closes(tiny_checkpoint, image):
     assert output.raw_text.rstrip().endswith("</output>") and "and then more" not in output.raw_text
     assert output.ok and output.prediction.action.x == 0.25 and output.reasoning == "the pot is left"
     assert output.timings.generated_tokens < 200
+
+
+def test_generation_stops_when_the_output_block_closes_in_any_case(tiny_checkpoint, image):
+    """The parser reads </OUTPUT> as the close, so decoding stops there too (one reason the stop check is
+    not transformers' case-sensitive stop_strings)."""
+    scripted = ScriptedBackend(TransformersBackendConfig(model=str(tiny_checkpoint)))
+    scripted.answer = SCRIPTED_ANSWER.replace("</output>", "</OUTPUT>")
+    output = Policy(scripted, PolicyConfig(generation=GenerationSettings(max_new_tokens=200))).predict(image, "x", "affordance")
+    assert output.stop_reason == "output_closed" and output.raw_text.rstrip().endswith("</OUTPUT>")
+    assert "and then more" not in output.raw_text  # stopped at the tag, not at the script's end
+    assert output.ok and output.prediction.action.x == 0.25
 
 
 def test_policy_reports_parse_failure_as_an_output(backend, image):

@@ -4,7 +4,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from vla_r1_ros.conversions import frame_from_messages, joint_trajectory_from_msg, se3_from_transform, stamp_to_s
+from vla_r1_ros.conversions import frame_from_messages, joint_trajectory_from_msg, stamp_to_s
+from vla_r1_ros.poses import se3_from_transform_msg
 from vla_r1_ros.moveit_bridge import join_segments
 from vla_r1_ros.planning import JointTrajectory
 
@@ -59,7 +60,7 @@ def test_frame_from_messages():
 def test_transform_and_trajectory_reading():
     transform = SimpleNamespace(translation=SimpleNamespace(x=0.1, y=0.2, z=0.3),
                                 rotation=SimpleNamespace(x=1.0, y=0.0, z=0.0, w=0.0))
-    se3 = se3_from_transform(transform)
+    se3 = se3_from_transform_msg(transform)
     assert np.allclose(se3.translation, [0.1, 0.2, 0.3]) and np.allclose(se3.rotation, np.diag([1.0, -1.0, -1.0]))
     duration = lambda s: SimpleNamespace(sec=int(s), nanosec=int(round((s % 1) * 1e9)))  # noqa: E731
     msg = SimpleNamespace(joint_names=["a", "b"], points=[

@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 
 from vla_r1_ros.grounding import GraspTarget, GroundedTargets, GroundingConfig, PathTarget
-from vla_r1_ros.pipeline import PANDA_READY
+from vla_r1_ros.robot_profile import PANDA
 from vla_r1_ros.safety import SafetyConfig
 from vla_r1_ros.task import ArmSegment, GripperCommand, TaskConfig, TaskError, fingertip_points, plan_task
 
-READY = np.array(list(PANDA_READY.values()))
+READY = PANDA.ready_positions()
 GROUNDING = GroundingConfig()
 TOP_DOWN = np.diag([1.0, -1.0, -1.0])
 

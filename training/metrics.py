@@ -10,8 +10,9 @@
 - HD: symmetric Hausdorff distance, max of the two directed distances between the point sets.
 - RMSE: square root of the mean squared Euclidean distance between corresponding points.
 - Avg (the paper's table): mean of DFD, HD and RMSE.
-- IoU and the Fréchet table are the GRPO reward's own functions (``training.rewards``): corners
-  clipped to [0, 1], |width| and |height|, IoU 0 when the union is empty.
+- IoU and the Fréchet table are the GRPO reward's own functions (``vla_r1_model.geometry``, which
+  ``training.rewards`` uses too): corners clipped to [0, 1], |width| and |height|, IoU 0 when the
+  union is empty.
 - A sample whose answer could not be used counts as ``FAILURE_IOU`` (0) and ``FAILURE_DISTANCE``
   (1000·√2, the grid's diagonal: the largest distance two normalized points can have) in the
   "all samples" columns (``training.evaluate``).
@@ -24,8 +25,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from vla_r1_model.actions import Affordance, Trajectory
-
-from .rewards import box_corners_normalized, box_iou, discrete_frechet_table
+from vla_r1_model.geometry import box_corners_normalized, box_iou, discrete_frechet
 
 SCALE = 1000.0
 FAILURE_IOU = 0.0
@@ -47,12 +47,6 @@ def _points(value: Trajectory | Sequence[Sequence[float]] | np.ndarray) -> np.nd
     if not np.all(np.isfinite(array)):
         raise ValueError("trajectory points must be finite")
     return array
-
-
-def discrete_frechet(p: np.ndarray, q: np.ndarray) -> float:
-    """Discrete Fréchet distance between point sequences (Euclidean), the reward's table."""
-    d = np.linalg.norm(p[:, None, :] - q[None, :, :], axis=-1)
-    return float(discrete_frechet_table(len(p), len(q), lambda i, j: float(d[i, j])))
 
 
 def hausdorff(p: np.ndarray, q: np.ndarray) -> float:

@@ -22,6 +22,9 @@ numbers) and every min/max keeps the reference's argument order, which decides t
 value is NaN (JSON ``NaN`` parses in Python). The one deliberate difference: the Fréchet table is
 filled iteratively, so very long trajectories (hundreds of points, where the reference's recursive
 table overflows Python's stack and scores 0) get their real score.
+
+The box IoU/GIoU and the Fréchet table are ``vla_r1_model.geometry``'s, the same functions the
+paper metrics use (``training.metrics``).
 """
 from __future__ import annotations
 
@@ -29,11 +32,18 @@ import json
 import math
 from typing import Any, Iterable, Sequence
 
+from vla_r1_model.geometry import (  # noqa: F401 - re-exported: the reward's IoU and Fréchet table
+    EPS,
+    box_corners_normalized,
+    box_giou,
+    box_iou,
+    clip01,
+    discrete_frechet_table,
+)
 from vla_r1_model.parsing import first_block
 
 FORMAT_WEIGHT = 0.1
 TASK_WEIGHT = 0.9
-EPS = 1e-12
 LAMBDA_ANGLE = 0.25
 LAMBDA_LENGTH_RATIO = 0.10
 SQRT2 = 2**0.5
@@ -71,48 +81,6 @@ def is_box(value: Any) -> bool:
 
 def is_trajectory(value: Any) -> bool:
     return isinstance(value, list) and all(isinstance(p, (list, tuple)) and len(p) == 2 for p in value)
-
-
-# ----------------------------------------------------------------------------- boxes
-def clip01(value: float) -> float:
-    if value < 0.0:
-        return 0.0
-    if value > 1.0:
-        return 1.0
-    return value
-
-
-def box_corners_normalized(box: dict) -> tuple[float, float, float, float]:
-    """CENTER x, y, width, height -> (x1, y1, x2, y2), each clipped to [0, 1]; |width|, |height|."""
-    cx, cy = float(box["x"]), float(box["y"])
-    half_w, half_h = abs(float(box["width"])) / 2.0, abs(float(box["height"])) / 2.0
-    return clip01(cx - half_w), clip01(cy - half_h), clip01(cx + half_w), clip01(cy + half_h)
-
-
-def _area(x1: float, y1: float, x2: float, y2: float) -> float:
-    return max(0.0, x2 - x1) * max(0.0, y2 - y1)
-
-
-def _intersection(a: Sequence[float], b: Sequence[float]) -> float:
-    return _area(max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3]))
-
-
-def box_iou(a: Sequence[float], b: Sequence[float]) -> float:
-    """IoU of two corner boxes; 0 when area(a) + area(b) − intersection ≤ 0."""
-    inter = _intersection(a, b)
-    denominator = _area(*a) + _area(*b) - inter
-    if denominator <= 0:
-        return 0.0
-    return inter / denominator
-
-
-def box_giou(a: Sequence[float], b: Sequence[float]) -> tuple[float, float]:
-    """(GIoU clamped to [−1, 1], IoU) of two corner boxes."""
-    iou = box_iou(a, b)
-    enclosing = _area(min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])) or EPS
-    union = max(EPS, _area(*a) + _area(*b) - _intersection(a, b))
-    giou = iou - (enclosing - union) / enclosing
-    return max(-1.0, min(1.0, giou)), iou
 
 
 # ----------------------------------------------------------------------------- trajectories
@@ -171,28 +139,6 @@ def _length_ratio_cost(lp: float, lq: float) -> float:
     if lp > EPS and lq > EPS:
         return abs(math.log(lp / lq))
     return abs(math.log((lp + EPS) / (lq + EPS)))
-
-
-def discrete_frechet_table(m: int, n: int, cost) -> float:
-    """Discrete Fréchet coupling value with pair cost ``cost(i, j)``, filled row by row."""
-    if m == 0 or n == 0:
-        raise ValueError("discrete Fréchet distance of an empty trajectory")
-    previous: list[float] = []
-    for i in range(m):
-        row: list[float] = []
-        for j in range(n):
-            c = cost(i, j)
-            if i == 0 and j == 0:
-                value = c
-            elif j == 0:
-                value = max(previous[0], c)
-            elif i == 0:
-                value = max(row[j - 1], c)
-            else:
-                value = max(min(previous[j], previous[j - 1], row[j - 1]), c)
-            row.append(value)
-        previous = row
-    return previous[n - 1]
 
 
 def oriented_frechet(

@@ -17,6 +17,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
+from .validation import is_number
+
 T = TypeVar("T")
 
 
@@ -87,11 +89,6 @@ def _unique_key_loader() -> type:
 def _describe(value: Any) -> str:
     text = repr(value)
     return f"{type(value).__name__} {text if len(text) <= 40 else text[:37] + '...'}"
-
-
-def is_number(value: Any) -> bool:
-    """A real number (int or float, numpy's included), not a bool."""
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def number_vector(value: Any, length: int, name: str) -> tuple[float, ...]:

@@ -17,6 +17,7 @@ from vla_r1_model.parsing import parse_output
 from .bags import compare_with_raw, open_bag
 from .grounding import GroundingConfig, ground
 from .planning import PlanningError
+from .robot_profile import PANDA
 from .safety import SafetyConfig, check_targets, check_tool_points
 
 
@@ -26,7 +27,7 @@ def _stats_ms(values: list[float]) -> dict[str, float]:
             "n": len(values_ms)}
 
 
-def run_pipeline_benchmark(urdf: str | None, tip_link: str = "panda_hand", frames: int = 5, repeats: int = 3,
+def run_pipeline_benchmark(urdf: str | None, tip_link: str = PANDA.tip_link, frames: int = 5, repeats: int = 3,
                            bag: str | None = None, progress: bool = True) -> dict:
     from tqdm import tqdm
 

@@ -12,6 +12,8 @@ from pathlib import Path
 def register(subparsers) -> None:
     from vla_r1_model.cli_infer import add_model_arguments
 
+    from .robot_profile import PANDA
+
     live = subparsers.add_parser("live", help="run the pipeline on a live camera (plan-only)", description=__doc__)
     live.add_argument("--camera", required=True, choices=("realsense",), help="camera source")
     live.add_argument("--instruction", required=True)
@@ -26,7 +28,7 @@ def register(subparsers) -> None:
     live.add_argument("--base-T-camera", type=Path, help="transform YAML (vla-r1 calibrate hand-eye); default identity")
     live.add_argument("--config", type=Path, help="YAML with grounding:, safety: and planner: sections")
     live.add_argument("--urdf", type=Path, help="plan joint trajectories with pinocchio on this URDF")
-    live.add_argument("--tip", default="panda_hand", help="tip link of --urdf")
+    live.add_argument("--tip", default=PANDA.tip_link, help="tip link of --urdf")
     live.add_argument("--out", type=Path, help="write overlay_<n>.png and results.jsonl here (a new or empty folder, "
                                                "or any with --overwrite; it appears when the run ends)")
     live.add_argument("--overwrite", action="store_true", help="replace a non-empty --out when the run ends")

@@ -11,6 +11,8 @@ BASE_FRAME = "base_link"
 def register(subparsers) -> None:
     from vla_r1_model.cli_infer import add_model_arguments
 
+    from .robot_profile import PANDA
+
     replay = subparsers.add_parser("replay", help="replay a recorded bag through the pipeline (plan-only)",
                                    description=__doc__)
     replay.add_argument("bag", type=Path, help="rosbag2 folder (sqlite3/MCAP), .mcap/.db3 file, ROS1 or RealSense .bag")
@@ -30,7 +32,7 @@ def register(subparsers) -> None:
     replay.add_argument("--config", type=Path, help="YAML with grounding:, safety:, planner: and task: sections "
                         "(a task: section plans the whole pick: open, approach, close, lift)")
     replay.add_argument("--urdf", type=Path, help="plan joint trajectories with pinocchio on this URDF")
-    replay.add_argument("--tip", default="panda_hand", help="tip link of --urdf")
+    replay.add_argument("--tip", default=PANDA.tip_link, help="tip link of --urdf")
     replay.add_argument("--dump-frames", action="store_true", help="also write color.png and depth_mm.png per frame")
     replay.add_argument("--out-bag", type=Path, help="write overlays and markers to this MCAP rosbag2 folder")
     replay.add_argument("--out", required=True, type=Path,

@@ -24,6 +24,7 @@ from .conversions import s_to_duration_msg
 from .controller_logic import (ControllerConfig, ExecutionReport, JointStateSlot, StepWatch, TrajectoryCommand,
                                arm_command, fresh_positions, gripper_command, hold_command, start_deviation, step_label)
 from .task import ArmSegment, TaskPlan
+from .task import GripperCommand as GripperStep  # not control_msgs' GripperCommand action below
 
 try:  # a full ROS install has control_msgs; the PyPI wheels do not (then the topic interfaces are used)
     from control_msgs.action import FollowJointTrajectory, GripperCommand
@@ -195,7 +196,7 @@ class ControllerExecutor:
         before, _, count = self.joint_states.latest()
         self._step_started = sent_s = self._clock()
         sent = self._send(command)
-        watch = StepWatch(command, cfg, sent_s, closing=getattr(step, "action", None) == "close",
+        watch = StepWatch(command, cfg, sent_s, closing=isinstance(step, GripperStep) and step.action == "close",
                           start_position=before.get(command.joint_names[0]))
         while True:
             self.joint_states.wait_newer(count, 0.02)

@@ -23,15 +23,13 @@ from typing import Any, Callable
 
 import numpy as np
 
+from vla_r1_model.validation import non_empty_text, one_of, positive_number
+
+from .robot_profile import PANDA
+
 HOLD_TIME_S = 0.1  # the hold point's time_from_start: a JTC then holds there
 INTERFACES = ("auto", "action", "topic")
-PANDA_ARM_JOINTS = tuple(f"panda_joint{i}" for i in range(1, 8))
 GRIPPER_MOVED_M = 0.001  # a closing finger must move this far before standing still counts as a grasp
-
-
-def _positive(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -39,10 +37,10 @@ class ControllerConfig:
     """The controllers, joints and tolerances (node parameters ``execution.*`` of the same names)."""
 
     controller_interface: str = "auto"  # auto: control_msgs actions where importable, else the topics
-    arm_controller: str = "panda_arm_controller"
-    gripper_controller: str = "panda_hand_controller"
-    arm_joints: tuple[str, ...] = PANDA_ARM_JOINTS
-    gripper_joint: str = "panda_finger_joint1"  # one finger's travel: commanded opening = width_m / 2
+    arm_controller: str = PANDA.arm_controller
+    gripper_controller: str = PANDA.gripper_controller
+    arm_joints: tuple[str, ...] = PANDA.arm_joints
+    gripper_joint: str = PANDA.finger_joints[0]  # one finger's travel: commanded opening = width_m / 2
     joint_states_topic: str = "/joint_states"
     joint_state_max_age_s: float = 0.5  # an older /joint_states is not "the current position"
     start_tolerance_rad: float = 0.05  # the arm must be this close to a plan's first point to start it
@@ -55,18 +53,16 @@ class ControllerConfig:
     segment_timeout_margin_s: float = 2.0
 
     def __post_init__(self) -> None:
-        if self.controller_interface not in INTERFACES:
-            raise ValueError(f"execution.controller_interface must be one of {INTERFACES}, got {self.controller_interface!r}")
+        one_of("execution.controller_interface", self.controller_interface, INTERFACES)
         for name in ("arm_controller", "gripper_controller", "gripper_joint", "joint_states_topic"):
-            if not isinstance(getattr(self, name), str) or not getattr(self, name).strip():
-                raise ValueError(f"execution.{name} must be a non-empty name, got {getattr(self, name)!r}")
+            non_empty_text(f"execution.{name}", getattr(self, name), "name")
         joints = tuple(self.arm_joints)
         if not joints or not all(isinstance(j, str) and j for j in joints) or len(set(joints)) != len(joints):
             raise ValueError(f"execution.arm_joints must be unique non-empty joint names, got {list(joints)}")
         object.__setattr__(self, "arm_joints", joints)
         for name in ("joint_state_max_age_s", "start_tolerance_rad", "goal_tolerance_rad", "gripper_tolerance_m",
                      "gripper_duration_s", "gripper_stall_s", "gripper_stall_speed_m_s"):
-            _positive(f"execution.{name}", getattr(self, name))
+            positive_number(f"execution.{name}", getattr(self, name))
         if not (isinstance(self.segment_timeout_factor, (int, float)) and self.segment_timeout_factor >= 1):
             raise ValueError(f"execution.segment_timeout_factor must be >= 1, got {self.segment_timeout_factor!r}")
         if not (math.isfinite(self.segment_timeout_margin_s) and self.segment_timeout_margin_s >= 0):

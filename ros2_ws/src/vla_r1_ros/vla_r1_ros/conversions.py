@@ -10,13 +10,14 @@ from typing import Any
 
 import numpy as np
 
-from calibration import SE3, CameraModel
+from calibration import CameraModel
 from calibration.depth import decode_depth
 
 from .bags.images import color_rgb_from_msg, depth_raw_from_msg
 from .frame import Frame
 from .node_logic import DiagnosticEntry, MarkerSpec, ResultData
 from .planning import JointTrajectory
+from .poses import se3_from_pose
 
 # --- reading --------------------------------------------------------------------------------------
 
@@ -36,12 +37,6 @@ def frame_from_messages(color: Any, depth: Any, info: Any, depth_scale_m: float 
     if (camera.width, camera.height) == (0, 0):
         raise ValueError("camera_info has no image size")
     return Frame(color_rgb, depth_m, camera, stamp_to_s(color.header.stamp), frame_id or color.header.frame_id)
-
-
-def se3_from_transform(transform: Any) -> SE3:
-    """geometry_msgs Transform (e.g. TransformStamped.transform) -> SE3 (parent_T_child)."""
-    t, q = transform.translation, transform.rotation
-    return SE3.from_quaternion_xyzw((q.x, q.y, q.z, q.w), (t.x, t.y, t.z))
 
 
 def joint_trajectory_from_msg(msg: Any) -> JointTrajectory:
@@ -77,7 +72,7 @@ def s_to_duration_msg(seconds: float):
 def pose_msg(base_T_tip: np.ndarray):
     from geometry_msgs.msg import Point, Pose, Quaternion
 
-    se3 = SE3.from_matrix(np.asarray(base_T_tip, dtype=np.float64), tolerance=1e-5)
+    se3 = se3_from_pose(base_T_tip, tolerance=1e-5)
     x, y, z = (float(v) for v in se3.translation)
     qx, qy, qz, qw = (float(v) for v in se3.quaternion_xyzw())
     return Pose(position=Point(x=x, y=y, z=z), orientation=Quaternion(x=qx, y=qy, z=qz, w=qw))

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from calibration import SE3, CameraModel, NamedTransform
+from vla_r1_model.validation import integer_at_least, one_of
 
 from .bags.writer import RgbdBagWriter
 from .demo_scene_layout import (
@@ -52,12 +53,10 @@ class DemoSceneConfig:
     gl: str = "egl"  # MuJoCo offscreen backend; only honoured before mujoco is first imported
 
     def __post_init__(self) -> None:
-        if isinstance(self.n_frames, bool) or not isinstance(self.n_frames, int) or self.n_frames < 1:
-            raise ValueError(f"n_frames must be an integer >= 1, got {self.n_frames!r}")
+        integer_at_least("n_frames", self.n_frames, 1)
         if not (0 < self.fps <= 1000):
             raise ValueError(f"fps must be in (0, 1000], got {self.fps}")
-        if self.gl not in _GL_BACKENDS:
-            raise ValueError(f"gl must be one of {_GL_BACKENDS}, got {self.gl!r}")
+        one_of("gl", self.gl, _GL_BACKENDS)
 
 
 @dataclass(frozen=True)

@@ -27,10 +27,11 @@ from calibration import SE3, NoValidDepthError, sample_depth_at_pixel, sample_de
 from vla_r1_model.actions import Affordance, Prediction, Trajectory
 
 from .frame import Frame
-from .grounding_config import APPROACHES, PANDA_HAND_T_FINGERTIP, YAW_SOURCES, GroundingConfig
+from .grounding_config import APPROACHES, YAW_SOURCES, GroundingConfig
+from .poses import as_se3, pose_matrix, se3_from_pose
 
 __all__ = [
-    "APPROACHES", "PANDA_HAND_T_FINGERTIP", "YAW_SOURCES", "GraspTarget", "GroundedTargets", "GroundingConfig",
+    "APPROACHES", "YAW_SOURCES", "GraspTarget", "GroundedTargets", "GroundingConfig",
     "GroundingError", "PathTarget", "base_T_camera_eye_in_hand", "ground", "ground_affordance", "ground_trajectory",
 ]
 
@@ -64,9 +65,7 @@ def base_T_camera_eye_in_hand(base_T_ee: SE3, ee_T_camera: SE3) -> SE3:
 def _pose(base_R_grasp: np.ndarray, position_base_m: np.ndarray, grasp_T_tip: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(base_T_grasp, base_T_tip) as 4x4; the planner gets the tip: base_T_grasp @ inv(tip_T_grasp).
     Not read-only yet: the targets keep read-only copies."""
-    base_T_grasp = np.eye(4)
-    base_T_grasp[:3, :3] = base_R_grasp
-    base_T_grasp[:3, 3] = position_base_m
+    base_T_grasp = pose_matrix(base_R_grasp, position_base_m)
     return base_T_grasp, base_T_grasp @ grasp_T_tip
 
 
@@ -205,7 +204,7 @@ def _round(values: Any, decimals: int = 6) -> list[float]:
 
 
 def _pose_dict(base_T_grasp: np.ndarray, base_T_tip: np.ndarray) -> dict[str, Any]:
-    tip = SE3.from_matrix(base_T_tip)
+    tip = se3_from_pose(base_T_tip)
     return {"position_base_m": _round(tip.translation), "quaternion_xyzw_base_tip": _round(tip.quaternion_xyzw()),
             "grasp_point_base_m": _round(base_T_grasp[:3, 3])}
 
@@ -319,15 +318,6 @@ def _depth_image(frame: Frame) -> np.ndarray:
     return frame.depth_m
 
 
-def _as_se3(base_T_camera: Any) -> SE3:
-    if isinstance(base_T_camera, SE3):
-        return base_T_camera
-    try:
-        return SE3.from_matrix(base_T_camera)
-    except (ValueError, TypeError) as error:
-        raise TypeError(f"base_T_camera must be an SE3 or a 4x4 matrix: {error}") from error
-
-
 def _pixel_centre(normalized_xy: np.ndarray, width: int, height: int) -> np.ndarray:
     """Normalized (edge-based) -> pixel-centre coordinates, kept on the image."""
     pixels = np.asarray(normalized_xy, dtype=np.float64) * (width, height) - 0.5
@@ -347,7 +337,7 @@ def ground_affordance(frame: Frame, affordance: Affordance, base_T_camera: SE3,
     """(pre-grasp, grasp) for an affordance box; see the module docstring for the method."""
     config = config or GroundingConfig()
     depth = _depth_image(frame)
-    base_T_camera = _as_se3(base_T_camera)
+    base_T_camera = as_se3(base_T_camera, "base_T_camera")
     width, height = frame.width, frame.height
     x1, y1, x2, y2 = (c - 0.5 for c in affordance.corners_pixels(width, height))  # edges -> pixel centres
     # _pixel_centre on plain floats (the same arithmetic, without arrays for two numbers)
@@ -461,7 +451,7 @@ def ground_trajectory(frame: Frame, trajectory: Trajectory, base_T_camera: SE3,
     """A lifted, resampled Cartesian path for a 2D trajectory; see the module docstring."""
     config = config or GroundingConfig()
     depth = _depth_image(frame)
-    base_T_camera = _as_se3(base_T_camera)
+    base_T_camera = as_se3(base_T_camera, "base_T_camera")
     pixels = _pixel_centre(trajectory.as_array(), frame.width, frame.height)
     extent_px = float(np.max(np.linalg.norm(pixels - pixels[0], axis=1)))
     if extent_px < MIN_PATH_EXTENT_PX:

@@ -20,24 +20,14 @@ import numpy as np
 
 from calibration import SE3
 from vla_r1_model.config_files import number_vector
+from vla_r1_model.validation import finite_number, integer_at_least, one_of
+
+from .robot_profile import PANDA
 
 APPROACHES = ("top_down", "surface_normal")
 YAW_SOURCES = ("box", "points")
-PANDA_HAND_T_FINGERTIP = SE3(np.eye(3), (0.0, 0.0, 0.1034))
 # Top-down grasp, yaw 0: tool z points down (-base z), fingers close along base y.
 TOP_DOWN_base_R_grasp = np.diag([1.0, -1.0, -1.0])
-
-
-def _number(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    return float(value)
-
-
-def _integer(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def parse_transform(name: str, value: Any) -> SE3:
@@ -90,31 +80,29 @@ class GroundingConfig:
     hover_height_m: float = 0.10  # trajectory waypoints: surface point + this along base z
     final_clearance_m: float = 0.01  # last waypoint: its surface point + this along base z
     max_waypoint_spacing_m: float = 0.02  # resampled path: no two consecutive poses further apart
-    tip_T_grasp: Any = field(default_factory=lambda: PANDA_HAND_T_FINGERTIP)  # SE3 | 4x4 | {xyz, quaternion_xyzw}
+    tip_T_grasp: Any = field(default_factory=lambda: PANDA.hand_T_fingertip)  # SE3 | 4x4 | {xyz, quaternion_xyzw}
     # Constant orientation of trajectory poses, base_R_grasp as a quaternion; None = top-down.
     trajectory_orientation_xyzw: tuple[float, float, float, float] | None = None
 
     def __post_init__(self) -> None:
-        inner = _number("inner_fraction", self.inner_fraction)
+        inner = finite_number("inner_fraction", self.inner_fraction)
         if not 0.0 < inner <= 1.0:
             raise ValueError(f"inner_fraction must be in (0, 1], got {inner}")
-        percentile = _number("depth_percentile", self.depth_percentile)
+        percentile = finite_number("depth_percentile", self.depth_percentile)
         if not 0.0 <= percentile <= 100.0:
             raise ValueError(f"depth_percentile must be in [0, 100], got {percentile}")
-        window = _integer("waypoint_depth_window_px", self.waypoint_depth_window_px, 1)
+        window = integer_at_least("waypoint_depth_window_px", self.waypoint_depth_window_px, 1)
         if window % 2 == 0:
             raise ValueError(f"waypoint_depth_window_px must be odd (centred on the pixel), got {window}")
-        _integer("min_valid_depth_pixels", self.min_valid_depth_pixels, 1)
-        _integer("min_surface_points", self.min_surface_points, 3)
-        if self.approach not in APPROACHES:
-            raise ValueError(f"approach must be one of {APPROACHES}, got {self.approach!r}")
-        if self.yaw_from not in YAW_SOURCES:
-            raise ValueError(f"yaw_from must be one of {YAW_SOURCES}, got {self.yaw_from!r}")
+        integer_at_least("min_valid_depth_pixels", self.min_valid_depth_pixels, 1)
+        integer_at_least("min_surface_points", self.min_surface_points, 3)
+        one_of("approach", self.approach, APPROACHES)
+        one_of("yaw_from", self.yaw_from, YAW_SOURCES)
         for name in ("surface_band_m", "max_waypoint_spacing_m"):
-            if _number(name, getattr(self, name)) <= 0:
+            if finite_number(name, getattr(self, name)) <= 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
         for name in ("pregrasp_distance_m", "hover_height_m", "final_clearance_m"):
-            if _number(name, getattr(self, name)) < 0:
+            if finite_number(name, getattr(self, name)) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.final_clearance_m > self.hover_height_m:
             raise ValueError(

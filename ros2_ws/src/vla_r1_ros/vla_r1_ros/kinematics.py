@@ -26,6 +26,10 @@ import numpy as np
 import pinocchio as pin
 from scipy.linalg.lapack import dgesv
 
+from vla_r1_model.validation import positive_number
+
+from .poses import pin_from_pose, pose_from_pin, pose_matrix
+
 
 class IKError(RuntimeError):
     """No seed converged. Carries the best residual reached over all seeds."""
@@ -62,9 +66,7 @@ class IKConfig:
 
     def __post_init__(self) -> None:
         for name in ("position_tolerance_m", "rotation_tolerance_rad", "damping", "max_step_rad"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-                raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+            positive_number(name, getattr(self, name))
         if self.max_iterations < 1:
             raise ValueError(f"max_iterations must be >= 1, got {self.max_iterations}")
         if self.num_random_seeds < 0:
@@ -116,7 +118,7 @@ def _to_se3(pose: np.ndarray, name: str) -> pin.SE3:
     problem = rigid_transform_problem(pose)
     if problem is not None:
         raise ValueError(f"{name} {problem}")
-    return pin.SE3(pose[:3, :3].copy(), pose[:3, 3].copy())
+    return pin_from_pose(pose)
 
 
 def _solve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -276,7 +278,7 @@ class RobotModel:
         """base_T_tip (4x4) at joint positions q."""
         q = self._check_q(q, "q")
         pin.framesForwardKinematics(self._model, self._data, q)
-        return self._data.oMf[self._tip_frame_id].homogeneous.copy()
+        return pose_from_pin(self._data.oMf[self._tip_frame_id])
 
     def _batch_chain(self) -> list[tuple[np.ndarray, str, int]] | None:
         """The root -> tip chain for vectorized FK as (step 4x4, 'R'|'P'|'', q index) steps, the tip
@@ -360,9 +362,7 @@ class RobotModel:
         """
         q_current = self._check_q(q_current, "q_current")
         if position_only and np.asarray(base_T_target).shape == (3,):
-            pose = np.eye(4)
-            pose[:3, 3] = base_T_target
-            base_T_target = pose
+            base_T_target = pose_matrix(np.eye(3), base_T_target)
         return self.ik_pose(_to_se3(base_T_target, "base_T_target"), q_current, config, position_only)
 
     def ik_pose(

@@ -68,10 +68,9 @@ def join_segments(segments: Sequence[JointTrajectory]) -> JointTrajectory:
 
 
 class MoveItPlanner:
-    """Planner protocol over moveit_py. ``robot`` stays None: the start comes from MoveIt's
-    current state unless ``start_positions`` is given (then it is used for the first segment)."""
-
-    robot = None
+    """The Planner protocol over moveit_py, with the optional abilities ReadsCurrentPositions,
+    ExecutesOwnPlans and Stoppable (planning.py). No robot model (not HasRobotModel): the start comes
+    from MoveIt's current state unless ``start_positions`` is given (then it is used for the first segment)."""
 
     def __init__(self, settings: MoveItSettings, safety: SafetyConfig, node_name: str = "vla_r1_moveit_py",
                  config_dict: dict | None = None) -> None:

@@ -42,6 +42,8 @@ from . import conversions, node_logic
 from .frame_sync import NearestStampSync, StampedItem
 from .node_config import NODE_NAME, NodeConfig, default_parameters
 from .pipeline import Pipeline
+from .planning import ExecutesOwnPlans, ReadsCurrentPositions, Stoppable
+from .poses import se3_from_transform_msg
 
 try:  # a full ROS install has tf2; the PyPI wheels do not (then transforms.hand_eye_yaml is needed)
     from tf2_ros import Buffer, TransformException, TransformListener
@@ -270,9 +272,8 @@ class VlaR1Node(Node):
 
     def _on_cancel(self, goal_handle) -> CancelResponse:
         self._cancel.set()  # the model stops at its next token; an execution is stopped now
-        stop = getattr(self._planner, "stop", None)
-        if stop is not None:
-            stop()
+        if isinstance(self._planner, Stoppable):
+            self._planner.stop()
         return CancelResponse.ACCEPT
 
     def _feedback(self, goal_handle, stage: str, reasoning: str = "", segment: tuple[int, int, str] = (-1, 0, "")) -> None:
@@ -369,9 +370,10 @@ class VlaR1Node(Node):
             if text is not None:
                 self._feedback(goal_handle, "model", text)
 
-        executes_itself = hasattr(self._planner, "execute")  # MoveIt (or a test double) executes its own plans
+        executes_itself = isinstance(self._planner, ExecutesOwnPlans)  # MoveIt (or a test double)
         if executes_itself or self._controllers is None:
-            start_positions, task_config = getattr(self._planner, "current_positions", None), None
+            reads = isinstance(self._planner, ReadsCurrentPositions)
+            start_positions, task_config = self._planner.current_positions if reads else None, None
         else:  # pinocchio: the task plan, from the current /joint_states
             may_execute = goal.execute and bool(self.get_parameter("execution.allow_execution").value)
             start_positions, task_config = self._start_positions(may_execute), cfg.task
@@ -445,7 +447,7 @@ class VlaR1Node(Node):
         except TransformException as exc:
             raise LookupError(f"no transform {cfg.base_frame} <- {frame.frame_id}: {exc}. "
                               "Publish the hand-eye result (arm.launch.py does it from the YAML).") from exc
-        return conversions.se3_from_transform(transform.transform)
+        return se3_from_transform_msg(transform.transform)
 
     # --- outputs --------------------------------------------------------------------------------
     def _publish_outcome(self, frame, outcome, base_T_camera) -> None:

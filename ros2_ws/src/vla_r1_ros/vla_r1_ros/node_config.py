@@ -17,9 +17,12 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 
+from vla_r1_model.validation import non_empty_text, one_of, positive_number
+
 from .controller_logic import ControllerConfig
 from .frame_sync import SyncConfig
 from .grounding_config import GroundingConfig
+from .robot_profile import PANDA
 from .safety import SafetyConfig
 from .task import TaskConfig
 
@@ -32,21 +35,6 @@ PLANNERS = ("moveit", "pinocchio", "none")
 BACKENDS = ("transformers", "openai")
 NO_ORIENTATION = (0.0, 0.0, 0.0, 0.0)  # ROS stand-in for trajectory_orientation_xyzw = None
 NO_PLACE = (0.0, 0.0, 0.0)  # ROS stand-in for task.place_position_base_m = None (the base origin: never a place)
-
-
-def _positive(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-
-
-def _choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
-
-
-def _topic(name: str, value: Any) -> None:
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"{name} must be a non-empty topic name, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -72,14 +60,14 @@ class ModelSettings:
     def __post_init__(self) -> None:
         if not self.model:
             raise ValueError("model.model must name a checkpoint")
-        _choice("model.backend", self.backend, BACKENDS)
-        _choice("model.quantization", self.quantization, QUANTIZATIONS)
+        one_of("model.backend", self.backend, BACKENDS)
+        one_of("model.quantization", self.quantization, QUANTIZATIONS)
         if self.quantize_vision and self.quantization == "none":
             raise ValueError("model.quantize_vision needs model.quantization nf4 or int8")
-        _choice("model.out_of_range", self.out_of_range, ("clip", "reject"))
+        one_of("model.out_of_range", self.out_of_range, ("clip", "reject"))
         if self.backend == "openai" and not self.server_url:
             raise ValueError("model.backend openai needs model.server_url")
-        _positive("model.timeout_s", self.timeout_s)
+        positive_number("model.timeout_s", self.timeout_s)
         if self.max_new_tokens < 1:
             raise ValueError(f"model.max_new_tokens must be >= 1, got {self.max_new_tokens}")
         if self.min_pixels < 0 or self.max_pixels < 0:
@@ -120,9 +108,9 @@ class CameraSettings:
 
     def __post_init__(self) -> None:
         for name in ("color_topic", "depth_topic", "info_topic"):
-            _topic(f"camera.{name}", getattr(self, name))
+            non_empty_text(f"camera.{name}", getattr(self, name), "topic name")
         for name in ("frame_wait_timeout_s", "depth_scale_m"):
-            _positive(f"camera.{name}", getattr(self, name))
+            positive_number(f"camera.{name}", getattr(self, name))
         if not (math.isfinite(self.max_frame_age_s) and self.max_frame_age_s >= 0):
             raise ValueError(f"camera.max_frame_age_s must be >= 0, got {self.max_frame_age_s}")
         try:
@@ -154,7 +142,7 @@ class TransformSettings:
     def __post_init__(self) -> None:
         if not self.base_frame:
             raise ValueError("transforms.base_frame must be set")
-        _positive("transforms.tf_timeout_s", self.tf_timeout_s)
+        positive_number("transforms.tf_timeout_s", self.tf_timeout_s)
         if self.hand_eye_yaml and self.eye_in_hand:
             raise ValueError("transforms.hand_eye_yaml gives a fixed base_T_camera (eye-to-hand); eye-in-hand needs "
                              "tf2 (base -> end-effector moves): leave hand_eye_yaml empty and publish ee_T_camera on tf")
@@ -171,8 +159,8 @@ class ExecutionSettings(ControllerConfig):
 
     allow_execution: bool = False  # the node-side half of the gate: goal.execute AND this
     planner: str = "moveit"  # moveit | pinocchio | none (targets only)
-    planning_group: str = "panda_arm"
-    pose_link: str = "panda_hand"  # the link the target poses are for (grounding's tip link)
+    planning_group: str = PANDA.planning_group
+    pose_link: str = PANDA.tip_link  # the link the target poses are for (grounding's tip link)
     planning_pipeline: str = "ompl"
     planner_id: str = ""  # "" = the pipeline's default planner
     planning_time_s: float = 5.0
@@ -186,12 +174,12 @@ class ExecutionSettings(ControllerConfig):
         if isinstance(self.arm_joints, str):
             raise ValueError(f"execution.arm_joints must be a list of joint names, got the string {self.arm_joints!r}")
         super().__post_init__()
-        _choice("execution.planner", self.planner, PLANNERS)
+        one_of("execution.planner", self.planner, PLANNERS)
         for name in ("velocity_scaling", "acceleration_scaling"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and 0 < value <= 1):
                 raise ValueError(f"execution.{name} must be in (0, 1], got {value!r}")
-        _positive("execution.planning_time_s", self.planning_time_s)
+        positive_number("execution.planning_time_s", self.planning_time_s)
         if self.planning_attempts < 1:
             raise ValueError(f"execution.planning_attempts must be >= 1, got {self.planning_attempts}")
         if self.planner == "pinocchio" and not self.urdf_path:
@@ -209,8 +197,8 @@ class OutputSettings:
     diagnostics_period_s: float = 1.0
 
     def __post_init__(self) -> None:
-        _positive("output.feedback_period_s", self.feedback_period_s)
-        _positive("output.diagnostics_period_s", self.diagnostics_period_s)
+        positive_number("output.feedback_period_s", self.feedback_period_s)
+        positive_number("output.diagnostics_period_s", self.diagnostics_period_s)
 
 
 # The pinocchio planner's options (PlannerConfig); flat here so they are ROS parameters too.

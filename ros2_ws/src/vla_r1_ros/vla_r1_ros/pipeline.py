@@ -17,13 +17,11 @@ from vla_r1_model.actions import Action, Prediction, action_to_dict, validate_ta
 
 from .frame import Frame
 from .grounding import GroundedTargets, GroundingConfig, GroundingError, ground
-from .planning import JointTrajectory, Planner, PlanningError
+from .planning import HasRobotModel, JointTrajectory, Planner, PlanningError
+from .robot_profile import PANDA, RobotProfile
 from .safety import SafetyConfig, SafetyViolation, check_targets, check_tool_points
 
 STAGES = ("model", "parse", "grounding", "safety", "planning")
-# The Panda's "ready" state from its MoveIt configuration: the start when none is given.
-PANDA_READY = {"panda_joint1": 0.0, "panda_joint2": -0.785, "panda_joint3": 0.0, "panda_joint4": -2.356,
-               "panda_joint5": 0.0, "panda_joint6": 1.571, "panda_joint7": 0.785}
 
 
 @dataclass(frozen=True)
@@ -119,7 +117,7 @@ class Pipeline:
         """The start joint positions; anything unusable is a PlanningError (an outcome), never a NaN
         start for the planner (np.asarray(None, float) is NaN) nor an escaping exception."""
         if self.start_positions is None:
-            return default_start_positions(getattr(self.planner, "robot", None))
+            return default_start_positions(self.planner.robot if isinstance(self.planner, HasRobotModel) else None)
         if callable(self.start_positions):
             try:
                 value = self.start_positions()
@@ -222,12 +220,13 @@ class Pipeline:
         return Outcome(**done, plan=task_plan.arm_segments[0].trajectory, task_plan=task_plan)
 
 
-def default_start_positions(robot) -> np.ndarray:
-    """The Panda's ready state for a Panda, else the middle of every joint's range."""
+def default_start_positions(robot, profile: RobotProfile = PANDA) -> np.ndarray:
+    """The profile's ready state (its MoveIt configuration's "ready") for the profile's arm, else the
+    middle of every joint's range."""
     if robot is None:
         raise PlanningError("input", "no start joint positions were given and the planner has no robot model")
-    if list(robot.joint_names) == list(PANDA_READY):
-        return np.array(list(PANDA_READY.values()))
+    if list(robot.joint_names) == list(profile.arm_joints):
+        return profile.ready_positions()
     return (np.asarray(robot.lower_limits) + np.asarray(robot.upper_limits)) / 2.0
 
 

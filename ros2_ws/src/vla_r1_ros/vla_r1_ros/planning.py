@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import math
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -28,7 +29,10 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import pinocchio as pin
 
+from vla_r1_model.validation import positive_number
+
 from .kinematics import IKConfig, IKError, RobotModel, rigid_transform_problem
+from .poses import pin_from_pose
 from .safety import SafetyConfig, UnsafeTargetError, check_targets, raise_if_unsafe
 from .time_parameterization import trapezoidal_profile
 
@@ -149,6 +153,37 @@ class Planner(Protocol):
         ...
 
 
+# A planner's optional abilities. Callers ask with isinstance (these are runtime-checkable) and use
+# what a planner has: PinocchioPlanner has a robot model; MoveItPlanner reads the current positions,
+# executes its own plans and stops them.
+@runtime_checkable
+class HasRobotModel(Protocol):
+    """Plans on a kinematic model: its joint names and limits give the default start."""
+
+    robot: RobotModel
+
+
+@runtime_checkable
+class ReadsCurrentPositions(Protocol):
+    def current_positions(self) -> np.ndarray | None:
+        """The arm's joint positions now (None before the first joint state): the planning start."""
+        ...
+
+
+@runtime_checkable
+class ExecutesOwnPlans(Protocol):
+    def execute(self, plan: JointTrajectory, cancel: threading.Event | None = None) -> None:
+        """Run the latest plan of this planner; InterruptedError when cancelled, RuntimeError when it fails."""
+        ...
+
+
+@runtime_checkable
+class Stoppable(Protocol):
+    def stop(self) -> None:
+        """Stop a running execution now (called from another thread)."""
+        ...
+
+
 @dataclass(frozen=True)
 class PlannerConfig:
     velocity_scaling: float = 0.25  # fraction of the URDF velocity limits, in (0, 1]
@@ -178,9 +213,7 @@ class PlannerConfig:
             "max_acceleration_rad_s2", "path_tolerance_m", "path_tolerance_rad", "check_spacing_m",
             "max_joint_step_rad",
         ):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-                raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+            positive_number(name, getattr(self, name))
         if not (math.isfinite(self.start_limit_tolerance_rad) and self.start_limit_tolerance_rad >= 0):
             raise ValueError(f"start_limit_tolerance_rad must be >= 0, got {self.start_limit_tolerance_rad}")
         bound = self.start_ik_accept_rad
@@ -297,7 +330,7 @@ class PinocchioPlanner:
             problem = rigid_transform_problem(pose)
             if problem is not None:
                 raise PlanningError("input", f"target {problem}", k)
-            poses.append(pin.SE3(pose[:3, :3].copy(), pose[:3, 3].copy()))
+            poses.append(pin_from_pose(pose))
         start = np.asarray(start_positions, dtype=np.float64).reshape(-1)
         robot, tol = self.robot, self.config.start_limit_tolerance_rad
         if start.shape != (robot.num_joints,):

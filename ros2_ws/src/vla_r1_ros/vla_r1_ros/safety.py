@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from vla_r1_model.validation import finite_number
+
 RULES = ("finite", "workspace_box", "min_height", "max_reach", "max_step", "tool_min_height")
 _RULE_SET = frozenset(RULES)
 
@@ -48,10 +50,7 @@ class SafetyConfig:
             if not a < b:
                 raise ValueError(f"workspace min {axis} ({a} m) must be below max {axis} ({b} m)")
         for name in ("min_z_m", "tool_min_z_m", "max_reach_m", "max_step_m"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise ValueError(f"{name} must be a finite number, got {value!r}")
-            object.__setattr__(self, name, float(value))
+            object.__setattr__(self, name, finite_number(name, getattr(self, name)))
         if self.max_reach_m <= 0:
             raise ValueError(f"max_reach_m must be > 0, got {self.max_reach_m}")
         if self.max_step_m <= 0:

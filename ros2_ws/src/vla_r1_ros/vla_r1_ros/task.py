@@ -22,22 +22,16 @@ from typing import Any, Union
 
 import numpy as np
 
+from vla_r1_model.validation import finite_number, one_of
+
 from .grounding import GroundedTargets
 from .planning import JointTrajectory, Planner, PlanningError
+from .robot_profile import PANDA
 from .safety import SafetyConfig, SafetyViolation, check_targets, check_tool_points
 
 GRIPPER_ACTIONS = ("open", "close")
 TASK_STAGES = ("safety", "planning")
 BASE_Z = np.array([0.0, 0.0, 1.0])
-
-
-def _finite(name: str, value: Any, minimum: float | None = None, strict: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    value = float(value)
-    if minimum is not None and (value <= minimum if strict else value < minimum):
-        raise ValueError(f"{name} must be {'>' if strict else '>='} {minimum}, got {value}")
-    return value
 
 
 @dataclass(frozen=True)
@@ -50,7 +44,7 @@ class TaskConfig:
     """
 
     grasp_depth_m: float = 0.02  # tool point this far below the grounded grasp point, along the approach
-    gripper_open_width_m: float = 0.08  # Panda: 0.08 m fully open
+    gripper_open_width_m: float = PANDA.gripper_open_width_m
     gripper_close_width_m: float = 0.0  # commanded width when closing (the object stops the fingers)
     gripper_force_n: float = 20.0  # squeezing force of a closing gripper
     lift_height_m: float = 0.10  # straight up along base z after closing
@@ -58,27 +52,26 @@ class TaskConfig:
     place_position_base_m: tuple[float, float, float] | None = None
     retreat_height_m: float = 0.08  # after a place: up this far with the gripper open
     trajectory_gripper: str = "open"  # the state held along a trajectory answer
-    # The finger pad reaches this far beyond the tool point along the approach (Panda: pad centre at
-    # 0.1034 m, 18.5 mm tall), and its outer edge this far from the closing plane beyond the opening.
-    finger_pad_extent_m: float = 0.00925
-    finger_pad_thickness_m: float = 0.0076
+    # The finger pad reaches this far beyond the tool point along the approach, and its outer edge
+    # this far from the closing plane beyond the opening (the robot profile's pads).
+    finger_pad_extent_m: float = PANDA.finger_pad_extent_m
+    finger_pad_thickness_m: float = PANDA.finger_pad_thickness_m
 
     def __post_init__(self) -> None:
-        _finite("grasp_depth_m", self.grasp_depth_m, 0.0)
-        _finite("gripper_open_width_m", self.gripper_open_width_m, 0.0, strict=True)
-        _finite("gripper_close_width_m", self.gripper_close_width_m, 0.0)
+        finite_number("grasp_depth_m", self.grasp_depth_m, 0.0)
+        finite_number("gripper_open_width_m", self.gripper_open_width_m, 0.0, strict=True)
+        finite_number("gripper_close_width_m", self.gripper_close_width_m, 0.0)
         if self.gripper_close_width_m >= self.gripper_open_width_m:
             raise ValueError(f"gripper_close_width_m ({self.gripper_close_width_m}) must be below "
                              f"gripper_open_width_m ({self.gripper_open_width_m})")
-        _finite("gripper_force_n", self.gripper_force_n, 0.0, strict=True)
-        _finite("lift_height_m", self.lift_height_m, 0.0)
-        _finite("retreat_height_m", self.retreat_height_m, 0.0)
-        _finite("finger_pad_extent_m", self.finger_pad_extent_m, 0.0)
-        _finite("finger_pad_thickness_m", self.finger_pad_thickness_m, 0.0)
-        if self.trajectory_gripper not in GRIPPER_ACTIONS:
-            raise ValueError(f"trajectory_gripper must be one of {GRIPPER_ACTIONS}, got {self.trajectory_gripper!r}")
+        finite_number("gripper_force_n", self.gripper_force_n, 0.0, strict=True)
+        finite_number("lift_height_m", self.lift_height_m, 0.0)
+        finite_number("retreat_height_m", self.retreat_height_m, 0.0)
+        finite_number("finger_pad_extent_m", self.finger_pad_extent_m, 0.0)
+        finite_number("finger_pad_thickness_m", self.finger_pad_thickness_m, 0.0)
+        one_of("trajectory_gripper", self.trajectory_gripper, GRIPPER_ACTIONS)
         if self.place_position_base_m is not None:
-            place = tuple(_finite("place_position_base_m", v) for v in self.place_position_base_m)
+            place = tuple(finite_number("place_position_base_m", v) for v in self.place_position_base_m)
             if len(place) != 3:
                 raise ValueError(f"place_position_base_m must be 3 numbers (x, y, z), got {len(place)}")
             object.__setattr__(self, "place_position_base_m", place)
@@ -109,8 +102,8 @@ class GripperCommand:
     def __post_init__(self) -> None:
         if self.action not in GRIPPER_ACTIONS:
             raise ValueError(f"gripper action must be one of {GRIPPER_ACTIONS}, got {self.action!r}")
-        _finite("width_m", self.width_m, 0.0)
-        _finite("force_n", self.force_n, 0.0, strict=True)
+        finite_number("width_m", self.width_m, 0.0)
+        finite_number("force_n", self.force_n, 0.0, strict=True)
 
     def to_dict(self) -> dict[str, Any]:
         return {"type": "gripper", "action": self.action, "width_m": self.width_m, "force_n": self.force_n}

@@ -15,17 +15,13 @@ from typing import Any, Iterable
 
 from calibration import SE3
 
+from ..poses import se3_from_transform_msg
 from .summary import BagSummary
 from .topics import camera_namespace
 
 TRANSFORM = "geometry_msgs/msg/Transform"
 TRANSFORM_STAMPED = "geometry_msgs/msg/TransformStamped"
 TF_MESSAGE = "tf2_msgs/msg/TFMessage"
-
-
-def se3_from_transform_msg(transform: Any) -> SE3:
-    t, q = transform.translation, transform.rotation
-    return SE3.from_quaternion_xyzw([q.x, q.y, q.z, q.w], [t.x, t.y, t.z])
 
 
 @dataclass(frozen=True, eq=False)

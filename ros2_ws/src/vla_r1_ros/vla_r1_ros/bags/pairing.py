@@ -6,6 +6,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
 
+from vla_r1_model.validation import integer_at_least
+
 from ..frame_sync import NearestStampSync, SyncConfig, SyncedPair
 
 
@@ -42,8 +44,7 @@ class FrameSelection:
     at_s: float | None = None
 
     def __post_init__(self) -> None:
-        if isinstance(self.every_n, bool) or not isinstance(self.every_n, int) or self.every_n < 1:
-            raise ValueError(f"every_n must be an integer >= 1, got {self.every_n!r}")
+        integer_at_least("every_n", self.every_n, 1)
         if self.at_s is not None:
             if not (math.isfinite(self.at_s) and self.at_s >= 0):
                 raise ValueError(f"at_s must be a finite number of seconds >= 0, got {self.at_s}")

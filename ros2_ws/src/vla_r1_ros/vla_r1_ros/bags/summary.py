@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from vla_r1_model.validation import one_of
+
 IMAGE_TYPE = "sensor_msgs/msg/Image"
 CAMERA_INFO_TYPE = "sensor_msgs/msg/CameraInfo"
 TRANSFORM_TYPES = ("geometry_msgs/msg/Transform", "geometry_msgs/msg/TransformStamped", "tf2_msgs/msg/TFMessage")
@@ -39,8 +41,7 @@ class BagSummary:
     topics: tuple[TopicInfo, ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
-        if self.storage not in STORAGES:
-            raise ValueError(f"storage must be one of {STORAGES}, got {self.storage!r}")
+        one_of("storage", self.storage, STORAGES)
         if self.duration_s < 0:
             raise ValueError(f"duration must be >= 0 s, got {self.duration_s}")
 

@@ -31,7 +31,9 @@ from ..demo_scene_layout import (
     ZNEAR_FRACTION, CameraSpec, SceneLayout,
 )
 from ..frame import Frame
-from .robot_description import PANDA_ARM_JOINTS, PANDA_FINGER_JOINTS, PANDA_TIP_LINK, panda_urdf, robot_spec
+from ..poses import pose_matrix
+from ..robot_profile import PANDA
+from .robot_description import panda_urdf, robot_spec
 
 ARM_KP = (4500.0, 4500.0, 3500.0, 3500.0, 2000.0, 2000.0, 2000.0)
 FINGER_KP = 400.0
@@ -41,7 +43,6 @@ FINGER_ARMATURE_KG = 0.1
 # Stiffer contacts on fingers and objects than MuJoCo's default 0.02 s: soft contacts sink in by
 # roughly force / (mass * stiffness), centimetres for a squeezing gripper (2 timesteps is the floor).
 CONTACT_TIMECONST_S = 0.004
-FINGERTIP_OFFSET_M = 0.1034  # tool point (pad centre) along panda_hand z
 SIDE_CAMERA = CameraSpec(width=320, height=240, fovy_deg=45.0, position_base_m=(0.95, -0.75, 0.55),
                          target_base_m=(0.45, 0.0, 0.12), up_hint_base=(0.0, 0.0, 1.0))
 
@@ -108,25 +109,25 @@ class SimCell:
         spec.visual.headlight.diffuse = [0.45, 0.45, 0.45]
 
         joints = {j.name: j for j in spec.joints}
-        missing = [n for n in (*PANDA_ARM_JOINTS, *PANDA_FINGER_JOINTS) if n not in joints]
+        missing = [n for n in (*PANDA.arm_joints, *PANDA.finger_joints) if n not in joints]
         if missing:
             raise ValueError(f"{self.urdf}: not a Panda with gripper (missing joints {missing})")
-        for name in PANDA_ARM_JOINTS:
+        for name in PANDA.arm_joints:
             joints[name].armature = ARMATURE
-        for name in PANDA_FINGER_JOINTS:  # the gripper's lead screw: a heavy finger, not 15 g of URDF mass
+        for name in PANDA.finger_joints:  # the gripper's lead screw: a heavy finger, not 15 g of URDF mass
             joints[name].armature = FINGER_ARMATURE_KG
         for body in spec.bodies:
             if body.name.startswith("panda_"):
                 body.gravcomp = 1.0
         for geom in spec.geoms:
             geom.friction = list(self.config.friction)
-            if geom.parent.name in ("panda_leftfinger", "panda_rightfinger"):
+            if geom.parent.name in PANDA.finger_links:
                 geom.condim = 4
                 geom.solref = [CONTACT_TIMECONST_S, 1.0]
-        for name, kp in zip(PANDA_ARM_JOINTS, ARM_KP):
+        for name, kp in zip(PANDA.arm_joints, ARM_KP):
             actuator = spec.add_actuator(name=f"servo_{name}", target=name, trntype=mujoco.mjtTrn.mjTRN_JOINT)
             actuator.set_to_position(kp=kp, kv=kp / 10.0)
-        gripper = spec.add_actuator(name="servo_gripper", target=PANDA_FINGER_JOINTS[0], trntype=mujoco.mjtTrn.mjTRN_JOINT)
+        gripper = spec.add_actuator(name="servo_gripper", target=PANDA.finger_joints[0], trntype=mujoco.mjtTrn.mjTRN_JOINT)
         gripper.set_to_position(kp=FINGER_KP, kv=FINGER_KP / 20.0)
         gripper.forcelimited = True
         gripper.forcerange = [-40.0, 40.0]
@@ -164,14 +165,14 @@ class SimCell:
         self._close_renderers()
         m = self.model
         name = lambda kind, i: mujoco.mj_id2name(m, kind, i)  # noqa: E731
-        self.arm_qpos = np.array([m.jnt_qposadr[mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, n)] for n in PANDA_ARM_JOINTS])
-        self.arm_dof = np.array([m.jnt_dofadr[mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, n)] for n in PANDA_ARM_JOINTS])
-        self.finger_qpos = np.array([m.jnt_qposadr[mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, n)] for n in PANDA_FINGER_JOINTS])
+        self.arm_qpos = np.array([m.jnt_qposadr[mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, n)] for n in PANDA.arm_joints])
+        self.arm_dof = np.array([m.jnt_dofadr[mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, n)] for n in PANDA.arm_joints])
+        self.finger_qpos = np.array([m.jnt_qposadr[mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, n)] for n in PANDA.finger_joints])
         self.gripper_actuator = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_ACTUATOR, "servo_gripper")
-        self.hand_body = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, PANDA_TIP_LINK)
+        self.hand_body = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, PANDA.tip_link)
         self.body_names = [name(mujoco.mjtObj.mjOBJ_BODY, i) or "world" for i in range(m.nbody)]
         self.robot_bodies = {i for i, n in enumerate(self.body_names) if n.startswith("panda_")}
-        self.finger_bodies = {self.body_names.index("panda_leftfinger"), self.body_names.index("panda_rightfinger")}
+        self.finger_bodies = {self.body_names.index(name) for name in PANDA.finger_links}
         self.object_bodies = {o.spec.name: self.body_names.index(o.spec.name) for o in layout.objects}
         self.object_geoms = {o.spec.name: mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_GEOM, o.spec.name) for o in layout.objects}
         self.table_geoms = {mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_GEOM, n) for n in ("table", "floor", "robot_pedestal")}
@@ -182,13 +183,13 @@ class SimCell:
         self.zfar_m = float(m.vis.map.zfar * m.stat.extent)
 
     # ------------------------------------------------------------------ state
-    def reset(self, layout: SceneLayout, arm_positions: np.ndarray, gripper_width_m: float = 0.08,
+    def reset(self, layout: SceneLayout, arm_positions: np.ndarray, gripper_width_m: float = PANDA.gripper_open_width_m,
               settle_s: float = 0.1) -> None:
         """Objects at the layout's poses (at rest), arm at ``arm_positions``, gripper at a width. The
         cell's own cameras are used (``config.camera``), whatever camera the layout names."""
         q = np.asarray(arm_positions, dtype=np.float64).reshape(-1)
-        if q.shape != (len(PANDA_ARM_JOINTS),) or not np.isfinite(q).all():
-            raise ValueError(f"arm_positions must be {len(PANDA_ARM_JOINTS)} finite values {PANDA_ARM_JOINTS}, got {q.tolist()}")
+        if q.shape != (len(PANDA.arm_joints),) or not np.isfinite(q).all():
+            raise ValueError(f"arm_positions must be {len(PANDA.arm_joints)} finite values {PANDA.arm_joints}, got {q.tolist()}")
         signature = tuple(o.spec for o in layout.objects)  # the shapes are compiled into the model
         if self.model is None or signature != self._signature:
             self._build(layout)
@@ -241,14 +242,11 @@ class SimCell:
 
     def hand_pose(self) -> np.ndarray:
         """base_T_hand (4x4) of the simulated robot."""
-        pose = np.eye(4)
-        pose[:3, :3] = self.data.xmat[self.hand_body].reshape(3, 3)
-        pose[:3, 3] = self.data.xpos[self.hand_body]
-        return pose
+        return pose_matrix(self.data.xmat[self.hand_body].reshape(3, 3), self.data.xpos[self.hand_body])
 
     def fingertip_centre_base_m(self) -> np.ndarray:
         pose = self.hand_pose()
-        return pose[:3, 3] + FINGERTIP_OFFSET_M * pose[:3, 2]
+        return pose[:3, 3] + PANDA.fingertip_offset_m * pose[:3, 2]
 
     def object_position(self, name: str) -> np.ndarray:
         return self.data.xpos[self.object_bodies[name]].copy()

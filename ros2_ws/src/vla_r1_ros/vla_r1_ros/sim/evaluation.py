@@ -20,8 +20,9 @@ import numpy as np
 
 from ..demo_scene_layout import SceneLayout, sample_layout
 from ..grounding import GroundingConfig
-from ..pipeline import PANDA_READY, Pipeline
+from ..pipeline import Pipeline
 from ..planning import PinocchioPlanner, PlannerConfig
+from ..robot_profile import PANDA
 from ..safety import SafetyConfig
 from ..task import TaskConfig, TaskPlan
 from .cell import SimCell
@@ -29,7 +30,7 @@ from .execute import ExecutionConfig, ExecutionResult, execute_plan, held_object
 from .policies import object_phrase
 
 STAGES = ("render", "model", "parse", "grounding", "safety", "planning", "execute", "close", "lift", "place", "judge")
-READY = np.array(list(PANDA_READY.values()))
+READY = PANDA.ready_positions()
 
 
 @dataclass(frozen=True)
@@ -138,7 +139,6 @@ class Evaluator:
                  task_config: TaskConfig | None = None, execution: ExecutionConfig | None = None,
                  judge: JudgeConfig | None = None) -> None:
         from ..kinematics import RobotModel
-        from .robot_description import PANDA_TIP_LINK
 
         self.cell = cell
         self.policy_for = policy_for
@@ -148,7 +148,7 @@ class Evaluator:
         self.execution = execution or ExecutionConfig()
         self.judge = judge or JudgeConfig()
         # The planner reads the very URDF the simulator was built from.
-        self.planner = PinocchioPlanner(RobotModel.from_urdf(str(cell.urdf), PANDA_TIP_LINK), self.safety,
+        self.planner = PinocchioPlanner(RobotModel.from_urdf(str(cell.urdf), PANDA.tip_link), self.safety,
                                         planner_config or PlannerConfig())
         self.truth: dict = {}
 

@@ -22,12 +22,14 @@ from typing import Any
 
 import numpy as np
 
+from vla_r1_model.validation import non_negative_number
+
+from ..robot_profile import PANDA
 from ..task import ArmSegment, GripperCommand, TaskPlan
 from .cell import TIMESTEP_S, Contact, SimCell
 
 DETECTORS = ("arm_table_collision", "excessive_contact_force", "object_dropped", "empty_grasp", "simulation_unstable")
 TABLE_BODIES = ("world",)  # the table, the floor and the pedestal are world geoms
-FINGER_BODIES = ("panda_leftfinger", "panda_rightfinger")
 STAGE_OF_ROLE = {"approach": "execute", "path": "execute", "lift": "lift", "place": "place", "retreat": "place"}
 
 
@@ -46,9 +48,7 @@ class ExecutionConfig:
     def __post_init__(self) -> None:
         for name in ("settle_s", "gripper_timeout_s", "gripper_still_m_s", "max_press_force_n", "press_window_s",
                      "drop_distance_m", "video_fps", "log_every_s"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
-                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+            non_negative_number(name, getattr(self, name))
         if self.check_every_steps < 1:
             raise ValueError(f"check_every_steps must be >= 1, got {self.check_every_steps}")
 
@@ -98,7 +98,7 @@ def arm_table_collision(contacts: list[Contact]) -> Contact | None:
 def press_forces(contacts: list[Contact], weights_n: dict[str, float]) -> dict[str, float]:
     """Per object touched by a finger: how much more than its weight the table pushes back (N)."""
     touched = {b for c in contacts for b in (c.body1, c.body2)
-               if b in weights_n and ({c.body1, c.body2} & set(FINGER_BODIES))}
+               if b in weights_n and ({c.body1, c.body2} & set(PANDA.finger_links))}
     support: dict[str, float] = {}
     for c in contacts:
         for obj, other in ((c.body1, c.body2), (c.body2, c.body1)):
@@ -112,7 +112,7 @@ def held_objects(contacts: list[Contact], object_names) -> list[str]:
     touching: dict[str, set[str]] = {}
     for c in contacts:
         for finger, other in ((c.body1, c.body2), (c.body2, c.body1)):
-            if finger in FINGER_BODIES and other in object_names:
+            if finger in PANDA.finger_links and other in object_names:
                 touching.setdefault(other, set()).add(finger)
     return [name for name, fingers in touching.items() if len(fingers) == 2]
 

@@ -28,10 +28,9 @@ import numpy as np
 from vla_r1_model.files import atomic_write_text
 
 from ..demo_scene_layout import sample_layout
-from ..pipeline import PANDA_READY
+from ..robot_profile import PANDA
 from .cell import TIMESTEP_S, CellConfig, SimCell
 from .execute import held_objects
-from .robot_description import PANDA_ARM_JOINTS, PANDA_FINGER_JOINTS
 
 CHUNK_STEPS = 5  # the set-point is resampled every 10 ms of sim time
 LIFTED_M = 0.03  # ground truth: an object this far above its rest height (and held) is lifted
@@ -84,8 +83,8 @@ def make_sim_cell_node(context=None, parameter_overrides=None, cell_config: Cell
             super().__init__("vla_r1_sim_cell", context=context, parameter_overrides=parameter_overrides or [])
             p = lambda name, default: self.declare_parameter(name, default).value  # noqa: E731
             self.camera_rate_hz = float(p("camera_rate_hz", 5.0))
-            self.arm_controller = p("arm_controller", "panda_arm_controller")
-            self.gripper_controller = p("gripper_controller", "panda_hand_controller")
+            self.arm_controller = p("arm_controller", PANDA.arm_controller)
+            self.gripper_controller = p("gripper_controller", PANDA.gripper_controller)
             self.seed = int(p("seed", 0))
             self.real_time_factor = float(p("real_time_factor", 1.0))
             self.hand_eye_path = p("hand_eye_yaml", "")
@@ -139,10 +138,10 @@ def make_sim_cell_node(context=None, parameter_overrides=None, cell_config: Cell
         # ---------------------------------------------------------------- commands (executor threads)
         def _on_arm(self, msg) -> None:
             index = {name: i for i, name in enumerate(msg.joint_names)}
-            if sorted(index) != sorted(PANDA_ARM_JOINTS) or not msg.points:
+            if sorted(index) != sorted(PANDA.arm_joints) or not msg.points:
                 self.get_logger().error(f"arm trajectory ignored: joints {list(msg.joint_names)}, {len(msg.points)} points")
                 return
-            order = [index[j] for j in PANDA_ARM_JOINTS]
+            order = [index[j] for j in PANDA.arm_joints]
             times = [pt.time_from_start.sec + pt.time_from_start.nanosec * 1e-9 for pt in msg.points]
             positions = [[pt.positions[i] for i in order] for pt in msg.points]
             velocities = [[pt.velocities[i] for i in order] if len(pt.velocities) == 7 else [0.0] * 7 for pt in msg.points]
@@ -153,7 +152,7 @@ def make_sim_cell_node(context=None, parameter_overrides=None, cell_config: Cell
                 self.scene_moved = True
 
         def _on_gripper(self, msg) -> None:
-            if list(msg.joint_names) != [PANDA_FINGER_JOINTS[0]] or len(msg.points) != 1:
+            if list(msg.joint_names) != [PANDA.finger_joints[0]] or len(msg.points) != 1:
                 self.get_logger().error(f"gripper trajectory ignored: joints {list(msg.joint_names)}")
                 return
             point = msg.points[0]
@@ -186,7 +185,7 @@ def make_sim_cell_node(context=None, parameter_overrides=None, cell_config: Cell
             layout = sample_layout(seed, camera=self.cell.config.camera)
             if self.cell.data is not None:  # MuJoCo restarts its clock at a reset; the stamps must not go back
                 self.time_offset_s += self.cell.time_s + 0.1
-            self.cell.reset(layout, np.array(list(PANDA_READY.values())))
+            self.cell.reset(layout, PANDA.ready_positions())
             self.trajectory, self.stuck_q, self.scene_seed, self.scene_moved = None, None, seed, False
             self.rest_z = {o.spec.name: float(self.cell.object_position(o.spec.name)[2]) for o in layout.objects}
             self.boxes = self.cell.object_boxes()
@@ -228,8 +227,8 @@ def make_sim_cell_node(context=None, parameter_overrides=None, cell_config: Cell
                         wall0, sim0, chunks = time.monotonic(), self.cell.time_s, 100
                     for _ in range(chunks):
                         q, qd = self._setpoint(self.cell.time_s)
-                        if stuck in PANDA_ARM_JOINTS:
-                            j = PANDA_ARM_JOINTS.index(stuck)
+                        if stuck in PANDA.arm_joints:
+                            j = PANDA.arm_joints.index(stuck)
                             if self.stuck_q is None:
                                 self.stuck_q = float(self.cell.data.ctrl[j])
                             q, qd = q.copy(), qd.copy()
@@ -265,7 +264,7 @@ def make_sim_cell_node(context=None, parameter_overrides=None, cell_config: Cell
             fingers = self.cell.data.qpos[self.cell.finger_qpos]
             finger_dof = [self.cell.model.jnt_dofadr[self.cell.model.jnt_qposadr.tolist().index(a)] for a in self.cell.finger_qpos]
             self.joint_pub.publish(JointState(
-                header=self._header(), name=[*PANDA_ARM_JOINTS, *PANDA_FINGER_JOINTS],
+                header=self._header(), name=[*PANDA.arm_joints, *PANDA.finger_joints],
                 position=[*self.cell.arm_positions().tolist(), *map(float, fingers)],
                 velocity=[*self.cell.arm_velocities().tolist(), *(float(self.cell.data.qvel[d]) for d in finger_dof)]))
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from vla_r1_model.files import atomic_write_text
+from vla_r1_model.validation import integer_at_least
 
 from ..grounding import GroundingConfig
 from ..planning import PlannerConfig
@@ -48,8 +49,7 @@ class EvalOptions:
     task_config: TaskConfig = field(default_factory=TaskConfig)
 
     def __post_init__(self) -> None:
-        if isinstance(self.episodes, bool) or not isinstance(self.episodes, int) or self.episodes < 1:
-            raise ValueError(f"episodes must be an integer >= 1, got {self.episodes!r}")
+        integer_at_least("episodes", self.episodes, 1)
         if self.task not in ("affordance", "trajectory"):
             raise ValueError(f"task must be affordance or trajectory, got {self.task!r}")
         if self.answer_source not in ("ground-truth", "model"):
