@@ -49,10 +49,6 @@ class DepthSample:
         if not (0 < self.n_valid <= self.n_total):
             raise ValueError(f"need 0 < n_valid <= n_total, got {self.n_valid} / {self.n_total}")
 
-    @property
-    def valid_fraction(self) -> float:
-        return self.n_valid / self.n_total
-
 
 def _check_depth(depth_m: np.ndarray) -> np.ndarray:
     depth_m = np.asarray(depth_m)

@@ -160,12 +160,12 @@ Target = Union[GraspTarget, PathTarget]
 
 @dataclass(frozen=True, eq=False)
 class GroundedTargets:
-    """Targets in the order the arm should reach them (pre-grasp, grasp; or the path)."""
+    """Targets in the order the arm should reach them (pre-grasp, grasp; or the path). Each target's
+    base_T_tip is for the planner's tip link; its grasp point is base_T_tip @ tip_T_grasp."""
 
     kind: str  # "grasp" | "path"
     targets: tuple[Target, ...]
     stamp_s: float
-    base_frame_note: str = "base_T_tip: the planner's tip link; grasp point = base_T_tip @ tip_T_grasp"
 
     def __post_init__(self) -> None:
         if self.kind not in ("grasp", "path"):

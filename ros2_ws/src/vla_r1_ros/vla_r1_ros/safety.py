@@ -206,14 +206,3 @@ def raise_if_unsafe(positions_base_m: Any, config: SafetyConfig) -> None:
     violations = check_targets(positions_base_m, config)
     if violations:
         raise UnsafeTargetError(violations)
-
-
-def check_poses(base_T_tips: Sequence[np.ndarray], config: SafetyConfig) -> list[SafetyViolation]:
-    """`check_targets` on the translations of 4x4 poses; a non-finite rotation counts as non-finite."""
-    positions = np.empty((len(base_T_tips), 3))
-    for i, pose in enumerate(base_T_tips):
-        pose = np.asarray(pose, dtype=np.float64)
-        if pose.shape != (4, 4):
-            raise ValueError(f"pose {i} must be a 4x4 matrix, got shape {pose.shape}")
-        positions[i] = pose[:3, 3] if np.isfinite(pose).all() else np.nan
-    return check_targets(positions, config)
