@@ -1,7 +1,8 @@
 """rosbag2 messages are decoded with one shared rosbags type store: field for field what was
 written, for CameraInfo, Transform and Image (every CDR alignment case), with the store's
 deserializers reused across bags; a bag that defines a type differently is decoded with its own
-definition, and a damaged record is a BagError naming file and topic."""
+definition, a recorded type hash that contradicts the recorded definition is refused, and a damaged
+record is a BagError naming file and topic."""
 from __future__ import annotations
 
 import numpy as np
@@ -160,6 +161,20 @@ def test_a_bag_defining_a_type_differently_is_decoded_with_its_own_definition(tm
         bag.close()
     assert type(decoded) is not shared.types[IMAGE]
     assert decoded.exposure_us == 1500 and decoded.data.tolist() == [7, 8] and decoded.header.frame_id == "cam"
+
+
+def test_a_recorded_type_hash_that_does_not_match_its_definition_is_refused(tmp_path):
+    from rosbags.rosbag2 import Writer
+
+    store = ros2_typestore()
+    msgdef, _ = store.generate_msgdef(CAMERA_INFO, ros_version=2)
+    path = tmp_path / "wrong_hash"
+    with Writer(path, version=9) as writer:
+        connection = writer.add_connection("/info", CAMERA_INFO, msgdef=msgdef, rihs01="RIHS01_" + "0" * 64)
+        writer.write(connection, 1, store.serialize_cdr(camera_info(store, "cam", "none", []), CAMERA_INFO))
+    with pytest.raises(BagError) as error:
+        RosbagsBag(path)
+    assert error.value.path == str(path) and "hash mismatch" in str(error.value) and CAMERA_INFO in str(error.value)
 
 
 @pytest.mark.parametrize("damage", ["truncated", "trailing bytes"])
