@@ -49,10 +49,6 @@ class DepthSample:
         if not (0 < self.n_valid <= self.n_total):
             raise ValueError(f"need 0 < n_valid <= n_total, got {self.n_valid} / {self.n_total}")
 
-    @property
-    def valid_fraction(self) -> float:
-        return self.n_valid / self.n_total
-
 
 def _check_depth(depth_m: np.ndarray) -> np.ndarray:
     depth_m = np.asarray(depth_m)
@@ -124,21 +120,4 @@ def sample_depth_in_box(
     if valid.size == 0:
         where = f"inner region x {col0}..{col1}, y {row0}..{row1} of box {tuple(round(v, 1) for v in (x1, y1, x2, y2))}"
         raise NoValidDepthError(f"no valid depth in the {where}: all {patch.size} pixels are invalid (0 or NaN)")
-    return DepthSample(float(_percentile(valid, percentile)), int(valid.size), int(patch.size))
-
-
-def _percentile(values: np.ndarray, percentile: float) -> np.floating:
-    """``np.percentile(values, percentile)`` (method "linear") for a 1-D array without NaN, computed
-    the same way in the array's dtype; np.percentile's generality costs ~10x more than this.
-    ``values`` is reordered in place."""
-    n = values.size
-    index = (n - 1) * (percentile / 100)
-    if index >= n - 1:
-        return values.max()
-    below = math.floor(index)
-    values.partition((below, below + 1))
-    low, high = values[below], values[below + 1]
-    weight = index - below
-    # numpy's _lerp: from the nearer end, in the array's dtype (a Python float weight stays weak)
-    difference = high - low
-    return high - difference * (1 - weight) if weight >= 0.5 else low + difference * weight
+    return DepthSample(float(np.percentile(valid, percentile)), int(valid.size), int(patch.size))

@@ -22,7 +22,7 @@ def test_sharerobot_box_is_top_left_pixels(testdata):
     box = Affordance.from_sharerobot([100, 50, 64, 32], 640, 480)  # top-left (100, 50), 64x32
     assert box.x == pytest.approx(132 / 640) and box.y == pytest.approx(66 / 480)
     assert box.width == pytest.approx(64 / 640) and box.height == pytest.approx(32 / 480)
-    assert box.to_sharerobot(640, 480) == pytest.approx([100, 50, 64, 32])
+    assert box.corners_pixels(640, 480) == pytest.approx((100, 50, 164, 82))
 
 
 def test_robobrain_corners_normalized_and_order_independent():

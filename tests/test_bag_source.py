@@ -10,7 +10,6 @@ import pytest
 from calibration import SE3, CameraModel
 from vla_r1_ros.bags import BagError, BagSummary, TopicInfo, open_bag, raw_read_images, read_summary
 from vla_r1_ros.bags.extrinsics import TfEdge, chain_transform
-from vla_r1_ros.bags.image_cdr import parse_image_cdr
 from vla_r1_ros.bags.images import color_rgb_from_image, depth_raw_from_image
 from vla_r1_ros.bags.pairing import FrameSelection, ImageRecord, NearestDepthPairer, PairingConfig, SelectionOutOfRange, select
 from vla_r1_ros.bags.topics import select_topics
@@ -68,28 +67,6 @@ def test_big_endian_16uc1_and_32fc1_depth():
 def test_short_image_buffer_is_an_error():
     with pytest.raises(ValueError, match="bytes"):
         color_rgb_from_image(4, 4, 12, "rgb8", False, bytes(20))
-
-
-@pytest.mark.parametrize("frame_id", ["", "c", "camera_color_optical_frame"])  # every CDR alignment case
-def test_fast_image_parser_agrees_with_rosbags(frame_id):
-    from rosbags.typesys import Stores, get_typestore
-
-    store = get_typestore(Stores.ROS2_HUMBLE)
-    types = store.types
-    for encoding, pixels in (("rgb8", np.arange(5 * 7 * 3, dtype=np.uint8).reshape(5, 7, 3)),
-                             ("16UC1", np.arange(35, dtype=np.uint16).reshape(5, 7))):
-        msg = types["sensor_msgs/msg/Image"](
-            header=types["std_msgs/msg/Header"](stamp=types["builtin_interfaces/msg/Time"](sec=12, nanosec=345),
-                                                frame_id=frame_id),
-            height=5, width=7, encoding=encoding, is_bigendian=0, step=pixels.strides[0],
-            data=pixels.reshape(-1).view(np.uint8))
-        raw = store.serialize_cdr(msg, "sensor_msgs/msg/Image")
-        fast, slow = parse_image_cdr(raw), store.deserialize_cdr(raw, "sensor_msgs/msg/Image")
-        assert (fast.header.stamp.sec, fast.header.stamp.nanosec, fast.header.frame_id) == (12, 345, frame_id)
-        assert (fast.height, fast.width, fast.encoding, fast.step) == (slow.height, slow.width, slow.encoding, slow.step)
-        assert bytes(fast.data) == slow.data.tobytes()
-        assert parse_image_cdr(raw[: len(raw) - 10]) is None  # truncated: caller falls back to rosbags
-    assert parse_image_cdr(b"\x00\x00\x00\x00" + bytes(40)) is None  # big-endian CDR is not our fast path
 
 
 # --- pairing and selection -------------------------------------------------------------------------

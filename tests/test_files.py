@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from vla_r1_model.files import OutputPathError, atomic_output, atomic_write_bytes, atomic_write_text, check_output_file
+from vla_r1_model.files import OutputPathError, atomic_output, atomic_write_text, check_output_file
 
 
 def test_atomic_write_replaces_the_file_and_leaves_no_temporary(tmp_path):
@@ -15,8 +15,10 @@ def test_atomic_write_replaces_the_file_and_leaves_no_temporary(tmp_path):
     atomic_write_text(target, "new\n")
     assert target.read_text() == "new\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["result.yaml"]
-    atomic_write_bytes(target, b"\x00\x01")
+    with atomic_output(target, "wb") as handle:  # binary results too
+        handle.write(b"\x00\x01")
     assert target.read_bytes() == b"\x00\x01"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["result.yaml"]
 
 
 def test_a_failure_while_writing_keeps_the_earlier_file(tmp_path):

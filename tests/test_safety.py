@@ -13,7 +13,6 @@ from vla_r1_ros.safety import (
     SafetyConfig,
     SafetyViolation,
     UnsafeTargetError,
-    check_poses,
     check_targets,
     raise_if_unsafe,
 )
@@ -91,13 +90,13 @@ def test_rule_subset_and_shapes():
         check_targets([[0.4, 0.0, 0.3]], CONFIG, rules=("speed",))
 
 
-def test_check_poses_uses_translation_and_refuses_nan_rotation():
-    pose = np.eye(4)
-    pose[:3, 3] = [0.4, 0.0, 0.3]
-    assert check_poses([pose], CONFIG) == []
-    bad = pose.copy()
-    bad[0, 1] = np.nan
-    assert [v.rule for v in check_poses([pose, bad], CONFIG)] == ["finite"]
+def test_steps_touching_a_non_finite_target_are_not_measured():
+    # 0.4 m between targets 0 and 2 would break max_step, but they are not consecutive; the steps
+    # to and from the NaN target mean nothing, so only `finite` is reported.
+    path = [[0.4, -0.2, 0.3], [np.nan, 0.0, 0.3], [0.4, 0.2, 0.3]]
+    assert [(v.rule, v.index) for v in check_targets(path, CONFIG)] == [("finite", 1)]
+    far = [[0.4, -0.2, 0.3], [0.4, 0.2, 0.3]]
+    assert [(v.rule, v.index) for v in check_targets(far, CONFIG)] == [("max_step", 1)]
 
 
 @pytest.mark.parametrize(

@@ -441,37 +441,6 @@ def to_hf_dataset(records: Sequence[VLARecord], base_dir: str | Path | None = No
     return Dataset.from_dict(columns).cast_column("images", List(Image()))
 
 
-def from_hf_dataset(dataset, image_dir: str | Path) -> Conversion:
-    """A dataset in the form above -> records; images are saved as PNG under ``image_dir``
-    and the records' image paths point there (absolute)."""
-    image_dir = Path(image_dir)
-    image_dir.mkdir(parents=True, exist_ok=True)
-    out = Conversion()
-    for index, row in enumerate(dataset):
-        try:
-            images = row.get("images") or ([row["image"]] if row.get("image") is not None else [])
-            if len(images) != 1:
-                raise RecordError(f"exactly one image per row is supported, got {len(images)}")
-            image = images[0]
-            target = image_dir / f"{_safe_name(str(row.get('id', index)))}.png"
-            image.convert("RGB").save(target)
-            item = {"id": row.get("id", index), "task": row.get("task"), "image": str(target.resolve()),
-                    "conversations": [{"from": "human", "value": _prompt_text(row)},
-                                      {"from": "gpt", "value": row["ground_truth"]}]}
-            out.records.append(sharegpt_to_record(item, index))
-        except (RecordError, ActionError, KeyError, ValueError) as exc:
-            out.bad.append(BadRecord(index, str(row.get("id", index)), str(exc)))
-    return out
-
-
-def _prompt_text(row: dict) -> str:
-    """The human value of a dataset row: its prompt parts joined back with <image> where the image was."""
-    prompt = row.get("prompt")
-    if isinstance(prompt, list) and prompt and isinstance(prompt[0], dict) and isinstance(prompt[0].get("content"), list):
-        return "".join(IMAGE_TOKEN if part.get("type") == "image" else (part.get("text") or "") for part in prompt[0]["content"])
-    return build_prompt(row["instruction"], row["task"]) + PROMPT_IMAGE_SEPARATOR + IMAGE_TOKEN
-
-
 def prompt_token_count(processor, prompt: list[dict], images: Sequence[Any]) -> int:
     """Tokens of a prompt as the model sees it: chat template with the generation prompt, each image
     placeholder expanded to its image tokens (the count the processor gives, without processing pixels)."""
@@ -491,10 +460,6 @@ def prompt_token_count(processor, prompt: list[dict], images: Sequence[Any]) -> 
                                     max_pixels=image_processor.size["longest_edge"])
         count += (new_h // factor) * (new_w // factor)
     return count
-
-
-def _safe_name(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", text)[:120] or "item"
 
 
 def load_training_dataset(path: str | Path, val_fraction: float = 0.0, seed: int = 0, max_samples: int | None = None):
@@ -581,15 +546,6 @@ def read_records(path: str | Path) -> Conversion:
         except (RecordError, ActionError, TypeError, ValueError) as exc:
             out.bad.append(BadRecord(index, str(item.get("id", index)) if isinstance(item, dict) else str(index), str(exc)))
     return out
-
-
-def read_any_records(path: str | Path) -> Conversion:
-    """VLA-R1 records or VLA-CoT ShareGPT items, whichever the file holds."""
-    items = _read_items(path)
-    first = next((item for item in items if isinstance(item, dict)), None)
-    if first is not None and "conversations" in first:
-        return load_sharegpt(path)
-    return read_records(path)
 
 
 def load_any(path: str | Path, task: str | None = None, image_template: str = "{id}") -> Conversion:

@@ -68,13 +68,6 @@ def extract_answer(text: Any) -> Any:
         return None
 
 
-def format_ok(text: Any) -> bool:
-    """A <think> block anywhere and a JSON-decodable first <output> body."""
-    if not text or not isinstance(text, str):
-        return False
-    return first_block(text, "think") is not None and extract_answer(text) is not None
-
-
 def is_box(value: Any) -> bool:
     return isinstance(value, dict) and all(key in value for key in ("x", "y", "width", "height"))
 

@@ -132,10 +132,6 @@ class Affordance:
         w, h = _image_size(image_width, image_height)
         return (self.x * w, self.y * h)
 
-    def to_sharerobot(self, image_width: int, image_height: int) -> list[float]:
-        x1, y1, x2, y2 = self.corners_pixels(image_width, image_height)
-        return [x1, y1, x2 - x1, y2 - y1]
-
     def to_json(self) -> dict[str, float]:
         """The model's own output form (6 decimals, as in the training data)."""
         return {k: round(getattr(self, k), 6) for k in ("x", "y", "width", "height")}

@@ -74,12 +74,6 @@ def atomic_write_text(path: str | os.PathLike[str], text: str, *, encoding: str 
         handle.write(text)
 
 
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically."""
-    with atomic_output(path, "wb") as handle:
-        handle.write(data)
-
-
 def _nonempty_dir(path: Path) -> bool:
     with os.scandir(path) as entries:
         return any(True for _ in entries)

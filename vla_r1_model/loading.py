@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from transformers.models.qwen2_5_vl.processing_qwen2_5_vl import Qwen2_5_VLProcessor
 from transformers.processing_utils import ProcessorMixin
 
 DEFAULT_MODEL_ID = "GigaAI-Research/vla-r1"
-BASE_MODEL_ID = "Qwen/Qwen2.5-VL-3B-Instruct"
 TINY_MODEL_ALIAS = "tiny"  # `--model tiny`: the random-weight test checkpoint, built on first use
 
-Quantization = Literal["none", "nf4", "int8"]
 QUANTIZATIONS: tuple[str, ...] = ("none", "nf4", "int8")
 # The vision tower stays in full precision: NF4 on CPU needs Linear sizes divisible by 64, which
 # the real vision tower violates, and its cost per answer is one forward pass anyway.

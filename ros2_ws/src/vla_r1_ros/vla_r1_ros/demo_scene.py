@@ -287,12 +287,6 @@ class DemoGroundTruth:
     objects: tuple[DemoObject, ...]
     table_top_z_m: float
 
-    def object(self, name: str) -> DemoObject:
-        for obj in self.objects:
-            if obj.name == name:
-                return obj
-        raise KeyError(f"no object {name!r}; objects: {', '.join(o.name for o in self.objects)}")
-
 
 def load_ground_truth(path: str | PathLike[str]) -> DemoGroundTruth:
     """Read ``ground_truth.json`` (or the folder holding it) into typed values."""

@@ -69,10 +69,6 @@ def _pose(base_R_grasp: np.ndarray, position_base_m: np.ndarray, grasp_T_tip: np
     return base_T_grasp, base_T_grasp @ grasp_T_tip
 
 
-def _norm(vector: np.ndarray) -> float:
-    return math.sqrt(vector @ vector)  # what np.linalg.norm computes for a vector, without its overhead
-
-
 # ---------------------------------------------------------------------------------------- results
 class _PoseTarget:
     """Shared by both target kinds: where the tip link goes, and where the fingertips go."""
@@ -163,12 +159,12 @@ Target = Union[GraspTarget, PathTarget]
 
 @dataclass(frozen=True, eq=False)
 class GroundedTargets:
-    """Targets in the order the arm should reach them (pre-grasp, grasp; or the path)."""
+    """Targets in the order the arm should reach them (pre-grasp, grasp; or the path). Each target's
+    base_T_tip is for the planner's tip link; its grasp point is base_T_tip @ tip_T_grasp."""
 
     kind: str  # "grasp" | "path"
     targets: tuple[Target, ...]
     stamp_s: float
-    base_frame_note: str = "base_T_tip: the planner's tip link; grasp point = base_T_tip @ tip_T_grasp"
 
     def __post_init__(self) -> None:
         if self.kind not in ("grasp", "path"):
@@ -213,17 +209,16 @@ def _pose_dict(base_T_grasp: np.ndarray, base_T_tip: np.ndarray) -> dict[str, An
 def _grasp_rotation(approach_base: np.ndarray, closing_hint_base: np.ndarray) -> np.ndarray:
     """base_R_grasp with z = approach and y = the closing hint made orthogonal to it. The gripper
     is symmetric, so y's sign is chosen to keep x towards base +x (no wrist flips between grasps)."""
-    z = approach_base / _norm(approach_base)
+    z = approach_base / np.linalg.norm(approach_base)
     y = closing_hint_base - (closing_hint_base @ z) * z
-    if _norm(y) < 1e-6:  # hint along the approach: any perpendicular will do
+    if np.linalg.norm(y) < 1e-6:  # hint along the approach: any perpendicular will do
         fallback = np.array([0.0, 1.0, 0.0]) if abs(z[1]) < 0.9 else np.array([1.0, 0.0, 0.0])
         y = fallback - (fallback @ z) * z
-    y = y / _norm(y)
-    (y0, y1, y2), (z0, z1, z2) = y.tolist(), z.tolist()
-    x = np.array([y1 * z2 - y2 * z1, y2 * z0 - y0 * z2, y0 * z1 - y1 * z0])  # y x z, as np.cross computes it
+    y = y / np.linalg.norm(y)
+    x = np.cross(y, z)
     if x[0] < -_TINY or (abs(x[0]) <= _TINY and x[1] > 0):
         x, y = -x, -y
-    return np.array([x, y, z]).T  # columns x, y, z
+    return np.stack([x, y, z], axis=1)
 
 
 def _region_grid(box_xyxy: Sequence[float], fraction: float, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
@@ -340,32 +335,26 @@ def ground_affordance(frame: Frame, affordance: Affordance, base_T_camera: SE3,
     base_T_camera = as_se3(base_T_camera, "base_T_camera")
     width, height = frame.width, frame.height
     x1, y1, x2, y2 = (c - 0.5 for c in affordance.corners_pixels(width, height))  # edges -> pixel centres
-    # _pixel_centre on plain floats (the same arithmetic, without arrays for two numbers)
-    u = min(max(affordance.x * width - 0.5, 0.0), width - 1.0)
-    v = min(max(affordance.y * height - 0.5, 0.0), height - 1.0)
+    u, v = _pixel_centre([affordance.x, affordance.y], width, height)
     if x2 - x1 < MIN_BOX_SIDE_PX or y2 - y1 < MIN_BOX_SIDE_PX:
         raise GroundingError(
             f"degenerate box: {x2 - x1:.2f} x {y2 - y1:.2f} px inside the {width}x{height} frame (normalized width "
             f"{affordance.width:g}, height {affordance.height:g}); a box must be at least {MIN_BOX_SIDE_PX:g} px on each side")
     box = (float(x1), float(y1), float(x2), float(y2))
-
-    def what() -> str:  # for error messages only
-        return f"grasp target (box centre pixel u={u:.1f}, v={v:.1f}; box {tuple(round(c, 1) for c in box)})"
-
+    what = f"grasp target (box centre pixel u={u:.1f}, v={v:.1f}; box {tuple(round(c, 1) for c in box)})"
     try:
         sample = sample_depth_in_box(depth, box, config.inner_fraction, config.depth_percentile)
     except NoValidDepthError as error:
-        raise GroundingError(f"{what()}: 0 valid depth pixels: {error}") from error
+        raise GroundingError(f"{what}: 0 valid depth pixels: {error}") from error
     except ValueError as error:
-        raise GroundingError(f"{what()}: {error}") from error
-    if sample.n_valid < config.min_valid_depth_pixels:
-        _check_support(what(), sample.n_valid, sample.n_total, config)
+        raise GroundingError(f"{what}: {error}") from error
+    _check_support(what, sample.n_valid, sample.n_total, config)
 
     camera = frame.camera
     point_camera = camera.deproject(np.array([[u, v]]), np.array([sample.value_m]))[0]
     grasp_base = base_T_camera.apply(point_camera)
     if not np.isfinite(grasp_base).all():  # a pixel outside the distortion model's valid range
-        raise GroundingError(f"{what()}: deprojection is not finite ({grasp_base.tolist()})")
+        raise GroundingError(f"{what}: deprojection is not finite ({grasp_base.tolist()})")
 
     n_surface = 0
     if config.approach == "top_down":
@@ -387,9 +376,9 @@ def ground_affordance(frame: Frame, affordance: Affordance, base_T_camera: SE3,
         # metric length of one pixel step along u and v at the grasp depth, across the approach
         steps = camera.deproject(np.array([[u + 1, v], [u, v + 1]]), np.full(2, sample.value_m)) - point_camera
         steps = steps @ base_T_camera.rotation.T
-        steps -= (steps @ approach)[:, None] * approach  # np.outer's product
-        box_width_m = (x2 - x1) * _norm(steps[0])
-        box_height_m = (y2 - y1) * _norm(steps[1])
+        steps -= np.outer(steps @ approach, approach)
+        box_width_m = (x2 - x1) * np.linalg.norm(steps[0])
+        box_height_m = (y2 - y1) * np.linalg.norm(steps[1])
         closing = steps[1] if box_width_m >= box_height_m else steps[0]  # close across the short side
 
     base_R_grasp = _grasp_rotation(approach, closing)

@@ -17,14 +17,12 @@ the base frame.
 from __future__ import annotations
 
 import math
-import operator
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pinocchio as pin
-from scipy.linalg.lapack import dgesv
 
 from vla_r1_model.validation import positive_number
 
@@ -89,22 +87,12 @@ class IKSolution:
     distance_rad: float  # L2 distance to the current configuration
 
 
-# np.allclose(R^T R, I, atol=1e-6) and np.allclose(bottom, [0, 0, 0, 1]) spelled out with their
-# tolerances (atol + rtol |b|): the same test without allclose's per-call overhead.
-_EYE3 = np.eye(3)
-_ORTHONORMAL_TOL = 1e-6 + 1e-5 * _EYE3
-_BOTTOM_ROW = np.array([0.0, 0.0, 0.0, 1.0])
-_BOTTOM_ROW_TOL = 1e-8 + 1e-5 * _BOTTOM_ROW
-
-
 def rigid_transform_problem(pose: np.ndarray) -> str | None:
     """Why a finite 4x4 float array is not a rigid transform (a phrase to prefix with its name), or None."""
     rotation = pose[:3, :3]
-    (a, b, c), (d, e, f), (g, h, i) = rotation.tolist()
-    determinant = a * (e * i - f * h) - b * (d * i - f * g) + c * (d * h - e * g)  # only its sign is used
-    if not (np.abs(rotation.T @ rotation - _EYE3) <= _ORTHONORMAL_TOL).all() or determinant < 0:
+    if not np.allclose(rotation.T @ rotation, np.eye(3), atol=1e-6) or np.linalg.det(rotation) < 0:
         return "rotation is not orthonormal with det +1"
-    if not (np.abs(pose[3] - _BOTTOM_ROW) <= _BOTTOM_ROW_TOL).all():
+    if not np.allclose(pose[3], [0.0, 0.0, 0.0, 1.0]):
         return f"bottom row must be [0, 0, 0, 1], got {pose[3].tolist()}"
     return None
 
@@ -121,22 +109,16 @@ def _to_se3(pose: np.ndarray, name: str) -> pin.SE3:
     return pin_from_pose(pose)
 
 
-def _solve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """np.linalg.solve for one small float64 system: the same LAPACK routine (gesv), called directly
-    (numpy's checks and dispatch cost several times the 6x6 solve itself)."""
-    _, _, x, info = dgesv(a, b)
-    if info > 0:
-        raise np.linalg.LinAlgError("Singular matrix")
-    return x
-
-
-# Rotations taking z to x, y, z (cyclic permutations, det +1): a joint about axis a is the
-# same joint about z between P and P^T, with P = _Z_TO_AXIS[a].
-_Z_TO_AXIS = (
-    np.array([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]),
-    np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [1.0, 0.0, 0.0]]),
-    np.eye(3),
-)
+def _joint_motions(kind: str, axis: int, q: np.ndarray) -> np.ndarray:
+    """(M, 4, 4) motions of a revolute ('R') or prismatic ('P') joint about / along axis 0, 1 or 2."""
+    motions = np.tile(np.eye(4), (q.shape[0], 1, 1))
+    if kind == "R":
+        b, c = (axis + 1) % 3, (axis + 2) % 3  # a turn about `axis` takes b towards c
+        cos, sin = np.cos(q), np.sin(q)
+        motions[:, b, b], motions[:, b, c], motions[:, c, b], motions[:, c, c] = cos, -sin, sin, cos
+    else:
+        motions[:, axis, 3] = q
+    return motions
 
 
 class RobotModel:
@@ -162,7 +144,6 @@ class RobotModel:
         self._tip_frame_id = model.getFrameId(tip_link)
         self.source = source
         self._chain = self._batch_chain()
-        self._chain_slides = self._chain is not None and any(kind == "P" for _, kind, _ in self._chain)
         self.tip_link = tip_link
         self.base_link = model.frames[1].name if len(model.frames) > 1 else "universe"
         self.joint_names: tuple[str, ...] = tuple(model.names[1:])
@@ -176,7 +157,6 @@ class RobotModel:
             raise ValueError(f"{source}: joints {names} have no velocity limit (> 0) in the URDF")
         for array in (self.lower_limits, self.upper_limits, self.velocity_limits_rad_s):
             array.setflags(write=False)
-        self._limit_lists = (self.lower_limits.tolist(), self.upper_limits.tolist())
         self.position_dof, self.pose_dof = self._tip_mobility()
 
     def _tip_mobility(self) -> tuple[int, int]:
@@ -280,73 +260,44 @@ class RobotModel:
         pin.framesForwardKinematics(self._model, self._data, q)
         return pose_from_pin(self._data.oMf[self._tip_frame_id])
 
-    def _batch_chain(self) -> list[tuple[np.ndarray, str, int]] | None:
-        """The root -> tip chain for vectorized FK as (step 4x4, 'R'|'P'|'', q index) steps, the tip
-        frame's placement last; None when a joint type is not handled (fk_poses then loops over
-        pinocchio). Each step is a joint placement conjugated by constant axis permutations so that
-        every joint turns about (or slides along) its own z: fk_poses then handles one axis only.
-        The permutations are exact (entries 0 and 1), so the steps carry the URDF's numbers."""
+    def _batch_chain(self) -> list[tuple[np.ndarray, str, int, int]] | None:
+        """The root -> tip chain for vectorized FK as (placement 4x4, 'R'|'P'|'', axis, q index) steps,
+        the tip frame's placement last; None when a joint type is not handled (fk_poses then loops
+        over pinocchio)."""
         model = self._model
         frame = model.frames[self._tip_frame_id]
         steps = []
-        previous = np.eye(4)  # the permutation folded into the previous step, undone here
         for joint_id in list(model.supports[frame.parentJoint])[1:]:
             kind = model.joints[joint_id].shortname()
             if kind[:-1] not in ("JointModelR", "JointModelP") or kind[-1] not in "XYZ":
                 return None
-            permutation = np.eye(4)
-            permutation[:3, :3] = _Z_TO_AXIS["XYZ".index(kind[-1])]
-            steps.append((previous.T @ model.jointPlacements[joint_id].homogeneous @ permutation, kind[-2],
+            steps.append((model.jointPlacements[joint_id].homogeneous, kind[-2], "XYZ".index(kind[-1]),
                           model.joints[joint_id].idx_q))
-            previous = permutation
-        steps.append((previous.T @ frame.placement.homogeneous, "", 0))
+        steps.append((frame.placement.homogeneous, "", 0, 0))
         return steps
-
-    def fk_rows(self, qs: np.ndarray) -> np.ndarray:
-        """The top three rows [R | p] of base_T_tip, (M, 3, 4), for joint positions (M, N): fk_poses
-        without the constant last row (dense path checks)."""
-        qs = np.asarray(qs, dtype=np.float64)
-        if qs.ndim != 2 or qs.shape[1] != self.num_joints:
-            raise ValueError(f"qs must have shape (M, {self.num_joints}), got {qs.shape}")
-        m = qs.shape[0]
-        if self._chain is None:
-            rows = np.empty((m, 3, 4))
-            for i, q in enumerate(qs):
-                pin.forwardKinematics(self._model, self._data, q)
-                rows[i] = pin.updateFramePlacement(self._model, self._data, self._tip_frame_id).homogeneous[:3]
-            return rows
-        # All samples advance together, one matrix product per step: the rows of every sample's
-        # [R | p] stacked as (3M, 4), times the constant step. A joint turning by q about z mixes
-        # the first two columns; as the complex column x + iy that is one product with e^{-iq}.
-        turns = np.repeat(np.exp(-1j * qs), 3, axis=0)  # (3M, N): one factor per stacked row
-        slides = np.repeat(qs, 3, axis=0) if self._chain_slides else None
-        # Two buffers take turns as the product's output; each with its first two columns as complex.
-        buffers = [np.empty((3 * m, 4)) for _ in range(2)]
-        buffers = [(buffer, buffer[:, 0:2].view(np.complex128)[:, 0]) for buffer in buffers]
-        (state, pair), spare = buffers
-        for k, (step, kind, idx_q) in enumerate(self._chain):
-            if k == 0:
-                state.reshape(m, 3, 4)[:] = step[:3]
-            else:
-                np.matmul(state, step, out=spare[0])
-                (state, pair), spare = spare, (state, pair)
-            if kind == "R":
-                pair *= turns[:, idx_q]
-            elif kind == "P":
-                state[:, 3] += state[:, 2] * slides[:, idx_q]
-        return state.reshape(m, 3, 4)
 
     def fk_poses(self, qs: np.ndarray) -> np.ndarray:
         """base_T_tip (M, 4, 4) for joint positions (M, N), vectorized over M: dense path checks."""
-        rows = self.fk_rows(qs)
-        out = np.zeros((rows.shape[0], 4, 4))
-        out[:, :3] = rows
-        out[:, 3, 3] = 1.0
-        return out
+        qs = np.asarray(qs, dtype=np.float64)
+        if qs.ndim != 2 or qs.shape[1] != self.num_joints:
+            raise ValueError(f"qs must have shape (M, {self.num_joints}), got {qs.shape}")
+        if self._chain is None:
+            poses = np.empty((qs.shape[0], 4, 4))
+            for i, q in enumerate(qs):
+                pin.forwardKinematics(self._model, self._data, q)
+                poses[i] = pin.updateFramePlacement(self._model, self._data, self._tip_frame_id).homogeneous
+            return poses
+        # base_T_tip = prod over the chain of (joint placement @ joint motion), for all samples at once
+        poses = np.tile(np.eye(4), (qs.shape[0], 1, 1))
+        for placement, kind, axis, idx_q in self._chain:
+            poses = poses @ placement
+            if kind:
+                poses = poses @ _joint_motions(kind, axis, qs[:, idx_q])
+        return poses
 
     def fk_positions(self, qs: np.ndarray) -> np.ndarray:
         """Tip positions (M, 3) in the base frame for joint positions (M, N): dense path checks."""
-        return self.fk_rows(qs)[:, :, 3]
+        return self.fk_poses(qs)[:, :3, 3]
 
     def ik(
         self,
@@ -392,8 +343,7 @@ class RobotModel:
             q, iterations, converged, pos_err, rot_err = self._solve_from(seed, target, config, position_only)
             total_iterations += iterations
             if converged:
-                offset = q - q_current
-                distance = math.sqrt(offset @ offset)  # what np.linalg.norm computes
+                distance = float(np.linalg.norm(q - q_current))
                 solutions.append((distance, seed_index, q, pos_err, rot_err))
                 if len(solutions) >= config.max_solutions:
                     break
@@ -420,8 +370,6 @@ class RobotModel:
         """Damped least squares from one seed: (q, iterations, converged, position err m, rotation err rad)."""
         model, data, frame_id = self._model, self._data, self._tip_frame_id
         lower, upper = self.lower_limits, self.upper_limits
-        # Reductions over 7 numbers are cheaper on Python floats than through numpy's machinery.
-        lower_list, upper_list = self._limit_lists
         q = seed.copy()
         damping = config.damping**2 * np.eye(3 if position_only else 6)
         position_tolerance, rotation_tolerance = config.position_tolerance_m, config.rotation_tolerance_rad
@@ -433,16 +381,15 @@ class RobotModel:
             base_T_tip = pin.updateFramePlacement(model, data, frame_id)
             if position_only:
                 error = base_T_tip.translation - target_translation
-                pos_err = math.sqrt(float(error @ error))
+                pos_err = float(np.linalg.norm(error))
                 rot_err = float(np.linalg.norm(pin.log3(base_T_tip.rotation.T @ target.rotation)))
             else:
                 # error = log6(tip_T_target); its angular part is log3 of the rotation error and
                 # |tip_T_target.translation| is the position error (a rotation keeps lengths).
                 tip_T_target = base_T_tip.actInv(target)
                 error = pin.log6(tip_T_target).vector
-                offset, angular = tip_T_target.translation, error[3:]
-                pos_err = math.sqrt(offset @ offset)
-                rot_err = math.sqrt(angular @ angular)
+                pos_err = float(np.linalg.norm(tip_T_target.translation))
+                rot_err = float(np.linalg.norm(error[3:]))
             if pos_err < position_tolerance and (position_only or rot_err < rotation_tolerance):
                 return q, iteration, True, pos_err, rot_err
             # A scalar to detect progress: metres + radians weighs 1 mm like ~0.06 deg.
@@ -453,26 +400,22 @@ class RobotModel:
                 stalled += 1
                 if stalled >= 15:  # stuck at a limit or out of reach: let the next seed try
                     break
-            # Damped least squares, step = -J^T (J J^T + damping)^-1 error with J = d error / d q,
-            # written with descent = -J (the same numbers: only signs of exact products change).
             if position_only:
-                descent = -pin.getFrameJacobian(model, data, frame_id, pin.LOCAL_WORLD_ALIGNED)[:3]
+                jac = pin.getFrameJacobian(model, data, frame_id, pin.LOCAL_WORLD_ALIGNED)[:3]
             else:
                 # with a body-frame Jacobian J the derivative of log6(tip_T_target) is
                 # -Jlog6(target_T_tip) J (right-perturbation of the tip pose).
-                descent = pin.Jlog6(tip_T_target.inverse()) @ pin.getFrameJacobian(model, data, frame_id, pin.LOCAL)
-            step = descent.T @ _solve(descent @ descent.T + damping, error)
+                jac = -pin.Jlog6(tip_T_target.inverse()) @ pin.getFrameJacobian(model, data, frame_id, pin.LOCAL)
+            step = -jac.T @ np.linalg.solve(jac @ jac.T + damping, error)  # damped least squares
             # A joint resting on a limit and pushed outward would be clipped back every iteration,
             # which stalls the solve: freeze it and let the other joints take up the error.
-            q_list = q.tolist()
-            if any(map(operator.le, q_list, lower_list)) or any(map(operator.ge, q_list, upper_list)):
-                blocked = ((q <= lower) & (step < 0)) | ((q >= upper) & (step > 0))
-                if blocked.any():
-                    descent = descent * ~blocked
-                    step = descent.T @ _solve(descent @ descent.T + damping, error)
-            largest = max(map(abs, step.tolist()))
+            blocked = ((q <= lower) & (step < 0)) | ((q >= upper) & (step > 0))
+            if blocked.any():
+                jac = jac * ~blocked
+                step = -jac.T @ np.linalg.solve(jac @ jac.T + damping, error)
+            largest = float(np.abs(step).max())
             if largest > config.max_step_rad:
                 step *= config.max_step_rad / largest
-            q = np.minimum(np.maximum(q + step, lower), upper)  # np.clip without its wrapper's overhead
+            q = np.clip(q + step, lower, upper)
         _, q_best, pos_err, rot_err = best
         return q_best, iteration, False, pos_err, rot_err

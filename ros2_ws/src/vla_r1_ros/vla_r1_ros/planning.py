@@ -18,7 +18,6 @@ bridge implements it in the ROS layer. Planning goes through stages, and a failu
 """
 from __future__ import annotations
 
-import functools
 import math
 import threading
 import time
@@ -257,27 +256,20 @@ def _angles_from_interpolated(rotation_a: np.ndarray, rotation_b: np.ndarray, fr
 _PATH_RULES = ("finite", "workspace_box", "min_height", "max_reach")
 
 
-@functools.lru_cache(maxsize=16)
-def _path_screen(safety: SafetyConfig) -> tuple[np.ndarray, np.ndarray, float]:
-    """(min xyz, max xyz, squared reach) that a point meeting every per-point rule lies within: the
-    floor folded into the box's min z, and the reach shrunk by 1e-9 so that rounding of the squared
-    length never passes a point that `check_targets` would flag."""
-    low = np.array(safety.workspace_min_xyz_m)
-    low[2] = max(low[2], safety.min_z_m)
-    return low, np.array(safety.workspace_max_xyz_m), (safety.max_reach_m * (1.0 - 1e-9)) ** 2
-
-
 def _first_path_violation(points: np.ndarray, safety: SafetyConfig):
     """(row, violation) of the first dense path point that breaks a per-point workspace rule, or None.
 
-    The per-point rules are screened with array comparisons first (NaN fails them all); only
-    suspect points go through `check_targets` (whose messages and values are the reference), so
-    the answer is the same."""
-    low, high, reach_sq = _path_screen(safety)
+    The per-point rules are screened with array comparisons first; only suspect points go through
+    `check_targets` (whose messages and values are the reference), so the answer is the same."""
     with np.errstate(invalid="ignore"):
-        inside = ((points >= low) & (points <= high)).all(axis=1)
-        inside &= np.einsum("ij,ij->i", points, points) <= reach_sq
-    rows = np.flatnonzero(~inside)
+        suspect = (
+            ~np.isfinite(points).all(axis=1)
+            | (points < np.asarray(safety.workspace_min_xyz_m)).any(axis=1)
+            | (points > np.asarray(safety.workspace_max_xyz_m)).any(axis=1)
+            | (points[:, 2] < safety.min_z_m)
+            | (np.linalg.norm(points, axis=1) > safety.max_reach_m)
+        )
+    rows = np.flatnonzero(suspect)
     if rows.size == 0:
         return None
     violations = check_targets(points[rows], safety, rules=_PATH_RULES)
@@ -287,18 +279,8 @@ def _first_path_violation(points: np.ndarray, safety: SafetyConfig):
 def _distance_to_segment(points: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     ab = b - a
     denom = float(ab @ ab)
-    s = np.zeros(len(points)) if denom == 0 else np.minimum(np.maximum((points - a) @ ab / denom, 0.0), 1.0)
-    offsets = points - (a + s[:, None] * ab)
-    return np.sqrt(np.add.reduce(offsets * offsets, axis=1))  # np.linalg.norm(axis=1)'s own arithmetic
-
-
-@functools.lru_cache(maxsize=512)
-def _fractions(count: int, interior: bool) -> np.ndarray:
-    """Path fractions of the dense checks, read-only: `count` interior points of [0, 1] (a segment
-    between targets), or `count` points of (0, 1] (the move from the start)."""
-    fractions = np.linspace(0.0, 1.0, count + 2)[1:-1] if interior else np.linspace(0.0, 1.0, count + 1)[1:]
-    fractions.setflags(write=False)
-    return fractions
+    s = np.zeros(len(points)) if denom == 0 else np.clip((points - a) @ ab / denom, 0.0, 1.0)
+    return np.linalg.norm(points - (a + s[:, None] * ab), axis=1)
 
 
 class PinocchioPlanner:
@@ -352,24 +334,22 @@ class PinocchioPlanner:
         """Why the joint line q_a -> q_b does not follow the Cartesian segment, or None when it does."""
         cfg, robot = self.config, self.robot
         delta = q_b - q_a
-        moves = np.abs(delta).tolist()
-        worst = moves.index(max(moves))  # the first largest, as np.argmax
-        if moves[worst] > cfg.max_joint_step_rad:
+        worst = int(np.argmax(np.abs(delta)))
+        if abs(delta[worst]) > cfg.max_joint_step_rad:
             return (
-                f"{robot.joint_names[worst]} moves {moves[worst]:.3f} rad between path points "
+                f"{robot.joint_names[worst]} moves {abs(delta[worst]):.3f} rad between path points "
                 f"(limit {cfg.max_joint_step_rad:.3f} rad)"
             )
-        segment = pose_b.translation - pose_a.translation
-        length_m = math.sqrt(segment @ segment)  # np.linalg.norm's arithmetic
+        length_m = float(np.linalg.norm(pose_b.translation - pose_a.translation))
         count = max(3, math.ceil(length_m / cfg.check_spacing_m))
-        fractions = _fractions(count, interior=True)
+        fractions = np.linspace(0.0, 1.0, count + 2)[1:-1]
         qs = q_a + fractions[:, None] * delta
-        base_T_tips = robot.fk_rows(qs)  # all samples at once; the first failing one is reported
-        points = base_T_tips[:, :, 3]
+        base_T_tips = robot.fk_poses(qs)  # all samples at once; the first failing one is reported
+        points = base_T_tips[:, :3, 3]
         deviations_m = _distance_to_segment(points, pose_a.translation, pose_b.translation)
         bad = deviations_m > cfg.path_tolerance_m
         if not cfg.position_only:
-            angles = _angles_from_interpolated(pose_a.rotation, pose_b.rotation, fractions, base_T_tips[:, :, :3])
+            angles = _angles_from_interpolated(pose_a.rotation, pose_b.rotation, fractions, base_T_tips[:, :3, :3])
             bad |= angles > cfg.path_tolerance_rad
         if bad.any():
             i = int(np.argmax(bad))
@@ -412,9 +392,9 @@ class PinocchioPlanner:
 
     def _check_start_move(self, q_start: np.ndarray, q_first: np.ndarray) -> None:
         robot = self.robot
-        joint_span = max(np.abs(q_first - q_start).tolist())
+        joint_span = float(np.max(np.abs(q_first - q_start)))
         count = max(10, math.ceil(joint_span / 0.01))  # about every 0.01 rad of the largest joint
-        fractions = _fractions(count, interior=False)  # the start itself is where the arm is now
+        fractions = np.linspace(0.0, 1.0, count + 1)[1:]  # the start itself is where the arm is now
         points = robot.fk_positions(q_start + fractions[:, None] * (q_first - q_start))
         found = _first_path_violation(points, self.safety)
         if found is not None:

@@ -19,7 +19,6 @@ import numpy as np
 from vla_r1_model.validation import finite_number
 
 RULES = ("finite", "workspace_box", "min_height", "max_reach", "max_step", "tool_min_height")
-_RULE_SET = frozenset(RULES)
 
 
 def _as_xyz(value: Any, name: str) -> tuple[float, float, float]:
@@ -128,56 +127,53 @@ def check_targets(
     A non-finite target only reports the `finite` rule (comparisons with NaN mean nothing), and
     steps touching it are not measured. `finite` is always checked.
     """
-    unknown = set(rules) - _RULE_SET
+    unknown = set(rules) - set(RULES)
     if unknown:
         raise ValueError(f"unknown safety rules {sorted(unknown)}; known: {RULES}")
     positions = _as_positions(positions_base_m)
     lo, hi = config.workspace_min_xyz_m, config.workspace_max_xyz_m
-    box, floor, reach, steps = (rule in rules for rule in ("workspace_box", "min_height", "max_reach", "max_step"))
     violations: list[SafetyViolation] = []
-    previous_finite = False
-    # Comparisons on Python floats (numpy scalars cost more per comparison than the rule itself);
-    # lengths from the rows as np.linalg.norm computes them, sqrt(p @ p).
-    for i, (p, xyz) in enumerate(zip(positions, positions.tolist())):
-        if not all(map(math.isfinite, xyz)):
-            bad = next(v for v in xyz if not math.isfinite(v))
-            violations.append(SafetyViolation("finite", math.inf, bad, i, f"target {i}: non-finite position {xyz}"))
-            previous_finite = False
+    finite_rows = np.isfinite(positions).all(axis=1)
+    for i, p in enumerate(positions):
+        if not finite_rows[i]:
+            bad = next(float(v) for v in p if not math.isfinite(v))
+            violations.append(
+                SafetyViolation("finite", math.inf, bad, i, f"target {i}: non-finite position {p.tolist()}")
+            )
             continue
-        for axis, value, a, b in zip("xyz", xyz, lo, hi) if box else ():
+        box_axes = zip("xyz", p, lo, hi) if "workspace_box" in rules else ()
+        for axis, value, a, b in box_axes:
             if value < a:
                 violations.append(
                     SafetyViolation(
-                        "workspace_box", a, value, i,
+                        "workspace_box", a, float(value), i,
                         f"target {i}: {axis} = {value:.3f} m below workspace min {axis} {a:.3f} m",
                     )
                 )
             elif value > b:
                 violations.append(
                     SafetyViolation(
-                        "workspace_box", b, value, i,
+                        "workspace_box", b, float(value), i,
                         f"target {i}: {axis} = {value:.3f} m above workspace max {axis} {b:.3f} m",
                     )
                 )
-        if floor and xyz[2] < config.min_z_m:
+        if "min_height" in rules and p[2] < config.min_z_m:
             violations.append(
                 SafetyViolation(
-                    "min_height", config.min_z_m, xyz[2], i,
-                    f"target {i}: z = {xyz[2]:.3f} m below minimum height {config.min_z_m:.3f} m",
+                    "min_height", config.min_z_m, float(p[2]), i,
+                    f"target {i}: z = {p[2]:.3f} m below minimum height {config.min_z_m:.3f} m",
                 )
             )
-        if reach:
-            distance = math.sqrt(p @ p)
-            if distance > config.max_reach_m:
-                violations.append(
-                    SafetyViolation(
-                        "max_reach", config.max_reach_m, distance, i,
-                        f"target {i}: {distance:.3f} m from the base, beyond max reach {config.max_reach_m:.3f} m",
-                    )
+        reach = float(np.linalg.norm(p))
+        if "max_reach" in rules and reach > config.max_reach_m:
+            violations.append(
+                SafetyViolation(
+                    "max_reach", config.max_reach_m, reach, i,
+                    f"target {i}: {reach:.3f} m from the base, beyond max reach {config.max_reach_m:.3f} m",
                 )
-        if steps and previous_finite:
-            offset = p - positions[i - 1]
-            step = math.sqrt(offset @ offset)
+            )
+        if "max_step" in rules and i > 0 and finite_rows[i - 1]:
+            step = float(np.linalg.norm(p - positions[i - 1]))
             if step > config.max_step_m:
                 violations.append(
                     SafetyViolation(
@@ -185,7 +181,6 @@ def check_targets(
                         f"target {i}: step of {step:.3f} m from target {i - 1} exceeds max step {config.max_step_m:.3f} m",
                     )
                 )
-        previous_finite = True
     return violations
 
 
@@ -193,14 +188,14 @@ def check_tool_points(grasp_points_base_m: Any, config: SafetyConfig) -> list[Sa
     """The fingertip (grasp) points against `tool_min_z_m`; non-finite points report `finite`."""
     points = _as_positions(grasp_points_base_m)
     violations: list[SafetyViolation] = []
-    for i, xyz in enumerate(points.tolist()):
-        if not all(map(math.isfinite, xyz)):
-            bad = next(v for v in xyz if not math.isfinite(v))
-            violations.append(SafetyViolation("finite", math.inf, bad, i, f"target {i}: non-finite fingertip point {xyz}"))
-        elif xyz[2] < config.tool_min_z_m:
+    for i, p in enumerate(points):
+        if not np.isfinite(p).all():
+            bad = next(float(v) for v in p if not math.isfinite(v))
+            violations.append(SafetyViolation("finite", math.inf, bad, i, f"target {i}: non-finite fingertip point {p.tolist()}"))
+        elif p[2] < config.tool_min_z_m:
             violations.append(SafetyViolation(
-                "tool_min_height", config.tool_min_z_m, xyz[2], i,
-                f"target {i}: fingertip z = {xyz[2]:.3f} m below minimum tool height {config.tool_min_z_m:.3f} m",
+                "tool_min_height", config.tool_min_z_m, float(p[2]), i,
+                f"target {i}: fingertip z = {p[2]:.3f} m below minimum tool height {config.tool_min_z_m:.3f} m",
             ))
     return violations
 
@@ -210,14 +205,3 @@ def raise_if_unsafe(positions_base_m: Any, config: SafetyConfig) -> None:
     violations = check_targets(positions_base_m, config)
     if violations:
         raise UnsafeTargetError(violations)
-
-
-def check_poses(base_T_tips: Sequence[np.ndarray], config: SafetyConfig) -> list[SafetyViolation]:
-    """`check_targets` on the translations of 4x4 poses; a non-finite rotation counts as non-finite."""
-    positions = np.empty((len(base_T_tips), 3))
-    for i, pose in enumerate(base_T_tips):
-        pose = np.asarray(pose, dtype=np.float64)
-        if pose.shape != (4, 4):
-            raise ValueError(f"pose {i} must be a 4x4 matrix, got shape {pose.shape}")
-        positions[i] = pose[:3, 3] if np.isfinite(pose).all() else np.nan
-    return check_targets(positions, config)

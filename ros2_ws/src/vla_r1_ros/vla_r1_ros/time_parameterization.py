@@ -52,31 +52,25 @@ def trapezoidal_profile(
         raise ValueError(f"path_positions must be (P>=1, N), got shape {path.shape}")
     n = path.shape[1]
     for name, limit in (("max_velocity", vmax), ("max_acceleration", amax)):
-        if limit.shape != (n,) or not all(0.0 < v < math.inf for v in limit.tolist()):  # NaN fails too
+        if limit.shape != (n,) or not (np.isfinite(limit).all() and (limit > 0).all()):
             raise ValueError(f"{name} must be ({n},) finite and > 0, got {limit}")
     if not np.isfinite(path).all():
         raise ValueError("path_positions has non-finite values")
 
-    # Per segment (path[k-1] -> path[k]): the path parameter's speed and acceleration limits are
-    # the tightest joint's, over the joints that move. All segments at once; the knots below on floats.
-    deltas = path[1:] - path[:-1]
-    magnitudes = np.abs(deltas)
-    moving = magnitudes > min_segment_rad
-    still = np.full_like(magnitudes, np.inf)  # a joint that does not move sets no limit
-    speeds = np.divide(vmax, magnitudes, out=still.copy(), where=moving).min(axis=1, initial=np.inf).tolist()
-    accels = np.divide(amax, magnitudes, out=still, where=moving).min(axis=1, initial=np.inf).tolist()
-
+    positions = [path[0]]
+    velocities = [np.zeros(n)]
     times = [0.0]
     indices = [0]
-    segments: list[int] = []  # per knot after the first: its segment, path parameter s and s'
-    s_values: list[float] = []
-    s_rates: list[float] = []
-    arrivals: list[int] = []  # path points reached by a moving segment
-    for k, (moves, speed, accel) in enumerate(zip(moving.any(axis=1).tolist(), speeds, accels), start=1):
-        if not moves:
-            indices.append(len(times) - 1)
+    for k in range(1, path.shape[0]):
+        delta = path[k] - path[k - 1]
+        moving = np.abs(delta) > min_segment_rad
+        if not moving.any():
+            indices.append(len(positions) - 1)
             continue
         # Path parameter s in [0, 1]: q = q_a + s * delta, so joint i moves at s' * delta_i.
+        # The tightest moving joint sets the path parameter's speed and acceleration limits.
+        speed = float(np.min(vmax[moving] / np.abs(delta[moving])))
+        accel = float(np.min(amax[moving] / np.abs(delta[moving])))
         accel_time, cruise_time = _segment_phases(speed, accel)
         peak = accel * accel_time  # <= speed
         s_accel = 0.5 * accel * accel_time**2
@@ -87,19 +81,7 @@ def trapezoidal_profile(
         knots.append((2 * accel_time + cruise_time, 1.0, 0.0))
         for t, s, s_dot in knots:
             times.append(start + t)
-            segments.append(k - 1)
-            s_values.append(s)
-            s_rates.append(s_dot)
-        indices.append(len(times) - 1)
-        arrivals.append(k)
-
-    positions = np.empty((len(times), n))
-    positions[0] = path[0]
-    velocities = np.zeros((len(times), n))
-    if segments:
-        knot_segments = np.array(segments, dtype=np.intp)
-        knot_deltas = deltas[knot_segments]
-        positions[1:] = path[knot_segments] + np.array(s_values)[:, None] * knot_deltas
-        positions[[indices[k] for k in arrivals]] = path[arrivals]  # a segment ends exactly on its point
-        velocities[1:] = np.array(s_rates)[:, None] * knot_deltas
-    return TimedPath(positions, velocities, np.array(times), tuple(indices))
+            positions.append(path[k - 1] + s * delta if s < 1.0 else path[k].copy())  # ends exactly on its point
+            velocities.append(s_dot * delta)
+        indices.append(len(positions) - 1)
+    return TimedPath(np.array(positions), np.array(velocities), np.array(times), tuple(indices))

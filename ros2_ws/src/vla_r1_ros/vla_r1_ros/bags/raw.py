@@ -19,10 +19,6 @@ class RawReadResult:
     payload_bytes: int
     seconds: float
 
-    @property
-    def messages_per_s(self) -> float:
-        return self.messages / self.seconds if self.seconds > 0 else float("inf")
-
 
 def raw_read_images(path: str | PathLike[str], topics: Sequence[str] | None = None) -> RawReadResult:
     """Deserialize every sensor_msgs/Image message of ``topics`` (all image topics when None) with

@@ -1,6 +1,7 @@
 """rosbag2 (sqlite3, MCAP; folder or single file) and plain ROS1 bags through ``rosbags``."""
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import re
@@ -8,20 +9,12 @@ import sqlite3
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
-from .cdr import parse_camera_info_cdr, parse_transform_cdr
 from .errors import BagError
-from .extrinsics import TRANSFORM
-from .image_cdr import parse_image_cdr
 from .images import color_rgb_from_msg, depth_raw_from_msg
 from .pairing import ImageRecord
-from .summary import CAMERA_INFO_TYPE, IMAGE_TYPE, BagSummary, TopicInfo
-
-# Messages read without rosbags from rosbag2's CDR: rosbags would generate and compile a
-# deserializer for each of these types on every open (~10 ms for CameraInfo and Transform).
-_CDR_PARSERS = {IMAGE_TYPE: parse_image_cdr, CAMERA_INFO_TYPE: parse_camera_info_cdr,
-                TRANSFORM: parse_transform_cdr}
+from .summary import IMAGE_TYPE, BagSummary, TopicInfo
 
 # Errors rosbags and its storage layers raise for damaged files (it has no common base class).
 # MemoryError / OverflowError: a damaged length field declaring gigabytes; struct.error: a short record.
@@ -94,11 +87,27 @@ def storage_of(path: Path) -> str:
     return storage
 
 
+@functools.cache
+def ros2_typestore() -> Any:
+    """The rosbags type store rosbag2 messages are decoded with, created once per process. rosbags'
+    reader builds a new store on every open, and with it new generated deserializers (~10 ms for
+    CameraInfo); this one keeps its deserializers from bag to bag."""
+    from rosbags.typesys import Stores, get_typestore
+
+    return get_typestore(Stores.ROS2_HUMBLE)
+
+
+@functools.cache
+def _shared_type_hash(msgtype: str) -> str | None:
+    store = ros2_typestore()
+    return store.hash_rihs01(msgtype) if msgtype in store.fielddefs else None
+
+
 def _default_typestore(storage: str) -> Any:
     from rosbags.typesys import Stores, get_typestore
 
     # Message definitions missing from a bag (sqlite3 bags often have none) come from here.
-    return get_typestore(Stores.ROS1_NOETIC if storage == "ros1" else Stores.ROS2_HUMBLE)
+    return get_typestore(Stores.ROS1_NOETIC) if storage == "ros1" else ros2_typestore()
 
 
 @dataclass
@@ -134,6 +143,7 @@ class RosbagsBag:
             raise BagError(path, f"cannot open ({self.storage}): {error}") from error
         self._first: dict[str, Any] = {}
         self._peek_pass: _PeekPass | None = None
+        self._decoders: dict[str, Callable[[Any], Any]] = {}
 
     def close(self) -> None:
         self._drop_peek_pass()
@@ -164,14 +174,27 @@ class RosbagsBag:
         return self._first[topic]
 
     def _deserialize(self, raw: Any, msgtype: str) -> Any:
-        """Images, CameraInfo and Transforms through the zero-copy CDR readers when they can,
-        everything else (and anything those do not recognize) through rosbags."""
-        parse = _CDR_PARSERS.get(msgtype) if self.storage != "ros1" else None
-        if parse is not None:
-            view = parse(raw)
-            if view is not None:
-                return view
-        return self._reader.deserialize(raw, msgtype)
+        decode = self._decoders.get(msgtype)
+        if decode is None:
+            decode = self._decoders[msgtype] = self._decoder(msgtype)
+        return decode(raw)
+
+    def _decoder(self, msgtype: str) -> Callable[[Any], Any]:
+        """rosbag2: the shared type store's deserializer when the bag defines ``msgtype`` as that
+        store does (equal RIHS01 type hashes, the check rosbags' reader makes against a recording's
+        hash); else, and for ROS1 bags, the reader's own store, built from the bag's definitions."""
+        if self.storage != "ros1":
+            from rosbags.typesys import TypesysError
+
+            store, shared_hash = ros2_typestore(), _shared_type_hash(msgtype)
+            try:
+                same = shared_hash is not None and self._reader.typestore.hash_rihs01(msgtype) == shared_hash
+            except (KeyError, AssertionError, TypesysError):  # a garbled definition: the reader reports it
+                same = False
+            if same:
+                # a memoryview: slicing bytes would copy every image before decoding it
+                return lambda raw: store.deserialize_cdr(memoryview(raw), msgtype)
+        return lambda raw: self._reader.deserialize(raw, msgtype)
 
     def peek_first_messages(self, topics: list[str], keep_pass: bool = False) -> None:
         """Cache the first message of several topics in one pass (stops once all are seen).
@@ -221,7 +244,7 @@ class RosbagsBag:
         self._drop_peek_pass()
         try:
             for connection, _, raw in self._reader.messages(connections=self.connections(topic)):
-                yield self._reader.deserialize(raw, connection.msgtype)
+                yield self._deserialize(raw, connection.msgtype)
         except _READ_ERRORS as error:
             raise BagError(self.path, f"damaged message: {error}", topic=topic) from error
 
@@ -257,13 +280,10 @@ class RosbagsBag:
             use_bag_time[topic] = first is None or header_stamp_s(first) == 0.0
         index = {topic: 0 for topic in kinds}
         topic = color_topic
-        cdr = self.storage != "ros1"  # rosbag2 stores CDR; ROS1 bags use their own serialization
         try:
             for connection, bag_time_ns, raw in self._messages(set(kinds)):
                 topic = connection.topic
-                msg = parse_image_cdr(raw) if cdr else None
-                if msg is None:
-                    msg = self._reader.deserialize(raw, connection.msgtype)
+                msg = self._deserialize(raw, connection.msgtype)
                 stamp_s = bag_time_ns * 1e-9 if use_bag_time[topic] else header_stamp_s(msg)
                 kind = kinds[topic]
                 decode = (lambda m=msg: color_rgb_from_msg(m)) if kind == "color" else (lambda m=msg: depth_raw_from_msg(m))

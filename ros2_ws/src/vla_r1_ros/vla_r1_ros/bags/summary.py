@@ -7,7 +7,6 @@ from vla_r1_model.validation import one_of
 
 IMAGE_TYPE = "sensor_msgs/msg/Image"
 CAMERA_INFO_TYPE = "sensor_msgs/msg/CameraInfo"
-TRANSFORM_TYPES = ("geometry_msgs/msg/Transform", "geometry_msgs/msg/TransformStamped", "tf2_msgs/msg/TFMessage")
 STORAGES = ("sqlite3", "mcap", "ros1", "realsense")
 
 

@@ -80,10 +80,6 @@ class ExecutionResult:
     max_tracking_error_rad: float = 0.0
     max_press_force_n: float = 0.0
 
-    @property
-    def completed(self) -> bool:
-        return self.stop is None
-
 
 # ------------------------------------------------------------------ detectors (pure functions over contacts)
 def arm_table_collision(contacts: list[Contact]) -> Contact | None:

@@ -22,8 +22,8 @@ from typing import Any
 
 PANDA_PACKAGE = "example-robot-data"
 PANDA_SUBDIR = Path("share") / "example-robot-data" / "robots" / "panda_description"
-PANDA_SOURCE = ("Franka Emika Panda from the PyPI package example-robot-data (package licence BSD-3-Clause; "
-                "panda_description: Apache-2.0, from frankaemika/franka_ros franka_description)")
+# Franka Emika Panda from the PyPI package example-robot-data (package licence BSD-3-Clause;
+# panda_description: Apache-2.0, from frankaemika/franka_ros franka_description)
 
 
 class RobotDescriptionError(FileNotFoundError):
