@@ -191,7 +191,13 @@ def test_a_stuck_joint_fails_the_segment_and_names_it_and_the_tolerance(client, 
 
 
 def test_several_goals_in_a_row_each_start_where_the_arm_is(client, fake):
+    def at_rest() -> bool:  # the last goal ended within tolerance; the arm may still be converging
+        first = fake.positions()
+        time.sleep(0.1)
+        return bool(np.abs(fake.positions() - first).max() < 1e-4)
+
     for k in range(3):
+        wait_until(at_rest, 10, "the arm to come to rest")
         before = fake.positions()
         run = client.run("pick up the cup", execute=True, timeout_s=60)
         assert run.status == GoalStatus.STATUS_SUCCEEDED, (k, run.result.error_message)
