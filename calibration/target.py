@@ -49,7 +49,7 @@ class BoardSpec:
             if not self.dictionary.startswith("DICT_") or not hasattr(cv2.aruco, self.dictionary):
                 raise ValueError(f"unknown ArUco dictionary {self.dictionary!r} (e.g. DICT_4X4_50, DICT_5X5_100)")
 
-    def charuco_board(self) -> "cv2.aruco.CharucoBoard":
+    def charuco_board(self) -> cv2.aruco.CharucoBoard:
         dictionary = cv2.aruco.getPredefinedDictionary(getattr(cv2.aruco, self.dictionary))
         return cv2.aruco.CharucoBoard((self.cols, self.rows), self.square_m, self.marker_m, dictionary)
 
@@ -72,7 +72,7 @@ class Detection:
 
     @property
     def n_corners(self) -> int:
-        return int(len(self.ids))
+        return len(self.ids)
 
     def min_corner_spacing_px(self, board: BoardSpec) -> float:
         """Smallest image distance between neighbouring corners (a refinement window should be smaller)."""

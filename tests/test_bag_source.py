@@ -296,9 +296,8 @@ def test_truncated_copies_give_bag_errors(testdata, tmp_path, name):
     original = (testdata / D435 / name).read_bytes()
     damaged = tmp_path / Path(name).name
     damaged.write_bytes(original[: len(original) // 2])
-    with pytest.raises(BagError, match=str(damaged)):
-        with open_bag(damaged) as source:
-            list(source)
+    with pytest.raises(BagError, match=str(damaged)), open_bag(damaged) as source:
+        list(source)
 
 
 def test_corrupt_sqlite_copy_gives_a_bag_error(testdata, tmp_path):

@@ -71,9 +71,8 @@ def test_timeout_is_a_clear_error():
 
 
 def test_garbage_answer_is_a_clear_error():
-    with ChatServer(mode="garbage") as server:
-        with pytest.raises(BackendError, match="not a completion"):
-            OpenAIChatClient(server.url, "m").complete([{"role": "user", "content": "hi"}])
+    with ChatServer(mode="garbage") as server, pytest.raises(BackendError, match="not a completion"):
+        OpenAIChatClient(server.url, "m").complete([{"role": "user", "content": "hi"}])
 
 
 def test_the_openai_client_is_built_with_the_backend_not_inside_the_first_request():

@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from ros_harness import CameraPublisher, Client, d435_frame, ros, wait_until  # noqa: F401,I001
+from ros_harness import CameraPublisher, Client, d435_frame, ros, wait_until  # noqa: F401
 from action_msgs.msg import GoalStatus
 from rclpy.parameter import Parameter
 

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from ros_harness import (CAMERA_FRAME, CameraPublisher, Client, d435_frame, ros, wait_until)  # noqa: F401,I001
+from ros_harness import (CAMERA_FRAME, CameraPublisher, Client, d435_frame, ros, wait_until)  # noqa: F401
 from action_msgs.msg import GoalStatus
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.parameter import Parameter

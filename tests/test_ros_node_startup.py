@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ros_harness import CameraPublisher, Client, RosHarness, d435_frame, ros_env, test_domain_id, wait_until  # noqa: I001
+from ros_harness import CameraPublisher, Client, RosHarness, d435_frame, ros_env, test_domain_id, wait_until
 from action_msgs.msg import GoalStatus
 
 from chat_server import ChatServer

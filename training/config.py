@@ -17,7 +17,8 @@ import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 FINETUNE_MODES = ("full", "lora", "qlora")
 # LoRA goes into the language model's attention and MLP projections (regex, full match).

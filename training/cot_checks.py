@@ -49,7 +49,7 @@ REGION_PHRASES = (
     re.compile(rf"\b{VERTICAL}[\s-]+(?:side|half|part|edge|corner|portion|area)\b", re.IGNORECASE),
     re.compile(r"\b(?:at|near|in)\s+the\s+(?P<v>top|bottom)\b(?!\s+of\s+the\s+(?!image|frame|picture|view))", re.IGNORECASE),
 )
-STOPWORDS = frozenset("the a an and or of to in on at for from with into onto it its this that then up down put place "
+STOPWORDS = frozenset("the a an and or of to in on at for from with into onto it its this that then up down put place "  # noqa: SIM905 - reads best as one string
                       "pick take move open close push pull reach grasp grab hold use make sure there".split())
 
 
@@ -114,10 +114,10 @@ def mentioned_points(reasoning: str) -> list[tuple[float, float]]:
 
 def _in_region(point: tuple[float, float], horizontal: str, vertical: str) -> bool:
     x, y = point
-    if horizontal == "left" and x > 0.5 + REGION_MARGIN or horizontal == "right" and x < 0.5 - REGION_MARGIN:
+    if (horizontal == "left" and x > 0.5 + REGION_MARGIN) or (horizontal == "right" and x < 0.5 - REGION_MARGIN):
         return False
-    return not (vertical in ("top", "upper") and y > 0.5 + REGION_MARGIN
-                or vertical in ("bottom", "lower") and y < 0.5 - REGION_MARGIN)
+    return not ((vertical in ("top", "upper") and y > 0.5 + REGION_MARGIN)
+                or (vertical in ("bottom", "lower") and y < 0.5 - REGION_MARGIN))
 
 
 def _region_disagreement(text: str, targets: list[tuple[float, float]]) -> str | None:

@@ -29,7 +29,8 @@ import random
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
+from collections.abc import Iterable, Sequence
 
 from vla_r1_model.actions import ActionError, Affordance, OutOfRange, Trajectory, validate_task
 from vla_r1_model.files import atomic_output
@@ -126,7 +127,7 @@ class Conversion:
     records: list[VLARecord] = field(default_factory=list)
     bad: list[BadRecord] = field(default_factory=list)
 
-    def extend(self, other: "Conversion") -> None:
+    def extend(self, other: Conversion) -> None:
         self.records.extend(other.records)
         self.bad.extend(other.bad)
 

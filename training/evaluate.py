@@ -20,7 +20,8 @@ import dataclasses
 import math
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 from .data import VLARecord
 from .metrics import (FAILURE_DISTANCE, FAILURE_IOU, PAPER_RESULTS, SCALE, box_iou_percent, mean_or_nan,

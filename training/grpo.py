@@ -19,7 +19,8 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from .config import ConfigError, RunConfig, TrainConfigBase, dump_config
 from .rewards import REWARD_FUNCTIONS

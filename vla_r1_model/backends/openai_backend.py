@@ -29,7 +29,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Callable, Iterator
+from typing import Any
+from collections.abc import Callable
 
 from PIL import Image
 

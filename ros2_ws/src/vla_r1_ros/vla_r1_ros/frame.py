@@ -17,7 +17,7 @@ class Frame:
 
     color_rgb: np.ndarray
     depth_m: np.ndarray | None
-    camera: "CameraModel"
+    camera: CameraModel
     stamp_s: float
     frame_id: str = "camera_color_optical_frame"
 

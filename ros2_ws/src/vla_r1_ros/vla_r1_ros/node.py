@@ -136,7 +136,7 @@ class VlaR1Node(Node):
         for name, value in defaults.items():
             try:
                 self.declare_parameter(name, value)
-            except (InvalidParameterTypeException, InvalidParameterValueException) as exc:
+            except (InvalidParameterTypeException, InvalidParameterValueException):
                 given = overrides.get(name)
                 shown = given.value if given is not None else "?"
                 hint = (f" (write {float(shown)!r}: a double parameter refuses an integer)"

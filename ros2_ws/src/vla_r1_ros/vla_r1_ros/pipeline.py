@@ -9,7 +9,8 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import numpy as np
 
@@ -112,7 +113,7 @@ class Pipeline:
             return self.base_T_camera
         try:  # eye-in-hand: the arm's pose at the frame's time may be unavailable
             return self.base_T_camera(frame)
-        except Exception as exc:  # noqa: BLE001 - an outcome, not a crash of the robot loop
+        except Exception as exc:  # an outcome, not a crash of the robot loop
             raise GroundingError(f"no base_T_camera for the frame at {frame.stamp_s:.3f} s: {type(exc).__name__}: {exc}") from exc
 
     def _start(self) -> np.ndarray:
@@ -123,7 +124,7 @@ class Pipeline:
         if callable(self.start_positions):
             try:
                 value = self.start_positions()
-            except Exception as exc:  # noqa: BLE001 - a state monitor's failure is this goal's failure
+            except Exception as exc:  # a state monitor's failure is this goal's failure
                 raise PlanningError("input", f"cannot read the current joint positions: {type(exc).__name__}: {exc}") from exc
         else:
             value = self.start_positions

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -67,7 +68,7 @@ class RealSenseSource:
         self._depth_scale_m = 0.001
         self._camera: CameraModel | None = None
 
-    def __enter__(self) -> "RealSenseSource":
+    def __enter__(self) -> RealSenseSource:
         self.start()
         return self
 

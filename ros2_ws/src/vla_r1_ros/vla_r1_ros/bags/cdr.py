@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from typing import Callable, TypeVar
+from typing import TypeVar
+from collections.abc import Callable
 
 import numpy as np
 
@@ -27,7 +28,7 @@ class Cursor:
         self.body, self.offset = body, 0
 
     @classmethod
-    def of(cls, raw: bytes | memoryview) -> "Cursor | None":
+    def of(cls, raw: bytes | memoryview) -> Cursor | None:
         buffer = memoryview(raw)
         if len(buffer) < 8 or bytes(buffer[:2]) != _CDR_LE:
             return None

@@ -5,7 +5,7 @@ import time
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
-from typing import Sequence
+from collections.abc import Sequence
 
 from .errors import BagError
 from .rosbags_backend import RosbagsBag

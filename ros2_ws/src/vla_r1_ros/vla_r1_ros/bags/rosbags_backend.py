@@ -8,7 +8,8 @@ import sqlite3
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 
 from .cdr import parse_camera_info_cdr, parse_transform_cdr
 from .errors import BagError

@@ -8,7 +8,8 @@ import math
 from dataclasses import dataclass, field, replace
 from os import PathLike
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 
 
 from calibration import SE3, CalibrationFileError, CameraModel
@@ -358,7 +359,7 @@ class BagSource:
             self._realsense.close()
         self._rosbags.close()
 
-    def __enter__(self) -> "BagSource":
+    def __enter__(self) -> BagSource:
         return self
 
     def __exit__(self, *exc: object) -> None:

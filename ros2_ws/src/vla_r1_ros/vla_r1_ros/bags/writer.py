@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 from os import PathLike
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -42,7 +43,7 @@ class RgbdBagWriter:
         self._connections: dict[str, Any] = {}
         self._open = False
 
-    def __enter__(self) -> "RgbdBagWriter":
+    def __enter__(self) -> RgbdBagWriter:
         self._writer.open()
         self._open = True
         return self
