@@ -7,6 +7,7 @@ Nothing here assumes every frame arrives: a loaded 2-core machine drops best-eff
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -91,10 +92,8 @@ class RosHarness:
         self._thread.start()
 
     def _spin(self) -> None:
-        try:
+        with contextlib.suppress(Exception):  # the context was shut down under it
             self.executor.spin()
-        except Exception:  # noqa: BLE001 - the context was shut down under it
-            pass
 
     def add(self, node: Node) -> Node:
         self.nodes.append(node)
@@ -149,7 +148,7 @@ class CameraPublisher(Node):
         if not self.active:
             return
         stamp = self.get_clock().now().to_msg()
-        for msg, pub in zip((self.color, self.depth, self.info), self._pubs):
+        for msg, pub in zip((self.color, self.depth, self.info), self._pubs, strict=True):
             msg.header.stamp = stamp
             pub.publish(msg)
         self.last_stamp = stamp

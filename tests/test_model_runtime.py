@@ -119,7 +119,7 @@ def test_policy_reports_parse_failure_as_an_output(backend, image):
 def test_model_resolution_errors_are_clear(tmp_path):
     with pytest.raises(ModelLoadError, match="does not exist"):
         resolve_model(str(tmp_path / "missing"))
-    with pytest.raises(ModelLoadError, match="no config.json"):
+    with pytest.raises(ModelLoadError, match=r"no config\.json"):
         resolve_model(str(tmp_path))
     with pytest.raises(ModelLoadError, match="--model tiny"):
         load_processor("some-org/not-a-model-that-exists")  # HF_HUB_OFFLINE=1 in tests

@@ -66,7 +66,7 @@ def test_refused_connection_is_a_clear_error():
 def test_timeout_is_a_clear_error():
     with ChatServer("late", mode="slow", delay_s=1.5) as server:
         client = OpenAIChatClient(server.url, "m", max_retries=0, timeout_s=0.3)
-        with pytest.raises(BackendError, match="no answer within 0.3 s"):
+        with pytest.raises(BackendError, match=r"no answer within 0\.3 s"):
             client.complete([{"role": "user", "content": "hi"}])
 
 

@@ -285,7 +285,7 @@ def test_the_execution_gate_needs_the_goal_and_the_node_to_allow_it(client, node
         node.set_parameters([Parameter("execution.allow_execution", value=False)])
     assert outcomes[(True, True)][:2] == (True, 1) and outcomes[(True, True)][2] == "executed"
     for key in ((False, False), (False, True), (True, False)):
-        executed, calls, message, _ = outcomes[key]
+        executed, calls, _, _ = outcomes[key]
         assert (executed, calls) == (False, 0), key
     assert "did not ask" in outcomes[(False, True)][2] and "did not ask" in outcomes[(False, False)][2]
     assert "allow_execution is false" in outcomes[(True, False)][2]

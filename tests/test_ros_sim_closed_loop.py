@@ -108,7 +108,7 @@ def visible_object(truth: dict) -> str:
 
 def test_a_pick_over_ros_lifts_the_object_and_several_goals_in_a_row_work(client, sim):
     watch = client.watch
-    for attempt in range(2):
+    for _attempt in range(2):
         truth = watch.reset()
         name = visible_object(truth)
         run = client.run(f"pick up the {object_phrase(name)}", execute=True, timeout_s=90)

@@ -145,7 +145,7 @@ def test_judge_and_prompts():
 
 
 def test_cli_cot(tmp_path, teacher_server, capsys):
-    teacher, url = teacher_server
+    _, url = teacher_server
     records = make_records(tmp_path, ["good", "far"])
     data = tmp_path / "records.jsonl"
     data.write_text("".join(json.dumps(r.to_dict()) + "\n" for r in records))
@@ -203,7 +203,7 @@ def test_judge_accepts_grounded_reasoning_and_checks_trajectories():
 
 
 def test_engine_reports_rejections_by_reason(tmp_path, teacher_server):
-    teacher, url = teacher_server
+    _, url = teacher_server
     records = make_records(tmp_path, ["good", "far", "broken"])
     config = CotConfig(url, "teacher", str(tmp_path / "cot.jsonl"), attempts=1, timeout_s=10)
     stats = run_cot_engine(records, config, base_dir=tmp_path, progress=False)

@@ -509,7 +509,7 @@ def load_training_dataset(path: str | Path, val_fraction: float = 0.0, seed: int
         loaded = load_from_disk(str(path))
         if hasattr(loaded, "keys"):  # a DatasetDict
             train = loaded["train"]
-            val = loaded["validation"] if "validation" in loaded else None
+            val = loaded.get("validation")
         else:
             train, val = loaded, None
         if max_samples:
@@ -603,10 +603,7 @@ def load_any(path: str | Path, task: str | None = None, image_template: str = "{
     first = next((item for item in items if isinstance(item, dict)), {})
     if isinstance(first, dict) and "meta_data" in first:
         return load_sharerobot(path, task, image_template)
-    if isinstance(first, dict) and "conversations" in first:
-        conversion = load_sharegpt(path)
-    else:
-        conversion = read_records(path)
+    conversion = load_sharegpt(path) if isinstance(first, dict) and "conversations" in first else read_records(path)
     if task is not None:
         conversion.records = [r for r in conversion.records if r.task == task]
     return conversion

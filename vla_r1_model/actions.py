@@ -11,8 +11,8 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass, field
-from enum import Enum
-from typing import Literal, Union
+from enum import StrEnum
+from typing import Literal
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -25,7 +25,7 @@ class ActionError(ValueError):
     """An action value that violates its type's rules (non-finite, out of range, too short)."""
 
 
-class OutOfRange(str, Enum):
+class OutOfRange(StrEnum):
     """What to do with a normalized value outside [0, 1]."""
 
     CLIP = "clip"  # clip into [0, 1] and warn
@@ -87,7 +87,7 @@ class Affordance:
     ) -> Affordance:
         """Build from raw numbers, applying the out-of-range policy (clip with a warning, or reject)."""
         policy = OutOfRange(out_of_range)
-        return cls(*(_normalized(n, v, policy) for n, v in zip(("x", "y", "width", "height"), (x, y, width, height))))
+        return cls(*(_normalized(n, v, policy) for n, v in zip(("x", "y", "width", "height"), (x, y, width, height), strict=True)))
 
     @classmethod
     def from_corners_normalized(cls, x1: float, y1: float, x2: float, y2: float) -> Affordance:
@@ -157,8 +157,8 @@ class Trajectory:
         for i, point in enumerate(points):
             if len(point) != 2:
                 raise ActionError(f"point {i} must have 2 coordinates, got {len(point)}")
-            pair = tuple(_check_finite(f"point {i} {axis}", v) for axis, v in zip("xy", point))
-            for axis, v in zip("xy", pair):
+            pair = tuple(_check_finite(f"point {i} {axis}", v) for axis, v in zip("xy", point, strict=True))
+            for axis, v in zip("xy", pair, strict=True):
                 if not 0.0 <= v <= 1.0:
                     raise ActionError(f"point {i} {axis}={v} is outside the normalized range [0, 1]")
             checked.append(pair)
@@ -171,7 +171,7 @@ class Trajectory:
         for i, point in enumerate(points):
             if len(point) != 2:
                 raise ActionError(f"point {i} must have 2 coordinates, got {len(point)}")
-            checked.append(tuple(_normalized(f"point {i} {axis}", v, policy) for axis, v in zip("xy", point)))
+            checked.append(tuple(_normalized(f"point {i} {axis}", v, policy) for axis, v in zip("xy", point, strict=True)))
         return cls(tuple(checked))
 
     @classmethod
@@ -196,7 +196,7 @@ class Trajectory:
         return [[round(x, 6), round(y, 6)] for x, y in self.points_normalized]
 
 
-Action = Union[Affordance, Trajectory]
+Action = Affordance | Trajectory
 
 
 def action_to_dict(action: Action, image_width: int | None = None, image_height: int | None = None) -> dict:

@@ -202,5 +202,5 @@ def parse_output(
         raise
     except ActionError as exc:
         raise ParseError(str(exc)) from None
-    except Exception as exc:  # the contract: nothing but ParseError escapes, whatever the text
+    except Exception as exc:  # noqa: BLE001 - the contract: nothing but ParseError escapes, whatever the text
         raise ParseError(f"unexpected {type(exc).__name__} while parsing: {exc}") from None

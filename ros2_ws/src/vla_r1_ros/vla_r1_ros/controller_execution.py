@@ -160,7 +160,7 @@ class ControllerExecutor:
         if current is None:
             return ExecutionReport(False, False, total, 0, f"nothing sent: {why} on {cfg.joint_states_topic}")
         seconds: list[tuple[str, float]] = []
-        for index, (step, command) in enumerate(zip(steps, commands)):
+        for index, (step, command) in enumerate(zip(steps, commands, strict=True)):
             label = step_label(index, step)
             on_step(index, total, kinds[index])
             if cancel.is_set():

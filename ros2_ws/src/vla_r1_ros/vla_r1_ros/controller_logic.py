@@ -96,7 +96,7 @@ class TrajectoryCommand:
 
     @property
     def goal(self) -> dict[str, float]:
-        return dict(zip(self.joint_names, (float(v) for v in self.positions[-1])))
+        return dict(zip(self.joint_names, (float(v) for v in self.positions[-1]), strict=True))
 
 
 def step_name(step: Any) -> str:
@@ -147,7 +147,8 @@ class JointStateSlot:
 
     def put(self, names, positions) -> None:
         with self._condition:
-            self._positions = {**self._positions, **{n: float(p) for n, p in zip(names, positions)}}
+            # a JointState's position array is either one per name or empty (a message of efforts only)
+            self._positions = {**self._positions, **{n: float(p) for n, p in zip(names, positions, strict=False)}}
             self._received = self._clock()
             self.count += 1
             self._condition.notify_all()

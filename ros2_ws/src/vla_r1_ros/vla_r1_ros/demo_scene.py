@@ -18,7 +18,7 @@ import json
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -48,7 +48,7 @@ class DemoSceneConfig:
     seed: int = 0
     n_frames: int = 10
     fps: float = 10.0
-    camera: CameraSpec = CameraSpec()
+    camera: CameraSpec = field(default_factory=CameraSpec)
     gl: str = "egl"  # MuJoCo offscreen backend; only honoured before mujoco is first imported
 
     def __post_init__(self) -> None:

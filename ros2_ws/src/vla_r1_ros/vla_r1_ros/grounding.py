@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 from collections.abc import Sequence
 
 import numpy as np
@@ -160,7 +160,7 @@ class PathTarget(_PoseTarget):
         }
 
 
-Target = Union[GraspTarget, PathTarget]
+Target = GraspTarget | PathTarget
 
 
 @dataclass(frozen=True, eq=False)
@@ -233,8 +233,8 @@ def _region_grid(box_xyxy: Sequence[float], fraction: float, width: int, height:
     x1, y1, x2, y2 = box_xyxy
     cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
     hw, hh = (x2 - x1) * fraction / 2, (y2 - y1) * fraction / 2
-    c0, c1 = max(int(math.ceil(cx - hw)), 0), min(int(math.floor(cx + hw)), width - 1)
-    r0, r1 = max(int(math.ceil(cy - hh)), 0), min(int(math.floor(cy + hh)), height - 1)
+    c0, c1 = max(math.ceil(cx - hw), 0), min(math.floor(cx + hw), width - 1)
+    r0, r1 = max(math.ceil(cy - hh), 0), min(math.floor(cy + hh), height - 1)
     if c1 < c0 or r1 < r0:
         return np.zeros(0, dtype=int), np.zeros(0, dtype=int)
     v, u = np.mgrid[r0:r1 + 1, c0:c1 + 1]
@@ -306,7 +306,7 @@ def _closing_from_points(points_base: np.ndarray, grasp_base: np.ndarray, approa
         return None, len(surface)
     flat = surface - np.outer(surface @ approach, approach)
     flat = flat - flat.mean(axis=0)
-    eigenvalues, eigenvectors = np.linalg.eigh(flat.T @ flat)
+    _, eigenvectors = np.linalg.eigh(flat.T @ flat)
     long_axis = eigenvectors[:, 2]
     return np.cross(approach, long_axis), len(surface)
 
@@ -487,7 +487,7 @@ def ground_trajectory(frame: Frame, trajectory: Trajectory, base_T_camera: SE3,
 
     nodes = []
     last = len(pixels) - 1
-    for i, (sample, surface) in enumerate(zip(samples, surface_base)):
+    for i, (sample, surface) in enumerate(zip(samples, surface_base, strict=True)):
         pixel = ((float(pixels[i, 0]), float(pixels[i, 1])),)
         nodes.append(_PathNode(surface + config.hover_height_m * BASE_Z, surface, config.hover_height_m, float(i),
                                "waypoint", pixel, sample.value_m, sample.n_valid, sample.n_total))

@@ -170,7 +170,7 @@ class RobotModel:
         if not (np.isfinite(self.lower_limits).all() and np.isfinite(self.upper_limits).all()):
             raise ValueError(f"{source}: every active joint needs finite position limits")
         if not (self.velocity_limits_rad_s > 0).all():
-            names = [n for n, v in zip(self.joint_names, self.velocity_limits_rad_s) if not v > 0]
+            names = [n for n, v in zip(self.joint_names, self.velocity_limits_rad_s, strict=True) if not v > 0]
             raise ValueError(f"{source}: joints {names} have no velocity limit (> 0) in the URDF")
         for array in (self.lower_limits, self.upper_limits, self.velocity_limits_rad_s):
             array.setflags(write=False)

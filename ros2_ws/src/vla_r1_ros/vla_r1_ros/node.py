@@ -217,7 +217,7 @@ class VlaR1Node(Node):
                                    e.acceleration_scaling), cfg.safety, node_name=e.moveit_node_name)
             self._policy = cfg.model.build_policy()
             self.get_logger().info(f"model {cfg.model.model} loaded; planner {cfg.execution.planner}")
-        except Exception as exc:  # reported in diagnostics and in every refusal
+        except Exception as exc:  # noqa: BLE001 - reported in diagnostics and in every refusal
             self._model_error = f"{type(exc).__name__}: {exc}"
             self.get_logger().error(f"startup failed: {self._model_error}")
 
@@ -322,7 +322,7 @@ class VlaR1Node(Node):
         self._ended_result = None
         try:
             return self._run_goal(goal_handle)
-        except Exception as exc:  # a bug must not leave the server busy forever nor lose the goal's answer
+        except Exception as exc:  # noqa: BLE001 - a bug must not leave the server busy forever nor lose the goal's answer
             message = f"internal error: {type(exc).__name__}: {exc}"
             self.get_logger().error(f"goal failed unexpectedly: {message}")
             if not goal_handle.is_active:  # it already ended (a second abort would raise): keep its result

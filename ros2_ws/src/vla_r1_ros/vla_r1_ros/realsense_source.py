@@ -9,6 +9,7 @@ Used by ``vla-r1 live --camera realsense`` (ROS-free) and by the node's small pu
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -104,10 +105,8 @@ class RealSenseSource:
 
     def stop(self) -> None:
         if self._pipeline is not None:
-            try:
+            with contextlib.suppress(RuntimeError):
                 self._pipeline.stop()
-            except RuntimeError:
-                pass
             self._pipeline = None
 
     @property

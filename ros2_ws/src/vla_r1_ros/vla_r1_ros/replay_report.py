@@ -16,7 +16,7 @@ def plot_targets(positions_base_m: np.ndarray, kind: str, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, (top, side) = plt.subplots(1, 2, figsize=(6.4, 2.8), dpi=90)
-    for axis, (i, j, name) in zip((top, side), ((0, 1, "y"), (0, 2, "z"))):
+    for axis, (i, j, name) in zip((top, side), ((0, 1, "y"), (0, 2, "z")), strict=True):
         axis.plot(positions_base_m[:, i], positions_base_m[:, j], "-o" if kind == "path" else "o", color="tab:orange", ms=4,
                   label="pre-grasp / waypoints")
         axis.plot(positions_base_m[-1, i], positions_base_m[-1, j], "*", color="tab:red", ms=12, label="final target")

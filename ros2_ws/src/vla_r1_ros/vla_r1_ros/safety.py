@@ -44,7 +44,7 @@ class SafetyConfig:
         hi = _as_xyz(self.workspace_max_xyz_m, "workspace_max_xyz_m")
         object.__setattr__(self, "workspace_min_xyz_m", lo)  # lists from YAML become tuples
         object.__setattr__(self, "workspace_max_xyz_m", hi)
-        for axis, a, b in zip("xyz", lo, hi):
+        for axis, a, b in zip("xyz", lo, hi, strict=True):
             if not a < b:
                 raise ValueError(f"workspace min {axis} ({a} m) must be below max {axis} ({b} m)")
         for name in ("min_z_m", "tool_min_z_m", "max_reach_m", "max_step_m"):
@@ -139,13 +139,13 @@ def check_targets(
     previous_finite = False
     # Comparisons on Python floats (numpy scalars cost more per comparison than the rule itself);
     # lengths from the rows as np.linalg.norm computes them, sqrt(p @ p).
-    for i, (p, xyz) in enumerate(zip(positions, positions.tolist())):
+    for i, (p, xyz) in enumerate(zip(positions, positions.tolist(), strict=True)):
         if not all(map(math.isfinite, xyz)):
             bad = next(v for v in xyz if not math.isfinite(v))
             violations.append(SafetyViolation("finite", math.inf, bad, i, f"target {i}: non-finite position {xyz}"))
             previous_finite = False
             continue
-        for axis, value, a, b in zip("xyz", xyz, lo, hi) if box else ():
+        for axis, value, a, b in zip("xyz", xyz, lo, hi, strict=True) if box else ():
             if value < a:
                 violations.append(
                     SafetyViolation(

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
@@ -131,7 +131,7 @@ class ArmSegment:
                 "trajectory": self.trajectory.summary()}
 
 
-TaskStep = Union[GripperCommand, ArmSegment]
+TaskStep = GripperCommand | ArmSegment
 
 
 @dataclass(frozen=True, eq=False)

@@ -72,7 +72,7 @@ def trapezoidal_profile(
     s_values: list[float] = []
     s_rates: list[float] = []
     arrivals: list[int] = []  # path points reached by a moving segment
-    for k, (moves, speed, accel) in enumerate(zip(moving.any(axis=1).tolist(), speeds, accels), start=1):
+    for k, (moves, speed, accel) in enumerate(zip(moving.any(axis=1).tolist(), speeds, accels, strict=True), start=1):
         if not moves:
             indices.append(len(times) - 1)
             continue

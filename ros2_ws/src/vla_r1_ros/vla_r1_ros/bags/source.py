@@ -232,7 +232,7 @@ class BagSource:
     def _pairs(self) -> Iterator[Pair]:
         stats = self.stats
         if self.topics.depth_topic is None:
-            for kind, record in self._images():
+            for _kind, record in self._images():
                 stats.color_messages += 1
                 yield Pair(record, None, None)
             return

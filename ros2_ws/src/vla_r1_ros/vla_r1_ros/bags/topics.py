@@ -84,7 +84,7 @@ def _matching_info(summary: BagSummary, image_topic: str) -> str | None:
 
     def shared(info: TopicInfo) -> int:
         common = 0
-        for a, b in zip(info.name.split("/"), image_topic.split("/")):
+        for a, b in zip(info.name.split("/"), image_topic.split("/"), strict=False):  # names of any depth
             if a != b:
                 break
             common += 1

@@ -123,7 +123,7 @@ class SimCell:
             if geom.parent.name in ("panda_leftfinger", "panda_rightfinger"):
                 geom.condim = 4
                 geom.solref = [CONTACT_TIMECONST_S, 1.0]
-        for name, kp in zip(PANDA_ARM_JOINTS, ARM_KP):
+        for name, kp in zip(PANDA_ARM_JOINTS, ARM_KP, strict=True):
             actuator = spec.add_actuator(name=f"servo_{name}", target=name, trntype=mujoco.mjtTrn.mjTRN_JOINT)
             actuator.set_to_position(kp=kp, kv=kp / 10.0)
         gripper = spec.add_actuator(name="servo_gripper", target=PANDA_FINGER_JOINTS[0], trntype=mujoco.mjtTrn.mjTRN_JOINT)
@@ -205,7 +205,7 @@ class SimCell:
         self.command_arm(q)
         self.command_gripper(gripper_width_m, 40.0)
         mujoco.mj_forward(m, d)
-        self.step(max(0, int(round(settle_s / TIMESTEP_S))))
+        self.step(max(0, round(settle_s / TIMESTEP_S)))
 
     def command_arm(self, positions: np.ndarray, velocities: np.ndarray | None = None) -> None:
         """Servo set-points; ``velocities`` (rad/s) become the feed-forward term."""

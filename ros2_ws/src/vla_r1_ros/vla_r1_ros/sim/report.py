@@ -45,7 +45,7 @@ def plot_scene(record: dict, path: Path) -> None:
     top.add_patch(Rectangle((tx - hx, ty - hy), 2 * hx, 2 * hy, color="#d8cbb5", zorder=0, label="table"))
     side.plot([tx - hx, tx + hx], [0, 0], color="#a08c6c", lw=4, zorder=0)
     for obj in record["scene"]["objects"]:
-        x, y, z = obj["position_base_m"]
+        x, y, _ = obj["position_base_m"]
         color = obj["rgba"][:3]
         size = obj["size_m"]
         radius = size.get("radius", max(size.get("x", 0), size.get("y", 0)) / 2)
@@ -81,7 +81,7 @@ def plot_scene(record: dict, path: Path) -> None:
         axis.set_aspect("equal", adjustable="box")
         axis.grid(alpha=0.3)
     handles, labels = top.get_legend_handles_labels()
-    unique = dict(zip(labels, handles))
+    unique = dict(zip(labels, handles, strict=True))
     fig.legend(unique.values(), unique.keys(), fontsize=7, loc="lower center", ncol=4)
     fig.tight_layout(rect=(0, 0.12, 1, 1))
     fig.savefig(path)

@@ -60,7 +60,7 @@ def run_batch(episodes: int, seed: int, camera_rate_hz: float = 5.0, progress: b
         time.sleep(0.5)
         for spec in tqdm(episode_specs(episodes, seed, "affordance", (0.0,)), desc="goals over ROS", disable=not progress):
             reset.publish(Int64(data=spec.seed))
-            wait(lambda: truth.get("scene_seed") == spec.seed and not truth.get("held"), 30)
+            wait(lambda spec=spec: truth.get("scene_seed") == spec.seed and not truth.get("held"), 30)
             time.sleep(1.5 / camera_rate_hz + 0.1)  # a camera frame of the new scene
             instruction = f"pick up the {object_phrase(spec.object_name)}"
             start = time.monotonic()

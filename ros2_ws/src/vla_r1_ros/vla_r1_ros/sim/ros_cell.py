@@ -252,7 +252,7 @@ def make_sim_cell_node(context=None, parameter_overrides=None, cell_config: Cell
             Header = self._msgs[0]
             t = self.time_offset_s + self.cell.time_s
             header = Header(frame_id=frame_id)
-            header.stamp.sec, header.stamp.nanosec = int(t), int(round((t - int(t)) * 1e9)) % 1_000_000_000
+            header.stamp.sec, header.stamp.nanosec = int(t), round((t - int(t)) * 1e9) % 1_000_000_000
             return header
 
         def _publish_joints(self) -> None:
