@@ -465,7 +465,8 @@ def _checked(source: str, fields: Mapping[str, str], **kwargs: Any) -> CameraMod
             angle = float(np.degrees(np.arccos(np.clip((np.trace(R) - 1) / 2, -1, 1))))
             warnings.warn(CalibrationFileWarning(
                 source, fields["R"], f"is a {angle:.3g} deg rotation, not the identity: a stereo camera's "
-                "rectification; this stack uses K and D on the raw image and ignores it (a monocular camera has R = I)"),
+                "rectification; this stack uses K and D on the raw image and ignores it "
+                "(a monocular camera has R = I)"),
                 stacklevel=3)
     camera = _build(source, fields["K"], **kwargs)
     _warn_if_folded(camera, source, fields["D"])

@@ -66,7 +66,8 @@ class Consistency:
     rotation_max_deg: float
 
     def summary(self) -> str:
-        return (f"implied fixed transform spread: {self.translation_rms_mm:.2f} mm RMS (max {self.translation_max_mm:.2f} mm), "
+        return (f"implied fixed transform spread: {self.translation_rms_mm:.2f} mm RMS "
+                f"(max {self.translation_max_mm:.2f} mm), "
                 f"{self.rotation_rms_deg:.3f} deg RMS (max {self.rotation_max_deg:.3f} deg)")
 
 

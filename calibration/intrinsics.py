@@ -51,7 +51,8 @@ class Coverage:
     def summary(self) -> str:
         return (
             f"corners cover {self.cells_covered:.0%} of a {COVERAGE_GRID[0]}x{COVERAGE_GRID[1]} grid over the image "
-            f"(x {self.x_range[0]:.0%}-{self.x_range[1]:.0%}, y {self.y_range[0]:.0%}-{self.y_range[1]:.0%} of the frame); "
+            f"(x {self.x_range[0]:.0%}-{self.x_range[1]:.0%}, "
+            f"y {self.y_range[0]:.0%}-{self.y_range[1]:.0%} of the frame); "
             f"board tilt {self.tilt_range_deg[0]:.0f}-{self.tilt_range_deg[1]:.0f} deg, "
             f"distance {self.distance_range_m[0]:.2f}-{self.distance_range_m[1]:.2f} m"
         )

@@ -11,7 +11,8 @@ from vla_r1_model.forced_decoding import forced_tokens_processor
 from vla_r1_model.loading import ModelLoadError, load_processor, resolve_model
 from vla_r1_model.policy import Policy, PolicyConfig
 
-SCRIPTED_ANSWER = '<think>the pot is left</think> so, the answer is <output>{"x": 0.25, "y": 0.5, "width": 0.1, "height": 0.2}</output> and then more'
+SCRIPTED_ANSWER = ('<think>the pot is left</think> so, the answer is '
+                   '<output>{"x": 0.25, "y": 0.5, "width": 0.1, "height": 0.2}</output> and then more')
 
 
 @pytest.fixture(scope="module")

@@ -43,8 +43,10 @@ info:
 BOX = {"x": 0.92, "y": 0.5, "width": 0.08, "height": 0.1}
 ANSWERS = {  # instruction keyword -> the model's fixed answer
     "cup": f"<think>The cup is on the right.</think> so, the answer is <output>{json.dumps(BOX)}</output>",
-    "wall": '<think>The wall, far away.</think> so, the answer is <output>{"x": 0.1, "y": 0.3, "width": 0.08, "height": 0.1}</output>',
-    "reach": "<think>Along the counter.</think> so, the answer is <output>[[0.85, 0.4], [0.9, 0.5], [0.92, 0.6]]</output>",
+    "wall": '<think>The wall, far away.</think> so, the answer is '
+            '<output>{"x": 0.1, "y": 0.3, "width": 0.08, "height": 0.1}</output>',
+    "reach": "<think>Along the counter.</think> so, the answer is "
+             "<output>[[0.85, 0.4], [0.9, 0.5], [0.92, 0.6]]</output>",
     "ramble": "<think>I am not sure what to do here.</think> no answer",
     "long": "<think>" + "thinking slowly about the scene. " * 40 + "</think>",
 }

@@ -132,7 +132,8 @@ def test_engine_counts_server_failures_and_retries_them_next_run(tmp_path):
 def test_judge_and_prompts():
     record = VLARecord("a", "trajectory", "x.png", "reach the mug", [[0.1, 0.1], [0.5, 0.5]])
     good = ("<think>1. Task parsing: reach the mug on the table. 2. Object and gripper localization: the gripper starts at "
-            "the upper left, the mug sits near the centre of the image. 3. Scene constraints: the path is free of obstacles "
+            "the upper left, the mug sits near the centre of the image. "
+            "3. Scene constraints: the path is free of obstacles "
             "between them. 4. Trajectory logic: move diagonally down and right from (0.1, 0.1) to the mug.</think> "
             "so, the answer is <output>[[0.1, 0.1], [0.5, 0.5]]</output>")
     assert judge(record, good, 0.99).accepted
@@ -179,7 +180,8 @@ def verdict_for(reasoning: str, answer=BOX, task="affordance", instruction="pick
     (GOOD_AFFORDANCE.replace("in the lower right part of the image", "in the top-left corner"), "location_disagrees"),
     (GOOD_AFFORDANCE.replace("(0.7, 0.65)", "(0.15, 0.2)"), "coordinates_disagree"),
     (GOOD_AFFORDANCE + ' The answer is {"x": 0.7, "y": 0.65, "width": 0.2, "height": 0.2}.', "answer_leaked"),
-    ("1. Task parsing: grab. 2. Scene understanding: table. 3. Region localization: right. 4. Feasibility check: fine.", "too_short"),
+    ("1. Task parsing: grab. 2. Scene understanding: table. 3. Region localization: right. "
+     "4. Feasibility check: fine.", "too_short"),
     (GOOD_AFFORDANCE.replace("Feasibility check", "Conclusion"), "missing_steps"),
     (GOOD_AFFORDANCE.replace("pick up the red mug, so the graspable handle is the target", "do the task we were given here"),
      "instruction_not_addressed"),

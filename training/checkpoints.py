@@ -81,7 +81,8 @@ def load_checkpoint_weights(model: Any, folder: str | Path) -> None:
     if result.unexpected_keys or missing:
         raise CheckpointError(
             f"checkpoint {folder} does not fit the model: {len(missing)} weight(s) not in the file "
-            f"(first: {missing[:3]}), {len(result.unexpected_keys)} unknown key(s) (first: {result.unexpected_keys[:3]})"
+            f"(first: {missing[:3]}), {len(result.unexpected_keys)} unknown key(s) "
+            f"(first: {result.unexpected_keys[:3]})"
         )
 
 

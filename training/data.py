@@ -13,9 +13,10 @@ Formats
   "human", "value": <prompt form><image>}, {"from": "gpt", "value": "<think>…</think> so, the
   answer is <output>…</output>"}]}``. Image paths are relative to the data file's folder.
 - Hugging Face dataset (what the trainers read): columns ``id, task, instruction, images`` (a list
-  of one image), ``prompt`` (the user turn: the human value split at <image> as verl does, byte for byte; built turns are
-  ``vla_r1_model.prompts.build_messages``: prompt, newline, image), ``completion`` (the assistant turn) and
-  ``ground_truth`` (the assistant text, whose ``<output>`` block the GRPO reward compares against).
+  of one image), ``prompt`` (the user turn: the human value split at <image> as verl does, byte for byte;
+  built turns are ``vla_r1_model.prompts.build_messages``: prompt, newline, image), ``completion``
+  (the assistant turn) and ``ground_truth`` (the assistant text, whose ``<output>`` block the GRPO
+  reward compares against).
 
 Every converter validates each record and reports the bad ones (index, id, reason) instead of
 silently dropping them: ``Conversion.bad`` and ``Conversion.summary()``.

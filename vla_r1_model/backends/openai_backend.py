@@ -242,7 +242,8 @@ class OpenAIChatClient:
         except _TooLarge as exc:
             events.put(("error", BackendError(
                 f"chat-completions server {self.url} sent more than {exc.args[0]:,} bytes, over the "
-                f"{guard.max_bytes:,}-byte budget of max_new_tokens {payload.get('max_tokens')}: stopped reading")))
+                f"{guard.max_bytes:,}-byte budget of max_new_tokens {payload.get('max_tokens')}: "
+                "stopped reading")))
         except BackendError as exc:
             events.put(("error", exc))
         except Exception as exc:  # noqa: BLE001 - anything else is still the server's failure, named

@@ -201,7 +201,8 @@ class ControllerExecutor:
             if cancel.is_set():
                 return "cancelled"
             if sent.rejected():
-                return f"{label}: the controller rejected the goal ({self.arm_topic if command.target == 'arm' else self.gripper_topic})"
+                topic = self.arm_topic if command.target == "arm" else self.gripper_topic
+                return f"{label}: the controller rejected the goal ({topic})"
             positions, received, count = self.joint_states.latest()
             now = self._clock()
             fresh = received is not None and received >= sent_s and now - received <= cfg.joint_state_max_age_s

@@ -104,7 +104,8 @@ class _Renderer:
             self._renderer = mujoco.Renderer(self.model, camera.height, camera.width)
         except Exception as error:  # MuJoCo raises plain Exceptions for GL problems
             raise RuntimeError(
-                f"MuJoCo cannot render offscreen with MUJOCO_GL={os.environ.get('MUJOCO_GL')!r}: {error}; {_gl_hint(gl)}"
+                f"MuJoCo cannot render offscreen with MUJOCO_GL={os.environ.get('MUJOCO_GL')!r}: "
+                f"{error}; {_gl_hint(gl)}"
             ) from error
         # MuJoCo's near/far clip planes in metres; its Renderer undoes the (reversed-Z) projection
         # with exactly these, so the depth it returns is metric Z along the optical axis.

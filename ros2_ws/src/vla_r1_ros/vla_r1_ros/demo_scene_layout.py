@@ -186,7 +186,8 @@ def mjcf(layout: SceneLayout) -> str:
     <quality shadowsize="2048"/>
   </visual>
   <worldbody>
-    <light name="ceiling" pos="0.4 0.3 2.0" dir="0.1 -0.15 -1" diffuse="0.5 0.5 0.5" specular="0.1 0.1 0.1" castshadow="true"/>
+    <light name="ceiling" pos="0.4 0.3 2.0" dir="0.1 -0.15 -1" diffuse="0.5 0.5 0.5" specular="0.1 0.1 0.1"
+           castshadow="true"/>
     <geom name="floor" type="plane" pos="0 0 -0.75" size="3 3 0.05" rgba="0.32 0.33 0.36 1"/>
     <geom name="table" type="box" pos="{tx} {ty} {TABLE_TOP_Z_M - hz}" size="{hx} {hy} {hz}" rgba="0.72 0.66 0.58 1"/>
     <geom name="robot_pedestal" type="cylinder" pos="0 0 -0.375" size="0.09 0.375" rgba="0.25 0.25 0.27 1"/>

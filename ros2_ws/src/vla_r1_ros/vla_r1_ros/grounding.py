@@ -289,7 +289,8 @@ def _fit_plane_normal(points: np.ndarray, band_m: float, toward_base: np.ndarray
         inliers = points[np.abs((points - centroid) @ best_normal) <= band_m]
     if len(inliers) < min_points:
         raise GroundingError(
-            f"only {len(inliers)} surface points on the fitted plane (min_surface_points {min_points}): no surface normal"
+            f"only {len(inliers)} surface points on the fitted plane (min_surface_points {min_points}): "
+            "no surface normal"
         )
     normal = best_normal if best_normal @ (toward_base - inliers.mean(axis=0)) >= 0 else -best_normal
     return normal, len(inliers)
@@ -357,7 +358,8 @@ def ground_affordance(frame: Frame, affordance: Affordance, base_T_camera: SE3,
     if x2 - x1 < MIN_BOX_SIDE_PX or y2 - y1 < MIN_BOX_SIDE_PX:
         raise GroundingError(
             f"degenerate box: {x2 - x1:.2f} x {y2 - y1:.2f} px inside the {width}x{height} frame (normalized width "
-            f"{affordance.width:g}, height {affordance.height:g}); a box must be at least {MIN_BOX_SIDE_PX:g} px on each side")
+            f"{affordance.width:g}, height {affordance.height:g}); "
+            f"a box must be at least {MIN_BOX_SIDE_PX:g} px on each side")
     box = (float(x1), float(y1), float(x2), float(y2))
 
     def what() -> str:  # for error messages only
@@ -483,7 +485,8 @@ def ground_trajectory(frame: Frame, trajectory: Trajectory, base_T_camera: SE3,
     depths = np.array([s.value_m for s in samples])
     surface_base = base_T_camera.apply(frame.camera.deproject(pixels, depths))
     if not np.all(np.isfinite(surface_base)):
-        raise GroundingError(f"trajectory: deprojection is not finite for waypoints {np.flatnonzero(~np.isfinite(surface_base).all(axis=1)).tolist()}")
+        not_finite = np.flatnonzero(~np.isfinite(surface_base).all(axis=1)).tolist()
+        raise GroundingError(f"trajectory: deprojection is not finite for waypoints {not_finite}")
 
     nodes = []
     last = len(pixels) - 1

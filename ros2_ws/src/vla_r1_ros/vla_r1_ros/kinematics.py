@@ -11,8 +11,8 @@ deterministic random seeds, and returns the converged solution nearest (L2, radi
 configuration. ``IKConfig.accept_seed_within_rad`` trades that search for speed: the solution reached
 from the current configuration is returned at once when it lies within that joint distance (damped
 least squares from there takes small, minimum-norm steps, so it is rarely beaten by much; see
-docs/benchmarks.md for the measured cost). Poses are 4x4 float64 homogeneous matrices; ``base_T_tip`` maps tip-frame points into
-the base frame.
+docs/benchmarks.md for the measured cost). Poses are 4x4 float64 homogeneous matrices;
+``base_T_tip`` maps tip-frame points into the base frame.
 """
 from __future__ import annotations
 
@@ -406,7 +406,8 @@ class RobotModel:
             what = "position" if position_only else "pose"
             raise IKError(
                 f"{what} unreachable for tip {self.tip_link!r} at {np.round(target.translation, 4).tolist()} m: "
-                f"best residual {pos_err * 1e3:.1f} mm / {math.degrees(rot_err):.2f} deg after {1 + config.num_random_seeds} seeds",
+                f"best residual {pos_err * 1e3:.1f} mm / {math.degrees(rot_err):.2f} deg "
+                f"after {1 + config.num_random_seeds} seeds",
                 pos_err,
                 rot_err,
             )

@@ -183,7 +183,8 @@ def check_targets(
                 violations.append(
                     SafetyViolation(
                         "max_step", config.max_step_m, step, i,
-                        f"target {i}: step of {step:.3f} m from target {i - 1} exceeds max step {config.max_step_m:.3f} m",
+                        f"target {i}: step of {step:.3f} m from target {i - 1} "
+                        f"exceeds max step {config.max_step_m:.3f} m",
                     )
                 )
         previous_finite = True

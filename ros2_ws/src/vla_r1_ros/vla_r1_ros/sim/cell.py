@@ -258,7 +258,8 @@ class SimCell:
         return SE3(self.data.xmat[body].reshape(3, 3).copy(), self.data.xpos[body].copy())
 
     def unstable(self) -> bool:
-        """Whether MuJoCo met non-finite positions, velocities or accelerations since the last reset (it then resets the state)."""
+        """Whether MuJoCo met non-finite positions, velocities or accelerations since the last reset
+        (it then resets the state)."""
         warnings = self._mujoco.mjtWarning
         return any(int(self.data.warning[w].number) > 0
                    for w in (warnings.mjWARN_BADQPOS, warnings.mjWARN_BADQVEL, warnings.mjWARN_BADQACC))

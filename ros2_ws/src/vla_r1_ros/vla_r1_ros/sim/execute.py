@@ -171,7 +171,8 @@ class _Runner:
             if force > cfg.max_press_force_n:
                 return Stop("excessive_contact_force", stage,
                             f"the fingers press {obj} into the table with {force:.1f} N beyond its weight "
-                            f"for {cfg.press_window_s * 1e3:.0f} ms (limit {cfg.max_press_force_n:.1f} N) at t = {cell.time_s:.2f} s",
+                            f"for {cfg.press_window_s * 1e3:.0f} ms (limit {cfg.max_press_force_n:.1f} N) "
+                            f"at t = {cell.time_s:.2f} s",
                             cell.time_s)
         if self.watch_drop is not None:
             obj, start = self.watch_drop

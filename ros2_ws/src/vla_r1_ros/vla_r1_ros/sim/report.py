@@ -151,15 +151,18 @@ def write_episode_figures(out_dir: Path, episode, cell) -> dict[str, str]:
 
 def _table(summary: dict) -> str:
     head = ("<tr><th>box noise (px)</th><th>shape</th><th>episodes</th><th>successes</th><th>success rate</th>"
-            "<th>95 % interval</th><th>median grasp error (mm)</th><th>median s / episode</th><th>failures by stage</th></tr>")
+            "<th>95 % interval</th><th>median grasp error (mm)</th><th>median s / episode</th>"
+            "<th>failures by stage</th></tr>")
     rows = []
     for condition in summary["conditions"]:
         for shape, g in [("all", condition)] + list(condition["by_shape"].items()):
             low, high = g["ci95"]
             failures = ", ".join(f"{k} {v}" for k, v in sorted(g["failures_by_stage"].items())) or "none"
-            rows.append(f"<tr class='{'all' if shape == 'all' else ''}'><td>{condition['box_noise_px']:g}</td><td>{shape}</td>"
+            grasp_mm = g["median_grasp_error_mm"] if g["median_grasp_error_mm"] is not None else "–"
+            rows.append(f"<tr class='{'all' if shape == 'all' else ''}'>"
+                        f"<td>{condition['box_noise_px']:g}</td><td>{shape}</td>"
                         f"<td>{g['episodes']}</td><td>{g['successes']}</td><td>{100 * g['success_rate']:.1f} %</td>"
-                        f"<td>{100 * low:.1f}–{100 * high:.1f} %</td><td>{g['median_grasp_error_mm'] if g['median_grasp_error_mm'] is not None else '–'}</td>"
+                        f"<td>{100 * low:.1f}–{100 * high:.1f} %</td><td>{grasp_mm}</td>"
                         f"<td>{g['median_episode_s']}</td><td>{html.escape(failures)}</td></tr>")
     return f"<table class='t'>{head}{''.join(rows)}</table>"
 
@@ -198,7 +201,8 @@ def _card(record: dict) -> str:
             f"<p class='status'>{outcome}</p>"
             + (f"<pre class='reason'>{html.escape(record['reason'])}</pre>" if record.get("reason") else "")
             + stop_line + f"<p>{html.escape(' · '.join(measures))}</p><div class='row'>{images}</div>"
-            f"<details open><summary>reasoning</summary><pre>{html.escape(record.get('reasoning') or '(none)')}</pre></details>"
+            f"<details open><summary>reasoning</summary>"
+            f"<pre>{html.escape(record.get('reasoning') or '(none)')}</pre></details>"
             f"<details><summary>raw answer</summary><pre>{html.escape(record.get('raw_text') or '')}</pre></details>"
             f"<details><summary>times</summary>{_times(record)}</details></section>")
 
@@ -217,8 +221,10 @@ def write_report(out_dir: Path, records: list[dict], summary: dict) -> Path:
         f"<p><b>answers from:</b> {html.escape(summary['answer_source'])}</p>"
         f"<p><b>model:</b> {html.escape(summary['model'] or 'none')} · <b>task:</b> {summary['task']} · "
         f"<b>robot:</b> {html.escape(summary['robot'])} · <b>seed:</b> {summary['seed']}</p>"
-        f"<p><b>{overall['successes']} of {overall['episodes']} episodes succeeded</b> · run took {summary['wall_s']:.1f} s</p>"
-        f"{_table(summary)}<p>{len(detailed)} of {len(records)} episodes shown below (all of them are in episodes.jsonl).</p>"
+        f"<p><b>{overall['successes']} of {overall['episodes']} episodes succeeded</b> · "
+        f"run took {summary['wall_s']:.1f} s</p>"
+        f"{_table(summary)}<p>{len(detailed)} of {len(records)} episodes shown below "
+        "(all of them are in episodes.jsonl).</p>"
         + "".join(_card(r) for r in detailed) + "</body></html>"
     )
     path = out_dir / "report.html"

@@ -9,8 +9,8 @@ velocity as servo feed-forward; a new trajectory replaces the running one at onc
 ``/<gripper_controller>/joint_trajectory`` (``panda_finger_joint1`` = width / 2, effort = force limit).
 ``/vla_r1_sim_cell/reset`` (std_srvs/Trigger, where std_srvs is installed) samples the next scene; the
 topic ``/vla_r1_sim_cell/reset_seed`` (std_msgs/Int64: a layout seed, < 0 = the next one) does it
-everywhere (std_srvs is not among the wheels here); the ground truth's ``scene_seed`` says when it is done. ``fault_stuck_joint`` names a
-joint whose servo stops following commands (fault injection for tests).
+everywhere (std_srvs is not among the wheels here); the ground truth's ``scene_seed`` says when it is done.
+``fault_stuck_joint`` names a joint whose servo stops following commands (fault injection for tests).
 
 The camera transform: no tf2_ros here, so the node writes the hand-eye YAML (the format of
 ``vla-r1 calibrate hand-eye``) to ``hand_eye_yaml`` for the VLA-R1 node's ``transforms.hand_eye_yaml``.
