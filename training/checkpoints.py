@@ -97,6 +97,8 @@ def _is_peft(model: Any) -> bool:
 class ResumeWeightsMixin:
     """Put before ``SFTTrainer`` / ``GRPOTrainer`` in the bases: resume loads the real weights."""
 
+    model: Any  # the Trainer's
+
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model: Any = None) -> None:
         model = self.model if model is None else model
         folder = Path(resume_from_checkpoint)

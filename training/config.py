@@ -145,7 +145,7 @@ def _parser(types: tuple):
     return ConfigParser(types)
 
 
-def load_config(cls: type, path: str | Path | None = None, overrides: Sequence[str] = ()) -> RunConfig:
+def load_config(cls: type[TrainConfigBase], path: str | Path | None = None, overrides: Sequence[str] = ()) -> RunConfig:
     """``cls``'s arguments and its TRL config, from a YAML mapping (a file, or a shipped config's name;
     optional) and ``key=value`` overrides."""
     import yaml

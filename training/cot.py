@@ -168,8 +168,8 @@ def _image_url(record: VLARecord, base_dir: Path | None, max_side: int) -> str:
 
     from vla_r1_model.backends.openai_backend import image_to_data_url
 
-    with Image.open(record.resolved_image(base_dir)) as image:
-        image = image.convert("RGB")
+    with Image.open(record.resolved_image(base_dir)) as opened:
+        image = opened.convert("RGB")
         if max_side and max(image.size) > max_side:
             image.thumbnail((max_side, max_side))
         return image_to_data_url(image)

@@ -156,11 +156,13 @@ def _image_size(record: dict) -> tuple[int, int]:
     meta = record.get("meta_data")
     if not isinstance(meta, dict):
         raise RecordError("meta_data is missing")
-    width, height = meta.get("original_width"), meta.get("original_height")
-    for name, value in (("original_width", width), ("original_height", height)):
+    size = []
+    for name in ("original_width", "original_height"):
+        value = meta.get(name)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0 or int(value) != value:
             raise RecordError(f"meta_data.{name} must be a positive integer, got {value!r}")
-    return int(width), int(height)
+        size.append(int(value))
+    return size[0], size[1]
 
 
 def _inside(value: float, limit: float, name: str) -> float:

@@ -171,7 +171,8 @@ class Trajectory:
         for i, point in enumerate(points):
             if len(point) != 2:
                 raise ActionError(f"point {i} must have 2 coordinates, got {len(point)}")
-            checked.append(tuple(_normalized(f"point {i} {axis}", v, policy) for axis, v in zip("xy", point, strict=True)))
+            x, y = (_normalized(f"point {i} {axis}", v, policy) for axis, v in zip("xy", point, strict=True))
+            checked.append((x, y))
         return cls(tuple(checked))
 
     @classmethod

@@ -15,7 +15,7 @@ START_COLOR = (0, 200, 255)
 ERROR_COLOR = (255, 60, 60)
 
 
-def _font(size: int) -> ImageFont.ImageFont:
+def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     try:
         return ImageFont.load_default(size=size)
     except TypeError:  # Pillow < 10.1 has no sized default font

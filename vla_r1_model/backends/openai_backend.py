@@ -34,7 +34,7 @@ from collections.abc import Callable
 
 from PIL import Image
 
-from .base import OUTPUT_CLOSE_TAG, BackendError, GenerationResult, GenerationSettings, TextCallback
+from .base import OUTPUT_CLOSE_TAG, BackendError, GenerationResult, GenerationSettings, StopReason, TextCallback
 
 # 408 timeout, 429 rate limit, 5xx server trouble: worth another try. Other 4xx: our request is wrong.
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
@@ -391,6 +391,7 @@ class OpenAIBackend:
         request_start = time.perf_counter()
         answer = self.client.chat(messages, stream=True, on_text=on_text, cancel=cancel, **sampling)
         text = answer.text
+        stop_reason: StopReason
         if answer.cancelled:
             stop_reason = "cancelled"
         elif answer.cut_at_max_tokens or answer.finish_reason == "length":
