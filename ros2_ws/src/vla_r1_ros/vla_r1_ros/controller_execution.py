@@ -206,7 +206,7 @@ class ControllerExecutor:
             positions, received, count = self.joint_states.latest()
             now = self._clock()
             fresh = received is not None and received >= sent_s and now - received <= cfg.joint_state_max_age_s
-            if not fresh or not all(j in positions for j in command.joint_names):
+            if received is None or not fresh or not all(j in positions for j in command.joint_names):
                 if now >= watch.deadline_s:
                     return (f"{label}: no fresh joint state naming {list(command.joint_names)} on "
                             f"{cfg.joint_states_topic} before the step's timeout")

@@ -181,7 +181,7 @@ def fresh_positions(positions: dict[str, float], received: float | None, now: fl
 def start_deviation(command: TrajectoryCommand, current: dict[str, float]) -> tuple[str, float]:
     """(joint, |current - first point|) of the joint farthest from the command's first point."""
     errors = {j: abs(current[j] - float(command.positions[0, k])) for k, j in enumerate(command.joint_names)}
-    joint = max(errors, key=errors.get)
+    joint = max(errors, key=errors.__getitem__)
     return joint, errors[joint]
 
 
@@ -207,7 +207,7 @@ class StepWatch:
         """"done", "running" or "timeout" for a joint state received at ``now_s``."""
         goal = self.command.goal
         errors = {j: abs(positions[j] - g) for j, g in goal.items()}
-        joint = max(errors, key=errors.get)
+        joint = max(errors, key=errors.__getitem__)
         self.worst = (joint, errors[joint])
         if self.command.target == "arm":
             reached = errors[joint] <= self.config.goal_tolerance_rad

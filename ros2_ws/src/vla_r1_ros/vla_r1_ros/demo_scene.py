@@ -268,6 +268,7 @@ def generate_demo_scene(out_dir: str | PathLike[str], seed: int = 0, n_frames: i
     transform_path = out / "base_T_camera.yaml"
     NamedTransform(BASE_FRAME, CAMERA_FRAME, base_T_camera).to_yaml(transform_path, extra={"source": "demo scene"})
     preview_path = out / "preview.png"
+    assert first_color is not None  # n_frames >= 1 (DemoSceneConfig)
     _preview(first_color, truth["objects"], preview_path)
     return DemoScene(out, bag_path, truth_path, transform_path, preview_path, truth, render_s / config.n_frames)
 

@@ -81,7 +81,7 @@ class PlacedObject:
     @property
     def base_T_object(self) -> SE3:
         c, s = math.cos(self.yaw_rad), math.sin(self.yaw_rad)
-        return SE3(np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]]), self.position_base_m)
+        return SE3(np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]]), np.array(self.position_base_m))
 
     @property
     def top_centre_base_m(self) -> np.ndarray:
@@ -127,7 +127,7 @@ class CameraSpec:
         x = np.cross(z, self.up_hint_base)  # image right (x = y x z with y = -up)
         x = x / np.linalg.norm(x)
         y = np.cross(z, x)  # image down: the up hint's opposite, made orthogonal to z
-        return SE3(np.stack([x, y, z], axis=1), self.position_base_m)
+        return SE3(np.stack([x, y, z], axis=1), np.array(self.position_base_m))
 
 
 @dataclass(frozen=True)

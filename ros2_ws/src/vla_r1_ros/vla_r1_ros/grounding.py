@@ -244,7 +244,7 @@ def _region_grid(box_xyxy: Sequence[float], fraction: float, width: int, height:
 def _points_base(frame: Frame, base_T_camera: SE3, box_xyxy: Sequence[float], fraction: float) -> np.ndarray:
     """Valid depth pixels of a box region as (N, 3) base-frame points."""
     u, v = _region_grid(box_xyxy, fraction, frame.width, frame.height)
-    depth = frame.depth_m[v, u].astype(np.float64)
+    depth = _depth_image(frame)[v, u].astype(np.float64)
     keep = np.isfinite(depth) & (depth > 0)
     if not keep.any():
         return np.zeros((0, 3))

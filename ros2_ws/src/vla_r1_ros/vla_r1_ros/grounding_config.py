@@ -23,7 +23,7 @@ from vla_r1_model.config_files import number_vector
 
 APPROACHES = ("top_down", "surface_normal")
 YAW_SOURCES = ("box", "points")
-PANDA_HAND_T_FINGERTIP = SE3(np.eye(3), (0.0, 0.0, 0.1034))
+PANDA_HAND_T_FINGERTIP = SE3(np.eye(3), np.array([0.0, 0.0, 0.1034]))
 # Top-down grasp, yaw 0: tool z points down (-base z), fingers close along base y.
 TOP_DOWN_base_R_grasp = np.diag([1.0, -1.0, -1.0])
 
@@ -143,7 +143,7 @@ class GroundingConfig:
         return SE3.from_quaternion_xyzw(self.trajectory_orientation_xyzw, (0.0, 0.0, 0.0)).rotation.copy()
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], file: Any = None) -> GroundingConfig:
+    def from_dict(cls, data: Mapping[str, Any] | None, file: Any = None) -> GroundingConfig:
         """From YAML/ROS-parameter data; unknown keys and values of the wrong kind are refused (a typo
         must not fall back silently): ConfigError naming ``file`` and the key."""
         from vla_r1_model.config_files import dataclass_from_mapping

@@ -317,10 +317,10 @@ class RobotModel:
         # [R | p] stacked as (3M, 4), times the constant step. A joint turning by q about z mixes
         # the first two columns; as the complex column x + iy that is one product with e^{-iq}.
         turns = np.repeat(np.exp(-1j * qs), 3, axis=0)  # (3M, N): one factor per stacked row
-        slides = np.repeat(qs, 3, axis=0) if self._chain_slides else None
+        slides = np.repeat(qs, 3, axis=0) if self._chain_slides else np.empty((3 * m, 0))  # no "P" step without slides
         # Two buffers take turns as the product's output; each with its first two columns as complex.
-        buffers = [np.empty((3 * m, 4)) for _ in range(2)]
-        buffers = [(buffer, buffer[:, 0:2].view(np.complex128)[:, 0]) for buffer in buffers]
+        arrays = [np.empty((3 * m, 4)) for _ in range(2)]
+        buffers = [(buffer, buffer[:, 0:2].view(np.complex128)[:, 0]) for buffer in arrays]
         (state, pair), spare = buffers
         for k, (step, kind, idx_q) in enumerate(self._chain):
             if k == 0:

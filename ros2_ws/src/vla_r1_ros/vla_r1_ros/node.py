@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
@@ -71,7 +72,7 @@ class VlaR1Node(Node):
 
         self._frames = node_logic.FrameSlot()
         self._rate = node_logic.RateMeter()
-        self._sync = NearestStampSync(cfg.camera.sync_config())
+        self._sync: NearestStampSync[Any, Any] = NearestStampSync(cfg.camera.sync_config())
         self._sync_lock = threading.Lock()
         self.synced_pairs = 0  # color/depth pairs taken in (bench and diagnostics)
         self.unpaired_colors = 0
@@ -82,7 +83,7 @@ class VlaR1Node(Node):
         self._cancel = threading.Event()
         self._policy = None
         self._model_error: str | None = None
-        self._planner = None
+        self._planner: Any = None  # pinocchio's Planner, MoveItPlanner or a test double: used by what it offers
         self._controllers = None  # planner pinocchio: the ros2_control executor of task plans
         self._last_inference_s: float | None = None
         self._ended_result = None  # the result the running goal ended with (see _execute)
@@ -460,12 +461,13 @@ class VlaR1Node(Node):
         if trajectory is not None:
             self._trajectory_pub.publish(trajectory)
         if self.config.output.publish_overlay:
+            import numpy as np
             from PIL import Image as PILImage
 
             from vla_r1_model.overlay import draw_overlay
 
             overlay = draw_overlay(PILImage.fromarray(frame.color_rgb), action, outcome.instruction, outcome.error)
-            self._overlay_pub.publish(conversions.image_msg(overlay, image_header))
+            self._overlay_pub.publish(conversions.image_msg(np.asarray(overlay), image_header))
         specs = node_logic.marker_specs(frame, outcome, base_T_camera)
         self._markers_pub.publish(conversions.marker_array_msg(specs, base_header))
         if outcome.plan is not None:
@@ -536,8 +538,10 @@ def realsense_publisher(args=None) -> None:
                     info_fields = frame.camera.to_camera_info()
                 color_pub.publish(conversions.image_msg(frame.color_rgb, header))
                 depth = frame.depth_m
-                depth_pub.publish(Image(header=header, height=depth.shape[0], width=depth.shape[1], encoding="32FC1",
-                                        is_bigendian=0, step=depth.shape[1] * 4, data=depth.tobytes()))
+                if depth is not None:  # RealSenseSource aligns depth to every color frame
+                    depth_pub.publish(Image(header=header, height=depth.shape[0], width=depth.shape[1],
+                                            encoding="32FC1", is_bigendian=0, step=depth.shape[1] * 4,
+                                            data=depth.tobytes()))
                 info_pub.publish(CameraInfo(header=header, **info_fields))
                 rclpy.spin_once(node, timeout_sec=0.0)
     except KeyboardInterrupt:

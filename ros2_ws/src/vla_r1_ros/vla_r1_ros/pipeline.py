@@ -153,14 +153,14 @@ class Pipeline:
             raise ValueError("this pipeline has no policy: use run_action")
         from vla_r1_model.backends.base import BackendError
 
-        base = dict(instruction=instruction, task=task, stamp_s=frame.stamp_s)
+        base: dict[str, Any] = dict(instruction=instruction, task=task, stamp_s=frame.stamp_s)
         start = time.perf_counter()
         try:
             output = self.policy.predict(frame.color_rgb, instruction, task, on_text=on_text, cancel=cancel)
         except BackendError as exc:
             return Outcome(**base, timings_s={"model": time.perf_counter() - start}, failed_stage="model", error=str(exc))
         timings = {"model": time.perf_counter() - start - output.timings.parse_s, "parse": output.timings.parse_s}
-        model = dict(raw_text=output.raw_text, reasoning=output.reasoning, model_timings=output.timings.to_dict())
+        model: dict[str, Any] = dict(raw_text=output.raw_text, reasoning=output.reasoning, model_timings=output.timings.to_dict())
         if output.stop_reason == "cancelled":
             return Outcome(**base, **model, timings_s=timings, failed_stage="model", error="cancelled")
         if output.prediction is None:

@@ -62,7 +62,7 @@ class SafetyConfig:
             raise ValueError(f"min_z_m ({self.min_z_m} m) must be below the workspace max z ({hi[2]} m)")
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], file: str | Path | None = None) -> SafetyConfig:
+    def from_dict(cls, data: Mapping[str, Any] | None, file: str | Path | None = None) -> SafetyConfig:
         """Unknown keys and values of the wrong kind are refused (ConfigError naming file and key)."""
         from vla_r1_model.config_files import dataclass_from_mapping
 

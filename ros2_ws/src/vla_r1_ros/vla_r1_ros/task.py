@@ -273,7 +273,8 @@ def plan_task(targets: GroundedTargets, planner: Planner | None, start_positions
                     f"; and {len(violations) - 3} more" if len(violations) > 3 else "")
                 raise TaskError("safety", spec.role, message, violations)
     if planner is None:
-        raise TaskError("planning", specs[1].role, "no planner (plan-only without a robot model)")
+        first = next(s for s in specs if isinstance(s, _SegmentSpec))
+        raise TaskError("planning", first.role, "no planner (plan-only without a robot model)")
     steps: list[TaskStep] = []
     q = np.asarray(start_positions, dtype=np.float64)
     for spec in specs:

@@ -72,7 +72,9 @@ def trapezoidal_profile(
     s_values: list[float] = []
     s_rates: list[float] = []
     arrivals: list[int] = []  # path points reached by a moving segment
-    for k, (moves, speed, accel) in enumerate(zip(moving.any(axis=1).tolist(), speeds, accels, strict=True), start=1):
+    # numpy's stubs type any(axis=1) as np.bool | NDArray (they do not see the axis); here one bool per segment
+    segment_moves: list[bool] = moving.any(axis=1).tolist()  # type: ignore[assignment]
+    for k, (moves, speed, accel) in enumerate(zip(segment_moves, speeds, accels, strict=True), start=1):
         if not moves:
             indices.append(len(times) - 1)
             continue

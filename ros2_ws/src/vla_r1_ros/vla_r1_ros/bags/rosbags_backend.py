@@ -262,7 +262,7 @@ class RosbagsBag:
         try:
             for connection, bag_time_ns, raw in self._messages(set(kinds)):
                 topic = connection.topic
-                msg = parse_image_cdr(raw) if cdr else None
+                msg: Any = parse_image_cdr(raw) if cdr else None  # or a rosbags message
                 if msg is None:
                     msg = self._reader.deserialize(raw, connection.msgtype)
                 stamp_s = bag_time_ns * 1e-9 if use_bag_time[topic] else header_stamp_s(msg)

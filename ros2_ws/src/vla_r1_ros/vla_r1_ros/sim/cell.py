@@ -163,13 +163,16 @@ class SimCell:
         self.data = mujoco.MjData(self.model)
         self._close_renderers()
         m = self.model
-        name = lambda kind, i: mujoco.mj_id2name(m, kind, i)  # noqa: E731
+
+        def name_of(kind, i):
+            return mujoco.mj_id2name(m, kind, i)
+
         self.arm_qpos = np.array([m.jnt_qposadr[mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, n)] for n in PANDA_ARM_JOINTS])
         self.arm_dof = np.array([m.jnt_dofadr[mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, n)] for n in PANDA_ARM_JOINTS])
         self.finger_qpos = np.array([m.jnt_qposadr[mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, n)] for n in PANDA_FINGER_JOINTS])
         self.gripper_actuator = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_ACTUATOR, "servo_gripper")
         self.hand_body = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, PANDA_TIP_LINK)
-        self.body_names = [name(mujoco.mjtObj.mjOBJ_BODY, i) or "world" for i in range(m.nbody)]
+        self.body_names = [name_of(mujoco.mjtObj.mjOBJ_BODY, i) or "world" for i in range(m.nbody)]
         self.robot_bodies = {i for i, n in enumerate(self.body_names) if n.startswith("panda_")}
         self.finger_bodies = {self.body_names.index("panda_leftfinger"), self.body_names.index("panda_rightfinger")}
         self.object_bodies = {o.spec.name: self.body_names.index(o.spec.name) for o in layout.objects}

@@ -119,7 +119,7 @@ def plot_joints(execution, path: Path) -> None:
 def save_gif(frames: list[np.ndarray], path: Path, fps: float) -> None:
     from PIL import Image
 
-    images = [Image.fromarray(f).convert("P", palette=Image.ADAPTIVE, colors=128) for f in frames]
+    images = [Image.fromarray(f).convert("P", palette=Image.Palette.ADAPTIVE, colors=128) for f in frames]
     images[0].save(path, save_all=True, append_images=images[1:], duration=int(1000 / max(fps, 1.0)), loop=0)
 
 
