@@ -185,6 +185,12 @@ class SimCell:
         self.zfar_m = float(m.vis.map.zfar * m.stat.extent)
 
     # ------------------------------------------------------------------ state
+    def scene(self) -> SceneLayout:
+        """The layout of the last reset."""
+        if self.layout is None:
+            raise RuntimeError("the simulated cell has no scene yet: reset it with a layout first")
+        return self.layout
+
     def reset(self, layout: SceneLayout, arm_positions: np.ndarray, gripper_width_m: float = 0.08,
               settle_s: float = 0.1) -> None:
         """Objects at the layout's poses (at rest), arm at ``arm_positions``, gripper at a width. The

@@ -268,8 +268,10 @@ def make_sim_cell_node(context=None, parameter_overrides=None, cell_config: Cell
             _, Image, CameraInfo, _, _ = self._msgs
             frame = self.cell.render_frame()
             header = self._header("camera_color_optical_frame")
-            height, width = frame.depth_m.shape
-            depth_mm = np.nan_to_num(frame.depth_m * 1000.0, nan=0.0).round().clip(0, 65535).astype(np.uint16)
+            depth_m = frame.depth_m
+            assert depth_m is not None  # render_frame renders depth with every frame
+            height, width = depth_m.shape
+            depth_mm = np.nan_to_num(depth_m * 1000.0, nan=0.0).round().clip(0, 65535).astype(np.uint16)
             self.color_pub.publish(Image(header=header, height=height, width=width, encoding="rgb8", step=width * 3,
                                          data=np.ascontiguousarray(frame.color_rgb).tobytes()))
             self.depth_pub.publish(Image(header=header, height=height, width=width, encoding="16UC1", step=width * 2,
@@ -281,7 +283,7 @@ def make_sim_cell_node(context=None, parameter_overrides=None, cell_config: Cell
             names = list(self.rest_z)
             held = held_objects(cell.contacts(), names)
             objects = []
-            for o in cell.layout.objects:
+            for o in cell.scene().objects:
                 pose = cell.object_pose(o.spec.name)
                 lift = float(pose.translation[2]) - self.rest_z[o.spec.name]
                 objects.append({"name": o.spec.name, "shape": o.spec.shape, "size_m": o.spec.size_m(),
