@@ -33,7 +33,8 @@ def _project_defaults(config) -> None:
 @dataclass
 class VLASFTConfig(SFTConfig):
     output_dir: str | None = field(default="runs/vla_r1_sft", metadata={"help": "run folder"})
-    report_to: str | list[str] | None = field(default_factory=lambda: ["tensorboard"], metadata={"help": "loggers"})
+    # None first: TRL's argument parser picks the type from the union's order (str here)
+    report_to: None | str | list[str] = field(default_factory=lambda: ["tensorboard"], metadata={"help": "loggers"})  # noqa: RUF036
     resume_from_checkpoint: str | None = field(
         default="auto", metadata={"help": "auto: the newest checkpoint-* in output_dir, if any; or a folder; or null"})
     remove_unused_columns: bool = field(default=False, metadata={"help": "images and ground truth reach the collator"})
@@ -51,7 +52,8 @@ class VLASFTConfig(SFTConfig):
 @dataclass
 class VLAGRPOConfig(GRPOConfig):
     output_dir: str | None = field(default="runs/vla_r1_grpo", metadata={"help": "run folder"})
-    report_to: str | list[str] | None = field(default_factory=lambda: ["tensorboard"], metadata={"help": "loggers"})
+    # None first: TRL's argument parser picks the type from the union's order (str here)
+    report_to: None | str | list[str] = field(default_factory=lambda: ["tensorboard"], metadata={"help": "loggers"})  # noqa: RUF036
     resume_from_checkpoint: str | None = field(
         default="auto", metadata={"help": "auto: the newest checkpoint-* in output_dir, if any; or a folder; or null"})
     remove_unused_columns: bool = field(default=False, metadata={"help": "images and ground truth reach the reward"})
