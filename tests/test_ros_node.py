@@ -10,7 +10,9 @@ import time
 
 import pytest
 
+# ros_harness first: it skips this module where ROS 2 is not installed
 from ros_harness import (CAMERA_FRAME, CameraPublisher, Client, d435_frame, ros, wait_until)  # noqa: F401
+# isort: split
 from action_msgs.msg import GoalStatus
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.parameter import Parameter
