@@ -2,6 +2,8 @@
 #   make demo              closed loop in the simulated cell: a few picks with ground-truth answers, report.html
 #                          (make demo MODEL=tiny|/path/to/checkpoint: the same with a model's answers)
 #   make test              run the whole test suite
+#   make lint              ruff check, ruff format --check and mypy (.ci/run runs it before the tests)
+#   make format            sort imports and format the code with ruff (what make lint checks)
 #   make bench-gpu         the model benchmark of the speed targets (random 3B, all modes; needs a GPU)
 # Variables: PYTHON (interpreter for the venv), TORCH_SPEC (the torch requirement),
 # PIP_TORCH_ARGS (e.g. --index-url of a CUDA or CPU wheel index), MODEL (for demo).
@@ -21,6 +23,7 @@ IFACE_SOURCES := $(wildcard ros2_ws/src/vla_r1_interfaces/*/*.msg ros2_ws/src/vl
   ros2_ws/build_interfaces.py ros2_ws/cmake/wheel_python_includes.cmake
 
 .PHONY: setup demo test bench bench-gpu clean sysdeps
+.PHONY: lint format
 
 setup: $(STAMP) $(IFACE_STAMP)
 
@@ -49,6 +52,18 @@ $(IFACE_STAMP): $(STAMP) $(IFACE_SOURCES)
 
 test: $(STAMP) $(IFACE_STAMP)
 	$(PY) -m pytest -q
+
+# All three run, so one call shows every finding; any finding fails the target. Settings: pyproject.toml.
+lint: $(STAMP)
+	status=0; \
+	$(VENV)/bin/ruff check . || status=1; \
+	$(VENV)/bin/ruff format --check . || status=1; \
+	$(VENV)/bin/mypy || status=1; \
+	exit $$status
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --select I --fix .
+	$(VENV)/bin/ruff format .
 
 # The closed loop in the simulated cell: render -> answer -> ground -> plan -> execute -> judge. Each
 # demo writes a new $(DEMO_DIR)/run-<time> folder and then points $(DEMO_DIR)/latest at it.

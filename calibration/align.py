@@ -15,7 +15,7 @@ _MAX_FOOTPRINT_PX = 8
 
 # Per (depth camera, color camera, extrinsic): the depth rays (undistorted once) rotated into the
 # color frame. A replay aligns every frame with the same geometry; a few entries cover several bags.
-_GEOMETRY_CACHE: OrderedDict[bytes, "_Geometry"] = OrderedDict()
+_GEOMETRY_CACHE: OrderedDict[bytes, _Geometry] = OrderedDict()
 _GEOMETRY_CACHE_SIZE = 4
 
 # Slack (color pixels) around the bound on where depth pixels can land: footprint corners are

@@ -8,8 +8,8 @@ import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
 from os import PathLike
-from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 import numpy as np
 import yaml
@@ -236,7 +236,7 @@ class CameraModel:
         rays = self._image_rays
         return np.stack([rays[..., 0] * depth_m, rays[..., 1] * depth_m, depth_m], axis=-1)
 
-    def scaled(self, width: int, height: int) -> "CameraModel":
+    def scaled(self, width: int, height: int) -> CameraModel:
         """The same camera for an image resized to width x height (e.g. by cv2.resize).
 
         Uses the pixel-centre convention u' + 0.5 = s (u + 0.5); distortion is unchanged.
@@ -277,7 +277,7 @@ class CameraModel:
         }
 
     @classmethod
-    def from_camera_info(cls, info: Any, source: str = "<camera_info>") -> "CameraModel":
+    def from_camera_info(cls, info: Any, source: str = "<camera_info>") -> CameraModel:
         """From a CameraInfo-like mapping (or message object): width, height, k|K, d|D,
         distortion_model, optionally r|R, p|P. RealSense model names are mapped explicitly."""
 
@@ -316,7 +316,7 @@ class CameraModel:
                         height=height, K=K.reshape(3, 3), distortion_model=model, D=D, rectification=R, projection=P)
 
     @classmethod
-    def from_realsense(cls, intrinsics: Any, camera_name: str = "") -> "CameraModel":
+    def from_realsense(cls, intrinsics: Any, camera_name: str = "") -> CameraModel:
         """From ``pyrealsense2.intrinsics`` (or anything with width, height, fx, fy, ppx, ppy, model, coeffs)."""
         source = "<realsense intrinsics>"
         D = np.asarray(list(intrinsics.coeffs), dtype=np.float64)
@@ -328,7 +328,7 @@ class CameraModel:
 
     # camera_calibration_parsers YAML ------------------------------------------------
     @classmethod
-    def from_yaml(cls, path: str | PathLike[str]) -> "CameraModel":
+    def from_yaml(cls, path: str | PathLike[str]) -> CameraModel:
         """Read a ROS ``camera_calibration_parsers`` YAML file. Every problem names the file and field."""
         source = str(path)
         text = read_text_file(path)
@@ -371,13 +371,13 @@ class CameraModel:
                         rectification=R, projection=P)
 
     @classmethod
-    def from_file(cls, path: str | PathLike[str]) -> "CameraModel":
+    def from_file(cls, path: str | PathLike[str]) -> CameraModel:
         """A camera file in either format camera_calibration_parsers writes: YAML, or INI (recognised by its
         ``[section]`` lines, whatever the file is called)."""
         return cls.from_ini(path) if looks_like_ini(read_text_file(path)) else cls.from_yaml(path)
 
     @classmethod
-    def from_ini(cls, path: str | PathLike[str]) -> "CameraModel":
+    def from_ini(cls, path: str | PathLike[str]) -> CameraModel:
         """Read a camera_calibration_parsers INI file ([image] width/height; a camera section with
         camera matrix, distortion (5 numbers: plumb_bob, 8: rational_polynomial), rectification, projection)."""
         from calibration.camera_ini import parse_ini
@@ -465,7 +465,8 @@ def _checked(source: str, fields: Mapping[str, str], **kwargs: Any) -> CameraMod
             angle = float(np.degrees(np.arccos(np.clip((np.trace(R) - 1) / 2, -1, 1))))
             warnings.warn(CalibrationFileWarning(
                 source, fields["R"], f"is a {angle:.3g} deg rotation, not the identity: a stereo camera's "
-                "rectification; this stack uses K and D on the raw image and ignores it (a monocular camera has R = I)"),
+                "rectification; this stack uses K and D on the raw image and ignores it "
+                "(a monocular camera has R = I)"),
                 stacklevel=3)
     camera = _build(source, fields["K"], **kwargs)
     _warn_if_folded(camera, source, fields["D"])

@@ -145,12 +145,14 @@ def run_intrinsics(args: argparse.Namespace) -> int:
           + (f" (not in: {', '.join(result.not_detected)})" if result.not_detected else ""))
     for view in result.views:
         mark = "REJECTED" if view.rejected else "ok"
-        print(f"  {view.name:<24} {view.n_corners:3d} corners  RMS {view.rms_px:6.3f} px  tilt {view.tilt_deg:4.0f} deg  {mark}")
+        print(f"  {view.name:<24} {view.n_corners:3d} corners  RMS {view.rms_px:6.3f} px  "
+              f"tilt {view.tilt_deg:4.0f} deg  {mark}")
     for view in result.rejected:
         print(f"rejected {view.name}: {view.reason}")
     if result.rejected:
         c = result.initial_camera
-        print(f"with all views: RMS {result.initial_rms_px:.3f} px, fx {c.fx:.2f} fy {c.fy:.2f} cx {c.cx:.2f} cy {c.cy:.2f}")
+        print(f"with all views: RMS {result.initial_rms_px:.3f} px, "
+              f"fx {c.fx:.2f} fy {c.fy:.2f} cx {c.cx:.2f} cy {c.cy:.2f}")
     c = result.camera
     print(f"result: RMS {result.rms_px:.3f} px, fx {c.fx:.2f} fy {c.fy:.2f} cx {c.cx:.2f} cy {c.cy:.2f}, "
           f"{c.distortion_model} {[round(float(v), 5) for v in c.D]}")

@@ -5,7 +5,8 @@ import json
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
+from collections.abc import Mapping, Sequence
 
 import cv2
 import numpy as np
@@ -65,7 +66,8 @@ class Consistency:
     rotation_max_deg: float
 
     def summary(self) -> str:
-        return (f"implied fixed transform spread: {self.translation_rms_mm:.2f} mm RMS (max {self.translation_max_mm:.2f} mm), "
+        return (f"implied fixed transform spread: {self.translation_rms_mm:.2f} mm RMS "
+                f"(max {self.translation_max_mm:.2f} mm), "
                 f"{self.rotation_rms_deg:.3f} deg RMS (max {self.rotation_max_deg:.3f} deg)")
 
 

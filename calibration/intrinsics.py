@@ -5,7 +5,7 @@ import glob
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
-from typing import Sequence
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
@@ -51,7 +51,8 @@ class Coverage:
     def summary(self) -> str:
         return (
             f"corners cover {self.cells_covered:.0%} of a {COVERAGE_GRID[0]}x{COVERAGE_GRID[1]} grid over the image "
-            f"(x {self.x_range[0]:.0%}-{self.x_range[1]:.0%}, y {self.y_range[0]:.0%}-{self.y_range[1]:.0%} of the frame); "
+            f"(x {self.x_range[0]:.0%}-{self.x_range[1]:.0%}, "
+            f"y {self.y_range[0]:.0%}-{self.y_range[1]:.0%} of the frame); "
             f"board tilt {self.tilt_range_deg[0]:.0f}-{self.tilt_range_deg[1]:.0f} deg, "
             f"distance {self.distance_range_m[0]:.2f}-{self.distance_range_m[1]:.2f} m"
         )
@@ -81,7 +82,7 @@ def _calibrate(detections: Sequence[Detection], size: tuple[int, int], flags: in
     pixels = [d.pixels.astype(np.float32).reshape(-1, 1, 2) for d in detections]
     rms, K, D, rvecs, tvecs = cv2.calibrateCamera(objects, pixels, size, np.eye(3), None, flags=flags)
     per_view = []
-    for d, rvec, tvec in zip(detections, rvecs, tvecs):
+    for d, rvec, tvec in zip(detections, rvecs, tvecs, strict=True):
         projected, _ = cv2.projectPoints(d.object_points, rvec, tvec, K, D)
         per_view.append(float(np.sqrt(np.mean(np.sum((projected.reshape(-1, 2) - d.pixels) ** 2, axis=1)))))
     return float(rms), K, D.reshape(-1), rvecs, tvecs, per_view
@@ -198,14 +199,14 @@ def calibrate_intrinsics(
     cells_y = np.clip((kept_pixels[:, 1] / size[1] * COVERAGE_GRID[1]).astype(int), 0, COVERAGE_GRID[1] - 1)
     kept_views = [v for v in views if not v.rejected]
     coverage = Coverage(
-        cells_covered=len(set(zip(cells_x.tolist(), cells_y.tolist()))) / (COVERAGE_GRID[0] * COVERAGE_GRID[1]),
+        cells_covered=len(set(zip(cells_x.tolist(), cells_y.tolist(), strict=True))) / (COVERAGE_GRID[0] * COVERAGE_GRID[1]),
         x_range=(float(kept_pixels[:, 0].min() / size[0]), float(kept_pixels[:, 0].max() / size[0])),
         y_range=(float(kept_pixels[:, 1].min() / size[1]), float(kept_pixels[:, 1].max() / size[1])),
         tilt_range_deg=(min(v.tilt_deg for v in kept_views), max(v.tilt_deg for v in kept_views)),
         distance_range_m=(min(v.distance_m for v in kept_views), max(v.distance_m for v in kept_views)),
     )
     result = IntrinsicsResult(camera, rms, tuple(views), tuple(not_detected), coverage, initial_camera, rms0)
-    object.__setattr__(result, "_detections", dict(zip(names, detections)))  # for the picture only
+    object.__setattr__(result, "_detections", dict(zip(names, detections, strict=True)))  # for the picture only
     return result
 
 

@@ -49,7 +49,9 @@ class BoardSpec:
             if not self.dictionary.startswith("DICT_") or not hasattr(cv2.aruco, self.dictionary):
                 raise ValueError(f"unknown ArUco dictionary {self.dictionary!r} (e.g. DICT_4X4_50, DICT_5X5_100)")
 
-    def charuco_board(self) -> "cv2.aruco.CharucoBoard":
+    def charuco_board(self) -> cv2.aruco.CharucoBoard:
+        if self.marker_m is None:
+            raise ValueError(f"a {self.pattern} has no ChArUco board (marker_m is not set)")
         dictionary = cv2.aruco.getPredefinedDictionary(getattr(cv2.aruco, self.dictionary))
         return cv2.aruco.CharucoBoard((self.cols, self.rows), self.square_m, self.marker_m, dictionary)
 
@@ -72,7 +74,7 @@ class Detection:
 
     @property
     def n_corners(self) -> int:
-        return int(len(self.ids))
+        return len(self.ids)
 
     def min_corner_spacing_px(self, board: BoardSpec) -> float:
         """Smallest image distance between neighbouring corners (a refinement window should be smaller)."""
@@ -98,7 +100,10 @@ def _gray(image: np.ndarray) -> np.ndarray:
         return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY if image.shape[2] == 3 else cv2.COLOR_RGBA2GRAY)
     if image.ndim != 2:
         raise ValueError(f"image must be HxW or HxWx3, got shape {image.shape}")
-    return image if image.dtype == np.uint8 else cv2.normalize(image, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
+    if image.dtype == np.uint8:
+        return image
+    # OpenCV allocates dst when it is None; its stubs do not allow None
+    return cv2.normalize(image, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)  # type: ignore[call-overload]
 
 
 def detect_board(image: np.ndarray, board: BoardSpec, *, subpix_half_window: int = 11) -> Detection | None:
@@ -114,7 +119,7 @@ def detect_board(image: np.ndarray, board: BoardSpec, *, subpix_half_window: int
         # OpenCV's winSize is a HALF size: 11 searches a 23 x 23 window (OpenCV's sample value).
         half = int(subpix_half_window)
         corners = cv2.cornerSubPix(gray, corners, (half, half), (-1, -1), _SUBPIX_CRITERIA)
-        ids = np.arange(board.cols * board.rows)
+        ids: np.ndarray = np.arange(board.cols * board.rows)
         return Detection(size, corners.reshape(-1, 2).astype(np.float64), ids, board.object_points())
     detector = cv2.aruco.CharucoDetector(board.charuco_board())
     corners, ids, _, _ = detector.detectBoard(gray)  # interpolated from markers and refined

@@ -8,7 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 import numpy as np
 import yaml
@@ -70,11 +71,11 @@ class SE3:
 
     # construction -------------------------------------------------------------------
     @classmethod
-    def identity(cls) -> "SE3":
+    def identity(cls) -> SE3:
         return cls(np.eye(3), np.zeros(3))
 
     @classmethod
-    def from_matrix(cls, matrix: Any, *, tolerance: float = _ROTATION_TOLERANCE) -> "SE3":
+    def from_matrix(cls, matrix: Any, *, tolerance: float = _ROTATION_TOLERANCE) -> SE3:
         """From a 4x4 homogeneous matrix. A rotation block off by at most ``tolerance``
         (rounded printouts) is projected onto the nearest rotation; more is an error."""
         matrix = np.asarray(matrix, dtype=np.float64)
@@ -93,7 +94,7 @@ class SE3:
         return cls(nearest_rotation(rotation), matrix[:3, 3])
 
     @classmethod
-    def from_quaternion_xyzw(cls, quaternion_xyzw: Any, translation: Any) -> "SE3":
+    def from_quaternion_xyzw(cls, quaternion_xyzw: Any, translation: Any) -> SE3:
         q = np.asarray(quaternion_xyzw, dtype=np.float64).reshape(-1)
         if q.shape != (4,) or not np.all(np.isfinite(q)):
             raise ValueError(f"quaternion must be 4 finite numbers (x, y, z, w), got {q.tolist()}")
@@ -103,7 +104,7 @@ class SE3:
         return cls(Rotation.from_quat(q / norm).as_matrix(), translation)
 
     @classmethod
-    def from_rotvec(cls, rotvec: Any, translation: Any) -> "SE3":
+    def from_rotvec(cls, rotvec: Any, translation: Any) -> SE3:
         """From an axis-angle vector in radians (OpenCV's rvec)."""
         return cls(Rotation.from_rotvec(np.asarray(rotvec, dtype=np.float64).reshape(3)).as_matrix(), translation)
 
@@ -130,13 +131,13 @@ class SE3:
         return float(np.degrees(np.linalg.norm(self.rotvec())))
 
     # algebra ------------------------------------------------------------------------
-    def __matmul__(self, other: "SE3") -> "SE3":
+    def __matmul__(self, other: SE3) -> SE3:
         if not isinstance(other, SE3):
             return NotImplemented
         rotation = nearest_rotation(self.rotation @ other.rotation)  # keep drift out of long chains
         return SE3(rotation, self.rotation @ other.translation + self.translation)
 
-    def inverse(self) -> "SE3":
+    def inverse(self) -> SE3:
         rotation_t = self.rotation.T
         return SE3(rotation_t, -rotation_t @ self.translation)
 
@@ -156,7 +157,7 @@ class SE3:
 
     __hash__ = None  # type: ignore[assignment]
 
-    def allclose(self, other: "SE3", *, atol_m: float = 1e-9, atol_rad: float = 1e-9) -> bool:
+    def allclose(self, other: SE3, *, atol_m: float = 1e-9, atol_rad: float = 1e-9) -> bool:
         delta = self.inverse() @ other
         return bool(np.linalg.norm(delta.translation) <= atol_m and np.linalg.norm(delta.rotvec()) <= atol_rad)
 
@@ -223,7 +224,7 @@ class NamedTransform:
         atomic_write_text(path, text)  # the complete new file or the earlier one, never half of each
 
     @classmethod
-    def from_dict(cls, data: Any, source: str = "<transform>") -> "NamedTransform":
+    def from_dict(cls, data: Any, source: str = "<transform>") -> NamedTransform:
         if not isinstance(data, Mapping):
             raise CalibrationFileError(source, "(top level)", f"expected a mapping, got {type(data).__name__}")
         values: dict[str, float] = {}
@@ -258,7 +259,7 @@ class NamedTransform:
             raise CalibrationFileError(source, "frame_id/child_frame_id", str(exc)) from exc
 
     @classmethod
-    def from_yaml(cls, path: str | PathLike[str]) -> "NamedTransform":
+    def from_yaml(cls, path: str | PathLike[str]) -> NamedTransform:
         return cls.from_dict(load_yaml_file(path), str(path))
 
 

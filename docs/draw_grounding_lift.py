@@ -14,13 +14,13 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from calibration import SE3, CameraModel  # noqa: E402
-from vla_r1_model.actions import Trajectory  # noqa: E402
-from vla_r1_ros.frame import Frame  # noqa: E402
-from vla_r1_ros.grounding import GroundingConfig, ground_trajectory  # noqa: E402
+from calibration import SE3, CameraModel
+from vla_r1_model.actions import Trajectory
+from vla_r1_ros.frame import Frame
+from vla_r1_ros.grounding import GroundingConfig, ground_trajectory
 
 WIDTH, HEIGHT = 640, 480
 CAMERA = CameraModel(WIDTH, HEIGHT, np.array([[500.0, 0, 319.5], [0, 500.0, 239.5], [0, 0, 1]]), "plumb_bob", np.zeros(5))

@@ -7,11 +7,13 @@ Nothing here assumes every frame arrives: a loaded 2-core machine drops best-eff
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -23,15 +25,15 @@ else:
     rclpy = pytest.importorskip("rclpy", reason="rclpy is not installed (make setup installs the ROS 2 wheels)")
     pytest.importorskip("vla_r1_interfaces", reason="vla_r1_interfaces is not built (make setup builds it)")
 
-from action_msgs.msg import GoalStatus  # noqa: E402
-from rclpy.action import ActionClient  # noqa: E402
-from rclpy.executors import MultiThreadedExecutor  # noqa: E402
-from rclpy.node import Node  # noqa: E402
-from rclpy.qos import qos_profile_sensor_data  # noqa: E402
-from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
-from std_msgs.msg import Header  # noqa: E402
+from action_msgs.msg import GoalStatus
+from rclpy.action import ActionClient
+from rclpy.executors import MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import CameraInfo, Image
+from std_msgs.msg import Header
 
-from vla_r1_interfaces.action import ExecuteInstruction  # noqa: E402
+from vla_r1_interfaces.action import ExecuteInstruction
 
 CAMERA_FRAME = "camera_color_optical_frame"
 PREFIX = "/camera/camera"  # realsense2_camera's topic names with align_depth
@@ -90,10 +92,8 @@ class RosHarness:
         self._thread.start()
 
     def _spin(self) -> None:
-        try:
+        with contextlib.suppress(Exception):  # the context was shut down under it
             self.executor.spin()
-        except Exception:  # noqa: BLE001 - the context was shut down under it
-            pass
 
     def add(self, node: Node) -> Node:
         self.nodes.append(node)
@@ -148,7 +148,7 @@ class CameraPublisher(Node):
         if not self.active:
             return
         stamp = self.get_clock().now().to_msg()
-        for msg, pub in zip((self.color, self.depth, self.info), self._pubs):
+        for msg, pub in zip((self.color, self.depth, self.info), self._pubs, strict=True):
             msg.header.stamp = stamp
             pub.publish(msg)
         self.last_stamp = stamp

@@ -146,7 +146,7 @@ def test_ambiguous_color_topics_ask_for_a_choice():
     image = "sensor_msgs/msg/Image"
     summary = BagSummary("/x/bag", "mcap", 0.0, 1.0, (
         TopicInfo("/left/color/image", image, 1, "rgb8", 4, 4), TopicInfo("/right/color/image", image, 1, "bgr8", 4, 4)))
-    with pytest.raises(BagError, match="several color topics.*/left/color/image, /right/color/image"):
+    with pytest.raises(BagError, match=r"several color topics.*/left/color/image, /right/color/image"):
         select_topics(summary, require_depth=False)
 
 
@@ -273,9 +273,8 @@ def test_truncated_copies_give_bag_errors(testdata, tmp_path, name):
     original = (testdata / D435 / name).read_bytes()
     damaged = tmp_path / Path(name).name
     damaged.write_bytes(original[: len(original) // 2])
-    with pytest.raises(BagError, match=str(damaged)):
-        with open_bag(damaged) as source:
-            list(source)
+    with pytest.raises(BagError, match=str(damaged)), open_bag(damaged) as source:
+        list(source)
 
 
 def test_corrupt_sqlite_copy_gives_a_bag_error(testdata, tmp_path):
@@ -365,9 +364,11 @@ def test_d435_summary_and_tolerance_quirk(testdata):
         assert realsense.storage == "realsense"
         assert realsense.topic("/device_0/sensor_1/Color_0/image/data").encoding == "rgb8"
     # the only depth frames are 102 ms and 268 ms from the color frame
-    with open_bag(testdata / D435 / "d435_sqlite3", pair_tolerance_s=0.05) as source:
-        with pytest.raises(BagError, match="never pair within 0.05 s.*closest depth was 0.102 s away"):
-            list(source)
+    with (
+        open_bag(testdata / D435 / "d435_sqlite3", pair_tolerance_s=0.05) as source,
+        pytest.raises(BagError, match=r"never pair within 0\.05 s.*closest depth was 0\.102 s away"),
+    ):
+        list(source)
 
 
 def count_passes(monkeypatch) -> list[int]:

@@ -77,7 +77,7 @@ def reference_align(depth_m, depth_camera, color_camera, color_T_depth, *, libre
         lo_u, lo_v, hi_u, hi_v = np.floor(u0 + 0.5), np.floor(v0 + 0.5), np.floor(u1 + 0.5), np.floor(v1 + 0.5)
     else:
         stored_z = centre_z
-        us, vs = zip(*(pixels(corner(i, j)) for i, j in ((0, 0), (0, 1), (1, 0), (1, 1))))
+        us, vs = zip(*(pixels(corner(i, j)) for i, j in ((0, 0), (0, 1), (1, 0), (1, 1))), strict=True)
         lo_u = np.ceil(np.minimum(np.minimum(us[0], us[1]), np.minimum(us[2], us[3])))
         hi_u = np.floor(np.maximum(np.maximum(us[0], us[1]), np.maximum(us[2], us[3])))
         lo_v = np.ceil(np.minimum(np.minimum(vs[0], vs[1]), np.minimum(vs[2], vs[3])))
@@ -90,7 +90,7 @@ def reference_align(depth_m, depth_camera, color_camera, color_T_depth, *, libre
         keep = (hi_u >= lo_u) & (hi_v >= lo_v) & (centre_z > 0)
         keep &= (hi_u >= 0) & (hi_v >= 0) & (lo_u < out_w) & (lo_v < out_h)
     aligned = np.full((out_h, out_w), np.inf)
-    for lu, lv, hu, hv, value in zip(lo_u[keep], lo_v[keep], hi_u[keep], hi_v[keep], stored_z[keep]):
+    for lu, lv, hu, hv, value in zip(lo_u[keep], lo_v[keep], hi_u[keep], hi_v[keep], stored_z[keep], strict=True):
         lu, lv = max(int(lu), 0), max(int(lv), 0)
         hu = min(int(min(hu, out_w - 1)), lu + 7)  # footprints at most 8 pixels a side
         hv = min(int(min(hv, out_h - 1)), lv + 7)

@@ -97,7 +97,7 @@ def test_real_d435_depth_has_holes_and_robust_sampling_survives_them(testdata):
     assert 0.001 < invalid.mean() < 0.5  # a real frame: mostly valid, with holes
     rows, cols = np.nonzero(invalid)
     # pick an invalid pixel that has valid neighbours in a 7x7 window
-    for v, u in zip(rows, cols):
+    for v, u in zip(rows, cols, strict=True):
         patch = depth[max(v - 3, 0) : v + 4, max(u - 3, 0) : u + 4]
         if 10 <= np.isfinite(patch).sum() < patch.size:
             break

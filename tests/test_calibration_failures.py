@@ -44,7 +44,7 @@ def hand_eye(samples_path, out, method: str, *extra: str) -> int:
 
 def test_opencv_returning_its_identity_is_a_failure_not_a_result():
     # 4 degrees between wrist poses passes the motion check, yet OpenCV's Tsai gives up and returns I.
-    with pytest.raises(HandEyeFailedError, match="tsai method failed.*identity.*larger rotations"):
+    with pytest.raises(HandEyeFailedError, match=r"tsai method failed.*identity.*larger rotations"):
         calibrate_hand_eye(small_rotation_samples(4.0), "eye-in-hand", "tsai")
     assert calibrate_hand_eye(small_rotation_samples(4.0), "eye-in-hand", "park").result.transform.allclose(
         EE_T_CAMERA, atol_m=1e-6, atol_rad=1e-6)
@@ -72,7 +72,7 @@ def test_cli_inconsistent_hand_eye_is_refused_with_its_spread(tmp_path, capsys, 
     out, before = good_earlier_result
     samples = make_samples("eye-in-hand", n=10, seed=1)
     cameras = [s.camera_T_target for s in samples]  # robot poses and images paired off by one
-    shifted = [HandEyeSample(s.base_T_ee, c) for s, c in zip(samples, cameras[1:] + cameras[:1])]
+    shifted = [HandEyeSample(s.base_T_ee, c) for s, c in zip(samples, cameras[1:] + cameras[:1], strict=True)]
     samples_path = tmp_path / "samples.yaml"
     write_samples(samples_path, as_entries(shifted))
     for method in ("park", "all"):

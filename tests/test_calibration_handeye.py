@@ -86,7 +86,7 @@ def test_consistency_exposes_a_wrong_result():
     # A classic mistake: robot poses and images paired off by one. Every method still returns a
     # transform; the spread of the implied base_T_target (decimetres, tens of degrees) says it is wrong.
     cameras = [s.camera_T_target for s in samples]
-    shifted = [HandEyeSample(s.base_T_ee, c) for s, c in zip(samples, cameras[1:] + cameras[:1])]
+    shifted = [HandEyeSample(s.base_T_ee, c) for s, c in zip(samples, cameras[1:] + cameras[:1], strict=True)]
     wrong = calibrate_hand_eye_all(shifted, "eye-in-hand", max_spread_mm=None, max_spread_deg=None)
     assert set(wrong.results) == set(METHODS)
     for result in wrong.results.values():
@@ -101,7 +101,7 @@ def test_consistency_exposes_a_wrong_result():
 
 
 def test_fewer_than_three_samples_is_an_error():
-    with pytest.raises(HandEyeError, match="at least 3 samples.*got 2"):
+    with pytest.raises(HandEyeError, match=r"at least 3 samples.*got 2"):
         calibrate_hand_eye(make_samples("eye-in-hand", n=2), "eye-in-hand")
     with pytest.raises(ValueError, match="setup"):
         calibrate_hand_eye(make_samples("eye-in-hand", n=5), "eye-on-hand")
@@ -113,7 +113,7 @@ def test_rotations_about_one_axis_are_refused():
     # Why: some methods fit such samples perfectly (zero spread) yet put the camera far off along the
     # unobservable axis, so no method's result can be trusted.
     samples = make_samples("eye-to-hand", n=10, single_axis=True, seed=2)
-    with pytest.raises(HandEyeFailedError, match="about one axis.*not constrained"):
+    with pytest.raises(HandEyeFailedError, match=r"about one axis.*not constrained"):
         calibrate_hand_eye_all(samples, "eye-to-hand")
     for method in METHODS:
         with pytest.raises(HandEyeFailedError, match="about one axis"):
@@ -133,7 +133,7 @@ def test_samples_files_yaml_json_flat_and_rounded(tmp_path):
     path = tmp_path / "samples.yaml"
     write_samples(path, as_entries(samples))
     loaded = load_samples(path)
-    assert all(a.base_T_ee.allclose(b.base_T_ee, atol_m=1e-12, atol_rad=1e-9) for a, b in zip(loaded, samples))
+    assert all(a.base_T_ee.allclose(b.base_T_ee, atol_m=1e-12, atol_rad=1e-9) for a, b in zip(loaded, samples, strict=True))
     # JSON, flat 16-number rows, 5 decimals, and a top-level {samples: [...]} all work
     data = {"samples": [{"base_T_ee": np.round(s.base_T_ee.matrix(), 5).ravel().tolist(),
                          "camera_T_target": np.round(s.camera_T_target.matrix(), 5).tolist()} for s in samples]}

@@ -110,7 +110,7 @@ def test_matches_pyrealsense2(model):
     assert np.max(np.abs(camera.project(points) - expected_pixels)) < 1e-3
     pixels, depth = image_pixels(200), np.random.default_rng(4).uniform(0.3, 3.0, 200)
     expected_points = np.array([rs.rs2_deproject_pixel_to_point(intrinsics, px.tolist(), float(d))
-                                for px, d in zip(pixels, depth)])
+                                for px, d in zip(pixels, depth, strict=True)])
     # librealsense iterates a fixed number of steps in float32: compare in pixels
     ours = camera.deproject(pixels, depth)
     error_px = np.max(np.abs(ours[:, :2] / depth[:, None] - expected_points[:, :2] / depth[:, None])) * camera.fx

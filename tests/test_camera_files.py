@@ -161,7 +161,7 @@ def test_an_ini_file_is_recognised_and_read(tmp_path):
     for name in ("camera.ini", "named_like_yaml.yaml"):
         path = tmp_path / name
         path.write_text(INI)
-        camera = loads_silently(lambda: CameraModel.from_file(path))
+        camera = loads_silently(lambda path=path: CameraModel.from_file(path))
         assert camera.camera_name == "narrow_stereo" and camera.distortion_model == "plumb_bob"
         assert np.array_equal(camera.K, yaml_camera.K) and np.array_equal(camera.D, yaml_camera.D)
         assert camera.rectification is None and camera.projection is None  # identity and [K | 0]

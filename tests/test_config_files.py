@@ -82,11 +82,11 @@ def test_planner_config_refuses_unknown_keys_with_a_value_error():
 def test_node_parameters_refuse_strings_for_vectors():
     from vla_r1_ros.node_config import NodeConfig
 
-    with pytest.raises(ValueError, match="safety.workspace_min_xyz_m must be a list of 3"):
+    with pytest.raises(ValueError, match=r"safety\.workspace_min_xyz_m must be a list of 3"):
         NodeConfig.from_parameters({"safety.workspace_min_xyz_m": "123"})
-    with pytest.raises(ValueError, match="grounding.trajectory_orientation_xyzw must be a list of 4"):
+    with pytest.raises(ValueError, match=r"grounding\.trajectory_orientation_xyzw must be a list of 4"):
         NodeConfig.from_parameters({"grounding.trajectory_orientation_xyzw": "0000"})  # was read as top-down
-    with pytest.raises(ValueError, match="model.max_new_tokens must be an integer"):
+    with pytest.raises(ValueError, match=r"model\.max_new_tokens must be an integer"):
         NodeConfig.from_parameters({"model.max_new_tokens": "10"})
 
 
@@ -98,7 +98,7 @@ def test_read_yaml_mapping_and_number_vector(tmp_path):
         read_yaml_mapping(tmp_path / "missing.yaml")
     assert number_vector([1, 2.5, -3], 3, "v") == (1.0, 2.5, -3.0)
     for bad in ("123", b"123", {"x": 1}, 5, [1, float("nan"), 2], [1, 2]):
-        with pytest.raises(ValueError, match="^v"):
+        with pytest.raises(ValueError, match=r"^v"):
             number_vector(bad, 3, "v")
 
 

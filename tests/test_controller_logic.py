@@ -85,7 +85,7 @@ def test_the_hold_is_one_point_at_the_measured_positions_with_zero_velocity():
 
 def test_arm_commands_must_name_the_configured_joints():
     assert arm_command(segment(), CONFIG).joint_names == JOINTS
-    with pytest.raises(ValueError, match="execution.arm_joints"):
+    with pytest.raises(ValueError, match=r"execution\.arm_joints"):
         arm_command(segment(), ControllerConfig(arm_joints=("a", "b")))
 
 

@@ -81,7 +81,7 @@ def test_depth_at_box_centre_lands_on_the_top_surface(truth, frames):
     for obj in truth.objects:
         x0, y0, x1, y1 = obj.box_pixels
         u, v = (x0 + x1) / 2 - 0.5, (y0 + y1) / 2 - 0.5  # edge coordinates -> pixel centres
-        depth = frame.depth_m[int(round(v)), int(round(u))]
+        depth = frame.depth_m[round(v), round(u)]
         point_base = truth.base_T_camera.apply(frame.camera.deproject(np.array([[u, v]]), np.array([depth]))[0])
         errors[obj.name] = float(np.linalg.norm(point_base - obj.top_centre_base_m))
     assert max(errors.values()) < 0.01, errors

@@ -35,10 +35,9 @@ def test_a_failed_run_leaves_the_earlier_one_untouched(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     (out / "results.jsonl").write_text("old\n")
-    with pytest.raises(RuntimeError, match="boom"):
-        with staged_output_dir(out, overwrite=True) as staging:
-            (staging / "results.jsonl").write_text("half")
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError, match="boom"), staged_output_dir(out, overwrite=True) as staging:
+        (staging / "results.jsonl").write_text("half")
+        raise RuntimeError("boom")
     assert listing(out) == ["results.jsonl"] and (out / "results.jsonl").read_text() == "old\n"
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
 
@@ -60,9 +59,8 @@ def test_refused_before_any_work(tmp_path, setup, message):
     setup(out)
     with pytest.raises(OutputPathError, match=message):
         check_output_dir(out)
-    with pytest.raises(OutputPathError, match=message):
-        with staged_output_dir(out):
-            pytest.fail("the block must not run")
+    with pytest.raises(OutputPathError, match=message), staged_output_dir(out):
+        pytest.fail("the block must not run")
 
 
 def test_an_empty_folder_or_a_missing_parent_is_fine(tmp_path):
@@ -86,9 +84,8 @@ def test_an_unwritable_parent_is_refused(tmp_path, monkeypatch):
 
 def test_a_folder_filled_during_the_run_is_not_replaced_without_overwrite(tmp_path):
     out = tmp_path / "out"
-    with pytest.raises(OutputPathError, match="filled by something else"):
-        with staged_output_dir(out) as staging:
-            (staging / "mine").write_text("x")
-            out.mkdir()
-            (out / "theirs").write_text("y")  # another run finished first
+    with pytest.raises(OutputPathError, match="filled by something else"), staged_output_dir(out) as staging:
+        (staging / "mine").write_text("x")
+        out.mkdir()
+        (out / "theirs").write_text("y")  # another run finished first
     assert listing(out) == ["theirs"] and [p.name for p in tmp_path.iterdir()] == ["out"]

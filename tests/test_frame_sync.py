@@ -79,7 +79,7 @@ def test_replay_and_the_node_use_the_same_rule_and_defaults():
 
 
 def test_bad_camera_pairing_parameters_name_the_parameter():
-    with pytest.raises(ValueError, match="camera.pair_tolerance_s"):
+    with pytest.raises(ValueError, match=r"camera\.pair_tolerance_s"):
         CameraSettings(pair_tolerance_s=-1.0)
 
 

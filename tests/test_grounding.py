@@ -131,7 +131,7 @@ def test_tool_offset_forms_and_identity(box_scene):
                  {"xyz": [0, 0, 0.1034], "quaternion_xyzw": [0, 0, 0, 1]}):
         targets = ground(frame, action, BASE_T_CAMERA, GroundingConfig(tip_T_grasp=form))
         # what the planner reaches, moved by tip_T_grasp, is the grounded grasp point
-        for tip, grasp in zip(targets.poses_base_T_tip, targets.targets):
+        for tip, grasp in zip(targets.poses_base_T_tip, targets.targets, strict=True):
             np.testing.assert_allclose(tip @ PANDA.hand_T_fingertip.matrix(), grasp.base_T_grasp, atol=1e-12)
 
 
@@ -230,7 +230,7 @@ def test_surface_normal_ignores_a_background_outlier_region():
     assert axis_angle_deg(grasp.approach_base, np.array([0, 0, -1.0])) < 0.5
     holes = np.full_like(depth, np.nan)
     holes[240, 100:400] = 0.9  # one row of points: collinear, no plane
-    with pytest.raises(GroundingError, match="collinear|no surface normal"):
+    with pytest.raises(GroundingError, match=r"collinear|no surface normal"):
         ground(frame_of(holes), Affordance(0.4, 0.5, 0.5, 0.1), BASE_T_CAMERA, GroundingConfig(approach="surface_normal"))
 
 
@@ -251,7 +251,7 @@ def test_waypoints_are_lifted_above_their_surface_and_descend_at_the_end(path_sc
     assert path.kind == "path" and [t.role for t in path.targets] == ["waypoint"] * 4 + ["final"]
     expected = np.concatenate([surface_base + [0, 0, 0.08], surface_base[-1:] + [0, 0, 0.015]])
     np.testing.assert_allclose(path.grasp_points_base_m, expected, atol=1e-6)
-    for target, surface in zip(path.targets, np.concatenate([surface_base, surface_base[-1:]])):
+    for target, surface in zip(path.targets, np.concatenate([surface_base, surface_base[-1:]]), strict=True):
         np.testing.assert_allclose(target.surface_point_base_m, surface, atol=1e-6)
         assert target.depth_m == pytest.approx(1.0 - surface[2], abs=1e-6)
         assert target.n_valid_depth == target.n_depth_pixels == 25 and len(target.pixels) == 1
@@ -300,7 +300,7 @@ def test_config_is_validated_and_loads_from_dicts():
                 {"hover_height_m": float("nan")}, {"min_surface_points": 2}, {"hover_height_m": True}):
         with pytest.raises(ValueError):
             GroundingConfig(**bad)
-    with pytest.raises(ValueError, match="unknown grounding config keys.*hover_height"):
+    with pytest.raises(ValueError, match=r"unknown grounding config keys.*hover_height"):
         GroundingConfig.from_dict({"hover_height": 0.1})
     config = GroundingConfig.from_dict({"approach": "surface_normal", "tip_T_grasp": {"xyz": [0, 0, 0.2]},
                                         "trajectory_orientation_xyzw": [1, 0, 0, 0]})

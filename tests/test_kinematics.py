@@ -57,7 +57,7 @@ def test_fk_matches_known_panda_poses(panda):
 
 
 def test_missing_file_and_link_are_named(panda_urdf, tmp_path):
-    with pytest.raises(FileNotFoundError, match="nowhere.urdf"):
+    with pytest.raises(FileNotFoundError, match=r"nowhere\.urdf"):
         RobotModel.from_urdf(tmp_path / "nowhere.urdf", "panda_hand")
     with pytest.raises(ValueError, match=r"'panda_gripper'.*available links: .*panda_hand"):
         RobotModel.from_urdf(panda_urdf, "panda_gripper")
@@ -65,7 +65,7 @@ def test_missing_file_and_link_are_named(panda_urdf, tmp_path):
         RobotModel.from_urdf(panda_urdf, "panda_hand", locked_joint_positions={"elbow": 0.0})
     broken = tmp_path / "broken.urdf"
     broken.write_text("<robot name='x'><link name='a'>")
-    with pytest.raises(ValueError, match="broken.urdf"):
+    with pytest.raises(ValueError, match=r"broken\.urdf"):
         RobotModel.from_urdf(broken, "a")
 
 
@@ -159,7 +159,7 @@ def test_vectorized_fk_matches_pinocchio_per_configuration(panda):
     qs = np.random.default_rng(5).uniform(panda.lower_limits, panda.upper_limits, size=(50, 7))
     poses = panda.fk_poses(qs)
     assert poses.shape == (50, 4, 4)
-    for q, pose in zip(qs, poses):
+    for q, pose in zip(qs, poses, strict=True):
         assert pose == pytest.approx(panda.fk(q), abs=1e-9)  # metres and rotation entries
     assert panda.fk_positions(qs) == pytest.approx(poses[:, :3, 3], abs=0)
     with pytest.raises(ValueError, match=r"\(M, 7\)"):
@@ -183,7 +183,7 @@ def test_vectorized_fk_handles_every_joint_axis_and_prismatic_joints():
     robot = RobotModel(model, "tip")
     qs = rng.uniform(-2.0, 2.0, size=(40, 7))
     poses = robot.fk_poses(qs)
-    for q, pose in zip(qs, poses):
+    for q, pose in zip(qs, poses, strict=True):
         assert pose == pytest.approx(robot.fk(q), abs=1e-9)
     assert robot.fk_positions(qs) == pytest.approx(poses[:, :3, 3], abs=0)
 

@@ -11,7 +11,8 @@ from vla_r1_model.forced_decoding import forced_tokens_processor
 from vla_r1_model.loading import ModelLoadError, load_processor, resolve_model
 from vla_r1_model.policy import Policy, PolicyConfig
 
-SCRIPTED_ANSWER = '<think>the pot is left</think> so, the answer is <output>{"x": 0.25, "y": 0.5, "width": 0.1, "height": 0.2}</output> and then more'
+SCRIPTED_ANSWER = ('<think>the pot is left</think> so, the answer is '
+                   '<output>{"x": 0.25, "y": 0.5, "width": 0.1, "height": 0.2}</output> and then more')
 
 
 @pytest.fixture(scope="module")
@@ -132,7 +133,7 @@ def test_policy_reports_parse_failure_as_an_output(backend, image):
 def test_model_resolution_errors_are_clear(tmp_path):
     with pytest.raises(ModelLoadError, match="does not exist"):
         resolve_model(str(tmp_path / "missing"))
-    with pytest.raises(ModelLoadError, match="no config.json"):
+    with pytest.raises(ModelLoadError, match=r"no config\.json"):
         resolve_model(str(tmp_path))
     with pytest.raises(ModelLoadError, match="--model tiny"):
         load_processor("some-org/not-a-model-that-exists")  # HF_HUB_OFFLINE=1 in tests

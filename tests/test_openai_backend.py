@@ -66,14 +66,13 @@ def test_refused_connection_is_a_clear_error():
 def test_timeout_is_a_clear_error():
     with ChatServer("late", mode="slow", delay_s=1.5) as server:
         client = OpenAIChatClient(server.url, "m", max_retries=0, timeout_s=0.3)
-        with pytest.raises(BackendError, match="no answer within 0.3 s"):
+        with pytest.raises(BackendError, match=r"no answer within 0\.3 s"):
             client.complete([{"role": "user", "content": "hi"}])
 
 
 def test_garbage_answer_is_a_clear_error():
-    with ChatServer(mode="garbage") as server:
-        with pytest.raises(BackendError, match="not a completion"):
-            OpenAIChatClient(server.url, "m").complete([{"role": "user", "content": "hi"}])
+    with ChatServer(mode="garbage") as server, pytest.raises(BackendError, match="not a completion"):
+        OpenAIChatClient(server.url, "m").complete([{"role": "user", "content": "hi"}])
 
 
 def test_the_openai_client_is_built_with_the_backend_not_inside_the_first_request():

@@ -18,7 +18,8 @@ from vla_r1_model.backends.base import BackendError, GenerationSettings
 from vla_r1_model.backends.openai_backend import OpenAIBackend, OpenAIChatClient
 from vla_r1_model.cli import main
 
-ANSWER = '<think>the cup is left</think> so, the answer is <output>{"x": 0.4, "y": 0.5, "width": 0.2, "height": 0.1}</output> bye'
+ANSWER = ('<think>the cup is left</think> so, the answer is '
+          '<output>{"x": 0.4, "y": 0.5, "width": 0.2, "height": 0.1}</output> bye')
 IMAGE = Image.new("RGB", (32, 24), (90, 20, 200))
 WATCHDOG_S = 8.0
 

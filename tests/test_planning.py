@@ -139,7 +139,7 @@ def test_plan_reaches_every_target_within_limits(panda):
     assert trajectory.joint_names == panda.joint_names
     assert trajectory.positions[0] == pytest.approx(READY)
     assert len(trajectory.waypoint_indices) == len(targets)
-    for row, target in zip(trajectory.waypoint_indices, targets):
+    for row, target in zip(trajectory.waypoint_indices, targets, strict=True):
         reached = panda.fk(trajectory.positions[row])
         assert np.linalg.norm(reached[:3, 3] - target[:3, 3]) < 1e-3
     assert all(panda.within_limits(q) for q in trajectory.positions)
@@ -268,6 +268,6 @@ def test_vectorized_rotation_check_matches_the_slerp_definition(panda):
     rotations = panda.fk_poses(qs)[:, :3, :3]
     fractions = np.linspace(0.05, 0.95, 20)
     angles = _angles_from_interpolated(a.rotation, b.rotation, fractions, rotations)
-    for s, rotation, angle in zip(fractions, rotations, angles):
+    for s, rotation, angle in zip(fractions, rotations, angles, strict=True):
         expected = _interpolate_pose(a, b, float(s)).rotation
         assert angle == pytest.approx(np.linalg.norm(pin.log3(expected.T @ rotation)), abs=1e-6)

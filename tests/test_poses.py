@@ -47,9 +47,9 @@ def test_as_se3_passes_an_se3_and_checks_a_matrix():
     se3 = se3_from_pose(POSES[1])
     assert as_se3(se3, "base_T_camera") is se3
     assert as_se3(POSES[1], "base_T_camera").allclose(se3)
-    with pytest.raises(TypeError, match="base_T_camera must be an SE3 or a 4x4 matrix: .*4x4"):
+    with pytest.raises(TypeError, match=r"base_T_camera must be an SE3 or a 4x4 matrix: .*4x4"):
         as_se3(np.eye(3), "base_T_camera")
-    with pytest.raises(TypeError, match="base_T_camera must be an SE3 or a 4x4 matrix: .*orthonormal"):
+    with pytest.raises(TypeError, match=r"base_T_camera must be an SE3 or a 4x4 matrix: .*orthonormal"):
         as_se3(pose_matrix(2 * np.eye(3), np.zeros(3)), "base_T_camera")
 
 

@@ -52,13 +52,15 @@ def test_policy_sends_the_newline_to_the_backend():
     from vla_r1_model.policy import Policy
 
     class Recorder:
-        prompts: list = []
+        def __init__(self):
+            self.prompts = []
 
         def generate(self, image, prompt, settings, on_text=None, cancel=None):
-            Recorder.prompts.append(prompt)
+            self.prompts.append(prompt)
             return GenerationResult("<think>x</think> <output>[[0.1, 0.1], [0.2, 0.2]]</output>", 3, "eos", 0, 0, 0)
 
     from PIL import Image
 
-    Policy(Recorder()).predict(Image.new("RGB", (8, 8)), "reach the mug", "trajectory")
-    assert Recorder.prompts == ["reach the mug" + REFERENCE_TRAJECTORY_FORM.split("<image>")[0]]
+    recorder = Recorder()
+    Policy(recorder).predict(Image.new("RGB", (8, 8)), "reach the mug", "trajectory")
+    assert recorder.prompts == ["reach the mug" + REFERENCE_TRAJECTORY_FORM.split("<image>")[0]]

@@ -27,7 +27,8 @@ def scene(tmp_path_factory):
 
 
 def box_answer(obj: dict) -> str:
-    return f"<think>the {obj['name']} is on the table</think> so, the answer is <output>{json.dumps(obj['box_normalized'])}</output>"
+    return (f"<think>the {obj['name']} is on the table</think> so, the answer is "
+            f"<output>{json.dumps(obj['box_normalized'])}</output>")
 
 
 def read_results(out):

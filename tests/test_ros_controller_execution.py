@@ -9,7 +9,9 @@ import time
 import numpy as np
 import pytest
 
-from ros_harness import CameraPublisher, Client, d435_frame, ros, wait_until  # noqa: F401,I001
+# ros_harness first: it skips this module where ROS 2 is not installed
+from ros_harness import CameraPublisher, Client, d435_frame, ros, wait_until  # noqa: F401
+# isort: split
 from action_msgs.msg import GoalStatus
 from rclpy.parameter import Parameter
 

@@ -21,7 +21,8 @@ def test_node_logic_imports_without_ros():
     import subprocess
     import sys
 
-    code = ("import sys, vla_r1_ros.node_logic, vla_r1_ros.node_config, vla_r1_ros.realsense_source, vla_r1_ros.conversions;"
+    code = ("import sys, vla_r1_ros.node_logic, vla_r1_ros.node_config, vla_r1_ros.realsense_source, "
+            "vla_r1_ros.conversions;"
             "bad = [m for m in sys.modules if m.split('.')[0] in ('rclpy', 'moveit', 'sensor_msgs', 'message_filters')];"
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -62,7 +62,7 @@ def test_transform_and_trajectory_reading():
                                 rotation=SimpleNamespace(x=1.0, y=0.0, z=0.0, w=0.0))
     se3 = se3_from_transform_msg(transform)
     assert np.allclose(se3.translation, [0.1, 0.2, 0.3]) and np.allclose(se3.rotation, np.diag([1.0, -1.0, -1.0]))
-    duration = lambda s: SimpleNamespace(sec=int(s), nanosec=int(round((s % 1) * 1e9)))  # noqa: E731
+    duration = lambda s: SimpleNamespace(sec=int(s), nanosec=round((s % 1) * 1e9))  # noqa: E731
     msg = SimpleNamespace(joint_names=["a", "b"], points=[
         SimpleNamespace(positions=[0.0, 0.0], velocities=[0.0, 0.0], time_from_start=duration(0.0)),
         SimpleNamespace(positions=[0.5, 1.0], velocities=[], time_from_start=duration(1.5))])

@@ -10,7 +10,9 @@ import time
 
 import pytest
 
-from ros_harness import (CAMERA_FRAME, CameraPublisher, Client, d435_frame, ros, wait_until)  # noqa: F401,I001
+# ros_harness first: it skips this module where ROS 2 is not installed
+from ros_harness import (CAMERA_FRAME, CameraPublisher, Client, d435_frame, ros, wait_until)  # noqa: F401
+# isort: split
 from action_msgs.msg import GoalStatus
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.parameter import Parameter
@@ -43,8 +45,10 @@ info:
 BOX = {"x": 0.92, "y": 0.5, "width": 0.08, "height": 0.1}
 ANSWERS = {  # instruction keyword -> the model's fixed answer
     "cup": f"<think>The cup is on the right.</think> so, the answer is <output>{json.dumps(BOX)}</output>",
-    "wall": '<think>The wall, far away.</think> so, the answer is <output>{"x": 0.1, "y": 0.3, "width": 0.08, "height": 0.1}</output>',
-    "reach": "<think>Along the counter.</think> so, the answer is <output>[[0.85, 0.4], [0.9, 0.5], [0.92, 0.6]]</output>",
+    "wall": '<think>The wall, far away.</think> so, the answer is '
+            '<output>{"x": 0.1, "y": 0.3, "width": 0.08, "height": 0.1}</output>',
+    "reach": "<think>Along the counter.</think> so, the answer is "
+             "<output>[[0.85, 0.4], [0.9, 0.5], [0.92, 0.6]]</output>",
     "ramble": "<think>I am not sure what to do here.</think> no answer",
     "long": "<think>" + "thinking slowly about the scene. " * 40 + "</think>",
 }
@@ -285,7 +289,7 @@ def test_the_execution_gate_needs_the_goal_and_the_node_to_allow_it(client, node
         node.set_parameters([Parameter("execution.allow_execution", value=False)])
     assert outcomes[(True, True)][:2] == (True, 1) and outcomes[(True, True)][2] == "executed"
     for key in ((False, False), (False, True), (True, False)):
-        executed, calls, message, _ = outcomes[key]
+        executed, calls, _, _ = outcomes[key]
         assert (executed, calls) == (False, 0), key
     assert "did not ask" in outcomes[(False, True)][2] and "did not ask" in outcomes[(False, False)][2]
     assert "allow_execution is false" in outcomes[(True, False)][2]

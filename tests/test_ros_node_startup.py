@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ros_harness import CameraPublisher, Client, RosHarness, d435_frame, ros_env, test_domain_id, wait_until  # noqa: I001
+# ros_harness first: it skips this module where ROS 2 is not installed
+from ros_harness import CameraPublisher, Client, RosHarness, d435_frame, ros_env, test_domain_id, wait_until
+# isort: split
 from action_msgs.msg import GoalStatus
 
 from chat_server import ChatServer

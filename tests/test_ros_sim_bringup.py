@@ -15,7 +15,7 @@ import pytest
 if importlib.util.find_spec("mujoco") is None:
     pytest.skip("mujoco is not installed", allow_module_level=True)
 pytest.importorskip("rclpy", reason="rclpy is not installed")
-from ros_harness import ros_env, test_domain_id  # noqa: E402
+from ros_harness import ros_env, test_domain_id
 
 
 def start_reader(proc: subprocess.Popen, lines: list[str], ready: threading.Event) -> None:

@@ -11,22 +11,22 @@ import time
 os.environ.setdefault("MUJOCO_GL", "egl")
 os.environ.setdefault("PYOPENGL_PLATFORM", os.environ["MUJOCO_GL"])
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import numpy as np
+import pytest
 
 pytest.importorskip("mujoco", reason="mujoco is not installed")
-from ros_harness import Client, ros, wait_until  # noqa: E402,F401,I001
-from action_msgs.msg import GoalStatus  # noqa: E402
-from rclpy.parameter import Parameter  # noqa: E402
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy  # noqa: E402
-from sensor_msgs.msg import JointState  # noqa: E402
-from std_msgs.msg import Int64, String  # noqa: E402
+from ros_harness import Client, ros, wait_until  # noqa: F401
+from action_msgs.msg import GoalStatus
+from rclpy.parameter import Parameter
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Int64, String
 
-from test_ros_node import node_overrides  # noqa: E402
-from vla_r1_ros.node import VlaR1Node  # noqa: E402
-from vla_r1_ros.sim.answer_server import AnswerServer  # noqa: E402
-from vla_r1_ros.sim.policies import object_phrase  # noqa: E402
-from vla_r1_ros.sim.ros_cell import make_sim_cell_node  # noqa: E402
+from test_ros_node import node_overrides
+from vla_r1_ros.node import VlaR1Node
+from vla_r1_ros.sim.answer_server import AnswerServer
+from vla_r1_ros.sim.policies import object_phrase
+from vla_r1_ros.sim.ros_cell import make_sim_cell_node
 
 NODE = "vla_r1_node_sim"
 
@@ -119,7 +119,7 @@ def visible_object(truth: dict) -> str:
 
 def test_a_pick_over_ros_lifts_the_object_and_several_goals_in_a_row_work(client, sim):
     watch = client.watch
-    for attempt in range(2):
+    for _attempt in range(2):
         truth = watch.reset()
         name = visible_object(truth)
         run = client.run(f"pick up the {object_phrase(name)}", execute=True, timeout_s=90)
@@ -133,7 +133,7 @@ def test_a_pick_over_ros_lifts_the_object_and_several_goals_in_a_row_work(client
         assert lifted == [name], watch.truth
         # without a reset, the answers follow the scene: the lifted object's box moved up in the image
         box_at_reset = truth["objects"][[o["name"] for o in truth["objects"]].index(name)]["box"]
-        wait_until(lambda: sim.answer_truth()["boxes"].get(name) != box_at_reset, 10, "the answers to see the lift")
+        wait_until(lambda n=name, b=box_at_reset: sim.answer_truth()["boxes"].get(n) != b, 10, "the answers to see the lift")
 
 
 def test_no_command_reaches_the_controllers_unless_the_goal_and_the_node_allow_it(client, node, sim):

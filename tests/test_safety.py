@@ -124,7 +124,7 @@ def test_config_from_dict_and_yaml(tmp_path):
     path = tmp_path / "safety.yaml"
     path.write_text("safety:\n  min_z_m: 0.1\n  max_reach_m: 0.7\n")
     assert SafetyConfig.from_yaml(path) == SafetyConfig(min_z_m=0.1, max_reach_m=0.7)
-    with pytest.raises(FileNotFoundError, match="missing.yaml"):
+    with pytest.raises(FileNotFoundError, match=r"missing\.yaml"):
         SafetyConfig.from_yaml(tmp_path / "missing.yaml")
 
 

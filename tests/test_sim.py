@@ -16,12 +16,12 @@ if importlib.util.find_spec("mujoco") is None:  # not importorskip: mujoco reads
 os.environ.setdefault("MUJOCO_GL", "egl")
 os.environ.setdefault("PYOPENGL_PLATFORM", os.environ["MUJOCO_GL"])
 
-from vla_r1_ros.demo_scene_layout import sample_layout  # noqa: E402
-from vla_r1_ros.robot_profile import PANDA  # noqa: E402
-from vla_r1_ros.sim.execute import (  # noqa: E402
+from vla_r1_ros.demo_scene_layout import sample_layout
+from vla_r1_ros.robot_profile import PANDA
+from vla_r1_ros.sim.execute import (
     ExecutionConfig, arm_table_collision, dropped, execute_plan, held_objects, press_forces,
 )
-from vla_r1_ros.sim.cell import Contact  # noqa: E402
+from vla_r1_ros.sim.cell import Contact
 
 READY = PANDA.ready_positions()
 

@@ -112,7 +112,7 @@ def test_the_real_fingertip_points_are_checked_not_only_the_pad_centre():
     points = fingertip_points(tool, 0.08, TaskConfig())
     np.testing.assert_allclose(points[:, 2], 0.014 - 0.00925)
     assert np.ptp(points[:, 1]) == pytest.approx(0.08 + 2 * 0.0076)
-    with pytest.raises(TaskError, match="tool_min_height|fingertip"):
+    with pytest.raises(TaskError, match=r"tool_min_height|fingertip"):
         plan_task(_grasp_targets((0.55, 0.0, 0.033)), None, READY, SafetyConfig(tool_min_z_m=0.005),
                   GROUNDING.grasp_T_tip, TaskConfig(grasp_depth_m=0.02))
 

@@ -123,8 +123,9 @@ def test_evaluate_table_and_parse_failures(tmp_path):
         VLARecord("t9", "trajectory", "images/1.png", "push cup", [[0.0, 0.0], [0.5, 0.0]]),
     ]
     answers = {
-        "open drawer 0": '<think>a</think> <output>{"x": 0.5, "y": 0.5, "width": 0.2, "height": 0.2}</output>',  # IoU 100
-        "open drawer 2": '<think>a</think> <output>{"x": 0.6, "y": 0.5, "width": 0.2, "height": 0.2}</output>',  # IoU 33.3
+        # IoU 100 and 33.3
+        "open drawer 0": '<think>a</think> <output>{"x": 0.5, "y": 0.5, "width": 0.2, "height": 0.2}</output>',
+        "open drawer 2": '<think>a</think> <output>{"x": 0.6, "y": 0.5, "width": 0.2, "height": 0.2}</output>',
         "grab towel": "I do not know",  # parse failure: IoU 0
         "reach mug 1": "<think>m</think> <output>[[0.1, 0.1], [0.2, 0.2], [0.3, 0.3]]</output>",  # exact
         "reach mug 3": "<think>m</think> <output>[[0.1, 0.2], [0.2, 0.3], [0.3, 0.4]]</output>",  # 100 off everywhere

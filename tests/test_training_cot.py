@@ -50,7 +50,7 @@ def teacher_server():
     teacher = FakeTeacher()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802 - http.server API
+        def do_POST(self):  # http.server API
             assert self.path == "/v1/chat/completions"
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             with teacher.lock:
@@ -132,7 +132,8 @@ def test_engine_counts_server_failures_and_retries_them_next_run(tmp_path):
 def test_judge_and_prompts():
     record = VLARecord("a", "trajectory", "x.png", "reach the mug", [[0.1, 0.1], [0.5, 0.5]])
     good = ("<think>1. Task parsing: reach the mug on the table. 2. Object and gripper localization: the gripper starts at "
-            "the upper left, the mug sits near the centre of the image. 3. Scene constraints: the path is free of obstacles "
+            "the upper left, the mug sits near the centre of the image. "
+            "3. Scene constraints: the path is free of obstacles "
             "between them. 4. Trajectory logic: move diagonally down and right from (0.1, 0.1) to the mug.</think> "
             "so, the answer is <output>[[0.1, 0.1], [0.5, 0.5]]</output>")
     assert judge(record, good, 0.99).accepted
@@ -145,7 +146,7 @@ def test_judge_and_prompts():
 
 
 def test_cli_cot(tmp_path, teacher_server, capsys):
-    teacher, url = teacher_server
+    _, url = teacher_server
     records = make_records(tmp_path, ["good", "far"])
     data = tmp_path / "records.jsonl"
     data.write_text("".join(json.dumps(r.to_dict()) + "\n" for r in records))
@@ -179,7 +180,8 @@ def verdict_for(reasoning: str, answer=BOX, task="affordance", instruction="pick
     (GOOD_AFFORDANCE.replace("in the lower right part of the image", "in the top-left corner"), "location_disagrees"),
     (GOOD_AFFORDANCE.replace("(0.7, 0.65)", "(0.15, 0.2)"), "coordinates_disagree"),
     (GOOD_AFFORDANCE + ' The answer is {"x": 0.7, "y": 0.65, "width": 0.2, "height": 0.2}.', "answer_leaked"),
-    ("1. Task parsing: grab. 2. Scene understanding: table. 3. Region localization: right. 4. Feasibility check: fine.", "too_short"),
+    ("1. Task parsing: grab. 2. Scene understanding: table. 3. Region localization: right. "
+     "4. Feasibility check: fine.", "too_short"),
     (GOOD_AFFORDANCE.replace("Feasibility check", "Conclusion"), "missing_steps"),
     (GOOD_AFFORDANCE.replace("pick up the red mug, so the graspable handle is the target", "do the task we were given here"),
      "instruction_not_addressed"),
@@ -203,7 +205,7 @@ def test_judge_accepts_grounded_reasoning_and_checks_trajectories():
 
 
 def test_engine_reports_rejections_by_reason(tmp_path, teacher_server):
-    teacher, url = teacher_server
+    _, url = teacher_server
     records = make_records(tmp_path, ["good", "far", "broken"])
     config = CotConfig(url, "teacher", str(tmp_path / "cot.jsonl"), attempts=1, timeout_s=10)
     stats = run_cot_engine(records, config, base_dir=tmp_path, progress=False)

@@ -192,7 +192,8 @@ def test_imported_vla_cot_prompts_stay_byte_exact(tmp_path):
              'the format <output>{"x": value, "y": value, "width": value, "height": value}</output>.\n<image>')
     item = {"id": "x1", "image": "a.png", "conversations": [
         {"from": "human", "value": human},
-        {"from": "gpt", "value": '<think>t</think> so, the answer is <output>{"x": 0.5, "y": 0.5, "width": 0.2, "height": 0.2}</output>'}]}
+        {"from": "gpt", "value": '<think>t</think> so, the answer is '
+                                 '<output>{"x": 0.5, "y": 0.5, "width": 0.2, "height": 0.2}</output>'}]}
     path = tmp_path / "cot.json"
     path.write_text(json.dumps([item]))
     record = load_sharegpt(path).records[0]

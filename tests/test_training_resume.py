@@ -68,7 +68,9 @@ def test_sft_resume_restores_the_checkpoint_and_continues_exactly(tiny_checkpoin
     from training.sft import SFTRunConfig, build_sft_trainer, run_sft
 
     extra = ("finetune=lora", "lora_r=8", "lora_alpha=16", "lora_dropout=0.0") if finetune == "lora" else ()
-    config = lambda out, steps: load_config(SFTRunConfig, None, sft_overrides(tiny_checkpoint, cot_file, out, steps, *extra))  # noqa: E731
+
+    def config(out, steps):
+        return load_config(SFTRunConfig, None, sft_overrides(tiny_checkpoint, cot_file, out, steps, *extra))
 
     run_sft(config(tmp_path / "straight", 3))
     run_sft(config(tmp_path / "resumed", 2))

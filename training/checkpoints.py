@@ -81,7 +81,8 @@ def load_checkpoint_weights(model: Any, folder: str | Path) -> None:
     if result.unexpected_keys or missing:
         raise CheckpointError(
             f"checkpoint {folder} does not fit the model: {len(missing)} weight(s) not in the file "
-            f"(first: {missing[:3]}), {len(result.unexpected_keys)} unknown key(s) (first: {result.unexpected_keys[:3]})"
+            f"(first: {missing[:3]}), {len(result.unexpected_keys)} unknown key(s) "
+            f"(first: {result.unexpected_keys[:3]})"
         )
 
 
@@ -95,6 +96,8 @@ def _is_peft(model: Any) -> bool:
 
 class ResumeWeightsMixin:
     """Put before ``SFTTrainer`` / ``GRPOTrainer`` in the bases: resume loads the real weights."""
+
+    model: Any  # the Trainer's
 
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model: Any = None) -> None:
         model = self.model if model is None else model

@@ -17,7 +17,8 @@ import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 FINETUNE_MODES = ("full", "lora", "qlora")
 # LoRA goes into the language model's attention and MLP projections (regex, full match).
@@ -144,7 +145,7 @@ def _parser(types: tuple):
     return ConfigParser(types)
 
 
-def load_config(cls: type, path: str | Path | None = None, overrides: Sequence[str] = ()) -> RunConfig:
+def load_config(cls: type[TrainConfigBase], path: str | Path | None = None, overrides: Sequence[str] = ()) -> RunConfig:
     """``cls``'s arguments and its TRL config, from a YAML mapping (a file, or a shipped config's name;
     optional) and ``key=value`` overrides."""
     import yaml

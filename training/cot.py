@@ -26,7 +26,8 @@ import threading
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
+from collections.abc import Callable, Iterable, Sequence
 
 from vla_r1_model.parsing import ParseError, extract_reasoning, parse_output
 
@@ -167,8 +168,8 @@ def _image_url(record: VLARecord, base_dir: Path | None, max_side: int) -> str:
 
     from vla_r1_model.backends.openai_backend import image_to_data_url
 
-    with Image.open(record.resolved_image(base_dir)) as image:
-        image = image.convert("RGB")
+    with Image.open(record.resolved_image(base_dir)) as opened:
+        image = opened.convert("RGB")
         if max_side and max(image.size) > max_side:
             image.thumbnail((max_side, max_side))
         return image_to_data_url(image)

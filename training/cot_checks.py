@@ -23,6 +23,7 @@ import math
 import re
 from dataclasses import dataclass
 from typing import Any
+import itertools
 
 MIN_WORDS = 25
 MIN_STEP_WORDS = 3
@@ -49,7 +50,7 @@ REGION_PHRASES = (
     re.compile(rf"\b{VERTICAL}[\s-]+(?:side|half|part|edge|corner|portion|area)\b", re.IGNORECASE),
     re.compile(r"\b(?:at|near|in)\s+the\s+(?P<v>top|bottom)\b(?!\s+of\s+the\s+(?!image|frame|picture|view))", re.IGNORECASE),
 )
-STOPWORDS = frozenset("the a an and or of to in on at for from with into onto it its this that then up down put place "
+STOPWORDS = frozenset("the a an and or of to in on at for from with into onto it its this that then up down put place "  # noqa: SIM905 - reads best as one string
                       "pick take move open close push pull reach grasp grab hold use make sure there".split())
 
 
@@ -90,7 +91,7 @@ def _distance_to_polyline(point: tuple[float, float], line: list[tuple[float, fl
     if len(line) == 1:
         return math.dist(point, line[0])
     best = math.inf
-    for (x1, y1), (x2, y2) in zip(line, line[1:]):
+    for (x1, y1), (x2, y2) in itertools.pairwise(line):
         dx, dy = x2 - x1, y2 - y1
         length2 = dx * dx + dy * dy
         t = 0.0 if length2 == 0 else max(0.0, min(1.0, ((point[0] - x1) * dx + (point[1] - y1) * dy) / length2))
@@ -114,10 +115,10 @@ def mentioned_points(reasoning: str) -> list[tuple[float, float]]:
 
 def _in_region(point: tuple[float, float], horizontal: str, vertical: str) -> bool:
     x, y = point
-    if horizontal == "left" and x > 0.5 + REGION_MARGIN or horizontal == "right" and x < 0.5 - REGION_MARGIN:
+    if (horizontal == "left" and x > 0.5 + REGION_MARGIN) or (horizontal == "right" and x < 0.5 - REGION_MARGIN):
         return False
-    return not (vertical in ("top", "upper") and y > 0.5 + REGION_MARGIN
-                or vertical in ("bottom", "lower") and y < 0.5 - REGION_MARGIN)
+    return not ((vertical in ("top", "upper") and y > 0.5 + REGION_MARGIN)
+                or (vertical in ("bottom", "lower") and y < 0.5 - REGION_MARGIN))
 
 
 def _region_disagreement(text: str, targets: list[tuple[float, float]]) -> str | None:
@@ -138,7 +139,7 @@ def check_reasoning(reasoning: str, task: str, answer: Any, instruction: str) ->
     missing, steps = _steps(reasoning, task)
     if missing:
         return ReasoningIssue("missing_steps", f"reasoning lacks the step(s) {missing} (in order)")
-    short = [name for (name, _), text in zip(STEP_PATTERNS[task], steps) if len(_words(text)) < MIN_STEP_WORDS]
+    short = [name for (name, _), text in zip(STEP_PATTERNS[task], steps, strict=True) if len(_words(text)) < MIN_STEP_WORDS]
     if len(words) < MIN_WORDS or short:
         return ReasoningIssue("too_short", f"reasoning has {len(words)} words (minimum {MIN_WORDS})"
                               + (f"; step(s) {short} say almost nothing" if short else ""))

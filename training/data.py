@@ -13,9 +13,10 @@ Formats
   "human", "value": <prompt form><image>}, {"from": "gpt", "value": "<think>…</think> so, the
   answer is <output>…</output>"}]}``. Image paths are relative to the data file's folder.
 - Hugging Face dataset (what the trainers read): columns ``id, task, instruction, images`` (a list
-  of one image), ``prompt`` (the user turn: the human value split at <image> as verl does, byte for byte; built turns are
-  ``vla_r1_model.prompts.build_messages``: prompt, newline, image), ``completion`` (the assistant turn) and
-  ``ground_truth`` (the assistant text, whose ``<output>`` block the GRPO reward compares against).
+  of one image), ``prompt`` (the user turn: the human value split at <image> as verl does, byte for byte;
+  built turns are ``vla_r1_model.prompts.build_messages``: prompt, newline, image), ``completion``
+  (the assistant turn) and ``ground_truth`` (the assistant text, whose ``<output>`` block the GRPO
+  reward compares against).
 
 Every converter validates each record and reports the bad ones (index, id, reason) instead of
 silently dropping them: ``Conversion.bad`` and ``Conversion.summary()``.
@@ -29,7 +30,8 @@ import random
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
+from collections.abc import Iterable, Sequence
 
 from vla_r1_model.actions import ActionError, Affordance, OutOfRange, Trajectory, validate_task
 from vla_r1_model.files import atomic_output
@@ -126,7 +128,7 @@ class Conversion:
     records: list[VLARecord] = field(default_factory=list)
     bad: list[BadRecord] = field(default_factory=list)
 
-    def extend(self, other: "Conversion") -> None:
+    def extend(self, other: Conversion) -> None:
         self.records.extend(other.records)
         self.bad.extend(other.bad)
 
@@ -154,11 +156,13 @@ def _image_size(record: dict) -> tuple[int, int]:
     meta = record.get("meta_data")
     if not isinstance(meta, dict):
         raise RecordError("meta_data is missing")
-    width, height = meta.get("original_width"), meta.get("original_height")
-    for name, value in (("original_width", width), ("original_height", height)):
+    size = []
+    for name in ("original_width", "original_height"):
+        value = meta.get(name)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0 or int(value) != value:
             raise RecordError(f"meta_data.{name} must be a positive integer, got {value!r}")
-    return int(width), int(height)
+        size.append(int(value))
+    return size[0], size[1]
 
 
 def _inside(value: float, limit: float, name: str) -> float:
@@ -473,7 +477,7 @@ def load_training_dataset(path: str | Path, val_fraction: float = 0.0, seed: int
         loaded = load_from_disk(str(path))
         if hasattr(loaded, "keys"):  # a DatasetDict
             train = loaded["train"]
-            val = loaded["validation"] if "validation" in loaded else None
+            val = loaded.get("validation")
         else:
             train, val = loaded, None
         if max_samples:
@@ -558,10 +562,7 @@ def load_any(path: str | Path, task: str | None = None, image_template: str = "{
     first = next((item for item in items if isinstance(item, dict)), {})
     if isinstance(first, dict) and "meta_data" in first:
         return load_sharerobot(path, task, image_template)
-    if isinstance(first, dict) and "conversations" in first:
-        conversion = load_sharegpt(path)
-    else:
-        conversion = read_records(path)
+    conversion = load_sharegpt(path) if isinstance(first, dict) and "conversations" in first else read_records(path)
     if task is not None:
         conversion.records = [r for r in conversion.records if r.task == task]
     return conversion

@@ -20,7 +20,10 @@ import dataclasses
 import math
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
+
+from vla_r1_model.actions import Affordance
 
 from .data import VLARecord
 from .metrics import (FAILURE_DISTANCE, FAILURE_IOU, PAPER_RESULTS, SCALE, box_iou_percent, mean_or_nan,
@@ -59,7 +62,10 @@ def evaluate_sample(policy: Any, record: VLARecord, base_dir: str | Path | None)
         action = output.prediction.action
         row["prediction"] = action.to_json()
         if record.task == "affordance":
-            row["iou"] = box_iou_percent(action, record.action)
+            truth = record.action
+            # an affordance task's answer and reference are both boxes (parse_output and VLARecord check the task)
+            assert isinstance(action, Affordance) and isinstance(truth, Affordance)
+            row["iou"] = box_iou_percent(action, truth)
         else:
             metrics = trajectory_metrics(action, record.action)
             row.update({k: metrics[k] for k in ("dfd", "hd", "rmse", "avg")}, resampled=metrics["resampled"])
@@ -113,7 +119,9 @@ def decoding_settings(policy: Any) -> dict[str, Any]:
     if config is None:
         return {}
     generation = getattr(config, "generation", None)
-    settings = dataclasses.asdict(generation) if dataclasses.is_dataclass(generation) else {}
+    settings: dict[str, Any] = {}
+    if dataclasses.is_dataclass(generation) and not isinstance(generation, type):
+        settings = dataclasses.asdict(generation)
     if not settings.get("do_sample", True):  # greedy: the sampling knobs are not used
         settings = {k: v for k, v in settings.items() if k not in ("temperature", "top_p")}
     out_of_range = getattr(config, "out_of_range", None)

@@ -19,7 +19,8 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from .config import ConfigError, RunConfig, TrainConfigBase, dump_config
 from .rewards import REWARD_FUNCTIONS
@@ -142,8 +143,16 @@ def build_grpo_trainer(config: RunConfig, reward_funcs: list[Callable] | None = 
     if config.finetune == "qlora":
         args.gradient_checkpointing = False  # peft's prepare_model_for_kbit_training turned it on
     funcs = reward_funcs if reward_funcs is not None else [REWARD_FUNCTIONS[name] for name in config.rewards]
-    trainer = VLAGRPOTrainer(model=model, reward_funcs=funcs, args=args, train_dataset=train, eval_dataset=val,
-                             processing_class=processor, callbacks=callbacks)
+    # TRL types a reward function as returning list[float | None]; list is invariant, so list[float] does not match
+    trainer = VLAGRPOTrainer(
+        model=model,
+        reward_funcs=funcs,  # type: ignore[arg-type]
+        args=args,
+        train_dataset=train,
+        eval_dataset=val,
+        processing_class=processor,
+        callbacks=callbacks,
+    )
     return trainer, processor
 
 

@@ -20,7 +20,8 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable, Sequence
+from typing import Any
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -105,6 +106,6 @@ def box_iou_percent(pred: Affordance | dict | Sequence[float], gt: Affordance | 
     return 100.0 * box_iou(_corners(pred), _corners(gt))
 
 
-def mean_or_nan(values: Iterable[float]) -> float:
-    values = [v for v in values if v is not None and math.isfinite(v)]
-    return float(np.mean(values)) if values else float("nan")
+def mean_or_nan(values: Iterable[float | None]) -> float:
+    finite = [v for v in values if v is not None and math.isfinite(v)]
+    return float(np.mean(finite)) if finite else float("nan")

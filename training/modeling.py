@@ -102,7 +102,7 @@ def load_training_model(config: RunConfig, args: Any = None):
             r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
             target_modules=config.lora_target_modules, task_type="CAUSAL_LM",
         )
-        model = get_peft_model(model, lora)
+        return get_peft_model(model, lora)
     return model
 
 

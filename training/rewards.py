@@ -30,7 +30,8 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, Iterable, Sequence
+from typing import Any
+from collections.abc import Iterable, Sequence
 
 from vla_r1_model.geometry import (  # noqa: F401 - re-exported: the reward's IoU and Fréchet table
     EPS,
@@ -64,7 +65,7 @@ def extract_answer(text: Any) -> Any:
         return None
     try:
         return json.loads(body.strip())
-    except Exception:  # any failure to decode is "no answer"
+    except Exception:  # noqa: BLE001 - any failure to decode is "no answer"
         return None
 
 
@@ -173,7 +174,7 @@ def compute_score(completion: str, ground_truth: str) -> dict[str, Any]:
             distance = oriented_frechet(gt_points, predicted_points)
             normalized = min(1.0, distance / FRECHET_NORMALIZER)
             result.update(task=1.0 - normalized, frechet=distance, frechet_norm=normalized)
-    except Exception:  # any error while scoring: task 0
+    except Exception:  # noqa: BLE001 - any error while scoring: task 0
         result["task"] = 0.0
     result["format"] = format_score
     result["score"] = TASK_WEIGHT * result["task"] + FORMAT_WEIGHT * format_score
@@ -210,7 +211,7 @@ def _ground_truths(kwargs: dict, count: int) -> list[str]:
 
 def _scores(completions: list, kwargs: dict, key: str) -> list[float]:
     truths = _ground_truths(kwargs, len(completions))
-    return [float(compute_score(completion_text(c), gt)[key]) for c, gt in zip(completions, truths)]
+    return [float(compute_score(completion_text(c), gt)[key]) for c, gt in zip(completions, truths, strict=True)]
 
 
 def vla_r1_reward(prompts: list | None = None, completions: list | None = None, **kwargs: Any) -> list[float]:
@@ -220,7 +221,7 @@ def vla_r1_reward(prompts: list | None = None, completions: list | None = None, 
     are logged too, per task kind when the dataset has a ``task`` column."""
     completions = list(completions or [])
     truths = _ground_truths(kwargs, len(completions))
-    results = [compute_score(completion_text(c), gt) for c, gt in zip(completions, truths)]
+    results = [compute_score(completion_text(c), gt) for c, gt in zip(completions, truths, strict=True)]
     log_metric = kwargs.get("log_metric")
     if callable(log_metric) and results:
         log_metric("vla_r1/format", sum(r["format"] for r in results) / len(results))
@@ -228,7 +229,7 @@ def vla_r1_reward(prompts: list | None = None, completions: list | None = None, 
         tasks = kwargs.get("task")
         if tasks is not None and len(tasks) == len(results):
             for kind in sorted(set(tasks)):
-                chosen = [r["score"] for r, t in zip(results, tasks) if t == kind]
+                chosen = [r["score"] for r, t in zip(results, tasks, strict=True) if t == kind]
                 log_metric(f"vla_r1/{kind}_score", sum(chosen) / len(chosen))
     return [float(r["score"]) for r in results]
 

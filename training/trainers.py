@@ -1,6 +1,7 @@
 """The project's TRL trainers: TRL's own, plus resume that really restores the weights
 (``training.checkpoints``) and, for GRPO, the reference run's (verl's) loss terms where TRL 1.16
-computes them differently (their switches are fields of ``training.trl_configs.VLAGRPOConfig``). Imported lazily (it imports TRL) by ``training.sft`` and ``training.grpo``.
+computes them differently (their switches are fields of ``training.trl_configs.VLAGRPOConfig``).
+Imported lazily (it imports TRL) by ``training.sft`` and ``training.grpo``.
 
 What ``VLAGRPOTrainer`` changes, each switchable from the config (``training.trl_configs.VLAGRPOConfig``):
 - ``kl_clamp``: verl's low-variance KL is k3 = exp(d) − d − 1 (d = ref − policy log-prob) CLAMPED to

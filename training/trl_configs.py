@@ -33,12 +33,14 @@ def _project_defaults(config) -> None:
 @dataclass
 class VLASFTConfig(SFTConfig):
     output_dir: str | None = field(default="runs/vla_r1_sft", metadata={"help": "run folder"})
-    report_to: None | str | list[str] = field(default_factory=lambda: ["tensorboard"], metadata={"help": "loggers"})
+    # None first: TRL's argument parser picks the type from the union's order (str here)
+    report_to: None | str | list[str] = field(default_factory=lambda: ["tensorboard"], metadata={"help": "loggers"})  # noqa: RUF036
     resume_from_checkpoint: str | None = field(
         default="auto", metadata={"help": "auto: the newest checkpoint-* in output_dir, if any; or a folder; or null"})
     remove_unused_columns: bool = field(default=False, metadata={"help": "images and ground truth reach the collator"})
-    gradient_checkpointing: bool | None = field(default=True, metadata={"help": "activation checkpointing"})
-    bf16: bool | None = field(default=None, metadata={"help": "bf16 autocast; null: on a GPU that has it"})
+    gradient_checkpointing: bool = field(default=True, metadata={"help": "activation checkpointing"})
+    # TRL's own field is bool | None (None: decided in __post_init__); transformers' TrainingArguments says bool
+    bf16: bool | None = field(default=None, metadata={"help": "bf16 autocast; null: on a GPU that has it"})  # type: ignore[assignment]
     max_length: int | None = field(default=4096, metadata={"help": "prompt (image tokens included) + answer"})
     completion_only_loss: bool | None = field(default=True, metadata={"help": "loss on the assistant answer only"})
 
@@ -50,13 +52,16 @@ class VLASFTConfig(SFTConfig):
 @dataclass
 class VLAGRPOConfig(GRPOConfig):
     output_dir: str | None = field(default="runs/vla_r1_grpo", metadata={"help": "run folder"})
-    report_to: None | str | list[str] = field(default_factory=lambda: ["tensorboard"], metadata={"help": "loggers"})
+    # None first: TRL's argument parser picks the type from the union's order (str here)
+    report_to: None | str | list[str] = field(default_factory=lambda: ["tensorboard"], metadata={"help": "loggers"})  # noqa: RUF036
     resume_from_checkpoint: str | None = field(
         default="auto", metadata={"help": "auto: the newest checkpoint-* in output_dir, if any; or a folder; or null"})
     remove_unused_columns: bool = field(default=False, metadata={"help": "images and ground truth reach the reward"})
-    gradient_checkpointing: bool | None = field(default=True, metadata={"help": "activation checkpointing"})
-    bf16: bool | None = field(default=None, metadata={"help": "bf16 autocast; null: on a GPU that has it"})
-    use_vllm: bool | None = field(default=None, metadata={"help": "null: vLLM when it is installed and a GPU is present"})
+    gradient_checkpointing: bool = field(default=True, metadata={"help": "activation checkpointing"})
+    # TRL's own field is bool | None (None: decided in __post_init__); transformers' TrainingArguments says bool
+    bf16: bool | None = field(default=None, metadata={"help": "bf16 autocast; null: on a GPU that has it"})  # type: ignore[assignment]
+    # GRPOConfig's field is bool; None here: decided when the run starts
+    use_vllm: bool | None = field(default=None, metadata={"help": "null: vLLM when it is installed and a GPU is present"})  # type: ignore[assignment]
     kl_clamp: float | None = field(default=None, metadata={"help": "clamp the k3 KL per token to ±this (verl: 10)"})
     advantage_epsilon: float | None = field(
         default=None, metadata={"help": "added to the group std of the advantages (verl: 1e-6; None = TRL's 1e-4)"})

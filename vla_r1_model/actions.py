@@ -11,8 +11,9 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass, field
-from enum import Enum
-from typing import Iterable, Literal, Sequence, Union
+from enum import StrEnum
+from typing import Literal
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -24,7 +25,7 @@ class ActionError(ValueError):
     """An action value that violates its type's rules (non-finite, out of range, too short)."""
 
 
-class OutOfRange(str, Enum):
+class OutOfRange(StrEnum):
     """What to do with a normalized value outside [0, 1]."""
 
     CLIP = "clip"  # clip into [0, 1] and warn
@@ -83,24 +84,24 @@ class Affordance:
     @classmethod
     def from_values(
         cls, x: float, y: float, width: float, height: float, out_of_range: OutOfRange | str = OutOfRange.CLIP
-    ) -> "Affordance":
+    ) -> Affordance:
         """Build from raw numbers, applying the out-of-range policy (clip with a warning, or reject)."""
         policy = OutOfRange(out_of_range)
-        return cls(*(_normalized(n, v, policy) for n, v in zip(("x", "y", "width", "height"), (x, y, width, height))))
+        return cls(*(_normalized(n, v, policy) for n, v in zip(("x", "y", "width", "height"), (x, y, width, height), strict=True)))
 
     @classmethod
-    def from_corners_normalized(cls, x1: float, y1: float, x2: float, y2: float) -> "Affordance":
+    def from_corners_normalized(cls, x1: float, y1: float, x2: float, y2: float) -> Affordance:
         x1, x2 = sorted((float(x1), float(x2)))
         y1, y2 = sorted((float(y1), float(y2)))
         return cls((x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1)
 
     @classmethod
-    def from_corners_pixels(cls, x1: float, y1: float, x2: float, y2: float, image_width: int, image_height: int) -> "Affordance":
+    def from_corners_pixels(cls, x1: float, y1: float, x2: float, y2: float, image_width: int, image_height: int) -> Affordance:
         w, h = _image_size(image_width, image_height)
         return cls.from_corners_normalized(x1 / w, y1 / h, x2 / w, y2 / h)
 
     @classmethod
-    def from_sharerobot(cls, bbox_pixels_topleft: Sequence[float], image_width: int, image_height: int) -> "Affordance":
+    def from_sharerobot(cls, bbox_pixels_topleft: Sequence[float], image_width: int, image_height: int) -> Affordance:
         """ShareRobot box: PIXELS, (x, y) = TOP-LEFT corner, then width, height."""
         if len(bbox_pixels_topleft) != 4:
             raise ActionError(f"a ShareRobot box has 4 numbers (x, y, w, h), got {len(bbox_pixels_topleft)}")
@@ -108,7 +109,7 @@ class Affordance:
         return cls.from_corners_pixels(left, top, left + bw, top + bh, image_width, image_height)
 
     @classmethod
-    def from_robobrain(cls, corners_normalized: Sequence[float]) -> "Affordance":
+    def from_robobrain(cls, corners_normalized: Sequence[float]) -> Affordance:
         """RoboBrain box: NORMALIZED corners [x1, y1, x2, y2]."""
         if len(corners_normalized) != 4:
             raise ActionError(f"a RoboBrain box has 4 numbers [x1, y1, x2, y2], got {len(corners_normalized)}")
@@ -152,25 +153,26 @@ class Trajectory:
         for i, point in enumerate(points):
             if len(point) != 2:
                 raise ActionError(f"point {i} must have 2 coordinates, got {len(point)}")
-            pair = tuple(_check_finite(f"point {i} {axis}", v) for axis, v in zip("xy", point))
-            for axis, v in zip("xy", pair):
+            pair = tuple(_check_finite(f"point {i} {axis}", v) for axis, v in zip("xy", point, strict=True))
+            for axis, v in zip("xy", pair, strict=True):
                 if not 0.0 <= v <= 1.0:
                     raise ActionError(f"point {i} {axis}={v} is outside the normalized range [0, 1]")
             checked.append(pair)
         object.__setattr__(self, "points_normalized", tuple(checked))
 
     @classmethod
-    def from_values(cls, points: Iterable[Sequence[float]], out_of_range: OutOfRange | str = OutOfRange.CLIP) -> "Trajectory":
+    def from_values(cls, points: Iterable[Sequence[float]], out_of_range: OutOfRange | str = OutOfRange.CLIP) -> Trajectory:
         policy = OutOfRange(out_of_range)
         checked = []
         for i, point in enumerate(points):
             if len(point) != 2:
                 raise ActionError(f"point {i} must have 2 coordinates, got {len(point)}")
-            checked.append(tuple(_normalized(f"point {i} {axis}", v, policy) for axis, v in zip("xy", point)))
+            x, y = (_normalized(f"point {i} {axis}", v, policy) for axis, v in zip("xy", point, strict=True))
+            checked.append((x, y))
         return cls(tuple(checked))
 
     @classmethod
-    def from_pixels(cls, points_pixels: Iterable[Sequence[float]], image_width: int, image_height: int) -> "Trajectory":
+    def from_pixels(cls, points_pixels: Iterable[Sequence[float]], image_width: int, image_height: int) -> Trajectory:
         w, h = _image_size(image_width, image_height)
         return cls(tuple((float(p[0]) / w, float(p[1]) / h) for p in points_pixels))
 
@@ -191,7 +193,7 @@ class Trajectory:
         return [[round(x, 6), round(y, 6)] for x, y in self.points_normalized]
 
 
-Action = Union[Affordance, Trajectory]
+Action = Affordance | Trajectory
 
 
 def action_to_dict(action: Action, image_width: int | None = None, image_height: int | None = None) -> dict:

@@ -81,7 +81,8 @@ def time_preprocessing(backend, image: Image.Image, prompt: str, repeats: int = 
     """Median ms of the direct preprocessing and of the transformers processor, interleaved."""
     import torch
 
-    direct, processor = [], []
+    direct: list[float] = []
+    processor: list[float] = []
     for _ in range(repeats):
         for fast, times in ((True, direct), (False, processor)):
             start = time.perf_counter()

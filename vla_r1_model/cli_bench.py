@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 from .bench_answers import DEFAULT_MAX_PIXELS, DEFAULT_REASONING_TOKENS
 from .loading import DEFAULT_MODEL_ID, QUANTIZATIONS
@@ -128,7 +129,7 @@ def run_ros_intake(args: argparse.Namespace) -> int:
             check_output_file(args.json, what="--json file")
         except (OSError, OutputPathError) as exc:
             raise UsageError(f"--json file {args.json}: {exc}") from None
-    result = {"runs": [run_intake_benchmark(args.rate_hz, args.seconds, args.warmup, transport=transport)
+    result: dict[str, Any] = {"runs": [run_intake_benchmark(args.rate_hz, args.seconds, args.warmup, transport=transport)
                        for transport in args.transport]}
     if not args.no_startup:
         result["startup_hook"] = startup_hook_cost()
@@ -177,8 +178,9 @@ def run_pipeline(args: argparse.Namespace) -> int:
         raise UsageError(f"--bag {args.bag}: no such file or folder")
     _check_outputs(args)
     urdf = args.urdf
-    if urdf is None and testdata_dir() is not None:
-        urdf = testdata_dir() / "urdf_panda" / "panda.urdf"
+    data = testdata_dir()
+    if urdf is None and data is not None:
+        urdf = data / "urdf_panda" / "panda.urdf"
     if urdf is None:
         print("no --urdf and no shared test data: IK and time parameterization are not timed")
     else:  # a tip link at the root crashed pinocchio: refuse it before rendering anything

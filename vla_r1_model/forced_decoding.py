@@ -19,7 +19,7 @@ def forced_tokens_processor(answer_ids: Sequence[int], eos_token_id: int):
     answer = [int(t) for t in answer_ids] + [int(eos_token_id)]
 
     class ForcedTokens(LogitsProcessor):
-        def __init__(self):
+        def __init__(self) -> None:
             self.prompt_len: int | None = None
 
         def __call__(self, input_ids, scores):

@@ -8,7 +8,7 @@ the reference's argument order (which decides the result when a value is NaN).
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 

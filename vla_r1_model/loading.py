@@ -176,5 +176,6 @@ def load_model(
     except (OSError, ValueError) as exc:
         raise _load_failure(model, exc) from None
     if bnb is None:
-        net = net.to(device)
+        # functools.wraps on PreTrainedModel.to hides the bound self from mypy
+        net = net.to(device)  # type: ignore[arg-type]
     return net.eval()

@@ -7,6 +7,7 @@ import textwrap
 from PIL import Image, ImageDraw, ImageFont
 
 from .actions import Action, Affordance, Trajectory
+import itertools
 
 BOX_COLOR = (0, 255, 80)
 PATH_COLOR = (255, 200, 0)
@@ -14,7 +15,7 @@ START_COLOR = (0, 200, 255)
 ERROR_COLOR = (255, 60, 60)
 
 
-def _font(size: int) -> ImageFont.ImageFont:
+def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     try:
         return ImageFont.load_default(size=size)
     except TypeError:  # Pillow < 10.1 has no sized default font
@@ -60,7 +61,7 @@ def draw_overlay(
         draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=BOX_COLOR)
     elif isinstance(action, Trajectory):
         points = [tuple(p) for p in action.points_pixels(width, height).tolist()]
-        for start, end in zip(points, points[1:]):
+        for start, end in itertools.pairwise(points):
             _arrow(draw, start, end, PATH_COLOR, 2 * scale)
         for i, (px, py) in enumerate(points):
             r = 4 * scale

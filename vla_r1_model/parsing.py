@@ -66,13 +66,19 @@ def extract_output_body(text: str) -> str | None:
     return _unfence(body.strip())
 
 
+def _match_end(pattern: re.Pattern[str], text: str, position: int) -> int:
+    """Where ``pattern`` matched at ``position`` ends (``position`` when it does not match)."""
+    match = pattern.match(text, position)
+    return position if match is None else match.end()
+
+
 def _unfence(body: str) -> str:
     """What ``CODE_FENCE`` takes from a stripped body, in linear time: after the opening fence, a
     language word and whitespace; the rest up to the closing fence, stripped."""
     if len(body) < 6 or not (body.startswith("```") and body.endswith("```")):
         return body
-    after_language = _FENCE_LANGUAGE.match(body, 3).end()
-    start = _WHITESPACE.match(body, after_language).end()
+    after_language = _match_end(_FENCE_LANGUAGE, body, 3)
+    start = _match_end(_WHITESPACE, body, after_language)
     # language and whitespace cannot run into the closing backticks, so start <= len(body) - 3
     return body[start : len(body) - 3].strip()
 
@@ -179,7 +185,7 @@ def parse_output(
     ``bbox_2d`` answers, which are in pixels of that image.
     """
     try:
-        validate_task(task)
+        task = validate_task(task)
         policy = OutOfRange(out_of_range)
     except ValueError as exc:
         raise ParseError(str(exc)) from None
@@ -192,15 +198,15 @@ def parse_output(
             if OUTPUT_OPEN.search(text):
                 raise ParseError("the <output> block is never closed (generation stopped early?)")
             if task == "affordance":
-                action = _qwen_grounding(text, input_size)
-                if action is not None:
-                    return Prediction(task, action, reasoning, text, source_format="qwen_bbox_2d")
+                grounding = _qwen_grounding(text, input_size)
+                if grounding is not None:
+                    return Prediction(task, grounding, reasoning, text, source_format="qwen_bbox_2d")
             raise ParseError("no <output>…</output> block in the model's answer")
         action = _action_from_json(_loads(body, "the <output> block"), task, policy)
-        return Prediction(task, action, reasoning, text)  # type: ignore[arg-type]
+        return Prediction(task, action, reasoning, text)
     except ParseError:
         raise
     except ActionError as exc:
         raise ParseError(str(exc)) from None
-    except Exception as exc:  # the contract: nothing but ParseError escapes, whatever the text
+    except Exception as exc:  # noqa: BLE001 - the contract: nothing but ParseError escapes, whatever the text
         raise ParseError(f"unexpected {type(exc).__name__} while parsing: {exc}") from None

@@ -84,13 +84,13 @@ class Policy:
         self.config = config or PolicyConfig()
 
     @classmethod
-    def from_pretrained(cls, model: str, config: PolicyConfig | None = None, **backend_options: Any) -> "Policy":
+    def from_pretrained(cls, model: str, config: PolicyConfig | None = None, **backend_options: Any) -> Policy:
         from .backends.transformers_backend import TransformersBackend, TransformersBackendConfig
 
         return cls(TransformersBackend(TransformersBackendConfig(model=model, **backend_options)), config)
 
     @classmethod
-    def remote(cls, server_url: str, model: str, config: PolicyConfig | None = None, **client_options: Any) -> "Policy":
+    def remote(cls, server_url: str, model: str, config: PolicyConfig | None = None, **client_options: Any) -> Policy:
         from .backends.openai_backend import OpenAIBackend, OpenAIChatClient
 
         return cls(OpenAIBackend(OpenAIChatClient(server_url, model, **client_options)), config)

@@ -85,8 +85,8 @@ class FramePreprocessor:
         if self._device_table is None or self._device_table.device != torch.device(device):
             self._device_table = torch.from_numpy(self.normalization_table()).to(device)
         pixels = torch.from_numpy(rgb.copy()).to(device, non_blocking=False).permute(2, 0, 1).long()
-        chw = torch.gather(self._device_table, 1, pixels.reshape(3, -1)).reshape(pixels.shape)
-        patches, grid = self.patchify(chw, torch)
+        chw_device = torch.gather(self._device_table, 1, pixels.reshape(3, -1)).reshape(pixels.shape)
+        patches, grid = self.patchify(chw_device, torch)
         return patches.contiguous(), grid
 
     def __call__(self, image: Image.Image, text: str, device="cpu", lookup_on_device: bool | None = None) -> dict:

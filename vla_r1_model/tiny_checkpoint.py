@@ -14,6 +14,7 @@ import argparse
 import json
 import random
 from pathlib import Path
+from typing import Any
 
 from .prompts import AFFORDANCE_PROMPT_SUFFIX, TRAJECTORY_PROMPT_SUFFIX
 from .qwen_configs import QWEN_SPECIAL_TOKENS, real_3b_config_with_token_ids, tiny_config_dict
@@ -101,6 +102,7 @@ def write_random_checkpoint(out_dir: str | Path, preset: str = "tiny", seed: int
     out.mkdir(parents=True, exist_ok=True)
     tokenizer = build_tokenizer(seed)
     token_ids = {token: tokenizer.convert_tokens_to_ids(token) for token in QWEN_SPECIAL_TOKENS}
+    pixels: dict[str, Any]  # the image processor's keyword arguments
     if preset == "tiny":
         config_dict = tiny_config_dict(-(-len(tokenizer) // 64) * 64, token_ids)  # vocab rounded up to 64
         dtype, pixels = torch.float32, {"min_pixels": TINY_MIN_PIXELS, "max_pixels": TINY_MAX_PIXELS}

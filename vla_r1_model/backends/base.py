@@ -4,7 +4,8 @@ from __future__ import annotations
 import math
 import threading
 from dataclasses import dataclass, field
-from typing import Callable, Literal, Protocol
+from typing import Any, Literal, Protocol
+from collections.abc import Callable
 
 from PIL import Image
 
@@ -41,9 +42,9 @@ class GenerationSettings:
             raise ValueError(f"repetition_penalty must be > 0, got {self.repetition_penalty}")
 
     @classmethod
-    def reference_sampling(cls, **overrides) -> "GenerationSettings":
+    def reference_sampling(cls, **overrides) -> GenerationSettings:
         """The decoding of the VLA-R1 reference inference script."""
-        values = dict(max_new_tokens=2048, do_sample=True, temperature=0.7, top_p=0.9, repetition_penalty=1.1)
+        values: dict[str, Any] = dict(max_new_tokens=2048, do_sample=True, temperature=0.7, top_p=0.9, repetition_penalty=1.1)
         values.update(overrides)
         return cls(**values)
 

@@ -29,11 +29,12 @@ import threading
 import time
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Callable, Iterator
+from typing import Any
+from collections.abc import Callable
 
 from PIL import Image
 
-from .base import OUTPUT_CLOSE_TAG, BackendError, GenerationResult, GenerationSettings, TextCallback
+from .base import OUTPUT_CLOSE_TAG, BackendError, GenerationResult, GenerationSettings, StopReason, TextCallback
 
 # 408 timeout, 429 rate limit, 5xx server trouble: worth another try. Other 4xx: our request is wrong.
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
@@ -241,7 +242,8 @@ class OpenAIChatClient:
         except _TooLarge as exc:
             events.put(("error", BackendError(
                 f"chat-completions server {self.url} sent more than {exc.args[0]:,} bytes, over the "
-                f"{guard.max_bytes:,}-byte budget of max_new_tokens {payload.get('max_tokens')}: stopped reading")))
+                f"{guard.max_bytes:,}-byte budget of max_new_tokens {payload.get('max_tokens')}: "
+                "stopped reading")))
         except BackendError as exc:
             events.put(("error", exc))
         except Exception as exc:  # noqa: BLE001 - anything else is still the server's failure, named
@@ -389,6 +391,7 @@ class OpenAIBackend:
         request_start = time.perf_counter()
         answer = self.client.chat(messages, stream=True, on_text=on_text, cancel=cancel, **sampling)
         text = answer.text
+        stop_reason: StopReason
         if answer.cancelled:
             stop_reason = "cancelled"
         elif answer.cut_at_max_tokens or answer.finish_reason == "length":

@@ -5,12 +5,13 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from PIL import Image
 
 from ..loading import DEFAULT_MODEL_ID, QUANTIZATIONS, apply_image_budget, load_model, load_processor
 from ..preprocessing import FramePreprocessor
-from .base import OUTPUT_CLOSE_TAG, BackendError, GenerationResult, GenerationSettings, TextCallback
+from .base import OUTPUT_CLOSE_TAG, BackendError, GenerationResult, GenerationSettings, StopReason, TextCallback
 
 CACHE_KINDS = ("dynamic", "static")
 # A static cache is sized in whole buckets: a slightly longer instruction then reuses the same
@@ -174,7 +175,7 @@ class TransformersBackend:
     def prepare_inputs(self, image: Image.Image, prompt: str, fast: bool | None = None):
         """Chat template + image processing, as the reference does: the prompt text, then the image.
         ``fast`` None follows the config; False forces the processor (benchmarks compare the two)."""
-        messages = [{"role": "user", "content": [{"type": "text", "text": prompt}, {"type": "image"}]}]
+        messages: list[dict[str, Any]] = [{"role": "user", "content": [{"type": "text", "text": prompt}, {"type": "image"}]}]
         text = self.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
         use_fast = self.fast_preprocessing if fast is None else (fast and FramePreprocessor.supports(self.processor))
         if use_fast:
@@ -246,6 +247,7 @@ class TransformersBackend:
         n_new = int(output_ids.shape[1] - inputs["input_ids"].shape[1])
         text = self.processor.tokenizer.decode(output_ids[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
 
+        reason: StopReason
         if cancel is not None and cancel.is_set():
             reason = "cancelled"
         elif watch and OUTPUT_CLOSE_TAG in text.lower():

@@ -81,7 +81,7 @@ def _publisher(width: int, height: int, rate_hz: float, start_at: float, duratio
     next_at = time.monotonic()
     while time.time() < end:  # deadline loop: a late frame does not shift the next one
         stamp = node.get_clock().now().to_msg()
-        for msg, pub in zip((color, depth, info), pubs):
+        for msg, pub in zip((color, depth, info), pubs, strict=True):
             msg.header.stamp = stamp
             pub.publish(msg)
         counts["published_pairs"] += 1

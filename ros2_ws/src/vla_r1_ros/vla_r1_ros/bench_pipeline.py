@@ -15,6 +15,7 @@ from pathlib import Path
 from vla_r1_model.parsing import parse_output
 
 from .bags import compare_with_raw, open_bag
+from .frame import Frame
 from .grounding import GroundingConfig, ground
 from .planning import PlanningError
 from .robot_profile import PANDA
@@ -40,12 +41,14 @@ def run_pipeline_benchmark(urdf: str | None, tip_link: str = PANDA.tip_link, fra
                    for o in scene.ground_truth["objects"]]
         grounding, safety = GroundingConfig(), SafetyConfig()
         planner = build_planner(urdf, tip_link, safety) if urdf else None
-        start_positions = default_start_positions(planner.robot) if planner is not None else None
+        start_positions = default_start_positions(getattr(planner, "robot", None)) if planner is not None else None
         stages: dict[str, list[float]] = {"parse": [], "grounding": [], "safety": []}
         failures: dict[str, int] = {}
         with open_bag(scene.bag_path) as source:
             base_T_camera = source.static_transform("base_link", "camera_color_optical_frame")
-            loaded = list(source)
+            if base_T_camera is None:
+                raise RuntimeError(f"{scene.bag_path}: the demo scene has no base_T_camera")
+            loaded = [frame for frame in source if isinstance(frame, Frame)]  # no FrameError without skip_bad_frames
         work = [(frame, text) for frame in loaded for text in answers]
         for _ in tqdm(range(repeats), desc="bench pipeline", disable=not progress):
             for frame, text in work:
@@ -60,7 +63,7 @@ def run_pipeline_benchmark(urdf: str | None, tip_link: str = PANDA.tip_link, fra
                 stages["parse"].append(t1 - t0)
                 stages["grounding"].append(t2 - t1)
                 stages["safety"].append(t3 - t2)
-                if planner is None or violations:
+                if planner is None or start_positions is None or violations:
                     continue
                 try:
                     plan = planner.plan(list(targets.poses_base_T_tip), start_positions)

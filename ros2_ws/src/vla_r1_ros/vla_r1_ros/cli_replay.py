@@ -230,7 +230,8 @@ def run_replay(args: argparse.Namespace) -> int:
             return 2
         except OutputPathError as exc:
             raise UsageError(str(exc)) from None
-    print(f"{summary.frames} frame(s), {summary.succeeded} succeeded, failures by stage: {summary.failures_by_stage or 'none'}")
+    print(f"{summary.frames} frame(s), {summary.succeeded} succeeded, "
+          f"failures by stage: {summary.failures_by_stage or 'none'}")
     print(f"results: {summary.results_path}")
     if summary.out_bag:
         print(f"bag: {summary.out_bag}")

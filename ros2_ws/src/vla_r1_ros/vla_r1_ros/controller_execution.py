@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from rclpy.qos import qos_profile_sensor_data
@@ -161,7 +161,7 @@ class ControllerExecutor:
         if current is None:
             return ExecutionReport(False, False, total, 0, f"nothing sent: {why} on {cfg.joint_states_topic}")
         seconds: list[tuple[str, float]] = []
-        for index, (step, command) in enumerate(zip(steps, commands)):
+        for index, (step, command) in enumerate(zip(steps, commands, strict=True)):
             label = step_label(index, step)
             on_step(index, total, kinds[index])
             if cancel.is_set():
@@ -203,11 +203,12 @@ class ControllerExecutor:
             if cancel.is_set():
                 return "cancelled"
             if sent.rejected():
-                return f"{label}: the controller rejected the goal ({self.arm_topic if command.target == 'arm' else self.gripper_topic})"
+                topic = self.arm_topic if command.target == "arm" else self.gripper_topic
+                return f"{label}: the controller rejected the goal ({topic})"
             positions, received, count = self.joint_states.latest()
             now = self._clock()
             fresh = received is not None and received >= sent_s and now - received <= cfg.joint_state_max_age_s
-            if not fresh or not all(j in positions for j in command.joint_names):
+            if received is None or not fresh or not all(j in positions for j in command.joint_names):
                 if now >= watch.deadline_s:
                     return (f"{label}: no fresh joint state naming {list(command.joint_names)} on "
                             f"{cfg.joint_states_topic} before the step's timeout")

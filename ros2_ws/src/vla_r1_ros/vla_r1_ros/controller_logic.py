@@ -19,7 +19,8 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import numpy as np
 
@@ -91,7 +92,7 @@ class TrajectoryCommand:
 
     @property
     def goal(self) -> dict[str, float]:
-        return dict(zip(self.joint_names, (float(v) for v in self.positions[-1])))
+        return dict(zip(self.joint_names, (float(v) for v in self.positions[-1]), strict=True))
 
 
 def step_name(step: Any) -> str:
@@ -142,7 +143,8 @@ class JointStateSlot:
 
     def put(self, names, positions) -> None:
         with self._condition:
-            self._positions = {**self._positions, **{n: float(p) for n, p in zip(names, positions)}}
+            # a JointState's position array is either one per name or empty (a message of efforts only)
+            self._positions = {**self._positions, **{n: float(p) for n, p in zip(names, positions, strict=False)}}
             self._received = self._clock()
             self.count += 1
             self._condition.notify_all()
@@ -175,7 +177,7 @@ def fresh_positions(positions: dict[str, float], received: float | None, now: fl
 def start_deviation(command: TrajectoryCommand, current: dict[str, float]) -> tuple[str, float]:
     """(joint, |current - first point|) of the joint farthest from the command's first point."""
     errors = {j: abs(current[j] - float(command.positions[0, k])) for k, j in enumerate(command.joint_names)}
-    joint = max(errors, key=errors.get)
+    joint = max(errors, key=errors.__getitem__)
     return joint, errors[joint]
 
 
@@ -203,7 +205,7 @@ class StepWatch:
         """"done", "running" or "timeout" for a joint state received at ``now_s``."""
         goal = self.command.goal
         errors = {j: abs(positions[j] - g) for j, g in goal.items()}
-        joint = max(errors, key=errors.get)
+        joint = max(errors, key=errors.__getitem__)
         self.worst = (joint, errors[joint])
         if self.command.target == "arm":
             reached = errors[joint] <= self.config.goal_tolerance_rad

@@ -59,14 +59,14 @@ def s_to_time_msg(seconds: float):
     from builtin_interfaces.msg import Time
 
     sec = int(np.floor(seconds))
-    return Time(sec=sec, nanosec=min(int(round((seconds - sec) * 1e9)), 999_999_999))
+    return Time(sec=sec, nanosec=min(round((seconds - sec) * 1e9), 999_999_999))
 
 
 def s_to_duration_msg(seconds: float):
     from builtin_interfaces.msg import Duration
 
     sec = int(np.floor(seconds))
-    return Duration(sec=sec, nanosec=min(int(round((seconds - sec) * 1e9)), 999_999_999))
+    return Duration(sec=sec, nanosec=min(round((seconds - sec) * 1e9), 999_999_999))
 
 
 def pose_msg(base_T_tip: np.ndarray):

@@ -18,7 +18,7 @@ import json
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -49,7 +49,7 @@ class DemoSceneConfig:
     seed: int = 0
     n_frames: int = 10
     fps: float = 10.0
-    camera: CameraSpec = CameraSpec()
+    camera: CameraSpec = field(default_factory=CameraSpec)
     gl: str = "egl"  # MuJoCo offscreen backend; only honoured before mujoco is first imported
 
     def __post_init__(self) -> None:
@@ -103,7 +103,8 @@ class _Renderer:
             self._renderer = mujoco.Renderer(self.model, camera.height, camera.width)
         except Exception as error:  # MuJoCo raises plain Exceptions for GL problems
             raise RuntimeError(
-                f"MuJoCo cannot render offscreen with MUJOCO_GL={os.environ.get('MUJOCO_GL')!r}: {error}; {_gl_hint(gl)}"
+                f"MuJoCo cannot render offscreen with MUJOCO_GL={os.environ.get('MUJOCO_GL')!r}: "
+                f"{error}; {_gl_hint(gl)}"
             ) from error
         # MuJoCo's near/far clip planes in metres; its Renderer undoes the (reversed-Z) projection
         # with exactly these, so the depth it returns is metric Z along the optical axis.
@@ -266,6 +267,7 @@ def generate_demo_scene(out_dir: str | PathLike[str], seed: int = 0, n_frames: i
     transform_path = out / "base_T_camera.yaml"
     NamedTransform(BASE_FRAME, CAMERA_FRAME, base_T_camera).to_yaml(transform_path, extra={"source": "demo scene"})
     preview_path = out / "preview.png"
+    assert first_color is not None  # n_frames >= 1 (DemoSceneConfig)
     _preview(first_color, truth["objects"], preview_path)
     return DemoScene(out, bag_path, truth_path, transform_path, preview_path, truth, render_s / config.n_frames)
 

@@ -81,7 +81,7 @@ class PlacedObject:
     @property
     def base_T_object(self) -> SE3:
         c, s = math.cos(self.yaw_rad), math.sin(self.yaw_rad)
-        return SE3(np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]]), self.position_base_m)
+        return SE3(np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]]), np.array(self.position_base_m))
 
     @property
     def top_centre_base_m(self) -> np.ndarray:
@@ -127,7 +127,7 @@ class CameraSpec:
         x = np.cross(z, self.up_hint_base)  # image right (x = y x z with y = -up)
         x = x / np.linalg.norm(x)
         y = np.cross(z, x)  # image down: the up hint's opposite, made orthogonal to z
-        return SE3(np.stack([x, y, z], axis=1), self.position_base_m)
+        return SE3(np.stack([x, y, z], axis=1), np.array(self.position_base_m))
 
 
 @dataclass(frozen=True)
@@ -186,7 +186,8 @@ def mjcf(layout: SceneLayout) -> str:
     <quality shadowsize="2048"/>
   </visual>
   <worldbody>
-    <light name="ceiling" pos="0.4 0.3 2.0" dir="0.1 -0.15 -1" diffuse="0.5 0.5 0.5" specular="0.1 0.1 0.1" castshadow="true"/>
+    <light name="ceiling" pos="0.4 0.3 2.0" dir="0.1 -0.15 -1" diffuse="0.5 0.5 0.5" specular="0.1 0.1 0.1"
+           castshadow="true"/>
     <geom name="floor" type="plane" pos="0 0 -0.75" size="3 3 0.05" rgba="0.32 0.33 0.36 1"/>
     <geom name="table" type="box" pos="{tx} {ty} {TABLE_TOP_Z_M - hz}" size="{hx} {hy} {hz}" rgba="0.72 0.66 0.58 1"/>
     <geom name="robot_pedestal" type="cylinder" pos="0 0 -0.375" size="0.09 0.375" rgba="0.25 0.25 0.27 1"/>

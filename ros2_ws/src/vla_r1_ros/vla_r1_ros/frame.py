@@ -17,7 +17,7 @@ class Frame:
 
     color_rgb: np.ndarray
     depth_m: np.ndarray | None
-    camera: "CameraModel"
+    camera: CameraModel
     stamp_s: float
     frame_id: str = "camera_color_optical_frame"
 
@@ -29,7 +29,8 @@ class Frame:
         if self.depth_m is not None:
             if self.depth_m.shape != (height, width):
                 raise ValueError(
-                    f"depth_m shape {self.depth_m.shape} does not match color {height}x{width}: align depth to color first"
+                    f"depth_m shape {self.depth_m.shape} does not match color {height}x{width}: "
+                    "align depth to color first"
                 )
             if self.depth_m.dtype != np.float32:
                 raise ValueError(f"depth_m must be float32 metres, got {self.depth_m.dtype}")

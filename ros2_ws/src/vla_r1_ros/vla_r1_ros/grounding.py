@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Sequence, Union
+from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -154,7 +155,7 @@ class PathTarget(_PoseTarget):
         }
 
 
-Target = Union[GraspTarget, PathTarget]
+Target = GraspTarget | PathTarget
 
 
 @dataclass(frozen=True, eq=False)
@@ -226,8 +227,8 @@ def _region_grid(box_xyxy: Sequence[float], fraction: float, width: int, height:
     x1, y1, x2, y2 = box_xyxy
     cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
     hw, hh = (x2 - x1) * fraction / 2, (y2 - y1) * fraction / 2
-    c0, c1 = max(int(math.ceil(cx - hw)), 0), min(int(math.floor(cx + hw)), width - 1)
-    r0, r1 = max(int(math.ceil(cy - hh)), 0), min(int(math.floor(cy + hh)), height - 1)
+    c0, c1 = max(math.ceil(cx - hw), 0), min(math.floor(cx + hw), width - 1)
+    r0, r1 = max(math.ceil(cy - hh), 0), min(math.floor(cy + hh), height - 1)
     if c1 < c0 or r1 < r0:
         return np.zeros(0, dtype=int), np.zeros(0, dtype=int)
     v, u = np.mgrid[r0:r1 + 1, c0:c1 + 1]
@@ -237,7 +238,7 @@ def _region_grid(box_xyxy: Sequence[float], fraction: float, width: int, height:
 def _points_base(frame: Frame, base_T_camera: SE3, box_xyxy: Sequence[float], fraction: float) -> np.ndarray:
     """Valid depth pixels of a box region as (N, 3) base-frame points."""
     u, v = _region_grid(box_xyxy, fraction, frame.width, frame.height)
-    depth = frame.depth_m[v, u].astype(np.float64)
+    depth = _depth_image(frame)[v, u].astype(np.float64)
     keep = np.isfinite(depth) & (depth > 0)
     if not keep.any():
         return np.zeros((0, 3))
@@ -282,7 +283,8 @@ def _fit_plane_normal(points: np.ndarray, band_m: float, toward_base: np.ndarray
         inliers = points[np.abs((points - centroid) @ best_normal) <= band_m]
     if len(inliers) < min_points:
         raise GroundingError(
-            f"only {len(inliers)} surface points on the fitted plane (min_surface_points {min_points}): no surface normal"
+            f"only {len(inliers)} surface points on the fitted plane (min_surface_points {min_points}): "
+            "no surface normal"
         )
     normal = best_normal if best_normal @ (toward_base - inliers.mean(axis=0)) >= 0 else -best_normal
     return normal, len(inliers)
@@ -299,7 +301,7 @@ def _closing_from_points(points_base: np.ndarray, grasp_base: np.ndarray, approa
         return None, len(surface)
     flat = surface - np.outer(surface @ approach, approach)
     flat = flat - flat.mean(axis=0)
-    eigenvalues, eigenvectors = np.linalg.eigh(flat.T @ flat)
+    _, eigenvectors = np.linalg.eigh(flat.T @ flat)
     long_axis = eigenvectors[:, 2]
     return np.cross(approach, long_axis), len(surface)
 
@@ -335,11 +337,12 @@ def ground_affordance(frame: Frame, affordance: Affordance, base_T_camera: SE3,
     base_T_camera = as_se3(base_T_camera, "base_T_camera")
     width, height = frame.width, frame.height
     x1, y1, x2, y2 = (c - 0.5 for c in affordance.corners_pixels(width, height))  # edges -> pixel centres
-    u, v = _pixel_centre([affordance.x, affordance.y], width, height)
+    u, v = _pixel_centre(np.array([affordance.x, affordance.y]), width, height)
     if x2 - x1 < MIN_BOX_SIDE_PX or y2 - y1 < MIN_BOX_SIDE_PX:
         raise GroundingError(
             f"degenerate box: {x2 - x1:.2f} x {y2 - y1:.2f} px inside the {width}x{height} frame (normalized width "
-            f"{affordance.width:g}, height {affordance.height:g}); a box must be at least {MIN_BOX_SIDE_PX:g} px on each side")
+            f"{affordance.width:g}, height {affordance.height:g}); "
+            f"a box must be at least {MIN_BOX_SIDE_PX:g} px on each side")
     box = (float(x1), float(y1), float(x2), float(y2))
     what = f"grasp target (box centre pixel u={u:.1f}, v={v:.1f}; box {tuple(round(c, 1) for c in box)})"
     try:
@@ -461,11 +464,12 @@ def ground_trajectory(frame: Frame, trajectory: Trajectory, base_T_camera: SE3,
     depths = np.array([s.value_m for s in samples])
     surface_base = base_T_camera.apply(frame.camera.deproject(pixels, depths))
     if not np.all(np.isfinite(surface_base)):
-        raise GroundingError(f"trajectory: deprojection is not finite for waypoints {np.flatnonzero(~np.isfinite(surface_base).all(axis=1)).tolist()}")
+        not_finite = np.flatnonzero(~np.isfinite(surface_base).all(axis=1)).tolist()
+        raise GroundingError(f"trajectory: deprojection is not finite for waypoints {not_finite}")
 
     nodes = []
     last = len(pixels) - 1
-    for i, (sample, surface) in enumerate(zip(samples, surface_base)):
+    for i, (sample, surface) in enumerate(zip(samples, surface_base, strict=True)):
         pixel = ((float(pixels[i, 0]), float(pixels[i, 1])),)
         nodes.append(_PathNode(surface + config.hover_height_m * BASE_Z, surface, config.hover_height_m, float(i),
                                "waypoint", pixel, sample.value_m, sample.n_valid, sample.n_total))

@@ -131,7 +131,7 @@ class GroundingConfig:
         return SE3.from_quaternion_xyzw(self.trajectory_orientation_xyzw, (0.0, 0.0, 0.0)).rotation.copy()
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], file: Any = None) -> "GroundingConfig":
+    def from_dict(cls, data: Mapping[str, Any] | None, file: Any = None) -> GroundingConfig:
         """From YAML/ROS-parameter data; unknown keys and values of the wrong kind are refused (a typo
         must not fall back silently): ConfigError naming ``file`` and the key."""
         from vla_r1_model.config_files import dataclass_from_mapping

@@ -11,8 +11,8 @@ deterministic random seeds, and returns the converged solution nearest (L2, radi
 configuration. ``IKConfig.accept_seed_within_rad`` trades that search for speed: the solution reached
 from the current configuration is returned at once when it lies within that joint distance (damped
 least squares from there takes small, minimum-norm steps, so it is rarely beaten by much; see
-docs/benchmarks.md for the measured cost). Poses are 4x4 float64 homogeneous matrices; ``base_T_tip`` maps tip-frame points into
-the base frame.
+docs/benchmarks.md for the measured cost). Poses are 4x4 float64 homogeneous matrices;
+``base_T_tip`` maps tip-frame points into the base frame.
 """
 from __future__ import annotations
 
@@ -153,7 +153,7 @@ class RobotModel:
         if not (np.isfinite(self.lower_limits).all() and np.isfinite(self.upper_limits).all()):
             raise ValueError(f"{source}: every active joint needs finite position limits")
         if not (self.velocity_limits_rad_s > 0).all():
-            names = [n for n, v in zip(self.joint_names, self.velocity_limits_rad_s) if not v > 0]
+            names = [n for n, v in zip(self.joint_names, self.velocity_limits_rad_s, strict=True) if not v > 0]
             raise ValueError(f"{source}: joints {names} have no velocity limit (> 0) in the URDF")
         for array in (self.lower_limits, self.upper_limits, self.velocity_limits_rad_s):
             array.setflags(write=False)
@@ -356,7 +356,8 @@ class RobotModel:
             what = "position" if position_only else "pose"
             raise IKError(
                 f"{what} unreachable for tip {self.tip_link!r} at {np.round(target.translation, 4).tolist()} m: "
-                f"best residual {pos_err * 1e3:.1f} mm / {math.degrees(rot_err):.2f} deg after {1 + config.num_random_seeds} seeds",
+                f"best residual {pos_err * 1e3:.1f} mm / {math.degrees(rot_err):.2f} deg "
+                f"after {1 + config.num_random_seeds} seeds",
                 pos_err,
                 rot_err,
             )

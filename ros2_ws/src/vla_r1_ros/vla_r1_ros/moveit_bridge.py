@@ -59,7 +59,7 @@ def join_segments(segments: Sequence[JointTrajectory]) -> JointTrajectory:
         start = 0 if k == 0 else 1  # a segment starts where the previous ended
         positions.append(segment.positions[start:])
         times.append(segment.time_from_start_s[start:] - segment.time_from_start_s[0] + offset)
-        if with_velocities:
+        if with_velocities and segment.velocities is not None:  # with_velocities: none is None
             velocities.append(segment.velocities[start:])
         offset = times[-1][-1] if len(times[-1]) else offset
         indices.append(sum(len(p) for p in positions) - 1)

@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
@@ -73,7 +74,7 @@ class VlaR1Node(Node):
 
         self._frames = node_logic.FrameSlot()
         self._rate = node_logic.RateMeter()
-        self._sync = NearestStampSync(cfg.camera.sync_config())
+        self._sync: NearestStampSync[Any, Any] = NearestStampSync(cfg.camera.sync_config())
         self._sync_lock = threading.Lock()
         self.synced_pairs = 0  # color/depth pairs taken in (bench and diagnostics)
         self.unpaired_colors = 0
@@ -84,7 +85,7 @@ class VlaR1Node(Node):
         self._cancel = threading.Event()
         self._policy = None
         self._model_error: str | None = None
-        self._planner = None
+        self._planner: Any = None  # pinocchio's Planner, MoveItPlanner or a test double: used by what it offers
         self._controllers = None  # planner pinocchio: the ros2_control executor of task plans
         self._last_inference_s: float | None = None
         self._ended_result = None  # the result the running goal ended with (see _execute)
@@ -138,7 +139,7 @@ class VlaR1Node(Node):
         for name, value in defaults.items():
             try:
                 self.declare_parameter(name, value)
-            except (InvalidParameterTypeException, InvalidParameterValueException) as exc:
+            except (InvalidParameterTypeException, InvalidParameterValueException):
                 given = overrides.get(name)
                 shown = given.value if given is not None else "?"
                 hint = (f" (write {float(shown)!r}: a double parameter refuses an integer)"
@@ -219,7 +220,7 @@ class VlaR1Node(Node):
                                    e.acceleration_scaling), cfg.safety, node_name=e.moveit_node_name)
             self._policy = cfg.model.build_policy()
             self.get_logger().info(f"model {cfg.model.model} loaded; planner {cfg.execution.planner}")
-        except Exception as exc:  # reported in diagnostics and in every refusal
+        except Exception as exc:  # noqa: BLE001 - reported in diagnostics and in every refusal
             self._model_error = f"{type(exc).__name__}: {exc}"
             self.get_logger().error(f"startup failed: {self._model_error}")
 
@@ -323,7 +324,7 @@ class VlaR1Node(Node):
         self._ended_result = None
         try:
             return self._run_goal(goal_handle)
-        except Exception as exc:  # a bug must not leave the server busy forever nor lose the goal's answer
+        except Exception as exc:  # noqa: BLE001 - a bug must not leave the server busy forever nor lose the goal's answer
             message = f"internal error: {type(exc).__name__}: {exc}"
             self.get_logger().error(f"goal failed unexpectedly: {message}")
             if not goal_handle.is_active:  # it already ended (a second abort would raise): keep its result
@@ -462,12 +463,13 @@ class VlaR1Node(Node):
         if trajectory is not None:
             self._trajectory_pub.publish(trajectory)
         if self.config.output.publish_overlay:
+            import numpy as np
             from PIL import Image as PILImage
 
             from vla_r1_model.overlay import draw_overlay
 
             overlay = draw_overlay(PILImage.fromarray(frame.color_rgb), action, outcome.instruction, outcome.error)
-            self._overlay_pub.publish(conversions.image_msg(overlay, image_header))
+            self._overlay_pub.publish(conversions.image_msg(np.asarray(overlay), image_header))
         specs = node_logic.marker_specs(frame, outcome, base_T_camera)
         self._markers_pub.publish(conversions.marker_array_msg(specs, base_header))
         if outcome.plan is not None:
@@ -538,8 +540,10 @@ def realsense_publisher(args=None) -> None:
                     info_fields = frame.camera.to_camera_info()
                 color_pub.publish(conversions.image_msg(frame.color_rgb, header))
                 depth = frame.depth_m
-                depth_pub.publish(Image(header=header, height=depth.shape[0], width=depth.shape[1], encoding="32FC1",
-                                        is_bigendian=0, step=depth.shape[1] * 4, data=depth.tobytes()))
+                if depth is not None:  # RealSenseSource aligns depth to every color frame
+                    depth_pub.publish(Image(header=header, height=depth.shape[0], width=depth.shape[1],
+                                            encoding="32FC1", is_bigendian=0, step=depth.shape[1] * 4,
+                                            data=depth.tobytes()))
                 info_pub.publish(CameraInfo(header=header, **info_fields))
                 rclpy.spin_once(node, timeout_sec=0.0)
     except KeyboardInterrupt:

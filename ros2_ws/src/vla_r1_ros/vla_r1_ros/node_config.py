@@ -288,7 +288,7 @@ def _ros_value(value: Any) -> Any:
         if value and all(isinstance(v, str) for v in value):
             return list(value)  # a string array (joint names)
         return [float(v) for v in value]
-    if isinstance(value, bool) or isinstance(value, (int, str)):
+    if isinstance(value, (bool, int, str)):
         return value
     return float(value)
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import numpy as np
 
@@ -110,7 +111,7 @@ class Pipeline:
             return self.base_T_camera
         try:  # eye-in-hand: the arm's pose at the frame's time may be unavailable
             return self.base_T_camera(frame)
-        except Exception as exc:  # noqa: BLE001 - an outcome, not a crash of the robot loop
+        except Exception as exc:  # an outcome, not a crash of the robot loop
             raise GroundingError(f"no base_T_camera for the frame at {frame.stamp_s:.3f} s: {type(exc).__name__}: {exc}") from exc
 
     def _start(self) -> np.ndarray:
@@ -121,7 +122,7 @@ class Pipeline:
         if callable(self.start_positions):
             try:
                 value = self.start_positions()
-            except Exception as exc:  # noqa: BLE001 - a state monitor's failure is this goal's failure
+            except Exception as exc:  # a state monitor's failure is this goal's failure
                 raise PlanningError("input", f"cannot read the current joint positions: {type(exc).__name__}: {exc}") from exc
         else:
             value = self.start_positions
@@ -150,14 +151,14 @@ class Pipeline:
             raise ValueError("this pipeline has no policy: use run_action")
         from vla_r1_model.backends.base import BackendError
 
-        base = dict(instruction=instruction, task=task, stamp_s=frame.stamp_s)
+        base: dict[str, Any] = dict(instruction=instruction, task=task, stamp_s=frame.stamp_s)
         start = time.perf_counter()
         try:
             output = self.policy.predict(frame.color_rgb, instruction, task, on_text=on_text, cancel=cancel)
         except BackendError as exc:
             return Outcome(**base, timings_s={"model": time.perf_counter() - start}, failed_stage="model", error=str(exc))
         timings = {"model": time.perf_counter() - start - output.timings.parse_s, "parse": output.timings.parse_s}
-        model = dict(raw_text=output.raw_text, reasoning=output.reasoning, model_timings=output.timings.to_dict())
+        model: dict[str, Any] = dict(raw_text=output.raw_text, reasoning=output.reasoning, model_timings=output.timings.to_dict())
         if output.stop_reason == "cancelled":
             return Outcome(**base, **model, timings_s=timings, failed_stage="model", error="cancelled")
         if output.prediction is None:

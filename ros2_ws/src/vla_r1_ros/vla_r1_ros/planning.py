@@ -300,7 +300,7 @@ class PinocchioPlanner:
     def _check_inputs(self, targets: Sequence[np.ndarray], start_positions: np.ndarray) -> tuple[list[pin.SE3], np.ndarray]:
         if len(targets) == 0:
             raise PlanningError("input", "no targets")
-        poses = []
+        poses: list[pin.SE3] = []
         for k, pose in enumerate(targets):
             pose = np.asarray(pose, dtype=np.float64)
             if pose.shape != (4, 4):

@@ -9,9 +9,11 @@ Used by ``vla-r1 live --camera realsense`` (ROS-free) and by the node's small pu
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -67,7 +69,7 @@ class RealSenseSource:
         self._depth_scale_m = 0.001
         self._camera: CameraModel | None = None
 
-    def __enter__(self) -> "RealSenseSource":
+    def __enter__(self) -> RealSenseSource:
         self.start()
         return self
 
@@ -103,10 +105,8 @@ class RealSenseSource:
 
     def stop(self) -> None:
         if self._pipeline is not None:
-            try:
+            with contextlib.suppress(RuntimeError):
                 self._pipeline.stop()
-            except RuntimeError:
-                pass
             self._pipeline = None
 
     @property

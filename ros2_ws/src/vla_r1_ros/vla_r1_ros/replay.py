@@ -14,7 +14,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 from PIL import Image
@@ -148,7 +148,8 @@ def _replay_into(out: Path, bag_path: Path | None, frames: Iterable[Frame | Fram
 
     from .replay_report import write_report
 
-    summary = ReplaySummary(out_dir=out, results_path=out / "results.jsonl")
+    results_path = out / "results.jsonl"
+    summary = ReplaySummary(out_dir=out, results_path=results_path)
     records: list[dict] = []
     bag_writer = None
     if bag_path is not None:
@@ -156,7 +157,7 @@ def _replay_into(out: Path, bag_path: Path | None, frames: Iterable[Frame | Fram
 
         bag_writer = ReplayBagWriter(bag_path)
     try:
-        with open(summary.results_path, "w") as results:
+        with open(results_path, "w") as results:
             try:
                 for index, item in enumerate(tqdm(frames, total=total, desc="replay", unit="frame",
                                                   disable=not options.progress)):
@@ -176,7 +177,7 @@ def _replay_into(out: Path, bag_path: Path | None, frames: Iterable[Frame | Fram
                     else:
                         stage = record["failed_stage"]
                         summary.failures_by_stage[stage] = summary.failures_by_stage.get(stage, 0) + 1
-                    if bag_writer is not None and outcome is not None:
+                    if bag_writer is not None and isinstance(item, Frame) and overlay is not None and outcome is not None:
                         bag_writer.write(item, overlay, outcome)
             except BagError as error:  # the bag broke part-way: keep what was done, say where it stopped
                 summary.bag_error = str(error)

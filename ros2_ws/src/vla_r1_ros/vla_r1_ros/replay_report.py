@@ -16,7 +16,7 @@ def plot_targets(positions_base_m: np.ndarray, kind: str, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, (top, side) = plt.subplots(1, 2, figsize=(6.4, 2.8), dpi=90)
-    for axis, (i, j, name) in zip((top, side), ((0, 1, "y"), (0, 2, "z"))):
+    for axis, (i, j, name) in zip((top, side), ((0, 1, "y"), (0, 2, "z")), strict=True):
         axis.plot(positions_base_m[:, i], positions_base_m[:, j], "-o" if kind == "path" else "o", color="tab:orange", ms=4,
                   label="pre-grasp / waypoints")
         axis.plot(positions_base_m[-1, i], positions_base_m[-1, j], "*", color="tab:red", ms=12, label="final target")
@@ -55,10 +55,12 @@ def _frame_card(out_dir: Path, record: dict) -> str:
     plan = record.get("plan")
     plan_line = f"<p>plan: {plan['num_points']} points, {plan['duration_s']:.2f} s</p>" if plan else ""
     return (
-        f"<section class='{'ok' if record['ok'] else 'fail'}'><h2>frame {record['index']} · t = {record['stamp_s']:.3f} s</h2>"
+        f"<section class='{'ok' if record['ok'] else 'fail'}'>"
+        f"<h2>frame {record['index']} · t = {record['stamp_s']:.3f} s</h2>"
         f"<p class='status'>{html.escape(status)}</p>"
         f"<div class='row'><img src='{record['frame_dir']}/overlay.png' alt='overlay'>{plot}</div>"
-        f"<details open><summary>reasoning</summary><pre>{html.escape(record.get('reasoning') or '(none)')}</pre></details>"
+        f"<details open><summary>reasoning</summary>"
+        f"<pre>{html.escape(record.get('reasoning') or '(none)')}</pre></details>"
         f"<details><summary>raw answer</summary><pre>{html.escape(record.get('raw_text') or '')}</pre></details>"
         f"{plan_line}{_timing_table(record.get('timings_ms', {}))}</section>"
     )
@@ -75,7 +77,8 @@ def write_report(out_dir: Path, records: list[dict], instruction: str, task: str
         "<!doctype html><html><head><meta charset='utf-8'><title>VLA-R1 replay</title><style>"
         "body{font-family:sans-serif;margin:2em;max-width:1100px} section{border:1px solid #ccc;border-radius:6px;"
         "padding:1em;margin:1em 0} section.fail{border-color:#d33} .row{display:flex;gap:1em;flex-wrap:wrap}"
-        ".row img{max-width:520px} pre{white-space:pre-wrap;background:#f6f6f6;padding:.5em} .t td,.t th{padding:0 .8em}"
+        ".row img{max-width:520px} pre{white-space:pre-wrap;background:#f6f6f6;padding:.5em} "
+        ".t td,.t th{padding:0 .8em}"
         ".status{font-weight:bold}</style></head><body>"
         f"<h1>VLA-R1 replay</h1><p><b>instruction:</b> {html.escape(instruction)} · <b>task:</b> {task}</p>"
         f"<p><b>frames:</b> {len(records)} · <b>succeeded:</b> {succeeded}</p>"

@@ -61,7 +61,7 @@ class RobotProfile:
     @property
     def ready(self) -> dict[str, float]:
         """The ready pose by joint name."""
-        return dict(zip(self.arm_joints, self.ready_positions_rad))
+        return dict(zip(self.arm_joints, self.ready_positions_rad, strict=True))
 
     def ready_positions(self) -> np.ndarray:
         return np.array(self.ready_positions_rad, dtype=np.float64)
@@ -71,7 +71,7 @@ class RobotProfile:
         """Tool point in the tip link's frame: the default ``tip_T_grasp`` of grounding."""
         from calibration import SE3  # here, not at import: command-line shells read their defaults here
 
-        return SE3(np.eye(3), (0.0, 0.0, self.fingertip_offset_m))
+        return SE3(np.eye(3), np.array([0.0, 0.0, self.fingertip_offset_m]))
 
 
 PANDA = RobotProfile(

@@ -45,7 +45,7 @@ class SafetyConfig:
         hi = _as_xyz(self.workspace_max_xyz_m, "workspace_max_xyz_m")
         object.__setattr__(self, "workspace_min_xyz_m", lo)  # lists from YAML become tuples
         object.__setattr__(self, "workspace_max_xyz_m", hi)
-        for axis, a, b in zip("xyz", lo, hi):
+        for axis, a, b in zip("xyz", lo, hi, strict=True):
             if not a < b:
                 raise ValueError(f"workspace min {axis} ({a} m) must be below max {axis} ({b} m)")
         for name in ("min_z_m", "tool_min_z_m", "max_reach_m", "max_step_m"):
@@ -60,7 +60,7 @@ class SafetyConfig:
             raise ValueError(f"min_z_m ({self.min_z_m} m) must be below the workspace max z ({hi[2]} m)")
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], file: str | Path | None = None) -> SafetyConfig:
+    def from_dict(cls, data: Mapping[str, Any] | None, file: str | Path | None = None) -> SafetyConfig:
         """Unknown keys and values of the wrong kind are refused (ConfigError naming file and key)."""
         from vla_r1_model.config_files import dataclass_from_mapping
 
@@ -141,7 +141,7 @@ def check_targets(
                 SafetyViolation("finite", math.inf, bad, i, f"target {i}: non-finite position {p.tolist()}")
             )
             continue
-        box_axes = zip("xyz", p, lo, hi) if "workspace_box" in rules else ()
+        box_axes = zip("xyz", p, lo, hi, strict=True) if "workspace_box" in rules else ()
         for axis, value, a, b in box_axes:
             if value < a:
                 violations.append(
@@ -178,7 +178,8 @@ def check_targets(
                 violations.append(
                     SafetyViolation(
                         "max_step", config.max_step_m, step, i,
-                        f"target {i}: step of {step:.3f} m from target {i - 1} exceeds max step {config.max_step_m:.3f} m",
+                        f"target {i}: step of {step:.3f} m from target {i - 1} "
+                        f"exceeds max step {config.max_step_m:.3f} m",
                     )
                 )
     return violations

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
@@ -124,7 +124,7 @@ class ArmSegment:
                 "trajectory": self.trajectory.summary()}
 
 
-TaskStep = Union[GripperCommand, ArmSegment]
+TaskStep = GripperCommand | ArmSegment
 
 
 @dataclass(frozen=True, eq=False)
@@ -266,7 +266,8 @@ def plan_task(targets: GroundedTargets, planner: Planner | None, start_positions
                     f"; and {len(violations) - 3} more" if len(violations) > 3 else "")
                 raise TaskError("safety", spec.role, message, violations)
     if planner is None:
-        raise TaskError("planning", specs[1].role, "no planner (plan-only without a robot model)")
+        first = next(s for s in specs if isinstance(s, _SegmentSpec))
+        raise TaskError("planning", first.role, "no planner (plan-only without a robot model)")
     steps: list[TaskStep] = []
     q = np.asarray(start_positions, dtype=np.float64)
     for spec in specs:

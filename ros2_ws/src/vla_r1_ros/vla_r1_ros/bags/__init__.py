@@ -7,6 +7,20 @@ from .summary import BagSummary, TopicInfo
 from .topics import TopicSelection
 
 __all__ = [
-    "BagError", "BagReadOptions", "FrameError", "BagSource", "BagSummary", "FrameSelection", "PairingConfig", "RawReadResult",
-    "ReadStats", "ReadingComparison", "TopicInfo", "compare_with_raw", "TopicSelection", "open_bag", "raw_read_images", "read_summary",
+    "BagError",
+    "BagReadOptions",
+    "BagSource",
+    "BagSummary",
+    "FrameError",
+    "FrameSelection",
+    "PairingConfig",
+    "RawReadResult",
+    "ReadStats",
+    "ReadingComparison",
+    "TopicInfo",
+    "TopicSelection",
+    "compare_with_raw",
+    "open_bag",
+    "raw_read_images",
+    "read_summary",
 ]

@@ -5,7 +5,8 @@ import time
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
-from typing import Sequence
+from typing import Any
+from collections.abc import Sequence
 
 from .errors import BagError
 from .rosbags_backend import RosbagsBag
@@ -37,7 +38,7 @@ def raw_read_images(path: str | PathLike[str], topics: Sequence[str] | None = No
         connections = [c for c in reader.connections if c.topic in wanted]
         count = payload = 0
         for connection, _, raw in reader.messages(connections=connections):
-            msg = reader.deserialize(raw, connection.msgtype)
+            msg: Any = reader.deserialize(raw, connection.msgtype)
             count += 1
             payload += len(msg.data)
     finally:

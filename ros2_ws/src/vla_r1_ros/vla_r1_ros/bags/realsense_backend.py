@@ -7,11 +7,13 @@ so playback waits for us: a small bounded queue gives streaming with back-pressu
 """
 from __future__ import annotations
 
+import functools
 import queue
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -163,7 +165,7 @@ class RealSenseBag:
                 if kind == "color" and pixels.ndim == 3:
                     order = slice(2, None, -1) if self.encoding(topic) in ("bgr8", "bgra8") else slice(0, 3)
                     pixels = np.ascontiguousarray(pixels[:, :, order])
-                yield kind, ImageRecord(topic, index[topic], stamp_s, lambda p=pixels: p)
+                yield kind, ImageRecord(topic, index[topic], stamp_s, functools.partial(np.asarray, pixels))
                 index[topic] += 1
         except RuntimeError as error:
             raise BagError(self.path, f"playback failed: {error}", topic=color_topic) from error

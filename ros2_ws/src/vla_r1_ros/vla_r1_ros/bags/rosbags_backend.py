@@ -9,7 +9,8 @@ import sqlite3
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
+from collections.abc import Callable, Iterator
 
 from .errors import BagError
 from .images import color_rgb_from_msg, depth_raw_from_msg

@@ -8,7 +8,8 @@ import math
 from dataclasses import dataclass, field, replace
 from os import PathLike
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 
 
 from calibration import SE3, CalibrationFileError, CameraModel
@@ -231,7 +232,7 @@ class BagSource:
     def _pairs(self) -> Iterator[Pair]:
         stats = self.stats
         if self.topics.depth_topic is None:
-            for kind, record in self._images():
+            for _kind, record in self._images():
                 stats.color_messages += 1
                 yield Pair(record, None, None)
             return
@@ -358,7 +359,7 @@ class BagSource:
             self._realsense.close()
         self._rosbags.close()
 
-    def __enter__(self) -> "BagSource":
+    def __enter__(self) -> BagSource:
         return self
 
     def __exit__(self, *exc: object) -> None:

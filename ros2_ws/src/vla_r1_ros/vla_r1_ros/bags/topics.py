@@ -84,7 +84,7 @@ def _matching_info(summary: BagSummary, image_topic: str) -> str | None:
 
     def shared(info: TopicInfo) -> int:
         common = 0
-        for a, b in zip(info.name.split("/"), image_topic.split("/")):
+        for a, b in zip(info.name.split("/"), image_topic.split("/"), strict=False):  # names of any depth
             if a != b:
                 break
             common += 1
@@ -135,6 +135,7 @@ def select_topics(
             found = ", ".join(f"{t.name} ({t.encoding})" for t in images)
             raise BagError(path, f"no depth image topic (16UC1/mono16/32FC1); image topics: {found}")
 
+    color_info: str | None
     if info_topic is not None:
         color_info = _checked(summary, info_topic, CAMERA_INFO_TYPE, "info topic").name
     else:

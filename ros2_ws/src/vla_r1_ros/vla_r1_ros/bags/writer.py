@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 from os import PathLike
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -42,7 +43,7 @@ class RgbdBagWriter:
         self._connections: dict[str, Any] = {}
         self._open = False
 
-    def __enter__(self) -> "RgbdBagWriter":
+    def __enter__(self) -> RgbdBagWriter:
         self._writer.open()
         self._open = True
         return self
@@ -61,7 +62,7 @@ class RgbdBagWriter:
         if not (math.isfinite(stamp_s) and stamp_s >= 0):
             raise ValueError(f"stamp must be a finite time >= 0 s, got {stamp_s}")
         sec = int(stamp_s)
-        nanosec = min(int(round((stamp_s - sec) * 1e9)), 999_999_999)
+        nanosec = min(round((stamp_s - sec) * 1e9), 999_999_999)
         return types["std_msgs/msg/Header"](stamp=types["builtin_interfaces/msg/Time"](sec=sec, nanosec=nanosec),
                                             frame_id=frame_id)
 
@@ -72,7 +73,7 @@ class RgbdBagWriter:
             self._connections[topic] = self._writer.add_connection(topic, msgtype, typestore=self._typestore,
                                                                    offered_qos_profiles=qos)
         data = self._typestore.serialize_cdr(msg, msgtype)
-        self._writer.write(self._connections[topic], max(1, int(round(bag_time_s * 1e9))), data)
+        self._writer.write(self._connections[topic], max(1, round(bag_time_s * 1e9)), data)
 
     def write_image(self, topic: str, pixels: np.ndarray, stamp_s: float, frame_id: str,
                     encoding: str | None = None, bag_time_s: float | None = None) -> None:

@@ -124,7 +124,7 @@ class SimCell:
             if geom.parent.name in PANDA.finger_links:
                 geom.condim = 4
                 geom.solref = [CONTACT_TIMECONST_S, 1.0]
-        for name, kp in zip(PANDA.arm_joints, ARM_KP):
+        for name, kp in zip(PANDA.arm_joints, ARM_KP, strict=True):
             actuator = spec.add_actuator(name=f"servo_{name}", target=name, trntype=mujoco.mjtTrn.mjTRN_JOINT)
             actuator.set_to_position(kp=kp, kv=kp / 10.0)
         gripper = spec.add_actuator(name="servo_gripper", target=PANDA.finger_joints[0], trntype=mujoco.mjtTrn.mjTRN_JOINT)
@@ -164,13 +164,16 @@ class SimCell:
         self.data = mujoco.MjData(self.model)
         self._close_renderers()
         m = self.model
-        name = lambda kind, i: mujoco.mj_id2name(m, kind, i)  # noqa: E731
+
+        def name_of(kind, i):
+            return mujoco.mj_id2name(m, kind, i)
+
         self.arm_qpos = np.array([m.jnt_qposadr[mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, n)] for n in PANDA.arm_joints])
         self.arm_dof = np.array([m.jnt_dofadr[mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, n)] for n in PANDA.arm_joints])
         self.finger_qpos = np.array([m.jnt_qposadr[mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, n)] for n in PANDA.finger_joints])
         self.gripper_actuator = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_ACTUATOR, "servo_gripper")
         self.hand_body = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, PANDA.tip_link)
-        self.body_names = [name(mujoco.mjtObj.mjOBJ_BODY, i) or "world" for i in range(m.nbody)]
+        self.body_names = [name_of(mujoco.mjtObj.mjOBJ_BODY, i) or "world" for i in range(m.nbody)]
         self.robot_bodies = {i for i, n in enumerate(self.body_names) if n.startswith("panda_")}
         self.finger_bodies = {self.body_names.index(name) for name in PANDA.finger_links}
         self.object_bodies = {o.spec.name: self.body_names.index(o.spec.name) for o in layout.objects}
@@ -183,6 +186,12 @@ class SimCell:
         self.zfar_m = float(m.vis.map.zfar * m.stat.extent)
 
     # ------------------------------------------------------------------ state
+    def scene(self) -> SceneLayout:
+        """The layout of the last reset."""
+        if self.layout is None:
+            raise RuntimeError("the simulated cell has no scene yet: reset it with a layout first")
+        return self.layout
+
     def reset(self, layout: SceneLayout, arm_positions: np.ndarray, gripper_width_m: float = PANDA.gripper_open_width_m,
               settle_s: float = 0.1) -> None:
         """Objects at the layout's poses (at rest), arm at ``arm_positions``, gripper at a width. The
@@ -206,7 +215,7 @@ class SimCell:
         self.command_arm(q)
         self.command_gripper(gripper_width_m, 40.0)
         mujoco.mj_forward(m, d)
-        self.step(max(0, int(round(settle_s / TIMESTEP_S))))
+        self.step(max(0, round(settle_s / TIMESTEP_S)))
 
     def command_arm(self, positions: np.ndarray, velocities: np.ndarray | None = None) -> None:
         """Servo set-points; ``velocities`` (rad/s) become the feed-forward term."""
@@ -256,7 +265,8 @@ class SimCell:
         return SE3(self.data.xmat[body].reshape(3, 3).copy(), self.data.xpos[body].copy())
 
     def unstable(self) -> bool:
-        """Whether MuJoCo met non-finite positions, velocities or accelerations since the last reset (it then resets the state)."""
+        """Whether MuJoCo met non-finite positions, velocities or accelerations since the last reset
+        (it then resets the state)."""
         warnings = self._mujoco.mjtWarning
         return any(int(self.data.warning[w].number) > 0
                    for w in (warnings.mjWARN_BADQPOS, warnings.mjWARN_BADQVEL, warnings.mjWARN_BADQACC))

@@ -14,12 +14,13 @@ import math
 import statistics
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import numpy as np
 
 from ..demo_scene_layout import SceneLayout, sample_layout
-from ..grounding import GroundingConfig
+from ..grounding import GroundingConfig, PathTarget
 from ..pipeline import Pipeline
 from ..planning import PinocchioPlanner, PlannerConfig
 from ..robot_profile import PANDA
@@ -104,7 +105,7 @@ class Episode:
 def episode_specs(episodes: int, seed: int, task: str, noise_levels: tuple[float, ...],
                   layout_for: Callable[[int], SceneLayout] = sample_layout) -> list[EpisodeSpec]:
     """``episodes`` per noise level; the same layouts and objects under every level (paired)."""
-    specs = []
+    specs: list[EpisodeSpec] = []
     for noise in noise_levels:
         for i in range(episodes):
             layout_seed = seed * 1_000_003 + i
@@ -119,7 +120,7 @@ def trajectory_pixels(cell: SimCell, object_name: str, n_points: int = 5, run_up
     camera = cell.config.camera
     model = camera.camera_model()
     camera_T_base = camera.base_T_camera().inverse()
-    obj = next(o for o in cell.layout.objects if o.spec.name == object_name)
+    obj = next(o for o in cell.scene().objects if o.spec.name == object_name)
     top = obj.top_centre_base_m
     points = []
     for s in np.linspace(0.0, 1.0, n_points):
@@ -205,14 +206,14 @@ class Evaluator:
             episode.action_value = outcome.prediction.action
         if outcome.targets is not None:
             episode.targets = outcome.targets.to_dict()
-            grounded = outcome.targets.targets[-1].surface_point_base_m if outcome.targets.kind == "path" \
-                else outcome.targets.targets[-1].grasp_point_base_m
+            last = outcome.targets.targets[-1]
+            grounded = last.surface_point_base_m if isinstance(last, PathTarget) else last.grasp_point_base_m
             episode.grounded_point_base_m = np.round(grounded, 6).tolist()
             episode.grasp_error_mm = round(float(np.linalg.norm(np.asarray(grounded) - top)) * 1e3, 3)
         if outcome.task_plan is not None:
             episode.plan, episode.task_plan = outcome.task_plan.to_dict(), outcome.task_plan
-        if not outcome.ok:
-            episode.fail(outcome.failed_stage, outcome.error)
+        if outcome.failed_stage is not None:  # not outcome.ok
+            episode.fail(outcome.failed_stage, outcome.error or "")
             return
         plan = outcome.task_plan
 
@@ -239,6 +240,7 @@ class Evaluator:
 
     def _judge(self, spec: EpisodeSpec, episode: Episode, position: np.ndarray, rest_xy: np.ndarray, top: np.ndarray) -> None:
         cell, judge = self.cell, self.judge
+        assert episode.lifted_m is not None  # measured before the judge is asked
         if spec.task == "affordance":
             held = held_objects(cell.contacts(), cell.object_bodies)
             if spec.object_name not in held:

@@ -131,7 +131,7 @@ class _Runner:
         self.watch_drop: tuple[str, float] | None = None  # (object, fingertip distance when the lift began)
         self.q_desired = cell.arm_positions()
         self.press_history: dict[str, list[float]] = {}
-        self.press_window = max(1, int(round(config.press_window_s / (TIMESTEP_S * config.check_every_steps))))
+        self.press_window = max(1, round(config.press_window_s / (TIMESTEP_S * config.check_every_steps)))
 
     def _record(self) -> None:
         cell, cfg, res = self.cell, self.config, self.result
@@ -167,7 +167,8 @@ class _Runner:
             if force > cfg.max_press_force_n:
                 return Stop("excessive_contact_force", stage,
                             f"the fingers press {obj} into the table with {force:.1f} N beyond its weight "
-                            f"for {cfg.press_window_s * 1e3:.0f} ms (limit {cfg.max_press_force_n:.1f} N) at t = {cell.time_s:.2f} s",
+                            f"for {cfg.press_window_s * 1e3:.0f} ms (limit {cfg.max_press_force_n:.1f} N) "
+                            f"at t = {cell.time_s:.2f} s",
                             cell.time_s)
         if self.watch_drop is not None:
             obj, start = self.watch_drop
@@ -191,7 +192,7 @@ class _Runner:
         cell, cfg, res = self.cell, self.config, self.result
         stage = STAGE_OF_ROLE.get(segment.role, "execute")
         trajectory = segment.trajectory
-        n = int(math.ceil((trajectory.duration_s + cfg.settle_s) / TIMESTEP_S))
+        n = math.ceil((trajectory.duration_s + cfg.settle_s) / TIMESTEP_S)
         times = np.arange(1, n + 1) * TIMESTEP_S
         positions = trajectory.sample(times)
         half = TIMESTEP_S / 2
@@ -201,7 +202,7 @@ class _Runner:
         if stage in ("lift", "place") and res.held_object is not None and self.watch_drop is None:
             obj = res.held_object
             self.watch_drop = (obj, float(np.linalg.norm(cell.object_position(obj) - cell.fingertip_centre_base_m())))
-        for q, qd in zip(positions, velocities):
+        for q, qd in zip(positions, velocities, strict=True):
             self.q_desired = q
             cell.command_arm(q, qd)
             stop = self._advance(stage)
@@ -217,9 +218,9 @@ class _Runner:
         start = cell.time_s
         cell.command_gripper(command.width_m, command.force_n)
         previous = cell.finger_width_m()
-        window = max(1, int(round(0.05 / TIMESTEP_S)))
-        min_steps = int(round(0.1 / TIMESTEP_S))
-        for k in range(1, int(math.ceil(cfg.gripper_timeout_s / TIMESTEP_S)) + 1):
+        window = max(1, round(0.05 / TIMESTEP_S))
+        min_steps = round(0.1 / TIMESTEP_S)
+        for k in range(1, math.ceil(cfg.gripper_timeout_s / TIMESTEP_S) + 1):
             stop = self._advance(stage)
             if stop is not None:
                 return stop
@@ -247,10 +248,7 @@ def execute_plan(cell: SimCell, plan: TaskPlan, config: ExecutionConfig | None =
     runner = _Runner(cell, config or ExecutionConfig())
     runner._record()
     for step in plan.steps:
-        if isinstance(step, GripperCommand):
-            stop = runner.gripper(step, target_object)
-        else:
-            stop = runner.arm(step)
+        stop = runner.gripper(step, target_object) if isinstance(step, GripperCommand) else runner.arm(step)
         if stop is not None:
             runner.result.stop = stop
             break
@@ -266,7 +264,7 @@ def hold(cell: SimCell, seconds: float, result: ExecutionResult | None = None, c
         if result.held_object is not None:
             obj = result.held_object
             runner.watch_drop = (obj, float(np.linalg.norm(cell.object_position(obj) - cell.fingertip_centre_base_m())))
-    for _ in range(int(round(seconds / TIMESTEP_S))):
+    for _ in range(round(seconds / TIMESTEP_S)):
         stop = runner._advance(stage)
         if stop is not None:
             return stop

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from PIL import Image

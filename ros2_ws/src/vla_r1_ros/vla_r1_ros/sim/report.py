@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import html
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -46,7 +45,7 @@ def plot_scene(record: dict, path: Path) -> None:
     top.add_patch(Rectangle((tx - hx, ty - hy), 2 * hx, 2 * hy, color="#d8cbb5", zorder=0, label="table"))
     side.plot([tx - hx, tx + hx], [0, 0], color="#a08c6c", lw=4, zorder=0)
     for obj in record["scene"]["objects"]:
-        x, y, z = obj["position_base_m"]
+        x, y, _ = obj["position_base_m"]
         color = obj["rgba"][:3]
         size = obj["size_m"]
         radius = size.get("radius", max(size.get("x", 0), size.get("y", 0)) / 2)
@@ -82,7 +81,7 @@ def plot_scene(record: dict, path: Path) -> None:
         axis.set_aspect("equal", adjustable="box")
         axis.grid(alpha=0.3)
     handles, labels = top.get_legend_handles_labels()
-    unique = dict(zip(labels, handles))
+    unique = dict(zip(labels, handles, strict=True))
     fig.legend(unique.values(), unique.keys(), fontsize=7, loc="lower center", ncol=4)
     fig.tight_layout(rect=(0, 0.12, 1, 1))
     fig.savefig(path)
@@ -120,7 +119,7 @@ def plot_joints(execution, path: Path) -> None:
 def save_gif(frames: list[np.ndarray], path: Path, fps: float) -> None:
     from PIL import Image
 
-    images = [Image.fromarray(f).convert("P", palette=Image.ADAPTIVE, colors=128) for f in frames]
+    images = [Image.fromarray(f).convert("P", palette=Image.Palette.ADAPTIVE, colors=128) for f in frames]
     images[0].save(path, save_all=True, append_images=images[1:], duration=int(1000 / max(fps, 1.0)), loop=0)
 
 
@@ -152,15 +151,18 @@ def write_episode_figures(out_dir: Path, episode, cell) -> dict[str, str]:
 
 def _table(summary: dict) -> str:
     head = ("<tr><th>box noise (px)</th><th>shape</th><th>episodes</th><th>successes</th><th>success rate</th>"
-            "<th>95 % interval</th><th>median grasp error (mm)</th><th>median s / episode</th><th>failures by stage</th></tr>")
+            "<th>95 % interval</th><th>median grasp error (mm)</th><th>median s / episode</th>"
+            "<th>failures by stage</th></tr>")
     rows = []
     for condition in summary["conditions"]:
         for shape, g in [("all", condition)] + list(condition["by_shape"].items()):
             low, high = g["ci95"]
             failures = ", ".join(f"{k} {v}" for k, v in sorted(g["failures_by_stage"].items())) or "none"
-            rows.append(f"<tr class='{'all' if shape == 'all' else ''}'><td>{condition['box_noise_px']:g}</td><td>{shape}</td>"
+            grasp_mm = g["median_grasp_error_mm"] if g["median_grasp_error_mm"] is not None else "–"
+            rows.append(f"<tr class='{'all' if shape == 'all' else ''}'>"
+                        f"<td>{condition['box_noise_px']:g}</td><td>{shape}</td>"
                         f"<td>{g['episodes']}</td><td>{g['successes']}</td><td>{100 * g['success_rate']:.1f} %</td>"
-                        f"<td>{100 * low:.1f}–{100 * high:.1f} %</td><td>{g['median_grasp_error_mm'] if g['median_grasp_error_mm'] is not None else '–'}</td>"
+                        f"<td>{100 * low:.1f}–{100 * high:.1f} %</td><td>{grasp_mm}</td>"
                         f"<td>{g['median_episode_s']}</td><td>{html.escape(failures)}</td></tr>")
     return f"<table class='t'>{head}{''.join(rows)}</table>"
 
@@ -199,7 +201,8 @@ def _card(record: dict) -> str:
             f"<p class='status'>{outcome}</p>"
             + (f"<pre class='reason'>{html.escape(record['reason'])}</pre>" if record.get("reason") else "")
             + stop_line + f"<p>{html.escape(' · '.join(measures))}</p><div class='row'>{images}</div>"
-            f"<details open><summary>reasoning</summary><pre>{html.escape(record.get('reasoning') or '(none)')}</pre></details>"
+            f"<details open><summary>reasoning</summary>"
+            f"<pre>{html.escape(record.get('reasoning') or '(none)')}</pre></details>"
             f"<details><summary>raw answer</summary><pre>{html.escape(record.get('raw_text') or '')}</pre></details>"
             f"<details><summary>times</summary>{_times(record)}</details></section>")
 
@@ -218,8 +221,10 @@ def write_report(out_dir: Path, records: list[dict], summary: dict) -> Path:
         f"<p><b>answers from:</b> {html.escape(summary['answer_source'])}</p>"
         f"<p><b>model:</b> {html.escape(summary['model'] or 'none')} · <b>task:</b> {summary['task']} · "
         f"<b>robot:</b> {html.escape(summary['robot'])} · <b>seed:</b> {summary['seed']}</p>"
-        f"<p><b>{overall['successes']} of {overall['episodes']} episodes succeeded</b> · run took {summary['wall_s']:.1f} s</p>"
-        f"{_table(summary)}<p>{len(detailed)} of {len(records)} episodes shown below (all of them are in episodes.jsonl).</p>"
+        f"<p><b>{overall['successes']} of {overall['episodes']} episodes succeeded</b> · "
+        f"run took {summary['wall_s']:.1f} s</p>"
+        f"{_table(summary)}<p>{len(detailed)} of {len(records)} episodes shown below "
+        "(all of them are in episodes.jsonl).</p>"
         + "".join(_card(r) for r in detailed) + "</body></html>"
     )
     path = out_dir / "report.html"

@@ -82,7 +82,7 @@ def robot_spec(urdf_path: str | os.PathLike[str]) -> Any:
         raise RobotDescriptionError(f"{path}: no <robot> element")
     try:
         spec = mujoco.MjSpec.from_string(text)
-    except Exception as error:  # MuJoCo raises plain ValueError/Exception with its parser's text
+    except Exception as error:  # noqa: BLE001 - MuJoCo raises plain ValueError/Exception with its parser's text
         raise RobotDescriptionError(f"MuJoCo cannot import URDF {path}: {error}") from None
     for mesh in spec.meshes:  # package:// URIs: the meshes are looked up by file name in meshdir
         mesh.file = os.path.basename(mesh.file)

@@ -39,7 +39,11 @@ def run_batch(episodes: int, seed: int, camera_rate_hz: float = 5.0, progress: b
     system.executor.add_node(client)
     truth: dict = {}
     latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE)
-    client.create_subscription(String, "/vla_r1_sim_cell/ground_truth", lambda m: truth.update(json.loads(m.data)), latched)
+
+    def on_truth(msg: String) -> None:
+        truth.update(json.loads(msg.data))
+
+    client.create_subscription(String, "/vla_r1_sim_cell/ground_truth", on_truth, latched)
     reset = client.create_publisher(Int64, "/vla_r1_sim_cell/reset_seed", 10)
     action = ActionClient(client, ExecuteInstruction, "/vla_r1_node/execute_instruction")
     spin = threading.Thread(target=system.executor.spin, daemon=True)
@@ -60,7 +64,7 @@ def run_batch(episodes: int, seed: int, camera_rate_hz: float = 5.0, progress: b
         time.sleep(0.5)
         for spec in tqdm(episode_specs(episodes, seed, "affordance", (0.0,)), desc="goals over ROS", disable=not progress):
             reset.publish(Int64(data=spec.seed))
-            wait(lambda: truth.get("scene_seed") == spec.seed and not truth.get("held"), 30)
+            wait(lambda spec=spec: truth.get("scene_seed") == spec.seed and not truth.get("held"), 30)
             time.sleep(1.5 / camera_rate_hz + 0.1)  # a camera frame of the new scene
             instruction = f"pick up the {object_phrase(spec.object_name)}"
             start = time.monotonic()

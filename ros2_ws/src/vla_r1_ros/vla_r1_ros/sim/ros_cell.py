@@ -9,8 +9,8 @@ velocity as servo feed-forward; a new trajectory replaces the running one at onc
 ``/<gripper_controller>/joint_trajectory`` (``panda_finger_joint1`` = width / 2, effort = force limit).
 ``/vla_r1_sim_cell/reset`` (std_srvs/Trigger, where std_srvs is installed) samples the next scene; the
 topic ``/vla_r1_sim_cell/reset_seed`` (std_msgs/Int64: a layout seed, < 0 = the next one) does it
-everywhere (std_srvs is not among the wheels here); the ground truth's ``scene_seed`` says when it is done. ``fault_stuck_joint`` names a
-joint whose servo stops following commands (fault injection for tests).
+everywhere (std_srvs is not among the wheels here); the ground truth's ``scene_seed`` says when it is done.
+``fault_stuck_joint`` names a joint whose servo stops following commands (fault injection for tests).
 
 The camera transform: no tf2_ros here, so the node writes the hand-eye YAML (the format of
 ``vla-r1 calibrate hand-eye``) to ``hand_eye_yaml`` for the VLA-R1 node's ``transforms.hand_eye_yaml``.
@@ -256,7 +256,7 @@ def make_sim_cell_node(context=None, parameter_overrides=None, cell_config: Cell
             Header = self._msgs[0]
             t = self.time_offset_s + self.cell.time_s
             header = Header(frame_id=frame_id)
-            header.stamp.sec, header.stamp.nanosec = int(t), int(round((t - int(t)) * 1e9)) % 1_000_000_000
+            header.stamp.sec, header.stamp.nanosec = int(t), round((t - int(t)) * 1e9) % 1_000_000_000
             return header
 
         def _publish_joints(self) -> None:
@@ -272,8 +272,10 @@ def make_sim_cell_node(context=None, parameter_overrides=None, cell_config: Cell
             _, Image, CameraInfo, _, _ = self._msgs
             frame = self.cell.render_frame()
             header = self._header("camera_color_optical_frame")
-            height, width = frame.depth_m.shape
-            depth_mm = np.nan_to_num(frame.depth_m * 1000.0, nan=0.0).round().clip(0, 65535).astype(np.uint16)
+            depth_m = frame.depth_m
+            assert depth_m is not None  # render_frame renders depth with every frame
+            height, width = depth_m.shape
+            depth_mm = np.nan_to_num(depth_m * 1000.0, nan=0.0).round().clip(0, 65535).astype(np.uint16)
             self.color_pub.publish(Image(header=header, height=height, width=width, encoding="rgb8", step=width * 3,
                                          data=np.ascontiguousarray(frame.color_rgb).tobytes()))
             self.depth_pub.publish(Image(header=header, height=height, width=width, encoding="16UC1", step=width * 2,
@@ -289,7 +291,7 @@ def make_sim_cell_node(context=None, parameter_overrides=None, cell_config: Cell
             names = list(self.rest_z)
             held = held_objects(cell.contacts(), names)
             objects = []
-            for o in cell.layout.objects:
+            for o in cell.scene().objects:
                 pose = cell.object_pose(o.spec.name)
                 lift = float(pose.translation[2]) - self.rest_z[o.spec.name]
                 objects.append({"name": o.spec.name, "shape": o.spec.shape, "size_m": o.spec.size_m(),

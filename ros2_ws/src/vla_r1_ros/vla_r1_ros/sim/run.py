@@ -16,7 +16,8 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from vla_r1_model.files import atomic_write_text
 from vla_r1_model.validation import integer_at_least
