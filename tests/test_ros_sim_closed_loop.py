@@ -157,10 +157,13 @@ def test_cancel_during_execution_holds_the_arm(client, sim):
     watch = client.watch
     truth = watch.reset()
     name = visible_object(truth)
+    commands_at_goal = watch.truth["arm_commands"]
     handle, run = client.send(f"pick up the {object_phrase(name)}", execute=True)
-    wait_until(lambda: "executing" in run.stages, 60, "execution to begin")
-    time.sleep(0.8)
+    # the approach (the plan's first arm command, ~4 s long) has reached the cell: cancel while it moves
+    wait_until(lambda: watch.truth["arm_commands"] > commands_at_goal, 60, "the approach to reach the cell")
+    time.sleep(0.5)
     commands_before_cancel = watch.truth["arm_commands"]
+    assert commands_before_cancel == commands_at_goal + 1, "only the approach was sent"
     t_cancel = time.monotonic()
     handle.cancel_goal_async()
     client.finish(handle, run, timeout_s=20)
