@@ -19,8 +19,8 @@ import numpy as np  # noqa: E402
 
 from calibration import SE3, CameraModel  # noqa: E402
 from vla_r1_model.actions import Trajectory  # noqa: E402
-from vla_r1_ros.frame import Frame  # noqa: E402
-from vla_r1_ros.grounding import GroundingConfig, ground_trajectory  # noqa: E402
+from vla_r1_robot.perception.frame import Frame  # noqa: E402
+from vla_r1_robot.perception.grounding import GroundingConfig, ground_trajectory  # noqa: E402
 
 WIDTH, HEIGHT = 640, 480
 CAMERA = CameraModel(WIDTH, HEIGHT, np.array([[500.0, 0, 319.5], [0, 500.0, 239.5], [0, 0, 1]]), "plumb_bob", np.zeros(5))

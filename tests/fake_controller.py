@@ -18,8 +18,8 @@ from sensor_msgs.msg import JointState
 from trajectory_msgs.msg import JointTrajectory as JointTrajectoryMsg
 
 from vla_r1_ros.conversions import joint_trajectory_from_msg
-from vla_r1_ros.pipeline import PANDA_READY
-from vla_r1_ros.planning import JointTrajectory
+from vla_r1_robot.pipeline import PANDA_READY
+from vla_r1_robot.motion.planning import JointTrajectory
 
 ARM_JOINTS = tuple(PANDA_READY)
 FINGERS = ("panda_finger_joint1", "panda_finger_joint2")

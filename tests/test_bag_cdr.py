@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from calibration import CameraModel
-from vla_r1_ros.bags.cdr import parse_camera_info_cdr, parse_transform_cdr
-from vla_r1_ros.bags.extrinsics import se3_from_transform_msg
-from vla_r1_ros.bags.rosbags_backend import RosbagsBag
+from vla_r1_robot.bags.cdr import parse_camera_info_cdr, parse_transform_cdr
+from vla_r1_robot.bags.extrinsics import se3_from_transform_msg
+from vla_r1_robot.bags.rosbags_backend import RosbagsBag
 
 CAMERA_INFO = "sensor_msgs/msg/CameraInfo"
 TRANSFORM = "geometry_msgs/msg/Transform"

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "ros2_ws/src"
 PKG = SRC / "vla_r1_ros"
 IFACES = SRC / "vla_r1_interfaces"
-ROS_LAYER = ("node.py", "moveit_bridge.py", "conversions.py", "bench_intake.py", "controller_execution.py",
+ROS_LAYER = ("node.py", "moveit_bridge.py", "conversions.py", "controller_execution.py",
              "sim/ros_cell.py", "sim/ros_bringup.py", "sim/ros_goal.py", "sim/ros_batch.py")
 # Python module -> the ROS package that provides it (where the names differ)
 MODULE_PACKAGE = {"tf2_ros": "tf2_ros_py", "moveit": "moveit_py"}
@@ -140,7 +140,7 @@ def test_setup_py_entry_points_resolve():
     for needed in ("resource/vla_r1_ros", "config/params.yaml", "config/moveit_py.yaml", "setup.cfg"):
         assert (PKG / needed).is_file(), needed
     # the ROS-free modules the ROS layer relies on import here
-    for module in ("vla_r1_ros.node_logic", "vla_r1_ros.node_config", "vla_r1_ros.realsense_source", "vla_r1_ros.cli_live"):
+    for module in ("vla_r1_ros.node_logic", "vla_r1_ros.node_config", "vla_r1_robot.bags.realsense_source", "vla_r1_cli.live"):
         importlib.import_module(module)
 
 

@@ -24,8 +24,8 @@ from std_msgs.msg import Int64, String  # noqa: E402
 
 from test_ros_node import node_overrides  # noqa: E402
 from vla_r1_ros.node import VlaR1Node  # noqa: E402
-from vla_r1_ros.sim.answer_server import AnswerServer  # noqa: E402
-from vla_r1_ros.sim.policies import object_phrase  # noqa: E402
+from vla_r1_robot.sim.answer_server import AnswerServer  # noqa: E402
+from vla_r1_robot.sim.policies import object_phrase  # noqa: E402
 from vla_r1_ros.sim.ros_cell import make_sim_cell_node  # noqa: E402
 
 NODE = "vla_r1_node_sim"

@@ -1,0 +1,66 @@
+"""The `vla-r1` command: one entry point, one thin subcommand module per concern.
+
+Each subcommand module exposes ``register(subparsers)``, which adds its parser and sets
+``func`` to a callable taking the parsed namespace and returning an exit code. Modules are
+imported when the parser is built, so they must keep heavy imports (torch, cv2 …) inside
+their handlers.
+
+Exit codes shared by all subcommands: 0 success, 2 bad arguments or unreadable input,
+3 the model's answer could not be parsed (infer), 1 anything else that failed.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# Modules that register a subcommand, in the order of `vla-r1 --help`.
+SUBCOMMAND_MODULES: tuple[str, ...] = (
+    "vla_r1_cli.infer",
+    "vla_r1_cli.bench.command",
+    "vla_r1_cli.live",
+    "vla_r1_cli.replay",
+    "vla_r1_cli.sim",
+    "vla_r1_cli.train",
+    "vla_r1_cli.calibrate",
+)
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_UNPARSEABLE = 3
+
+
+class UsageError(Exception):
+    """Bad arguments or unreadable input files: reported on stderr with exit code 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vla-r1",
+        description="VLA-R1 robot stack: inference, replay, calibration, training and benchmarks.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module_name in SUBCOMMAND_MODULES:
+        importlib.import_module(module_name).register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "func", None) is None:
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return int(args.func(args) or 0)
+    except UsageError as exc:
+        print(f"vla-r1 {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
