@@ -221,7 +221,7 @@ def test_summary_intervals_and_table():
 @pytest.mark.slow
 def test_sim_eval_command_writes_results_and_refuses_an_existing_folder(tmp_path):
     out = tmp_path / "eval"
-    # The installed command (python -m vla_r1_cli.main would make a second UsageError class in __main__).
+    # The installed command, as a user runs it.
     command = [str(Path(sys.executable).parent / "vla-r1"), "sim", "eval", "--episodes", "4", "--seed", "3",
                "--video-episodes", "1", "--no-progress", "--out", str(out)]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300)

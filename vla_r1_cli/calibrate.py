@@ -9,8 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from vla_r1_cli.main import EXIT_FAILED, EXIT_OK, UsageError
-from vla_r1_model.files import OutputPathError, check_output_file
+from vla_r1_cli.errors import EXIT_FAILED, EXIT_OK, UsageError
 
 # Picture formats --plot can write (matplotlib's, chosen by the file's suffix).
 PLOT_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
@@ -95,6 +94,8 @@ def _images(args: argparse.Namespace) -> list[Path]:
 
 def _output(path: str, what: str) -> None:
     """Check an output path before the work starts (a long computation is never lost to a bad path)."""
+    from vla_r1_model.files import OutputPathError, check_output_file
+
     try:
         check_output_file(path, what=what)
     except OutputPathError as exc:

@@ -6,8 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from vla_r1_model.actions import TASKS, action_to_dict
-from vla_r1_model.loading import DEFAULT_MODEL_ID, QUANTIZATIONS
+from .defaults import DEFAULT_MODEL_ID, QUANTIZATIONS, TASKS
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,7 +36,7 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
 def policy_from_args(args: argparse.Namespace):
     """Build the Policy the arguments describe; UsageError for what the user must fix."""
     from vla_r1_model.backends.base import GenerationSettings
-    from .main import UsageError
+    from .errors import UsageError
     from vla_r1_model.loading import ModelLoadError
     from vla_r1_model.policy import Policy, PolicyConfig
 
@@ -79,7 +78,7 @@ def _overlay_format(path: Path) -> str:
     (the folder is created if missing); UsageError otherwise."""
     from PIL import Image
 
-    from .main import UsageError
+    from .errors import UsageError
     from vla_r1_model.files import OutputPathError, check_output_file
 
     try:
@@ -100,8 +99,9 @@ def _overlay_format(path: Path) -> str:
 def run(args: argparse.Namespace) -> int:
     from PIL import Image, UnidentifiedImageError
 
+    from vla_r1_model.actions import action_to_dict
     from vla_r1_model.backends.base import BackendError
-    from .main import EXIT_FAILED, EXIT_OK, EXIT_UNPARSEABLE, UsageError
+    from .errors import EXIT_FAILED, EXIT_OK, EXIT_UNPARSEABLE, UsageError
 
     try:
         with Image.open(args.image) as opened:

@@ -37,7 +37,7 @@ def register(subparsers) -> None:
 def run_live(args: argparse.Namespace) -> int:
     from calibration import SE3
 
-    from vla_r1_cli.main import UsageError
+    from vla_r1_cli.errors import UsageError
     from vla_r1_cli.infer import policy_from_args
 
     from vla_r1_model.files import OutputPathError, check_output_dir

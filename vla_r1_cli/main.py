@@ -2,8 +2,9 @@
 
 Each subcommand module exposes ``register(subparsers)``, which adds its parser and sets
 ``func`` to a callable taking the parsed namespace and returning an exit code. Modules are
-imported when the parser is built, so they must keep heavy imports (torch, cv2 …) inside
-their handlers.
+imported when the parser is built, so they import only argparse, the standard library and
+this package's light modules (`errors`, `defaults`) at the top, and everything else (the model
+runtime, numpy, cv2, rclpy …) inside their handlers (tests/test_cli_light_imports.py).
 
 Exit codes shared by all subcommands: 0 success, 2 bad arguments or unreadable input,
 3 the model's answer could not be parsed (infer), 1 anything else that failed.
@@ -13,6 +14,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+
+from .errors import EXIT_FAILED, EXIT_OK, EXIT_UNPARSEABLE, EXIT_USAGE, UsageError  # noqa: F401 (re-exported)
 
 # Modules that register a subcommand, in the order of `vla-r1 --help`.
 SUBCOMMAND_MODULES: tuple[str, ...] = (
@@ -24,15 +27,6 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "vla_r1_cli.train",
     "vla_r1_cli.calibrate",
 )
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_UNPARSEABLE = 3
-
-
-class UsageError(Exception):
-    """Bad arguments or unreadable input files: reported on stderr with exit code 2."""
 
 
 def build_parser() -> argparse.ArgumentParser:

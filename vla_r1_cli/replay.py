@@ -51,7 +51,7 @@ def register(subparsers) -> None:
 def load_stage_configs(path: Path | None):
     """(GroundingConfig, SafetyConfig, planner options) from one YAML file; defaults without one.
     Every problem is a UsageError naming the file and the key."""
-    from vla_r1_cli.main import UsageError
+    from vla_r1_cli.errors import UsageError
     from vla_r1_model.config_files import ConfigError, dataclass_from_mapping, read_yaml_mapping
 
     from vla_r1_robot.perception.grounding import GroundingConfig
@@ -79,7 +79,7 @@ def load_stage_configs(path: Path | None):
 def load_task_config(path: Path | None):
     """The ``task:`` section of the config YAML as a TaskConfig (plan the pick with gripper steps and
     lift), or None without one (plan the grounded targets only)."""
-    from vla_r1_cli.main import UsageError
+    from vla_r1_cli.errors import UsageError
     from vla_r1_model.config_files import ConfigError, read_yaml_mapping
 
     from vla_r1_robot.motion.task import TaskConfig
@@ -104,7 +104,7 @@ def read_base_T_camera(path: Path):
     """The transform of a YAML written by `vla-r1 calibrate hand-eye`; UsageError when unreadable."""
     from calibration import NamedTransform
 
-    from vla_r1_cli.main import UsageError
+    from vla_r1_cli.errors import UsageError
 
     try:
         return NamedTransform.from_yaml(path).transform
@@ -114,7 +114,7 @@ def read_base_T_camera(path: Path):
 
 def planner_from_args(args, safety, planner_options: dict):
     """The pinocchio planner for --urdf/--tip, or None without --urdf."""
-    from vla_r1_cli.main import UsageError
+    from vla_r1_cli.errors import UsageError
 
     from vla_r1_robot.pipeline import build_planner
 
@@ -129,7 +129,7 @@ def planner_from_args(args, safety, planner_options: dict):
 def _base_T_camera(args, source, first_frame_id: str):
     from calibration import SE3
 
-    from vla_r1_cli.main import UsageError
+    from vla_r1_cli.errors import UsageError
 
     from vla_r1_robot.bags import BagError
 
@@ -151,7 +151,7 @@ def check_replay_arguments(args: argparse.Namespace) -> None:
     import math
     import os
 
-    from vla_r1_cli.main import UsageError
+    from vla_r1_cli.errors import UsageError
     from vla_r1_model.files import OutputPathError, check_output_dir
 
     if args.every < 1:
@@ -186,7 +186,7 @@ def check_replay_arguments(args: argparse.Namespace) -> None:
 def run_replay(args: argparse.Namespace) -> int:
     import itertools
 
-    from vla_r1_cli.main import UsageError
+    from vla_r1_cli.errors import UsageError
     from vla_r1_cli.infer import policy_from_args
     from vla_r1_model.files import OutputPathError
 
@@ -240,7 +240,7 @@ def run_replay(args: argparse.Namespace) -> int:
 
 
 def run_demo_scene(args: argparse.Namespace) -> int:
-    from vla_r1_cli.main import UsageError
+    from vla_r1_cli.errors import UsageError
 
     from vla_r1_robot.sim.demo_scene import DemoSceneConfig, generate_demo_scene
 

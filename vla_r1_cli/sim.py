@@ -54,7 +54,7 @@ def _configs(path: Path | None):
     """(GroundingConfig, SafetyConfig, PlannerConfig, TaskConfig) from one YAML file; defaults without one."""
     import yaml
 
-    from vla_r1_cli.main import UsageError
+    from vla_r1_cli.errors import UsageError
 
     from vla_r1_robot.perception.grounding import GroundingConfig
     from vla_r1_robot.motion.planning import PlannerConfig
@@ -78,7 +78,7 @@ def _configs(path: Path | None):
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    from vla_r1_cli.main import UsageError
+    from vla_r1_cli.errors import UsageError
 
     from vla_r1_robot.sim.run import EvalOptions, OutputExistsError, check_out_dir, run_evaluation
 
@@ -121,7 +121,7 @@ def run_demo(args: argparse.Namespace) -> int:
     import os
     import time
 
-    from vla_r1_cli.main import UsageError
+    from vla_r1_cli.errors import UsageError
 
     args.out_root.mkdir(parents=True, exist_ok=True)
     out = args.out_root / time.strftime("run-%Y%m%d-%H%M%S")

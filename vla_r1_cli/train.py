@@ -109,7 +109,7 @@ def _help(parser: argparse.ArgumentParser) -> int:
 
 
 def _usage(message: str):
-    from vla_r1_cli.main import UsageError
+    from vla_r1_cli.errors import UsageError
 
     return UsageError(message)
 

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 from PIL import Image
 
 from vla_r1_model.backends.base import GenerationSettings
+from ..defaults import DEFAULT_MAX_PIXELS, DEFAULT_REASONING_TOKENS  # re-exported: the parser's defaults
 from .forced_decoding import forced_tokens_processor
 from vla_r1_model.prompts import build_user_text
 
@@ -35,8 +36,6 @@ REASONING = (
     "Feasibility check: the stem is narrower than the open gripper, the approach from above is free, and the "
     "pot is within reach for the place step. "
 )
-DEFAULT_REASONING_TOKENS = (128, 256, 512)
-DEFAULT_MAX_PIXELS = (200704, 100352)  # 256 and 128 image tokens, besides the checkpoint's own budget
 ANSWER_MAX_NEW_TOKENS = 1024  # the production default: one static-cache shape for every answer
 
 

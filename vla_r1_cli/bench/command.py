@@ -5,8 +5,7 @@ import argparse
 import json
 from pathlib import Path
 
-from .answers import DEFAULT_MAX_PIXELS, DEFAULT_REASONING_TOKENS
-from vla_r1_model.loading import DEFAULT_MODEL_ID, QUANTIZATIONS
+from ..defaults import DEFAULT_MAX_PIXELS, DEFAULT_MODEL_ID, DEFAULT_REASONING_TOKENS, QUANTIZATIONS
 
 
 def _write(result: dict, path: Path | None) -> None:
@@ -21,7 +20,7 @@ def _write(result: dict, path: Path | None) -> None:
 
 def _check_outputs(args: argparse.Namespace) -> None:
     """--json / --markdown checked before a benchmark that may run for minutes; parents are created."""
-    from ..main import UsageError
+    from ..errors import UsageError
     from vla_r1_model.files import OutputPathError, check_output_file
 
     for flag in ("json", "markdown"):
@@ -112,7 +111,7 @@ def register(subparsers) -> None:
 
 
 def run_ros_intake(args: argparse.Namespace) -> int:
-    from ..main import UsageError
+    from ..errors import UsageError
 
     try:
         from vla_r1_cli.bench.ros_intake import run_intake_benchmark, startup_hook_cost
@@ -139,7 +138,7 @@ def run_ros_intake(args: argparse.Namespace) -> int:
 def run_model(args: argparse.Namespace) -> int:
     from .model import AnswerBenchSpec, run_model_benchmark
     from .report import markdown_report
-    from ..main import UsageError
+    from ..errors import UsageError
     from vla_r1_model.loading import ModelLoadError
 
     if args.new_tokens < 2 or args.repeats < 1:
@@ -168,7 +167,7 @@ def run_pipeline(args: argparse.Namespace) -> int:
     from vla_r1_robot.bags import BagError
     from vla_r1_cli.bench.pipeline import run_pipeline_benchmark
 
-    from ..main import UsageError
+    from ..errors import UsageError
     from vla_r1_model.paths import testdata_dir
 
     if args.frames < 1 or args.repeats < 1:
@@ -201,7 +200,7 @@ def run_pipeline(args: argparse.Namespace) -> int:
 def run_sim(args: argparse.Namespace) -> int:
     from vla_r1_cli.bench.sim import run_sim_benchmark
 
-    from ..main import UsageError
+    from ..errors import UsageError
 
     try:
         result = run_sim_benchmark(args.episodes, args.seed, args.task, tuple(args.box_noise_px), args.out)
