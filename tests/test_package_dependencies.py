@@ -94,3 +94,13 @@ def test_pyproject_installs_every_package_folder():
             assert _module_name(package, init) in listed, f"{init.relative_to(ROOT)} is not in pyproject's packages"
     for package, folder in setuptools["package-dir"].items():
         assert (ROOT / folder) == PACKAGES[package]
+
+
+def test_the_readme_package_tree_names_every_package_folder():
+    readme = (ROOT / "README.md").read_text()
+    tree = readme.split("The packages (what each may import", 1)[1].split("```", 2)[1]
+    for package, folder in PACKAGES.items():
+        assert f"{folder.relative_to(ROOT).parts[-1]}/" in tree, package
+        for init in folder.rglob("__init__.py"):
+            if init.parent != folder:
+                assert f"{init.parent.name}/" in tree, f"README's package tree lacks {init.parent.relative_to(ROOT)}"
