@@ -142,7 +142,7 @@ def test_setup_py_entry_points_resolve():
     for needed in ("resource/vla_r1_ros", "config/params.yaml", "config/moveit_py.yaml", "setup.cfg"):
         assert (PKG / needed).is_file(), needed
     # the ROS-free modules the ROS layer relies on import here
-    for module in ("vla_r1_ros.node_logic", "vla_r1_ros.node_config", "vla_r1_robot.bags.realsense_source", "vla_r1_cli.live"):
+    for module in ("vla_r1_ros.node_logic", "vla_r1_ros.node_config", "vla_r1_robot.bags.realsense_source"):
         importlib.import_module(module)
 
 
