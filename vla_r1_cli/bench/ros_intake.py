@@ -10,6 +10,7 @@ and the CPU seconds its process spent (all threads). Part of the ROS layer (need
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -174,8 +175,8 @@ def startup_hook_cost(repeats: int = 3) -> dict[str, float]:
     return out
 
 
-# The shared-memory Fast DDS profile shipped with the package (config/fastdds_shm.xml).
-SHM_PROFILE = Path(__file__).resolve().parent.parent / "config" / "fastdds_shm.xml"
+# The shared-memory Fast DDS profile shipped with vla_r1_ros (ros2_ws/src/vla_r1_ros/config/fastdds_shm.xml).
+SHM_PROFILE = Path(importlib.util.find_spec("vla_r1_ros").origin).resolve().parents[1] / "config" / "fastdds_shm.xml"
 
 
 def shm_profile_path() -> Path:
