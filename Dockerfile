@@ -59,10 +59,10 @@ COPY . .
 # plugin declares (PluginValidationError); colcon test uses the apt python3-pytest (7.4) installed above.
 RUN python3 -m pip install -c constraints.txt ".[realsense]"
 
-# The ROS packages: interfaces (rosidl) and the node (ament_python).
+# The ROS packages: interfaces (rosidl), the ROS-free robot core and the node (ament_python).
 RUN source /opt/ros/${ROS_DISTRO}/setup.bash \
     && cd ros2_ws \
-    && colcon build --packages-select vla_r1_interfaces vla_r1_ros --event-handlers console_cohesion+
+    && colcon build --packages-select vla_r1_interfaces vla_r1_robot vla_r1_ros --event-handlers console_cohesion+
 
 # Smoke test (fails the build, not a later launch): message modules and moveit_py under the pip numpy,
 # a moveit_py Eigen <-> numpy round trip on the Panda model, and the launch_testing pytest plugin.

@@ -19,8 +19,8 @@ import numpy as np
 
 from calibration import SE3, CameraModel
 from vla_r1_model.actions import Trajectory
-from vla_r1_ros.frame import Frame
-from vla_r1_ros.grounding import GroundingConfig, ground_trajectory
+from vla_r1_robot.perception.frame import Frame
+from vla_r1_robot.perception.grounding import GroundingConfig, ground_trajectory
 
 WIDTH, HEIGHT = 640, 480
 CAMERA = CameraModel(WIDTH, HEIGHT, np.array([[500.0, 0, 319.5], [0, 500.0, 239.5], [0, 0, 1]]), "plumb_bob", np.zeros(5))

@@ -18,8 +18,8 @@ from sensor_msgs.msg import JointState
 from trajectory_msgs.msg import JointTrajectory as JointTrajectoryMsg
 
 from vla_r1_ros.conversions import joint_trajectory_from_msg
-from vla_r1_ros.robot_profile import PANDA
-from vla_r1_ros.planning import JointTrajectory
+from vla_r1_robot.motion.robot_profile import PANDA
+from vla_r1_robot.motion.planning import JointTrajectory
 
 ARM_JOINTS = PANDA.arm_joints
 FINGERS = ("panda_finger_joint1", "panda_finger_joint2")

@@ -115,7 +115,7 @@ class RosHarness:
 
 def d435_frame(testdata):
     """The recorded D435 frame, depth aligned to color (BagSource does the alignment)."""
-    from vla_r1_ros.bags.source import open_bag
+    from vla_r1_robot.bags.source import open_bag
 
     with open_bag(testdata / "realsense_d435" / "d435_mcap") as bag:
         return next(iter(bag.frames()))

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from calibration import CameraModel
-from vla_r1_ros.bags import BagError
-from vla_r1_ros.bags.extrinsics import se3_from_transform_msg
-from vla_r1_ros.bags.rosbags_backend import RosbagsBag, ros2_typestore
-from vla_r1_ros.bags.writer import RgbdBagWriter
+from vla_r1_robot.bags import BagError
+from vla_r1_robot.bags.extrinsics import se3_from_transform_msg
+from vla_r1_robot.bags.rosbags_backend import RosbagsBag, ros2_typestore
+from vla_r1_robot.bags.writer import RgbdBagWriter
 
 CAMERA_INFO = "sensor_msgs/msg/CameraInfo"
 TRANSFORM = "geometry_msgs/msg/Transform"

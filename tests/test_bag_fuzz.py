@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from calibration import SE3
-from vla_r1_ros.bags import BagError, FrameError, open_bag
-from vla_r1_ros.bags.writer import RgbdBagWriter
+from vla_r1_robot.bags import BagError, FrameError, open_bag
+from vla_r1_robot.bags.writer import RgbdBagWriter
 
 from test_bag_source import COLOR, DEPTH, INFO, small_camera
 

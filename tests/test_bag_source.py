@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 
 from calibration import SE3, CameraModel
-from vla_r1_ros.bags import BagError, BagSummary, TopicInfo, open_bag, raw_read_images, read_summary
-from vla_r1_ros.bags.extrinsics import TfEdge, chain_transform
-from vla_r1_ros.bags.images import color_rgb_from_image, depth_raw_from_image
-from vla_r1_ros.bags.pairing import FrameSelection, ImageRecord, NearestDepthPairer, PairingConfig, SelectionOutOfRange, select
-from vla_r1_ros.bags.topics import select_topics
-from vla_r1_ros.bags.writer import RgbdBagWriter
+from vla_r1_robot.bags import BagError, BagSummary, TopicInfo, open_bag, raw_read_images, read_summary
+from vla_r1_robot.bags.extrinsics import TfEdge, chain_transform
+from vla_r1_robot.bags.images import color_rgb_from_image, depth_raw_from_image
+from vla_r1_robot.bags.pairing import FrameSelection, ImageRecord, NearestDepthPairer, PairingConfig, SelectionOutOfRange, select
+from vla_r1_robot.bags.topics import select_topics
+from vla_r1_robot.bags.writer import RgbdBagWriter
 
 D435 = "realsense_d435"
 D435_FORMATS = ("d435_mcap", "d435_sqlite3", "single_depth_color_640x480.bag")
@@ -417,7 +417,7 @@ def test_an_unused_image_topic_gets_a_fresh_pass(tmp_path, monkeypatch):
 
 
 def test_a_setup_pass_that_read_far_is_not_kept(tmp_path, monkeypatch):
-    from vla_r1_ros.bags import rosbags_backend
+    from vla_r1_robot.bags import rosbags_backend
 
     monkeypatch.setattr(rosbags_backend._PeekPass, "MAX_READ", 1)  # first messages "far apart"
     path = write_rgbd(tmp_path / "far", n=4)

@@ -1,8 +1,8 @@
 """The model benchmark's bookkeeping (not its speed: speed is measured by `vla-r1 bench`, not asserted)."""
 import json
 
-from vla_r1_model.bench import gpu_bandwidth_bytes_s, weight_bytes_per_token
-from vla_r1_model.cli import main
+from vla_r1_cli.bench.model import gpu_bandwidth_bytes_s, weight_bytes_per_token
+from vla_r1_cli.main import main
 
 
 def test_bench_model_compares_modes_side_by_side(tiny_checkpoint, tmp_path, capsys):
@@ -36,7 +36,7 @@ def test_known_gpu_bandwidths():
 
 
 def test_bench_times_whole_answers_and_image_budgets(tiny_checkpoint, tmp_path):
-    from vla_r1_model.bench_answers import OUTPUT_BLOCK
+    from vla_r1_cli.bench.answers import OUTPUT_BLOCK
 
     out, tables = tmp_path / "bench.json", tmp_path / "bench.md"
     assert main(["bench", "model", "--model", str(tiny_checkpoint), "--quantization", "none", "--new-tokens", "3",
@@ -95,7 +95,7 @@ def test_bench_compares_direct_preprocessing_with_the_processor(tiny_checkpoint,
 
 
 def test_fastest_mode_that_fits_each_memory_budget():
-    from vla_r1_model.bench import fastest_mode_by_memory
+    from vla_r1_cli.bench.model import fastest_mode_by_memory
 
     def mode(name, rate, peak):
         return {"mode": name, "decode_tokens_per_s": rate, "peak_gpu_allocated_gb": peak, "model_memory_gb": peak - 0.2}

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from vla_r1_model.cli import main
+from vla_r1_cli.main import main
 
 
 def test_a_folder_or_a_file_in_the_way_is_refused_before_the_benchmark(tmp_path, capsys):

@@ -113,7 +113,7 @@ def assert_identical(depth_m, depth_camera, color_camera, color_T_depth):
 @pytest.fixture(scope="module")
 def d435_depth_frames(testdata):
     """Both depth frames of the D435 MCAP recording, decoded, with the bag's cameras and extrinsic."""
-    from vla_r1_ros.bags import open_bag
+    from vla_r1_robot.bags import open_bag
 
     with open_bag(testdata / D435 / "d435_mcap") as source:
         topics = source.topics

@@ -15,7 +15,7 @@ from scipy.spatial.transform import Rotation
 from calibration import SE3, CameraModel, NamedTransform
 from calibration.handeye import HandEyeFailedError, HandEyeSample, calibrate_hand_eye, write_samples
 from test_calibration_handeye import BASE_T_TARGET, EE_T_CAMERA, as_entries, make_samples
-from vla_r1_model.cli import main
+from vla_r1_cli.main import main
 
 
 def small_rotation_samples(max_deg: float, n: int = 10, seed: int = 0) -> list[HandEyeSample]:

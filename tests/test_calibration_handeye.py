@@ -11,7 +11,7 @@ from scipy.spatial.transform import Rotation
 from calibration import SE3, CalibrationFileError, NamedTransform
 from calibration.handeye import (METHODS, HandEyeError, HandEyeFailedError, HandEyeSample, calibrate_hand_eye,
                                  calibrate_hand_eye_all, load_samples, write_samples)
-from vla_r1_model.cli import main
+from vla_r1_cli.main import main
 
 EE_T_CAMERA = SE3.from_rotvec([0.05, -0.1, 1.5], [0.04, -0.03, 0.06])  # wrist camera
 BASE_T_CAMERA = SE3.from_rotvec([2.2, 0.1, -0.3], [0.9, 0.3, 0.8])  # camera looking down at the table

@@ -8,7 +8,7 @@ import yaml
 from calibration import SE3, CameraModel
 from calibration.intrinsics import CalibrationFailedError, calibrate_intrinsics, find_images
 from calibration.target import BoardSpec, render_board_view
-from vla_r1_model.cli import main
+from vla_r1_cli.main import main
 
 CHESSBOARD = BoardSpec("chessboard", 9, 6, 0.025)
 

@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 from chat_server import ChatServer
-from vla_r1_model.cli import main
+from vla_r1_cli.main import main
 
 BOX_ANSWER = ('<think>the broccoli is in the middle</think> so, the answer is '
               '<output>{"x": 0.5, "y": 0.5, "width": 0.25, "height": 0.5}</output>')

@@ -1,7 +1,7 @@
 """`vla-r1 sim`: bad arguments and configs are refused before any work, with the reason."""
 from __future__ import annotations
 
-from vla_r1_model.cli import main
+from vla_r1_cli.main import main
 
 
 def test_bad_arguments_are_usage_errors(tmp_path, capsys):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from vla_r1_model.cli import main
+from vla_r1_cli.main import main
 from vla_r1_model.config_files import ConfigError, dataclass_from_mapping, number_vector, read_yaml_mapping
 
 from test_bag_source import write_rgbd
@@ -47,7 +47,7 @@ def test_replay_refuses_a_bad_config_naming_file_and_key(tmp_path, capsys, kind)
 
 
 def test_a_good_config_still_loads(tmp_path):
-    from vla_r1_ros.cli_replay import load_stage_configs
+    from vla_r1_cli.replay import load_stage_configs
 
     config = tmp_path / "pipeline.yaml"
     config.write_text("grounding:\n  hover_height_m: 0.12\n  trajectory_orientation_xyzw: [0, 0, 0, 1]\n"
@@ -59,8 +59,8 @@ def test_a_good_config_still_loads(tmp_path):
 
 
 def test_library_configs_refuse_strings_for_vectors():
-    from vla_r1_ros.grounding_config import GroundingConfig
-    from vla_r1_ros.safety import SafetyConfig
+    from vla_r1_robot.perception.grounding_config import GroundingConfig
+    from vla_r1_robot.motion.safety import SafetyConfig
 
     with pytest.raises(ValueError, match="workspace_min_xyz_m must be a list of 3"):
         SafetyConfig(workspace_min_xyz_m="123")  # was read as (1.0, 2.0, 3.0)
@@ -71,7 +71,7 @@ def test_library_configs_refuse_strings_for_vectors():
 
 
 def test_planner_config_refuses_unknown_keys_with_a_value_error():
-    from vla_r1_ros.planning import PlannerConfig
+    from vla_r1_robot.motion.planning import PlannerConfig
 
     with pytest.raises(ConfigError, match=r"unknown planner config keys \['velocity'\]"):
         PlannerConfig.from_dict({"velocity": 0.5})  # was a TypeError from the constructor
@@ -103,7 +103,7 @@ def test_read_yaml_mapping_and_number_vector(tmp_path):
 
 
 def test_dataclass_from_mapping_names_nested_keys():
-    from vla_r1_ros.planning import PlannerConfig
+    from vla_r1_robot.motion.planning import PlannerConfig
 
     with pytest.raises(ConfigError, match=r"^f.yaml: planner.ik.max_iterations must be an integer, got str"):
         dataclass_from_mapping(PlannerConfig, {"ik": {"max_iterations": "200"}}, "planner", file="f.yaml")

@@ -4,11 +4,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vla_r1_ros.controller_logic import (HOLD_TIME_S, ControllerConfig, ExecutionReport, JointStateSlot, StepWatch,
+from vla_r1_robot.motion.controller_logic import (HOLD_TIME_S, ControllerConfig, ExecutionReport, JointStateSlot, StepWatch,
                                          arm_command, fresh_positions, gripper_command, hold_command, start_deviation,
                                          step_label)
-from vla_r1_ros.planning import JointTrajectory
-from vla_r1_ros.task import ArmSegment, GripperCommand
+from vla_r1_robot.motion.planning import JointTrajectory
+from vla_r1_robot.motion.task import ArmSegment, GripperCommand
 
 JOINTS = tuple(f"panda_joint{i}" for i in range(1, 8))
 CONFIG = ControllerConfig()

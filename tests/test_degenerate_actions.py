@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from vla_r1_model.actions import Affordance, Trajectory
-from vla_r1_model.cli import main
-from vla_r1_ros.grounding import GroundingError, ground
+from vla_r1_cli.main import main
+from vla_r1_robot.perception.grounding import GroundingError, ground
 
 from test_bag_source import write_rgbd
 from test_grounding import BASE_T_CAMERA, HEIGHT, WIDTH, frame_of

@@ -8,8 +8,8 @@ import json
 import numpy as np
 import pytest
 
-from vla_r1_ros.bags import open_bag
-from vla_r1_ros.demo_scene_layout import PLACEMENT_RADIUS_M, CameraSpec, sample_layout
+from vla_r1_robot.bags import open_bag
+from vla_r1_robot.sim.demo_scene_layout import PLACEMENT_RADIUS_M, CameraSpec, sample_layout
 
 N_FRAMES = 3
 
@@ -18,7 +18,7 @@ N_FRAMES = 3
 def scene(tmp_path_factory):
     if importlib.util.find_spec("mujoco") is None:  # find_spec, not import: MUJOCO_GL must be set first
         pytest.skip("the demo scene needs the 'sim' extra (mujoco)")
-    from vla_r1_ros.demo_scene import generate_demo_scene
+    from vla_r1_robot.sim.demo_scene import generate_demo_scene
 
     try:
         return generate_demo_scene(tmp_path_factory.mktemp("demo"), seed=3, n_frames=N_FRAMES)
@@ -28,7 +28,7 @@ def scene(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def truth(scene):
-    from vla_r1_ros.demo_scene import load_ground_truth
+    from vla_r1_robot.sim.demo_scene import load_ground_truth
 
     return load_ground_truth(scene.out_dir)
 

@@ -6,9 +6,9 @@ import inspect
 
 import pytest
 
-from vla_r1_ros.bags.pairing import NearestDepthPairer, PairingConfig
-from vla_r1_ros.bags.source import open_bag
-from vla_r1_ros.frame_sync import NearestStampSync, StampedItem, SyncConfig
+from vla_r1_robot.bags.pairing import NearestDepthPairer, PairingConfig
+from vla_r1_robot.bags.source import open_bag
+from vla_r1_robot.perception.frame_sync import NearestStampSync, StampedItem, SyncConfig
 from vla_r1_ros.node_config import CameraSettings, default_parameters
 
 
@@ -71,7 +71,7 @@ def test_replay_and_the_node_use_the_same_rule_and_defaults():
     assert params["camera.pair_tolerance_s"] == SyncConfig().tolerance_s
     assert params["camera.pair_max_lag_s"] == SyncConfig().max_lag_s
     assert inspect.signature(open_bag).parameters["pair_tolerance_s"].default == SyncConfig().tolerance_s
-    from vla_r1_ros.cli_replay import register
+    from vla_r1_cli.replay import register
 
     subparsers = argparse.ArgumentParser().add_subparsers()
     register(subparsers)

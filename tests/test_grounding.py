@@ -14,12 +14,12 @@ import pytest
 
 from calibration import SE3, CameraModel
 from vla_r1_model.actions import Affordance, Trajectory
-from vla_r1_ros.frame import Frame
-from vla_r1_ros.grounding import (
+from vla_r1_robot.perception.frame import Frame
+from vla_r1_robot.perception.grounding import (
     GroundingConfig, GroundingError, base_T_camera_eye_in_hand, ground,
     ground_trajectory,
 )
-from vla_r1_ros.robot_profile import PANDA
+from vla_r1_robot.motion.robot_profile import PANDA
 
 WIDTH, HEIGHT = 640, 480
 CAMERA = CameraModel(WIDTH, HEIGHT, np.array([[500.0, 0, 319.5], [0, 500.0, 239.5], [0, 0, 1]]), "plumb_bob", np.zeros(5))
@@ -354,8 +354,8 @@ def demo_errors_m(frame, truth, config: GroundingConfig | None = None) -> dict[s
 
 
 def _demo(tmp_dir, seed: int):
-    from vla_r1_ros.bags import open_bag
-    from vla_r1_ros.demo_scene import generate_demo_scene, load_ground_truth
+    from vla_r1_robot.bags import open_bag
+    from vla_r1_robot.sim.demo_scene import generate_demo_scene, load_ground_truth
 
     scene = generate_demo_scene(tmp_dir, seed=seed, n_frames=1)
     with open_bag(scene.bag_path) as source:

@@ -8,7 +8,7 @@ import numpy as np
 import pinocchio as pin
 import pytest
 
-from vla_r1_ros.kinematics import IKConfig, IKError, RobotModel, rigid_transform_problem
+from vla_r1_robot.motion.kinematics import IKConfig, IKError, RobotModel, rigid_transform_problem
 
 READY = np.array([0.0, -0.785, 0.0, -2.356, 0.0, 1.571, 0.785])  # the Panda's usual "ready" pose
 

@@ -7,7 +7,7 @@ from PIL import Image
 
 from vla_r1_model.backends.base import GenerationSettings
 from vla_r1_model.backends.transformers_backend import STATIC_CACHE_BUCKET_TOKENS, TransformersBackend, TransformersBackendConfig
-from vla_r1_model.forced_decoding import forced_tokens_processor
+from vla_r1_cli.bench.forced_decoding import forced_tokens_processor
 from vla_r1_model.loading import ModelLoadError, load_processor, resolve_model
 from vla_r1_model.policy import Policy, PolicyConfig
 

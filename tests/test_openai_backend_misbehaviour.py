@@ -16,7 +16,7 @@ from PIL import Image
 from chat_server import ChatServer
 from vla_r1_model.backends.base import BackendError, GenerationSettings
 from vla_r1_model.backends.openai_backend import OpenAIBackend, OpenAIChatClient
-from vla_r1_model.cli import main
+from vla_r1_cli.main import main
 
 ANSWER = ('<think>the cup is left</think> so, the answer is '
           '<output>{"x": 0.4, "y": 0.5, "width": 0.2, "height": 0.1}</output> bye')

@@ -10,10 +10,10 @@ from calibration import SE3, CameraModel
 from vla_r1_model.actions import Affordance, Trajectory
 from vla_r1_model.backends.base import BackendError, GenerationResult
 from vla_r1_model.policy import Policy
-from vla_r1_ros.frame import Frame
-from vla_r1_ros.grounding import GroundingConfig
-from vla_r1_ros.pipeline import Outcome, Pipeline, build_planner
-from vla_r1_ros.safety import SafetyConfig
+from vla_r1_robot.perception.frame import Frame
+from vla_r1_robot.perception.grounding import GroundingConfig
+from vla_r1_robot.pipeline import Outcome, Pipeline, build_planner
+from vla_r1_robot.motion.safety import SafetyConfig
 
 WIDTH, HEIGHT = 320, 240
 CAMERA = CameraModel(WIDTH, HEIGHT, np.array([[250.0, 0, 159.5], [0, 250.0, 119.5], [0, 0, 1]]), "plumb_bob", np.zeros(5))
@@ -50,7 +50,7 @@ class RecordingPlanner:
 
     def plan(self, targets, start_positions):
         self.calls.append(targets)
-        from vla_r1_ros.planning import JointTrajectory
+        from vla_r1_robot.motion.planning import JointTrajectory
 
         return JointTrajectory(("j1",), np.array([[0.0], [0.1]]), np.array([0.0, 1.0]))
 

@@ -7,14 +7,14 @@ import threading
 import numpy as np
 import pytest
 
-from vla_r1_ros.kinematics import RobotModel
-from vla_r1_ros.pipeline import Pipeline
-from vla_r1_ros.planning import (
+from vla_r1_robot.motion.kinematics import RobotModel
+from vla_r1_robot.pipeline import Pipeline
+from vla_r1_robot.motion.planning import (
     ExecutesOwnPlans, HasRobotModel, JointTrajectory, PinocchioPlanner, Planner, PlanningError, ReadsCurrentPositions,
     Stoppable,
 )
-from vla_r1_ros.robot_profile import PANDA
-from vla_r1_ros.safety import SafetyConfig
+from vla_r1_robot.motion.robot_profile import PANDA
+from vla_r1_robot.motion.safety import SafetyConfig
 
 PLAN = JointTrajectory(("j1",), np.array([[0.0], [0.1]]), np.array([0.0, 1.0]))
 

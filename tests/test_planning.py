@@ -8,12 +8,12 @@ import numpy as np
 import pinocchio as pin
 import pytest
 
-from vla_r1_ros.kinematics import IKConfig, RobotModel
-from vla_r1_ros.planning import (
+from vla_r1_robot.motion.kinematics import IKConfig, RobotModel
+from vla_r1_robot.motion.planning import (
     JointTrajectory, PinocchioPlanner, Planner, PlannerConfig, PlanningError, _angles_from_interpolated, _interpolate_pose,
 )
-from vla_r1_ros.safety import SafetyConfig
-from vla_r1_ros.time_parameterization import trapezoidal_profile
+from vla_r1_robot.motion.safety import SafetyConfig
+from vla_r1_robot.motion.time_parameterization import trapezoidal_profile
 
 READY = np.array([0.0, -0.785, 0.0, -2.356, 0.0, 1.571, 0.785])
 DT = 1e-3

@@ -1,4 +1,4 @@
-"""The one pose conversion boundary (vla_r1_ros.poses): 4x4 arrays, calibration.SE3 and
+"""The one pose conversion boundary (vla_r1_robot.poses): 4x4 arrays, calibration.SE3 and
 pinocchio.SE3 convert into each other without loss, and bad input is refused by name."""
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pinocchio as pin
 import pytest
 from scipy.spatial.transform import Rotation
 
-from vla_r1_ros.poses import as_se3, pin_from_pose, pose_from_pin, pose_matrix, se3_from_pose, se3_from_transform_msg
+from vla_r1_robot.poses import as_se3, pin_from_pose, pose_from_pin, pose_matrix, se3_from_pose, se3_from_transform_msg
 
 RNG = np.random.default_rng(7)
 POSES = [pose_matrix(Rotation.random(random_state=k).as_matrix(), RNG.uniform(-1, 1, 3)) for k in range(20)]
@@ -77,7 +77,7 @@ def test_grounding_and_the_profile_import_without_pinocchio():
     import sys
 
     code = ("import sys\nsys.modules['pinocchio'] = None\n"
-            "import vla_r1_ros.poses, vla_r1_ros.grounding, vla_r1_ros.robot_profile\n"
+            "import vla_r1_robot.poses, vla_r1_robot.perception.grounding, vla_r1_robot.motion.robot_profile\n"
             "print('ok')\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]

@@ -4,7 +4,7 @@ import pytest
 import torch
 from PIL import Image
 
-from vla_r1_model.bench import benchmark_frame
+from vla_r1_cli.bench.model import benchmark_frame
 from vla_r1_model.loading import load_processor
 from vla_r1_model.preprocessing import FramePreprocessor
 

@@ -11,14 +11,14 @@ import pytest
 from PIL import Image
 
 from chat_server import ChatServer
-from vla_r1_model.cli import main
+from vla_r1_cli.main import main
 
 
 @pytest.fixture(scope="module")
 def scene(tmp_path_factory):
     if importlib.util.find_spec("mujoco") is None:
         pytest.skip("the demo scene needs the 'sim' extra (mujoco)")
-    from vla_r1_ros.demo_scene import generate_demo_scene
+    from vla_r1_robot.sim.demo_scene import generate_demo_scene
 
     try:
         return generate_demo_scene(tmp_path_factory.mktemp("demo"), seed=1, n_frames=2)
@@ -59,7 +59,7 @@ def test_replay_demo_scene_grounds_and_plans_the_answer(scene, testdata, tmp_pat
     assert "the red" in report or obj["name"] in report
     assert "targets.png" in report and (frame_dir / "targets.png").stat().st_size > 5000
 
-    from vla_r1_ros.bags import read_summary
+    from vla_r1_robot.bags import read_summary
 
     topics = {t.name: t.count for t in read_summary(tmp_path / "viz").topics}
     assert topics == {"/vla_r1/overlay": 2, "/vla_r1/markers": 2}
@@ -110,7 +110,7 @@ def test_unusable_bags_exit_2_naming_the_file(testdata, tiny_checkpoint, tmp_pat
     source = testdata / "realsense_d435" / "d435_mcap"
     bag = tmp_path / "bag"
     if damage == "no_images":
-        from vla_r1_ros.bags.writer import RgbdBagWriter
+        from vla_r1_robot.bags.writer import RgbdBagWriter
         from calibration import SE3
 
         with RgbdBagWriter(bag) as writer:

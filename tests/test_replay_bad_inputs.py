@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vla_r1_model.cli import main
-from vla_r1_ros.bags import BagError, FrameError, open_bag
-from vla_r1_ros.bags.writer import RgbdBagWriter
+from vla_r1_cli.main import main
+from vla_r1_robot.bags import BagError, FrameError, open_bag
+from vla_r1_robot.bags.writer import RgbdBagWriter
 
 from test_bag_source import COLOR, DEPTH, INFO, small_camera, write_rgbd
 
@@ -221,7 +221,7 @@ def test_a_run_that_fails_midway_keeps_the_earlier_run(tmp_path, capsys, monkeyp
     assert replay(bag, out) == 0
     before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
 
-    from vla_r1_ros.bags.source import BagSource
+    from vla_r1_robot.bags.source import BagSource
 
     real_frames = BagSource.frames
 

@@ -11,13 +11,13 @@ import pytest
 import yaml
 
 from calibration import SE3
-from vla_r1_ros.controller_logic import ControllerConfig
-from vla_r1_ros.grounding_config import GroundingConfig
+from vla_r1_robot.motion.controller_logic import ControllerConfig
+from vla_r1_robot.perception.grounding_config import GroundingConfig
 from vla_r1_ros.node_config import ExecutionSettings
-from vla_r1_ros.pipeline import default_start_positions
-from vla_r1_ros.planning import PlanningError
-from vla_r1_ros.robot_profile import PANDA, RobotProfile
-from vla_r1_ros.task import TaskConfig
+from vla_r1_robot.pipeline import default_start_positions
+from vla_r1_robot.motion.planning import PlanningError
+from vla_r1_robot.motion.robot_profile import PANDA, RobotProfile
+from vla_r1_robot.motion.task import TaskConfig
 
 PARAMS = Path(__file__).resolve().parents[1] / "ros2_ws" / "src" / "vla_r1_ros" / "config" / "params.yaml"
 

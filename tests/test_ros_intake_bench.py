@@ -7,7 +7,7 @@ pytest.importorskip("rclpy", reason="rclpy is not installed (make setup installs
 
 
 def test_the_node_takes_in_the_camera_pairs_at_30_hz_through_shared_memory():
-    from vla_r1_ros.bench_intake import run_intake_benchmark
+    from vla_r1_cli.bench.ros_intake import run_intake_benchmark
 
     result = run_intake_benchmark(rate_hz=30.0, duration_s=2.0, warmup_s=7.0, transport="shm")
     published = result["published"]["pairs"]

@@ -4,9 +4,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from vla_r1_ros.grounding_config import GroundingConfig
+from vla_r1_robot.perception.grounding_config import GroundingConfig
 from vla_r1_ros.node_config import NODE_NAME, NodeConfig, default_parameters, flatten
-from vla_r1_ros.safety import SafetyConfig
+from vla_r1_robot.motion.safety import SafetyConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS = ROOT / "ros2_ws/src/vla_r1_ros/config/params.yaml"
@@ -27,7 +27,7 @@ def test_every_planner_field_is_a_parameter_or_listed():
     from dataclasses import fields
 
     from vla_r1_ros.node_config import unexposed_planner_fields
-    from vla_r1_ros.planning import PlannerConfig
+    from vla_r1_robot.motion.planning import PlannerConfig
 
     config = PlannerConfig()
     every = {f"planner.{f.name}" for f in fields(config) if f.name != "ik"}
@@ -93,8 +93,8 @@ def test_bad_parameters_are_refused(name, value, fragment):
 
 
 def test_the_execution_and_task_sections_map_onto_their_dataclasses():
-    from vla_r1_ros.controller_logic import ControllerConfig
-    from vla_r1_ros.task import TaskConfig
+    from vla_r1_robot.motion.controller_logic import ControllerConfig
+    from vla_r1_robot.motion.task import TaskConfig
 
     config = NodeConfig.from_parameters(_params_yaml())
     assert config.task == TaskConfig() and config.task.place_position_base_m is None  # the all-zero sentinel

@@ -21,7 +21,7 @@ def test_node_logic_imports_without_ros():
     import subprocess
     import sys
 
-    code = ("import sys, vla_r1_ros.node_logic, vla_r1_ros.node_config, vla_r1_ros.realsense_source, "
+    code = ("import sys, vla_r1_ros.node_logic, vla_r1_ros.node_config, vla_r1_robot.bags.realsense_source, "
             "vla_r1_ros.conversions;"
             "bad = [m for m in sys.modules if m.split('.')[0] in ('rclpy', 'moveit', 'sensor_msgs', 'message_filters')];"
             "assert not bad, bad")
@@ -152,7 +152,7 @@ def test_marker_specs_from_an_affordance():
     from calibration import SE3, CameraModel
     from vla_r1_model.actions import Affordance
 
-    from vla_r1_ros.frame import Frame
+    from vla_r1_robot.perception.frame import Frame
 
     camera = CameraModel.from_camera_info({"width": 64, "height": 48, "k": [50, 0, 32, 0, 50, 24, 0, 0, 1],
                                            "d": [0, 0, 0, 0, 0], "distortion_model": "plumb_bob"})

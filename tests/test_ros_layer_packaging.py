@@ -15,7 +15,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "ros2_ws/src"
 PKG = SRC / "vla_r1_ros"
 IFACES = SRC / "vla_r1_interfaces"
-ROS_LAYER = ("node.py", "moveit_bridge.py", "conversions.py", "bench_intake.py", "controller_execution.py",
+ROBOT = SRC / "vla_r1_robot"
+ROS_LAYER = ("node.py", "moveit_bridge.py", "conversions.py", "controller_execution.py",
              "sim/ros_cell.py", "sim/ros_bringup.py", "sim/ros_goal.py", "sim/ros_batch.py")
 # Python module -> the ROS package that provides it (where the names differ)
 MODULE_PACKAGE = {"tf2_ros": "tf2_ros_py", "moveit": "moveit_py"}
@@ -44,6 +45,7 @@ def _imported_roots(path: Path) -> set[str]:
 
 def test_package_xml_files_parse():
     for path, name, build in [(PKG / "package.xml", "vla_r1_ros", "ament_python"),
+                              (ROBOT / "package.xml", "vla_r1_robot", "ament_python"),
                               (IFACES / "package.xml", "vla_r1_interfaces", "ament_cmake")]:
         root = ET.parse(path).getroot()
         assert root.tag == "package" and root.get("format") == "3"
@@ -140,7 +142,7 @@ def test_setup_py_entry_points_resolve():
     for needed in ("resource/vla_r1_ros", "config/params.yaml", "config/moveit_py.yaml", "setup.cfg"):
         assert (PKG / needed).is_file(), needed
     # the ROS-free modules the ROS layer relies on import here
-    for module in ("vla_r1_ros.node_logic", "vla_r1_ros.node_config", "vla_r1_ros.realsense_source", "vla_r1_ros.cli_live"):
+    for module in ("vla_r1_ros.node_logic", "vla_r1_ros.node_config", "vla_r1_robot.bags.realsense_source"):
         importlib.import_module(module)
 
 
@@ -184,3 +186,43 @@ def test_the_launch_test_is_a_launch_test():
     assert "generate_test_description" in functions
     text = (PKG / "test/test_node_launch.py").read_text()
     assert '"execution.allow_execution": False' in text and "assertFalse(result.executed" in text
+
+
+def _setup_arguments(package_dir: Path, monkeypatch) -> dict:
+    """The keyword arguments a package's setup.py gives setup(), run from its folder as colcon does."""
+    import runpy
+
+    import setuptools
+
+    captured = {}
+    monkeypatch.setattr(setuptools, "setup", lambda **kwargs: captured.update(kwargs))
+    monkeypatch.chdir(package_dir)
+    runpy.run_path(str(package_dir / "setup.py"), run_name="__main__")
+    return captured
+
+
+def test_the_installed_launch_files_are_the_top_level_ones(monkeypatch):
+    """`ros2 launch vla_r1_ros arm.launch.py` finds what colcon installs into share/vla_r1_ros/launch:
+    those must be the files of the top-level launch/ users look at, not a second copy."""
+    data_files = dict(_setup_arguments(PKG, monkeypatch)["data_files"])
+    installed = sorted((PKG / path).resolve() for path in data_files["share/vla_r1_ros/launch"])
+    top_level = sorted(path.resolve() for path in (ROOT / "launch").glob("*.launch.py"))
+    assert top_level and installed == top_level
+    assert (PKG / "launch").is_symlink() and (PKG / "launch").resolve() == (ROOT / "launch").resolve()
+    config = {(PKG / path).name for path in data_files["share/vla_r1_ros/config"]}
+    assert {"params.yaml", "moveit_py.yaml", "fastdds_shm.xml"} <= config
+    for files in data_files.values():
+        for path in files:
+            assert (PKG / path).is_file(), path
+
+
+def test_the_robot_package_installs_the_same_modules_with_colcon_and_pip(monkeypatch):
+    import tomllib
+
+    colcon = sorted(_setup_arguments(ROBOT, monkeypatch)["packages"])
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    pip = sorted(name for name in pyproject["packages"] if name.split(".")[0] == "vla_r1_robot")
+    assert colcon == pip
+    assert pyproject["package-dir"]["vla_r1_robot"] == "ros2_ws/src/vla_r1_robot/vla_r1_robot"
+    assert (ROBOT / "resource/vla_r1_robot").is_file()
+    assert "vla_r1_robot" in _depends(PKG / "package.xml")

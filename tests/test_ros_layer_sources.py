@@ -5,16 +5,16 @@ import numpy as np
 import pytest
 
 from vla_r1_ros.conversions import frame_from_messages, joint_trajectory_from_msg, stamp_to_s
-from vla_r1_ros.poses import se3_from_transform_msg
+from vla_r1_robot.poses import se3_from_transform_msg
 from vla_r1_ros.moveit_bridge import join_segments
-from vla_r1_ros.planning import JointTrajectory
+from vla_r1_robot.motion.planning import JointTrajectory
 
 BAG = "realsense_d435/single_depth_color_640x480.bag"
 
 
 def test_realsense_source_yields_aligned_frames_with_color_intrinsics(testdata):
     pytest.importorskip("pyrealsense2")
-    from vla_r1_ros.realsense_source import RealSenseSettings, RealSenseSource
+    from vla_r1_robot.bags.realsense_source import RealSenseSettings, RealSenseSource
 
     with RealSenseSource(RealSenseSettings(bag_path=str(testdata / BAG), timeout_s=1.0)) as source:
         frames = list(source.frames())
@@ -29,7 +29,7 @@ def test_realsense_source_yields_aligned_frames_with_color_intrinsics(testdata):
 
 
 def test_realsense_settings_refuse_a_missing_recording(tmp_path):
-    from vla_r1_ros.realsense_source import RealSenseSettings
+    from vla_r1_robot.bags.realsense_source import RealSenseSettings
 
     with pytest.raises(ValueError, match="not found"):
         RealSenseSettings(bag_path=str(tmp_path / "none.bag"))

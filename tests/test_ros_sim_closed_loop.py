@@ -24,8 +24,8 @@ from std_msgs.msg import Int64, String
 
 from test_ros_node import node_overrides
 from vla_r1_ros.node import VlaR1Node
-from vla_r1_ros.sim.answer_server import AnswerServer
-from vla_r1_ros.sim.policies import object_phrase
+from vla_r1_robot.sim.answer_server import AnswerServer
+from vla_r1_robot.sim.policies import object_phrase
 from vla_r1_ros.sim.ros_cell import make_sim_cell_node
 
 NODE = "vla_r1_node_sim"

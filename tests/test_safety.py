@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vla_r1_ros.safety import (
+from vla_r1_robot.motion.safety import (
     RULES,
     SafetyConfig,
     SafetyViolation,
@@ -135,7 +135,7 @@ def test_violation_is_validated():
 
 
 def test_fingertips_below_the_tool_floor_are_refused_while_the_hand_is_high_enough():
-    from vla_r1_ros.safety import check_tool_points
+    from vla_r1_robot.motion.safety import check_tool_points
 
     config = SafetyConfig(tool_min_z_m=0.005)
     hand = np.array([[0.5, 0.0, 0.043]])  # 0.1034 m above the fingertips: passes min_z_m 0.02

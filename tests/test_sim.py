@@ -16,20 +16,20 @@ if importlib.util.find_spec("mujoco") is None:  # not importorskip: mujoco reads
 os.environ.setdefault("MUJOCO_GL", "egl")
 os.environ.setdefault("PYOPENGL_PLATFORM", os.environ["MUJOCO_GL"])
 
-from vla_r1_ros.demo_scene_layout import sample_layout
-from vla_r1_ros.robot_profile import PANDA
-from vla_r1_ros.sim.execute import (
+from vla_r1_robot.sim.demo_scene_layout import sample_layout
+from vla_r1_robot.motion.robot_profile import PANDA
+from vla_r1_robot.sim.execute import (
     ExecutionConfig, arm_table_collision, dropped, execute_plan, held_objects, press_forces,
 )
-from vla_r1_ros.sim.cell import Contact
+from vla_r1_robot.sim.cell import Contact
 
 READY = PANDA.ready_positions()
 
 
 @pytest.fixture(scope="module")
 def cell():
-    from vla_r1_ros.sim.cell import SimCell
-    from vla_r1_ros.sim.robot_description import panda_urdf
+    from vla_r1_robot.sim.cell import SimCell
+    from vla_r1_robot.sim.robot_description import panda_urdf
 
     try:
         panda_urdf()
@@ -44,8 +44,8 @@ def cell():
 @pytest.fixture(scope="module")
 def evaluator(cell):
     from vla_r1_model.policy import Policy
-    from vla_r1_ros.sim.evaluation import Evaluator
-    from vla_r1_ros.sim.policies import GroundTruthBackend
+    from vla_r1_robot.sim.evaluation import Evaluator
+    from vla_r1_robot.sim.policies import GroundTruthBackend
 
     holder = {}
     evaluator = Evaluator(cell, lambda spec: holder["policy"])
@@ -54,7 +54,7 @@ def evaluator(cell):
 
 
 def _spec(index, seed, name, task="affordance"):
-    from vla_r1_ros.sim.evaluation import EpisodeSpec
+    from vla_r1_robot.sim.evaluation import EpisodeSpec
 
     return EpisodeSpec(index, seed, name, task, 0.0)
 
@@ -64,8 +64,8 @@ def _random_arm_configurations(robot, count, seed=0):
 
 
 def test_fk_of_the_simulated_robot_agrees_with_pinocchio(cell):
-    from vla_r1_ros.kinematics import RobotModel
-    from vla_r1_ros.sim.cell import fk_errors_against_planner
+    from vla_r1_robot.motion.kinematics import RobotModel
+    from vla_r1_robot.sim.cell import fk_errors_against_planner
 
     robot = RobotModel.from_urdf(str(cell.urdf), "panda_hand")
     configurations = np.vstack([READY, _random_arm_configurations(robot, 12)])
@@ -77,8 +77,8 @@ def test_fk_of_the_simulated_robot_agrees_with_pinocchio(cell):
 
 
 def test_fk_agrees_on_the_shared_test_urdf_too(testdata):
-    from vla_r1_ros.kinematics import RobotModel
-    from vla_r1_ros.sim.cell import CellConfig, SimCell, fk_errors_against_planner
+    from vla_r1_robot.motion.kinematics import RobotModel
+    from vla_r1_robot.sim.cell import CellConfig, SimCell, fk_errors_against_planner
 
     urdf = testdata / "urdf_panda" / "panda.urdf"
     with SimCell(CellConfig(urdf=urdf)) as other:
@@ -101,8 +101,8 @@ def test_a_ground_truth_pick_of_each_shape_succeeds(evaluator, seed, name):
 
 def test_a_box_beside_the_object_fails_with_a_clear_reason(cell):
     from vla_r1_model.policy import Policy
-    from vla_r1_ros.sim.evaluation import Evaluator
-    from vla_r1_ros.sim.policies import GroundTruthBackend
+    from vla_r1_robot.sim.evaluation import Evaluator
+    from vla_r1_robot.sim.policies import GroundTruthBackend
 
     class Beside(GroundTruthBackend):
         def _box_answer(self, name, box, width, height):  # the true box moved 80 px to the right
@@ -145,11 +145,11 @@ def test_detectors_on_constructed_contacts():
 
 def _plan(cell, layout_seed, name, task_config, safety=None):
     from vla_r1_model.actions import Affordance
-    from vla_r1_ros.grounding import GroundingConfig, ground
-    from vla_r1_ros.kinematics import RobotModel
-    from vla_r1_ros.planning import PinocchioPlanner
-    from vla_r1_ros.safety import SafetyConfig
-    from vla_r1_ros.task import plan_task
+    from vla_r1_robot.perception.grounding import GroundingConfig, ground
+    from vla_r1_robot.motion.kinematics import RobotModel
+    from vla_r1_robot.motion.planning import PinocchioPlanner
+    from vla_r1_robot.motion.safety import SafetyConfig
+    from vla_r1_robot.motion.task import plan_task
 
     safety = safety or SafetyConfig()
     cell.reset(sample_layout(layout_seed), READY)
@@ -162,7 +162,7 @@ def _plan(cell, layout_seed, name, task_config, safety=None):
 
 
 def test_contact_force_detector_fires_when_the_fingers_press_an_object_into_the_table(cell):
-    from vla_r1_ros.task import TaskConfig
+    from vla_r1_robot.motion.task import TaskConfig
 
     # Fingers almost closed (1 cm apart) come down 2 cm into the top of the box: they push it into the table.
     plan = _plan(cell, 11, "red_box", TaskConfig(gripper_open_width_m=0.01))
@@ -172,7 +172,7 @@ def test_contact_force_detector_fires_when_the_fingers_press_an_object_into_the_
 
 
 def test_drop_detector_fires_when_the_object_slips_during_the_lift(cell):
-    from vla_r1_ros.task import TaskConfig, TaskPlan
+    from vla_r1_robot.motion.task import TaskConfig, TaskPlan
 
     plan = _plan(cell, 12, "green_cylinder", TaskConfig())
     grasped = execute_plan(cell, TaskPlan("pick", plan.steps[:3]), ExecutionConfig(), "green_cylinder")
@@ -191,8 +191,8 @@ def test_drop_detector_fires_when_the_object_slips_during_the_lift(cell):
 
 
 def test_arm_table_collision_stops_the_cell(cell):
-    from vla_r1_ros.safety import SafetyConfig
-    from vla_r1_ros.task import TaskConfig
+    from vla_r1_robot.motion.safety import SafetyConfig
+    from vla_r1_robot.motion.task import TaskConfig
 
     # Safety switched off on purpose (floors below the table): the fingers are driven into the table.
     unsafe = SafetyConfig(min_z_m=-0.5, tool_min_z_m=-0.5)
@@ -204,7 +204,7 @@ def test_arm_table_collision_stops_the_cell(cell):
 
 # ----------------------------------------------------------------- evaluation outputs and the command
 def test_summary_intervals_and_table():
-    from vla_r1_ros.sim.evaluation import summarize, summary_markdown, wilson_interval
+    from vla_r1_robot.sim.evaluation import summarize, summary_markdown, wilson_interval
 
     low, high = wilson_interval(100, 100)
     assert high == 1.0 and 0.96 < low < 0.97
@@ -221,7 +221,7 @@ def test_summary_intervals_and_table():
 @pytest.mark.slow
 def test_sim_eval_command_writes_results_and_refuses_an_existing_folder(tmp_path):
     out = tmp_path / "eval"
-    # The installed command (python -m vla_r1_model.cli would make a second UsageError class in __main__).
+    # The installed command, as a user runs it.
     command = [str(Path(sys.executable).parent / "vla-r1"), "sim", "eval", "--episodes", "4", "--seed", "3",
                "--video-episodes", "1", "--no-progress", "--out", str(out)]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300)
@@ -242,7 +242,7 @@ def test_sim_eval_command_writes_results_and_refuses_an_existing_folder(tmp_path
 
 
 def test_instability_detector_fires(cell, tmp_path, monkeypatch):
-    from vla_r1_ros.sim.execute import hold
+    from vla_r1_robot.sim.execute import hold
 
     monkeypatch.chdir(tmp_path)  # MuJoCo writes MUJOCO_LOG.TXT into the working folder
     cell.reset(sample_layout(0), READY)
@@ -256,12 +256,12 @@ def test_instability_detector_fires(cell, tmp_path, monkeypatch):
 
 def test_the_pipeline_plans_the_task_when_given_a_task_config(cell):
     from vla_r1_model.actions import Affordance
-    from vla_r1_ros.grounding import GroundingConfig
-    from vla_r1_ros.kinematics import RobotModel
-    from vla_r1_ros.pipeline import Pipeline
-    from vla_r1_ros.planning import PinocchioPlanner
-    from vla_r1_ros.safety import SafetyConfig
-    from vla_r1_ros.task import TaskConfig
+    from vla_r1_robot.perception.grounding import GroundingConfig
+    from vla_r1_robot.motion.kinematics import RobotModel
+    from vla_r1_robot.pipeline import Pipeline
+    from vla_r1_robot.motion.planning import PinocchioPlanner
+    from vla_r1_robot.motion.safety import SafetyConfig
+    from vla_r1_robot.motion.task import TaskConfig
 
     cell.reset(sample_layout(14), READY)
     frame = cell.render_frame()
@@ -286,7 +286,7 @@ def test_the_pipeline_plans_the_task_when_given_a_task_config(cell):
 def test_a_failed_demo_never_touches_an_earlier_demo(tmp_path, monkeypatch):
     import argparse
 
-    from vla_r1_ros import cli_sim
+    from vla_r1_cli import sim as cli_sim
 
     def fake_eval(args):  # what run_eval leaves: a finished folder, or nothing when it fails
         if fail:

@@ -8,7 +8,7 @@ from PIL import Image
 
 from vla_r1_model.actions import Affordance, Trajectory
 from vla_r1_model.policy import Policy
-from vla_r1_ros.sim.policies import GroundTruthBackend, named_object
+from vla_r1_robot.sim.policies import GroundTruthBackend, named_object
 
 BOXES = {
     "red_box": {"box_pixels": {"x_min": 236, "y_min": 229, "x_max": 284, "y_max": 263},

@@ -29,7 +29,7 @@ def test_a_trajectory_starts_at_the_held_setpoint_and_holds_its_last_point():
 
 def test_the_hand_eye_yaml_is_what_the_node_reads(tmp_path):
     from calibration.transforms import NamedTransform, load_yaml_file
-    from vla_r1_ros.demo_scene_layout import CameraSpec
+    from vla_r1_robot.sim.demo_scene_layout import CameraSpec
 
     base_T_camera = CameraSpec().base_T_camera()
     path = tmp_path / "base_T_camera.yaml"

@@ -4,10 +4,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vla_r1_ros.grounding import GraspTarget, GroundedTargets, GroundingConfig, PathTarget
-from vla_r1_ros.robot_profile import PANDA
-from vla_r1_ros.safety import SafetyConfig
-from vla_r1_ros.task import ArmSegment, GripperCommand, TaskConfig, TaskError, fingertip_points, plan_task
+from vla_r1_robot.perception.grounding import GraspTarget, GroundedTargets, GroundingConfig, PathTarget
+from vla_r1_robot.motion.robot_profile import PANDA
+from vla_r1_robot.motion.safety import SafetyConfig
+from vla_r1_robot.motion.task import ArmSegment, GripperCommand, TaskConfig, TaskError, fingertip_points, plan_task
 
 READY = PANDA.ready_positions()
 GROUNDING = GroundingConfig()
@@ -28,11 +28,11 @@ def _grasp_targets(grasp_point=(0.55, 0.0, 0.05)) -> GroundedTargets:
 
 @pytest.fixture(scope="module")
 def planner():
-    from vla_r1_ros.kinematics import RobotModel
-    from vla_r1_ros.planning import PinocchioPlanner
+    from vla_r1_robot.motion.kinematics import RobotModel
+    from vla_r1_robot.motion.planning import PinocchioPlanner
 
     try:
-        from vla_r1_ros.sim.robot_description import panda_urdf
+        from vla_r1_robot.sim.robot_description import panda_urdf
 
         urdf = panda_urdf()
     except FileNotFoundError as error:

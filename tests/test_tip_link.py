@@ -10,10 +10,10 @@ import importlib.util
 import numpy as np
 import pytest
 
-from vla_r1_ros.kinematics import RobotModel
-from vla_r1_ros.planning import PinocchioPlanner, PlannerConfig
-from vla_r1_ros.pipeline import build_planner
-from vla_r1_ros.safety import SafetyConfig
+from vla_r1_robot.motion.kinematics import RobotModel
+from vla_r1_robot.motion.planning import PinocchioPlanner, PlannerConfig
+from vla_r1_robot.pipeline import build_planner
+from vla_r1_robot.motion.safety import SafetyConfig
 
 # base_link -(fixed)-> flange_mount; base_link -(revolute z)-> link1 -(revolute y)-> link2 -(fixed)-> tool
 TWO_JOINT_URDF = """<?xml version="1.0"?>
@@ -102,8 +102,8 @@ def test_panda_tips_far_enough_out_are_accepted(panda_urdf, tip):
 def test_replay_refuses_a_root_tip_before_writing_anything(panda_urdf, tmp_path, capsys):
     if importlib.util.find_spec("mujoco") is None:
         pytest.skip("the demo scene needs the 'sim' extra (mujoco)")
-    from vla_r1_model.cli import main
-    from vla_r1_ros.demo_scene import generate_demo_scene
+    from vla_r1_cli.main import main
+    from vla_r1_robot.sim.demo_scene import generate_demo_scene
 
     try:
         scene = generate_demo_scene(tmp_path / "scene", seed=1, n_frames=1)
@@ -121,7 +121,7 @@ def test_replay_refuses_a_root_tip_before_writing_anything(panda_urdf, tmp_path,
 
 
 def test_bench_pipeline_refuses_a_root_tip(panda_urdf, tmp_path, capsys):
-    from vla_r1_model.cli import main
+    from vla_r1_cli.main import main
 
     out = tmp_path / "bench.json"
     assert main(["bench", "pipeline", "--urdf", str(panda_urdf), "--tip", "panda_link0", "--frames", "1",

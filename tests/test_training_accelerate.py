@@ -27,15 +27,15 @@ def test_accelerate_configs_load(name, kind):
 
 
 def test_launch_module_runs_the_cli():
-    """`accelerate launch -m vla_r1_model.cli train ...` needs the module to run main()."""
+    """`accelerate launch -m vla_r1_cli train ...` needs the package to run main() (its __main__)."""
     import runpy
     import sys
 
     argv = sys.argv
-    sys.argv = ["vla_r1_model.cli", "train", "grpo", "--print-config", "train_file=x.json"]
+    sys.argv = ["vla_r1_cli", "train", "grpo", "--print-config", "train_file=x.json"]
     try:
         with pytest.raises(SystemExit) as exit_info:
-            runpy.run_module("vla_r1_model.cli", run_name="__main__")
+            runpy.run_module("vla_r1_cli", run_name="__main__")
     finally:
         sys.argv = argv
     assert exit_info.value.code == 0

@@ -14,7 +14,7 @@ from training.evaluate import evaluate, format_table
 from training.grpo import GRPORunConfig
 from training.sft import SFTRunConfig
 from vla_r1_model.backends.base import GenerationResult
-from vla_r1_model.cli import main
+from vla_r1_cli.main import main
 
 
 def records_with_images(tmp_path, count=4):

@@ -11,7 +11,7 @@ from PIL import Image
 
 from training.cot import CotConfig, judge, run_cot_engine, teacher_system_prompt
 from training.data import VLARecord, load_sharegpt
-from vla_r1_model.cli import main as cli_main
+from vla_r1_cli.main import main as cli_main
 
 
 class FakeTeacher:

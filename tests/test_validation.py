@@ -56,11 +56,11 @@ def test_integer_at_least_one_of_and_text():
 
 
 def test_configs_refuse_in_the_shared_words():
-    from vla_r1_ros.controller_logic import ControllerConfig
-    from vla_r1_ros.grounding_config import GroundingConfig
+    from vla_r1_robot.motion.controller_logic import ControllerConfig
+    from vla_r1_robot.perception.grounding_config import GroundingConfig
     from vla_r1_ros.node_config import CameraSettings, ModelSettings
-    from vla_r1_ros.safety import SafetyConfig
-    from vla_r1_ros.task import TaskConfig
+    from vla_r1_robot.motion.safety import SafetyConfig
+    from vla_r1_robot.motion.task import TaskConfig
 
     cases = [
         (lambda: ModelSettings(timeout_s=0), "model.timeout_s must be a finite number > 0, got 0"),
@@ -81,9 +81,9 @@ def test_configs_refuse_in_the_shared_words():
 
 
 def test_motion_configs_refuse_in_the_shared_words():
-    from vla_r1_ros.kinematics import IKConfig
-    from vla_r1_ros.planning import PlannerConfig
-    from vla_r1_ros.sim.execute import ExecutionConfig
+    from vla_r1_robot.motion.kinematics import IKConfig
+    from vla_r1_robot.motion.planning import PlannerConfig
+    from vla_r1_robot.sim.execute import ExecutionConfig
 
     cases = [
         (lambda: IKConfig(damping=-1.0), "damping must be a finite number > 0, got -1.0"),

@@ -14,6 +14,8 @@ setup(
         ("share/ament_index/resource_index/packages", ["resource/" + package_name]),
         ("share/" + package_name, ["package.xml"]),
         ("share/" + package_name + "/config", glob("config/*.yaml") + glob("config/*.xml")),
+        # launch/ is a link to the repository's top-level launch/ (one copy): `ros2 launch vla_r1_ros arm.launch.py`
+        ("share/" + package_name + "/launch", glob("launch/*.launch.py")),
     ],
     install_requires=["setuptools"],
     zip_safe=True,

@@ -21,10 +21,10 @@ from trajectory_msgs.msg import JointTrajectory as JointTrajectoryMsg
 from trajectory_msgs.msg import JointTrajectoryPoint
 
 from .conversions import s_to_duration_msg
-from .controller_logic import (ControllerConfig, ExecutionReport, JointStateSlot, StepWatch, TrajectoryCommand,
+from vla_r1_robot.motion.controller_logic import (ControllerConfig, ExecutionReport, JointStateSlot, StepWatch, TrajectoryCommand,
                                arm_command, fresh_positions, gripper_command, hold_command, start_deviation, step_label)
-from .task import ArmSegment, TaskPlan
-from .task import GripperCommand as GripperStep  # not control_msgs' GripperCommand action below
+from vla_r1_robot.motion.task import ArmSegment, TaskPlan
+from vla_r1_robot.motion.task import GripperCommand as GripperStep  # not control_msgs' GripperCommand action below
 
 try:  # a full ROS install has control_msgs; the PyPI wheels do not (then the topic interfaces are used)
     from control_msgs.action import FollowJointTrajectory, GripperCommand

@@ -13,11 +13,11 @@ import numpy as np
 from calibration import CameraModel
 from calibration.depth import decode_depth
 
-from .bags.images import color_rgb_from_msg, depth_raw_from_msg
-from .frame import Frame
+from vla_r1_robot.bags.images import color_rgb_from_msg, depth_raw_from_msg
+from vla_r1_robot.perception.frame import Frame
 from .node_logic import DiagnosticEntry, MarkerSpec, ResultData
-from .planning import JointTrajectory
-from .poses import se3_from_pose
+from vla_r1_robot.motion.planning import JointTrajectory
+from vla_r1_robot.poses import se3_from_pose
 
 # --- reading --------------------------------------------------------------------------------------
 

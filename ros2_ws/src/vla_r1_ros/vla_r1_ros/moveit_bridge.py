@@ -24,8 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .conversions import joint_trajectory_from_msg, pose_msg
-from .planning import JointTrajectory, PlanningError
-from .safety import SafetyConfig, check_targets
+from vla_r1_robot.motion.planning import JointTrajectory, PlanningError
+from vla_r1_robot.motion.safety import SafetyConfig, check_targets
 
 
 PLAN_REQUEST_NAMESPACE = "vla_r1_plan"

@@ -40,11 +40,11 @@ from vla_r1_interfaces.action import ExecuteInstruction
 from vla_r1_interfaces.msg import Affordance2D, Trajectory2D
 
 from . import conversions, node_logic
-from .frame_sync import NearestStampSync, StampedItem
+from vla_r1_robot.perception.frame_sync import NearestStampSync, StampedItem
 from .node_config import NODE_NAME, NodeConfig, default_parameters
-from .pipeline import Pipeline
-from .planning import ExecutesOwnPlans, ReadsCurrentPositions, Stoppable
-from .poses import se3_from_transform_msg
+from vla_r1_robot.pipeline import Pipeline
+from vla_r1_robot.motion.planning import ExecutesOwnPlans, ReadsCurrentPositions, Stoppable
+from vla_r1_robot.poses import se3_from_transform_msg
 
 try:  # a full ROS install has tf2; the PyPI wheels do not (then transforms.hand_eye_yaml is needed)
     from tf2_ros import Buffer, TransformException, TransformListener
@@ -186,7 +186,7 @@ class VlaR1Node(Node):
         e = self.config.execution
         if not Path(e.urdf_path).is_file():
             raise StartupError(f"execution.urdf_path: no such file {e.urdf_path!r}")
-        from .pipeline import build_planner
+        from vla_r1_robot.pipeline import build_planner
 
         try:
             return build_planner(e.urdf_path, e.pose_link, self.config.safety, dict(self.config.planner))
@@ -426,7 +426,7 @@ class VlaR1Node(Node):
             except LookupError:
                 if may_execute:
                     raise
-                from .pipeline import default_start_positions
+                from vla_r1_robot.pipeline import default_start_positions
 
                 return default_start_positions(self._planner.robot)
 
@@ -517,7 +517,7 @@ def main(args=None) -> int:
 def realsense_publisher(args=None) -> None:
     """Publishes color, depth ALIGNED to color (32FC1 metres) and the color camera_info on the
     realsense2_camera topic names, from pyrealsense2 (parameters: width, height, fps, serial, bag_path)."""
-    from .realsense_source import RealSenseSettings, RealSenseSource
+    from vla_r1_robot.bags.realsense_source import RealSenseSettings, RealSenseSource
 
     rclpy.init(args=args)
     node = Node("vla_r1_realsense")

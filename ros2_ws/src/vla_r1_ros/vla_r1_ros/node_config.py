@@ -19,12 +19,12 @@ from typing import Any
 
 from vla_r1_model.validation import non_empty_text, one_of, positive_number
 
-from .controller_logic import ControllerConfig
-from .frame_sync import SyncConfig
-from .grounding_config import GroundingConfig
-from .robot_profile import PANDA
-from .safety import SafetyConfig
-from .task import TaskConfig
+from vla_r1_robot.motion.controller_logic import ControllerConfig
+from vla_r1_robot.perception.frame_sync import SyncConfig
+from vla_r1_robot.perception.grounding_config import GroundingConfig
+from vla_r1_robot.motion.robot_profile import PANDA
+from vla_r1_robot.motion.safety import SafetyConfig
+from vla_r1_robot.motion.task import TaskConfig
 
 NODE_NAME = "vla_r1_node"
 # The same values as vla_r1_model.loading's (a test compares them), written here because importing
@@ -209,7 +209,7 @@ def _planner_defaults() -> dict[str, Any]:
     """PlannerConfig's fields and defaults, without importing pinocchio at module import."""
     global _PLANNER_DEFAULTS
     if _PLANNER_DEFAULTS is None:
-        from .planning import PlannerConfig
+        from vla_r1_robot.motion.planning import PlannerConfig
 
         config = PlannerConfig()
         # Fields whose default is None have no ROS parameter form: they keep their dataclass default
@@ -224,7 +224,7 @@ def _planner_defaults() -> dict[str, Any]:
 
 def unexposed_planner_fields() -> list[str]:
     """PlannerConfig / IKConfig fields that are not ROS parameters (their default is None)."""
-    from .planning import PlannerConfig
+    from vla_r1_robot.motion.planning import PlannerConfig
 
     config = PlannerConfig()
     names = [f"planner.{f.name}" for f in fields(config) if f.name != "ik" and getattr(config, f.name) is None]
@@ -244,7 +244,7 @@ class NodeConfig:
     task: TaskConfig = field(default_factory=TaskConfig)  # planner pinocchio: the pick / path task (task.py)
 
     def planner_config(self):
-        from .planning import PlannerConfig
+        from vla_r1_robot.motion.planning import PlannerConfig
 
         return PlannerConfig.from_dict(self.planner)
 

@@ -1,6 +1,2 @@
-"""The simulated cell (MuJoCo): a Panda from the planner's own URDF picking the demo scene's objects.
-
-``cell`` (the physics and cameras), ``execute`` (a TaskPlan carried out with the failure detectors a
-real cell stops on), ``policies`` (the ground-truth answer source), ``evaluation`` (episodes and the
-success rate), ``report`` (HTML). Needs the ``sim`` extra (mujoco, example-robot-data).
-"""
+"""The simulated cell as ROS 2 nodes (ros_cell, ros_bringup, ros_goal, ros_batch); the ROS-free cell is
+``vla_r1_robot.sim``."""

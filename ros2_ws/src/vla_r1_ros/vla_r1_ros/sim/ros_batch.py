@@ -28,8 +28,8 @@ def run_batch(episodes: int, seed: int, camera_rate_hz: float = 5.0, progress: b
 
     from vla_r1_interfaces.action import ExecuteInstruction
 
-    from .evaluation import episode_specs
-    from .policies import object_phrase
+    from vla_r1_robot.sim.evaluation import episode_specs
+    from vla_r1_robot.sim.policies import object_phrase
     from .ros_bringup import SimSystem
 
     context = rclpy.Context()

@@ -48,7 +48,7 @@ class SimSystem:
         from rclpy.parameter import Parameter
 
         from ..node import VlaR1Node
-        from .answer_server import AnswerServer
+        from vla_r1_robot.sim.answer_server import AnswerServer
         from .ros_cell import make_sim_cell_node
 
         self._tmp = tempfile.TemporaryDirectory(prefix="vla_r1_sim_")

@@ -27,10 +27,10 @@ import numpy as np
 
 from vla_r1_model.files import atomic_write_text
 
-from ..demo_scene_layout import sample_layout
-from ..robot_profile import PANDA
-from .cell import TIMESTEP_S, CellConfig, SimCell
-from .execute import held_objects
+from vla_r1_robot.sim.demo_scene_layout import sample_layout
+from vla_r1_robot.motion.robot_profile import PANDA
+from vla_r1_robot.sim.cell import TIMESTEP_S, CellConfig, SimCell
+from vla_r1_robot.sim.execute import held_objects
 
 CHUNK_STEPS = 5  # the set-point is resampled every 10 ms of sim time
 LIFTED_M = 0.03  # ground truth: an object this far above its rest height (and held) is lifted
