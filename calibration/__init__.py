@@ -3,6 +3,7 @@
 ``import calibration`` stays light (numpy, scipy, yaml). The names that need OpenCV (targets,
 intrinsics and hand-eye calibration) are loaded on first use.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -30,9 +31,18 @@ _LAZY = {
 }
 
 __all__ = [
-    "CameraModel", "CalibrationFileError", "DISTORTION_MODELS", "NamedTransform", "SE3",
-    "DepthSample", "NoValidDepthError", "decode_depth", "sample_depth_at_pixel", "sample_depth_in_box",
-    "align_depth_to_color", *_LAZY,
+    "CameraModel",
+    "CalibrationFileError",
+    "DISTORTION_MODELS",
+    "NamedTransform",
+    "SE3",
+    "DepthSample",
+    "NoValidDepthError",
+    "decode_depth",
+    "sample_depth_at_pixel",
+    "sample_depth_in_box",
+    "align_depth_to_color",
+    *_LAZY,
 ]
 
 

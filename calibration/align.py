@@ -1,4 +1,5 @@
 """Register a depth image into the color camera (what realsense-ros calls "aligned depth")."""
+
 from __future__ import annotations
 
 from collections import OrderedDict
@@ -118,8 +119,12 @@ class _Geometry:
 
         def span(lo_u: np.ndarray, hi_u: np.ndarray, lo_v: np.ndarray, hi_v: np.ndarray) -> tuple[int, int]:
             # each test alone is necessary for a pixel to land, so a row (column) failing one is out
-            reaches = ((hi_u + du_hi >= -slack) & (lo_u + du_lo <= out_w - 1 + slack)
-                       & (hi_v + dv_hi >= -slack) & (lo_v + dv_lo <= out_h - 1 + slack))
+            reaches = (
+                (hi_u + du_hi >= -slack)
+                & (lo_u + du_lo <= out_w - 1 + slack)
+                & (hi_v + dv_hi >= -slack)
+                & (lo_v + dv_lo <= out_h - 1 + slack)
+            )
             inside = np.flatnonzero(reaches)
             return (int(inside[0]), int(inside[-1]) + 1) if inside.size else (0, 0)
 
@@ -128,10 +133,14 @@ class _Geometry:
 
 def _geometry(depth_camera: CameraModel, color_camera: CameraModel, color_T_depth: SE3) -> _Geometry:
     key = b"|".join(
-        [repr((c.width, c.height, c.distortion_model)).encode() + c.K.tobytes() + c.D.tobytes()
-         for c in (depth_camera, color_camera)]
-        + [np.asarray(color_T_depth.rotation, dtype=np.float64).tobytes(),
-           np.asarray(color_T_depth.translation, dtype=np.float64).tobytes()]
+        [
+            repr((c.width, c.height, c.distortion_model)).encode() + c.K.tobytes() + c.D.tobytes()
+            for c in (depth_camera, color_camera)
+        ]
+        + [
+            np.asarray(color_T_depth.rotation, dtype=np.float64).tobytes(),
+            np.asarray(color_T_depth.translation, dtype=np.float64).tobytes(),
+        ]
     )
     geometry = _GEOMETRY_CACHE.get(key)
     if geometry is None:
@@ -154,8 +163,9 @@ class _Band:
     """The depth points of a band of rows inside the window: depth, 1/Z and the products of 1/Z that
     all four corners share (computed once per band)."""
 
-    def __init__(self, geometry: _Geometry, depth_m: np.ndarray, rows: tuple[int, int], cols: tuple[int, int],
-                 check_front: bool) -> None:
+    def __init__(
+        self, geometry: _Geometry, depth_m: np.ndarray, rows: tuple[int, int], cols: tuple[int, int], check_front: bool
+    ) -> None:
         """``depth_m``: the depth image with NaN wherever it is invalid."""
         (r0, r1), (c0, c1) = rows, cols
         self.geometry, self.rows, self.cols, self.check_front = geometry, rows, cols, check_front
@@ -239,8 +249,17 @@ def _footprints(band: _Band, librealsense_compatible: bool) -> tuple[np.ndarray,
     return lo_u, lo_v, hi_u, hi_v, centre_z, centre_z
 
 
-def _scatter_nearest(aligned: np.ndarray, out_w: int, out_h: int, lo_u: np.ndarray, lo_v: np.ndarray,
-                     hi_u: np.ndarray, hi_v: np.ndarray, centre_z: np.ndarray, stored_z: np.ndarray) -> None:
+def _scatter_nearest(
+    aligned: np.ndarray,
+    out_w: int,
+    out_h: int,
+    lo_u: np.ndarray,
+    lo_v: np.ndarray,
+    hi_u: np.ndarray,
+    hi_v: np.ndarray,
+    centre_z: np.ndarray,
+    stored_z: np.ndarray,
+) -> None:
     """Write stored_z over each footprint box into ``aligned`` (flat, +inf where empty), the
     smallest value winning; the order of calls does not matter."""
     # Clip the boxes to the image: a box entirely outside ends up empty (hi < lo) and goes, as

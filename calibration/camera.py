@@ -1,15 +1,16 @@
 """CameraModel: intrinsics + distortion, with ROS camera_info YAML / CameraInfo / RealSense I/O."""
+
 from __future__ import annotations
 
 import functools
 import json
 import re
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from os import PathLike
 from typing import Any
-from collections.abc import Mapping
 
 import numpy as np
 import yaml
@@ -26,10 +27,37 @@ MAX_IMAGE_SIDE_PX = 32768
 MAX_DISTORTION_COEFFICIENT = 1000.0
 _EYE3 = np.eye(3)
 # The keys camera_calibration_parsers writes (YAML) and the fields of sensor_msgs/CameraInfo.
-YAML_KEYS = frozenset({"image_width", "image_height", "camera_name", "camera_matrix", "distortion_model",
-                       "distortion_coefficients", "rectification_matrix", "projection_matrix"})
-CAMERA_INFO_KEYS = frozenset({"header", "width", "height", "distortion_model", "d", "D", "k", "K", "r", "R", "p", "P",
-                              "binning_x", "binning_y", "roi"})
+YAML_KEYS = frozenset(
+    {
+        "image_width",
+        "image_height",
+        "camera_name",
+        "camera_matrix",
+        "distortion_model",
+        "distortion_coefficients",
+        "rectification_matrix",
+        "projection_matrix",
+    }
+)
+CAMERA_INFO_KEYS = frozenset(
+    {
+        "header",
+        "width",
+        "height",
+        "distortion_model",
+        "d",
+        "D",
+        "k",
+        "K",
+        "r",
+        "R",
+        "p",
+        "P",
+        "binning_x",
+        "binning_y",
+        "roi",
+    }
+)
 
 # RealSense model names (CameraInfo strings written by librealsense, or str(rs.distortion))
 # mapped explicitly. "Inverse/Modified Brown Conrady" put the tangential terms elsewhere than
@@ -45,7 +73,9 @@ def _readonly(array: np.ndarray) -> np.ndarray:
     return array
 
 
-def resolve_distortion_model(name: Any, coefficients: np.ndarray, source: str, field_name: str) -> tuple[str, np.ndarray]:
+def resolve_distortion_model(
+    name: Any, coefficients: np.ndarray, source: str, field_name: str
+) -> tuple[str, np.ndarray]:
     """Map a ROS or RealSense distortion model name onto one of DISTORTION_MODELS (explicitly)."""
     if not isinstance(name, str):
         name = str(name)  # rs.distortion enums print as "distortion.brown_conrady"
@@ -58,19 +88,26 @@ def resolve_distortion_model(name: Any, coefficients: np.ndarray, source: str, f
         expected = COEFFICIENT_COUNTS[model]
         if model == "none":
             if np.any(coefficients):
-                raise CalibrationFileError(source, field_name, f"model {name!r} but non-zero coefficients {coefficients.tolist()}")
+                raise CalibrationFileError(
+                    source, field_name, f"model {name!r} but non-zero coefficients {coefficients.tolist()}"
+                )
             return "none", np.zeros(0)
         if model == "equidistant" and coefficients.size == 5:  # RealSense always carries 5 slots
             if coefficients[4] != 0:
-                raise CalibrationFileError(source, field_name, f"{name!r} uses 4 coefficients, the fifth is {coefficients[4]}")
+                raise CalibrationFileError(
+                    source, field_name, f"{name!r} uses 4 coefficients, the fifth is {coefficients[4]}"
+                )
             coefficients = coefficients[:4]
         if coefficients.size != expected:
-            raise CalibrationFileError(source, field_name, f"{name!r} needs {expected} coefficients, got {coefficients.size}")
+            raise CalibrationFileError(
+                source, field_name, f"{name!r} needs {expected} coefficients, got {coefficients.size}"
+            )
         return model, coefficients
     if key in _REALSENSE_ZERO_ONLY:
         if np.any(coefficients):
             raise CalibrationFileError(
-                source, field_name,
+                source,
+                field_name,
                 f"{name!r} with non-zero coefficients {coefficients.tolist()} has no exact ROS/OpenCV equivalent; "
                 "use the stream's rectified profile or calibrate the camera",
             )
@@ -78,7 +115,8 @@ def resolve_distortion_model(name: Any, coefficients: np.ndarray, source: str, f
     if key in _REALSENSE_UNSUPPORTED:
         raise CalibrationFileError(source, field_name, f"distortion model {name!r} is not supported")
     raise CalibrationFileError(
-        source, field_name,
+        source,
+        field_name,
         f"unknown distortion model {name!r}; expected one of {', '.join(DISTORTION_MODELS)} "
         "or a RealSense name (Brown Conrady, Inverse Brown Conrady, Modified Brown Conrady, Kannala Brandt4, None)",
     )
@@ -251,7 +289,9 @@ class CameraModel:
         if self.projection is not None:
             projection = np.diag([sx, sy, 1.0]) @ self.projection
             projection[:2, :] += np.outer(offset, self.projection[2])
-        return CameraModel(int(width), int(height), K, self.distortion_model, self.D, self.camera_name, self.rectification, projection)
+        return CameraModel(
+            int(width), int(height), K, self.distortion_model, self.D, self.camera_name, self.rectification, projection
+        )
 
     # ROS CameraInfo -----------------------------------------------------------------
     def rectification_or_identity(self) -> np.ndarray:
@@ -301,7 +341,9 @@ class CameraModel:
             raise CalibrationFileError(source, "distortion_model", f"expected a model name, got {model_name!r}")
         if model_name in COEFFICIENT_COUNTS and D.size != COEFFICIENT_COUNTS[model_name]:
             got = D.size or "none"
-            raise CalibrationFileError(source, "d", f"model {model_name!r} needs {COEFFICIENT_COUNTS[model_name]} coefficients, got {got}")
+            raise CalibrationFileError(
+                source, "d", f"model {model_name!r} needs {COEFFICIENT_COUNTS[model_name]} coefficients, got {got}"
+            )
         model, D = resolve_distortion_model(model_name, D, source, "d")
         R = get("r", "R", required=False)
         P = get("p", "P", required=False)
@@ -312,8 +354,17 @@ class CameraModel:
         P = None if P is not None and not np.any(P) else P
         if isinstance(info, Mapping):
             _warn_unknown_keys(info, CAMERA_INFO_KEYS, source)
-        return _checked(source, {"width": "width", "height": "height", "K": "k", "D": "d", "R": "r"}, width=width,
-                        height=height, K=K.reshape(3, 3), distortion_model=model, D=D, rectification=R, projection=P)
+        return _checked(
+            source,
+            {"width": "width", "height": "height", "K": "k", "D": "d", "R": "r"},
+            width=width,
+            height=height,
+            K=K.reshape(3, 3),
+            distortion_model=model,
+            D=D,
+            rectification=R,
+            projection=P,
+        )
 
     @classmethod
     def from_realsense(cls, intrinsics: Any, camera_name: str = "") -> CameraModel:
@@ -322,9 +373,16 @@ class CameraModel:
         D = np.asarray(list(intrinsics.coeffs), dtype=np.float64)
         model, D = resolve_distortion_model(intrinsics.model, D, source, "coeffs")
         K = np.array([[intrinsics.fx, 0.0, intrinsics.ppx], [0.0, intrinsics.fy, intrinsics.ppy], [0.0, 0.0, 1.0]])
-        return _checked(source, {"width": "width", "height": "height", "K": "fx/fy/ppx/ppy", "D": "coeffs", "R": "r"},
-                        camera_name=camera_name, width=int(intrinsics.width), height=int(intrinsics.height), K=K,
-                        distortion_model=model, D=D)
+        return _checked(
+            source,
+            {"width": "width", "height": "height", "K": "fx/fy/ppx/ppy", "D": "coeffs", "R": "r"},
+            camera_name=camera_name,
+            width=int(intrinsics.width),
+            height=int(intrinsics.height),
+            K=K,
+            distortion_model=model,
+            D=D,
+        )
 
     # camera_calibration_parsers YAML ------------------------------------------------
     @classmethod
@@ -333,11 +391,17 @@ class CameraModel:
         source = str(path)
         text = read_text_file(path)
         if looks_like_ini(text):
-            raise CalibrationFileError(source, "(format)", "this is a camera_calibration_parsers INI file, not YAML; "
-                                       "read it with CameraModel.from_file (or from_ini)")
+            raise CalibrationFileError(
+                source,
+                "(format)",
+                "this is a camera_calibration_parsers INI file, not YAML; "
+                "read it with CameraModel.from_file (or from_ini)",
+            )
         data = load_yaml_file(path, text)
         if not isinstance(data, Mapping):
-            raise CalibrationFileError(source, "(top level)", f"expected a mapping of fields, got {type(data).__name__}")
+            raise CalibrationFileError(
+                source, "(top level)", f"expected a mapping of fields, got {type(data).__name__}"
+            )
 
         def require(name: str) -> Any:
             if name not in data:
@@ -353,22 +417,45 @@ class CameraModel:
         D = _matrix(require("distortion_coefficients"), source, "distortion_coefficients", None).reshape(-1)
         if model_name in COEFFICIENT_COUNTS and D.size != COEFFICIENT_COUNTS[model_name]:
             raise CalibrationFileError(
-                source, "distortion_coefficients",
+                source,
+                "distortion_coefficients",
                 f"model {model_name!r} needs {COEFFICIENT_COUNTS[model_name]} coefficients, got {D.size}",
             )
         model, D = resolve_distortion_model(model_name, D, source, "distortion_coefficients")
-        R = _matrix(data["rectification_matrix"], source, "rectification_matrix", (3, 3)) if "rectification_matrix" in data else None
-        P = _matrix(data["projection_matrix"], source, "projection_matrix", (3, 4)) if "projection_matrix" in data else None
+        R = (
+            _matrix(data["rectification_matrix"], source, "rectification_matrix", (3, 3))
+            if "rectification_matrix" in data
+            else None
+        )
+        P = (
+            _matrix(data["projection_matrix"], source, "projection_matrix", (3, 4))
+            if "projection_matrix" in data
+            else None
+        )
         name = data.get("camera_name", "")
         if name is None:
             name = ""
         if not isinstance(name, (str, int, float)) or isinstance(name, bool):
             raise CalibrationFileError(source, "camera_name", f"expected a string, got {name!r}")
         _warn_unknown_keys(data, YAML_KEYS, source)
-        return _checked(source, {"width": "image_width", "height": "image_height", "K": "camera_matrix",
-                                 "D": "distortion_coefficients", "R": "rectification_matrix"},
-                        camera_name=str(name), width=width, height=height, K=K, distortion_model=model, D=D,
-                        rectification=R, projection=P)
+        return _checked(
+            source,
+            {
+                "width": "image_width",
+                "height": "image_height",
+                "K": "camera_matrix",
+                "D": "distortion_coefficients",
+                "R": "rectification_matrix",
+            },
+            camera_name=str(name),
+            width=width,
+            height=height,
+            K=K,
+            distortion_model=model,
+            D=D,
+            rectification=R,
+            projection=P,
+        )
 
     @classmethod
     def from_file(cls, path: str | PathLike[str]) -> CameraModel:
@@ -384,8 +471,17 @@ class CameraModel:
 
         source = str(path)
         fields = parse_ini(read_text_file(path), source)
-        return _checked(source, {"width": "[image] width", "height": "[image] height", "K": "camera matrix",
-                                 "D": "distortion", "R": "rectification"}, **fields)
+        return _checked(
+            source,
+            {
+                "width": "[image] width",
+                "height": "[image] height",
+                "K": "camera matrix",
+                "D": "distortion",
+                "R": "rectification",
+            },
+            **fields,
+        )
 
     def to_yaml(self, path: str | PathLike[str]) -> None:
         """Write the ROS ``camera_calibration_parsers`` YAML (floats written to round-trip exactly)."""
@@ -438,12 +534,16 @@ def _geometry_problem(width: int, height: int, K: np.ndarray, D: np.ndarray) -> 
     cx, cy = float(K[0, 2]), float(K[1, 2])
     # The image spans [-0.5, width - 0.5] in the pixel-centre convention.
     if not (-0.5 <= cx <= width - 0.5 and -0.5 <= cy <= height - 0.5):
-        return "K", (f"principal point ({cx:g}, {cy:g}) px lies outside the {width}x{height} image "
-                     "(intrinsics of another resolution, or rows/columns swapped?)")
+        return "K", (
+            f"principal point ({cx:g}, {cy:g}) px lies outside the {width}x{height} image "
+            "(intrinsics of another resolution, or rows/columns swapped?)"
+        )
     largest = float(np.max(np.abs(D))) if D.size else 0.0
     if largest > MAX_DISTORTION_COEFFICIENT:
-        return "D", (f"distortion coefficient {largest:g} is beyond any real lens (limit "
-                     f"{MAX_DISTORTION_COEFFICIENT:g} in magnitude): {D.tolist()}")
+        return "D", (
+            f"distortion coefficient {largest:g} is beyond any real lens (limit "
+            f"{MAX_DISTORTION_COEFFICIENT:g} in magnitude): {D.tolist()}"
+        )
     return None
 
 
@@ -460,14 +560,21 @@ def _checked(source: str, fields: Mapping[str, str], **kwargs: Any) -> CameraMod
     if R is not None and not np.array_equal(R, _EYE3):  # the identity, by far the most common, is fine
         R = np.asarray(R, dtype=np.float64)
         if not (np.abs(R.T @ R - np.eye(3)).max() <= 1e-3 and np.linalg.det(R) > 0):
-            raise CalibrationFileError(source, fields["R"], f"must be a rotation (orthonormal, det +1), got {R.tolist()}")
+            raise CalibrationFileError(
+                source, fields["R"], f"must be a rotation (orthonormal, det +1), got {R.tolist()}"
+            )
         if np.abs(R - _EYE3).max() > 1e-9:
             angle = float(np.degrees(np.arccos(np.clip((np.trace(R) - 1) / 2, -1, 1))))
-            warnings.warn(CalibrationFileWarning(
-                source, fields["R"], f"is a {angle:.3g} deg rotation, not the identity: a stereo camera's "
-                "rectification; this stack uses K and D on the raw image and ignores it "
-                "(a monocular camera has R = I)"),
-                stacklevel=3)
+            warnings.warn(
+                CalibrationFileWarning(
+                    source,
+                    fields["R"],
+                    f"is a {angle:.3g} deg rotation, not the identity: a stereo camera's "
+                    "rectification; this stack uses K and D on the raw image and ignores it "
+                    "(a monocular camera has R = I)",
+                ),
+                stacklevel=3,
+            )
     camera = _build(source, fields["K"], **kwargs)
     _warn_if_folded(camera, source, fields["D"])
     return camera
@@ -477,11 +584,19 @@ def _warn_if_folded(camera: CameraModel, source: str, field_name: str) -> None:
     """Warn when the distortion folds over inside the image: some pixels then have no ray."""
     if not camera._distorted:
         return
-    lost = _pixels_without_ray(camera.width, camera.height, camera.distortion_model, camera.K.tobytes(), camera.D.tobytes())
+    lost = _pixels_without_ray(
+        camera.width, camera.height, camera.distortion_model, camera.K.tobytes(), camera.D.tobytes()
+    )
     if lost:
-        warnings.warn(CalibrationFileWarning(
-            source, field_name, f"the distortion has no ray for pixel(s) {list(lost)} of the {camera.width}x"
-            f"{camera.height} image (it folds over inside the image): depth there cannot be deprojected"), stacklevel=3)
+        warnings.warn(
+            CalibrationFileWarning(
+                source,
+                field_name,
+                f"the distortion has no ray for pixel(s) {list(lost)} of the {camera.width}x"
+                f"{camera.height} image (it folds over inside the image): depth there cannot be deprojected",
+            ),
+            stacklevel=3,
+        )
 
 
 @functools.lru_cache(maxsize=64)
@@ -498,8 +613,12 @@ def _pixels_without_ray(width: int, height: int, model: str, K: bytes, D: bytes)
 def _warn_unknown_keys(data: Mapping, known: frozenset[str], source: str) -> None:
     unknown = sorted(str(key) for key in data if key not in known)
     if unknown:
-        warnings.warn(CalibrationFileWarning(source, ", ".join(unknown), f"unknown key(s), ignored; known: "
-                                             f"{', '.join(sorted(known))}"), stacklevel=3)
+        warnings.warn(
+            CalibrationFileWarning(
+                source, ", ".join(unknown), f"unknown key(s), ignored; known: {', '.join(sorted(known))}"
+            ),
+            stacklevel=3,
+        )
 
 
 def _format_number(value: float) -> str:
@@ -533,7 +652,9 @@ def _number(value: Any, source: str, field_name: str) -> float:
         try:
             value = float(value)
         except OverflowError:
-            raise CalibrationFileError(source, field_name, "expected a finite number, got an integer beyond float range") from None
+            raise CalibrationFileError(
+                source, field_name, "expected a finite number, got an integer beyond float range"
+            ) from None
     if not isinstance(value, (int, float)) or not np.isfinite(value):
         raise CalibrationFileError(source, field_name, f"expected a finite number, got {value!r}")
     return float(value)
@@ -564,10 +685,14 @@ def _matrix(value: Any, source: str, field_name: str, shape: tuple[int, int] | N
     cols = value["cols"]
     for key, number in (("rows", rows), ("cols", cols)):
         if isinstance(number, bool) or not isinstance(number, int) or number < 0:
-            raise CalibrationFileError(source, f"{field_name}.{key}", f"expected a non-negative integer, got {number!r}")
+            raise CalibrationFileError(
+                source, f"{field_name}.{key}", f"expected a non-negative integer, got {number!r}"
+            )
     data = _numbers(value["data"], source, f"{field_name}.data", expected=None)
     if data.size != rows * cols:
-        raise CalibrationFileError(source, f"{field_name}.data", f"has {data.size} numbers but rows x cols = {rows} x {cols}")
+        raise CalibrationFileError(
+            source, f"{field_name}.data", f"has {data.size} numbers but rows x cols = {rows} x {cols}"
+        )
     if shape is not None and (rows, cols) != shape:
         raise CalibrationFileError(source, field_name, f"must be {shape[0]}x{shape[1]}, got {rows}x{cols}")
     return data.reshape(rows, cols)

@@ -15,6 +15,7 @@ Layout (blank lines and ``#``/``;`` comments ignored; a key on its own line, its
 
 An ``[externals]`` section is ignored. Lines that belong to no known key are warned about, by line number.
 """
+
 from __future__ import annotations
 
 import math
@@ -100,20 +101,37 @@ def parse_ini(text: str, source: str) -> dict[str, Any]:
                 used |= set(range(at, at + rows + 1))
             unused += [lines[i][0] for i in range(len(lines)) if i not in used]
     if width is None or height is None:
-        raise CalibrationFileError(source, "[image]", "missing (an INI camera file starts with [image] width and height)")
+        raise CalibrationFileError(
+            source, "[image]", "missing (an INI camera file starts with [image] width and height)"
+        )
     if camera is None:
-        raise CalibrationFileError(source, "[camera]", "missing: no camera section with 'camera matrix' and 'distortion'")
+        raise CalibrationFileError(
+            source, "[camera]", "missing: no camera section with 'camera matrix' and 'distortion'"
+        )
     if unused:
-        warnings.warn(CalibrationFileWarning(source, "(lines)", f"line(s) {unused} belong to no known key and were ignored"),
-                      stacklevel=3)
+        warnings.warn(
+            CalibrationFileWarning(source, "(lines)", f"line(s) {unused} belong to no known key and were ignored"),
+            stacklevel=3,
+        )
     D = camera["distortion"].reshape(-1)
     models = {5: "plumb_bob", 8: "rational_polynomial"}
     if D.size not in models:
-        raise CalibrationFileError(source, "distortion", f"expected 5 (plumb_bob) or 8 (rational_polynomial) numbers, got {D.size}")
+        raise CalibrationFileError(
+            source, "distortion", f"expected 5 (plumb_bob) or 8 (rational_polynomial) numbers, got {D.size}"
+        )
     K = camera["camera matrix"]
     if not (np.array_equal(K[2], [0.0, 0.0, 1.0]) and K[1, 0] == 0.0):
-        raise CalibrationFileError(source, "camera matrix", f"must be upper triangular with last row 0 0 1, got {K.tolist()}")
+        raise CalibrationFileError(
+            source, "camera matrix", f"must be upper triangular with last row 0 0 1, got {K.tolist()}"
+        )
     R, P = camera["rectification"], camera["projection"]
-    return {"width": width, "height": height, "K": K, "distortion_model": models[D.size], "D": D,
-            "camera_name": camera["camera_name"], "rectification": R if np.any(R) else None,
-            "projection": P if np.any(P) else None}
+    return {
+        "width": width,
+        "height": height,
+        "K": K,
+        "distortion_model": models[D.size],
+        "D": D,
+        "camera_name": camera["camera_name"],
+        "rectification": R if np.any(R) else None,
+        "projection": P if np.any(P) else None,
+    }

@@ -1,4 +1,5 @@
 """Depth images: decoding to metres and robust sampling at a pixel or over a box."""
+
 from __future__ import annotations
 
 import math
@@ -53,7 +54,9 @@ class DepthSample:
 def _check_depth(depth_m: np.ndarray) -> np.ndarray:
     depth_m = np.asarray(depth_m)
     if depth_m.ndim != 2 or not np.issubdtype(depth_m.dtype, np.floating):
-        raise ValueError(f"depth_m must be a 2-D float image in metres (see decode_depth), got {depth_m.dtype} {depth_m.shape}")
+        raise ValueError(
+            f"depth_m must be a 2-D float image in metres (see decode_depth), got {depth_m.dtype} {depth_m.shape}"
+        )
     return depth_m
 
 

@@ -6,6 +6,7 @@ Models follow ROS CameraInfo / OpenCV:
 - ``equidistant`` (k1, k2, k3, k4): OpenCV's fisheye model, identical to RealSense "Kannala Brandt4".
 - ``none``: no coefficients.
 """
+
 from __future__ import annotations
 
 import numpy as np

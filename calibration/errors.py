@@ -1,4 +1,5 @@
 """Errors shared by the calibration package."""
+
 from __future__ import annotations
 
 from os import PathLike

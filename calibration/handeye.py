@@ -1,12 +1,13 @@
 """Hand-eye calibration (eye-in-hand and eye-to-hand) with a consistency check you can read."""
+
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
 from typing import Any
-from collections.abc import Mapping, Sequence
 
 import cv2
 import numpy as np
@@ -66,9 +67,11 @@ class Consistency:
     rotation_max_deg: float
 
     def summary(self) -> str:
-        return (f"implied fixed transform spread: {self.translation_rms_mm:.2f} mm RMS "
-                f"(max {self.translation_max_mm:.2f} mm), "
-                f"{self.rotation_rms_deg:.3f} deg RMS (max {self.rotation_max_deg:.3f} deg)")
+        return (
+            f"implied fixed transform spread: {self.translation_rms_mm:.2f} mm RMS "
+            f"(max {self.translation_max_mm:.2f} mm), "
+            f"{self.rotation_rms_deg:.3f} deg RMS (max {self.rotation_max_deg:.3f} deg)"
+        )
 
 
 @dataclass(frozen=True)
@@ -109,15 +112,19 @@ def motion_problems(samples: Sequence[HandEyeSample], setup: str) -> list[str]:
             if angle >= _MIN_ROTATION_DEG:
                 axes.append(rotvec / np.linalg.norm(rotvec))
     if not axes:
-        return [f"the end-effector barely rotates between samples (largest relative rotation "
-                f"{max(angles, default=0.0):.1f} deg < {_MIN_ROTATION_DEG} deg): the result is not determined; "
-                "rotate the wrist about at least two different axes"]
+        return [
+            f"the end-effector barely rotates between samples (largest relative rotation "
+            f"{max(angles, default=0.0):.1f} deg < {_MIN_ROTATION_DEG} deg): the result is not determined; "
+            "rotate the wrist about at least two different axes"
+        ]
     axes_array = np.array(axes)
     eigenvalues = np.linalg.eigvalsh(axes_array.T @ axes_array / len(axes_array))  # ascending
     spread_deg = float(np.degrees(np.arcsin(np.sqrt(np.clip(eigenvalues[0] + eigenvalues[1], 0.0, 1.0)))))
     if spread_deg < _MIN_AXIS_SPREAD_DEG:
-        return [f"all rotations between samples are about one axis (axes within {spread_deg:.1f} deg RMS of one "
-                "line): the translation along that axis is not constrained; add samples rotating about another axis"]
+        return [
+            f"all rotations between samples are about one axis (axes within {spread_deg:.1f} deg RMS of one "
+            "line): the translation along that axis is not constrained; add samples rotating about another axis"
+        ]
     return []
 
 
@@ -127,8 +134,10 @@ def _solve(samples: Sequence[HandEyeSample], setup: str, method: str) -> SE3:
     # eye-to-hand passing ee_T_base instead of base_T_ee makes X = base_T_camera.
     try:
         R, t = cv2.calibrateHandEye(
-            [m.rotation for m in moving], [m.translation.reshape(3, 1) for m in moving],
-            [s.camera_T_target.rotation for s in samples], [s.camera_T_target.translation.reshape(3, 1) for s in samples],
+            [m.rotation for m in moving],
+            [m.translation.reshape(3, 1) for m in moving],
+            [s.camera_T_target.rotation for s in samples],
+            [s.camera_T_target.translation.reshape(3, 1) for s in samples],
             method=METHODS[method],
         )
     except cv2.error as exc:  # e.g. Andreff's "Iterations do not converge" on inconsistent samples
@@ -138,8 +147,10 @@ def _solve(samples: Sequence[HandEyeSample], setup: str, method: str) -> SE3:
         raise HandEyeFailedError(f"OpenCV's {method} method returned no solution (non-finite result)")
     if np.array_equal(R, np.eye(3)) and not np.any(t):
         # OpenCV logs its failure and hands back its initial value, the exact identity, as a result.
-        raise HandEyeFailedError(f"OpenCV's {method} method failed (it returned its initial value, the identity): "
-                                 "not enough informative motions; include larger rotations")
+        raise HandEyeFailedError(
+            f"OpenCV's {method} method failed (it returned its initial value, the identity): "
+            "not enough informative motions; include larger rotations"
+        )
     try:
         # OpenCV returns garbage rather than failing when the samples cannot be fitted.
         return SE3.from_matrix(np.vstack([np.hstack([R, t.reshape(3, 1)]), [0, 0, 0, 1]]), tolerance=1e-6)
@@ -156,8 +167,12 @@ def consistency(samples: Sequence[HandEyeSample], setup: str, X: SE3) -> Consist
     distances_mm = np.linalg.norm(translations - translations.mean(axis=0), axis=1) * 1000
     rotations = Rotation.from_matrix(np.array([f.rotation for f in fixed]))
     angles_deg = np.degrees((rotations.mean().inv() * rotations).magnitude())
-    return Consistency(float(np.sqrt(np.mean(distances_mm ** 2))), float(distances_mm.max()),
-                       float(np.sqrt(np.mean(angles_deg ** 2))), float(angles_deg.max()))
+    return Consistency(
+        float(np.sqrt(np.mean(distances_mm**2))),
+        float(distances_mm.max()),
+        float(np.sqrt(np.mean(angles_deg**2))),
+        float(angles_deg.max()),
+    )
 
 
 def calibrate_hand_eye(
@@ -180,18 +195,23 @@ def calibrate_hand_eye(
     if method not in METHODS:
         raise ValueError(f"method must be one of {tuple(METHODS)}, got {method!r}")
     if len(samples) < MIN_SAMPLES:
-        raise HandEyeError(f"hand-eye calibration needs at least {MIN_SAMPLES} samples with different wrist "
-                           f"orientations, got {len(samples)}")
+        raise HandEyeError(
+            f"hand-eye calibration needs at least {MIN_SAMPLES} samples with different wrist "
+            f"orientations, got {len(samples)}"
+        )
     problems = motion_problems(samples, setup)
     if problems:  # some methods still "fit" such samples perfectly while being metres off
         raise HandEyeFailedError(problems[0])
     try:
         X = _solve(samples, setup, method)
     except HandEyeFailedError as exc:
-        raise HandEyeFailedError(f"{exc}; check --setup ({setup}) and that each robot pose belongs to its image") from None
+        raise HandEyeFailedError(
+            f"{exc}; check --setup ({setup}) and that each robot pose belongs to its image"
+        ) from None
     spread = consistency(samples, setup, X)
     too_far = (max_spread_mm is not None and not spread.translation_rms_mm <= max_spread_mm) or (
-        max_spread_deg is not None and not spread.rotation_rms_deg <= max_spread_deg)
+        max_spread_deg is not None and not spread.rotation_rms_deg <= max_spread_deg
+    )
     if too_far:
         raise HandEyeFailedError(
             f"{method}: the result does not fit the samples ({spread.summary()}; limits {max_spread_mm} mm / "
@@ -213,8 +233,9 @@ class HandEyeComparison:
         """The method whose implied fixed transform is tightest (translation RMS, then rotation RMS)."""
         if not self.results:
             raise HandEyeFailedError("every method failed: " + "; ".join(f"{m}: {r}" for m, r in self.failures.items()))
-        return min(self.results.values(),
-                   key=lambda r: (r.consistency.translation_rms_mm, r.consistency.rotation_rms_deg))
+        return min(
+            self.results.values(), key=lambda r: (r.consistency.translation_rms_mm, r.consistency.rotation_rms_deg)
+        )
 
 
 def calibrate_hand_eye_all(samples: Sequence[HandEyeSample], setup: str, **options: Any) -> HandEyeComparison:
@@ -236,8 +257,10 @@ def calibrate_hand_eye_all(samples: Sequence[HandEyeSample], setup: str, **optio
 
 
 def comparison_table(comparison: HandEyeComparison) -> str:
-    header = (f"{'method':<11}{'x [m]':>10}{'y [m]':>10}{'z [m]':>10}{'roll':>9}{'pitch':>9}{'yaw':>9}"
-              f"{'spread mm':>11}{'spread deg':>11}")
+    header = (
+        f"{'method':<11}{'x [m]':>10}{'y [m]':>10}{'z [m]':>10}{'roll':>9}{'pitch':>9}{'yaw':>9}"
+        f"{'spread mm':>11}{'spread deg':>11}"
+    )
     lines = [header, "-" * len(header)]
     for method in METHODS:
         if method in comparison.failures:
@@ -248,8 +271,10 @@ def comparison_table(comparison: HandEyeComparison) -> str:
         x, y, z = t.translation
         roll, pitch, yaw = t.euler_xyz_deg()
         c = result.consistency
-        lines.append(f"{method:<11}{x:>10.4f}{y:>10.4f}{z:>10.4f}{roll:>9.2f}{pitch:>9.2f}{yaw:>9.2f}"
-                     f"{c.translation_rms_mm:>11.2f}{c.rotation_rms_deg:>11.3f}")
+        lines.append(
+            f"{method:<11}{x:>10.4f}{y:>10.4f}{z:>10.4f}{roll:>9.2f}{pitch:>9.2f}{yaw:>9.2f}"
+            f"{c.translation_rms_mm:>11.2f}{c.rotation_rms_deg:>11.3f}"
+        )
     return "\n".join(lines)
 
 
@@ -262,7 +287,9 @@ def _transform(value: Any, source: str, field: str) -> SE3:
     if matrix.shape == (16,):
         matrix = matrix.reshape(4, 4)
     if matrix.shape != (4, 4):
-        raise CalibrationFileError(source, field, f"expected a 4x4 matrix (row-major, metres), got shape {matrix.shape}")
+        raise CalibrationFileError(
+            source, field, f"expected a 4x4 matrix (row-major, metres), got shape {matrix.shape}"
+        )
     try:
         return SE3.from_matrix(matrix, tolerance=_FILE_ROTATION_TOLERANCE)
     except ValueError as exc:
@@ -281,8 +308,12 @@ def parse_samples(data: Any, source: str = "<samples>") -> list[HandEyeSample]:
         for key in ("base_T_ee", "camera_T_target"):
             if key not in entry:
                 raise CalibrationFileError(source, f"[{index}].{key}", "missing")
-        samples.append(HandEyeSample(_transform(entry["base_T_ee"], source, f"[{index}].base_T_ee"),
-                                     _transform(entry["camera_T_target"], source, f"[{index}].camera_T_target")))
+        samples.append(
+            HandEyeSample(
+                _transform(entry["base_T_ee"], source, f"[{index}].base_T_ee"),
+                _transform(entry["camera_T_target"], source, f"[{index}].camera_T_target"),
+            )
+        )
     return samples
 
 
@@ -302,10 +333,15 @@ def load_samples(path: str | PathLike[str]) -> list[HandEyeSample]:
 
 def write_samples(path: str | PathLike[str], entries: Sequence[Mapping[str, Any]]) -> None:
     """Write sample entries (SE3 values become nested 4x4 lists)."""
+
     def plain(value: Any) -> Any:
         if isinstance(value, SE3):
             return [[float(v) for v in row] for row in value.matrix()]
         return value
 
-    atomic_write_text(path, yaml.safe_dump([{k: plain(v) for k, v in e.items()} for e in entries],
-                                           sort_keys=False, default_flow_style=None))
+    atomic_write_text(
+        path,
+        yaml.safe_dump(
+            [{k: plain(v) for k, v in e.items()} for e in entries], sort_keys=False, default_flow_style=None
+        ),
+    )

@@ -1,11 +1,12 @@
 """Intrinsics calibration from chessboard or ChArUco views, with outlier views explained."""
+
 from __future__ import annotations
 
 import glob
+from collections.abc import Sequence
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
-from collections.abc import Sequence
 
 import cv2
 import numpy as np
@@ -94,8 +95,10 @@ def _camera(size: tuple[int, int], K: np.ndarray, model: str, D: np.ndarray, nam
     try:
         return CameraModel(size[0], size[1], K, model, D, name)
     except ValueError as exc:
-        raise CalibrationFailedError(f"the calibration from {n_views} views is not a usable camera ({exc}); "
-                                     "add views with the board tilted and in every part of the image") from None
+        raise CalibrationFailedError(
+            f"the calibration from {n_views} views is not a usable camera ({exc}); "
+            "add views with the board tilted and in every part of the image"
+        ) from None
 
 
 def _pose_stats(rvec: np.ndarray, tvec: np.ndarray) -> tuple[float, float]:
@@ -123,7 +126,9 @@ def calibrate_intrinsics(
     if distortion_model not in ("plumb_bob", "rational_polynomial"):
         raise ValueError(f"intrinsics calibration supports plumb_bob and rational_polynomial, got {distortion_model!r}")
     if not (np.isfinite(outlier_factor) and outlier_factor >= 1):
-        raise ValueError(f"outlier_factor must be a finite number >= 1 (a multiple of the median view RMS), got {outlier_factor}")
+        raise ValueError(
+            f"outlier_factor must be a finite number >= 1 (a multiple of the median view RMS), got {outlier_factor}"
+        )
     if not (np.isfinite(outlier_min_px) and outlier_min_px >= 0):
         raise ValueError(f"outlier_min_px must be a finite number >= 0, got {outlier_min_px}")
     detections: list[Detection] = []
@@ -150,7 +155,8 @@ def calibrate_intrinsics(
         )
     assert size is not None
     flags = (cv2.CALIB_FIX_ASPECT_RATIO if fix_aspect_ratio else 0) | (
-        cv2.CALIB_RATIONAL_MODEL if distortion_model == "rational_polynomial" else 0)
+        cv2.CALIB_RATIONAL_MODEL if distortion_model == "rational_polynomial" else 0
+    )
     rms0, K0, D0, rvecs0, tvecs0, per_view0 = _calibrate(detections, size, flags)
     n_coefficients = 8 if distortion_model == "rational_polynomial" else 5
     initial_camera = _camera(size, K0, distortion_model, D0[:n_coefficients], camera_name, len(detections))
@@ -162,17 +168,23 @@ def calibrate_intrinsics(
         for i, rms in enumerate(per_view0):
             if rms > limit:
                 spacing = detections[i].min_corner_spacing_px(board)
-                reason = (f"RMS {rms:.2f} px > limit {limit:.2f} px (larger of {outlier_min_px:g} px and "
-                          f"{outlier_factor:g} x the median {median:.2f} px)")
+                reason = (
+                    f"RMS {rms:.2f} px > limit {limit:.2f} px (larger of {outlier_min_px:g} px and "
+                    f"{outlier_factor:g} x the median {median:.2f} px)"
+                )
                 window = 2 * subpix_half_window + 1
                 if board.pattern == "chessboard" and spacing < 1.5 * window:
-                    reason += (f"; its corners are only {spacing:.0f} px apart while the refinement window is "
-                               f"{window} px, so refinement can mix in neighbouring corners "
-                               "(a smaller --subpix-half-window may keep it)")
+                    reason += (
+                        f"; its corners are only {spacing:.0f} px apart while the refinement window is "
+                        f"{window} px, so refinement can mix in neighbouring corners "
+                        "(a smaller --subpix-half-window may keep it)"
+                    )
                 else:
                     tilt, _ = _pose_stats(rvecs0[i], tvecs0[i])
-                    reason += (f"; board tilted {tilt:.0f} deg, corners {spacing:.0f} px apart: check this view for "
-                               "blur, glare, a bent board or a mis-ordered detection")
+                    reason += (
+                        f"; board tilted {tilt:.0f} deg, corners {spacing:.0f} px apart: check this view for "
+                        "blur, glare, a bent board or a mis-ordered detection"
+                    )
                 rejected[i] = reason
         if len(detections) - len(rejected) < MIN_VIEWS:
             rejected = {}  # rejecting would leave too few views: keep them all, the report shows the RMS
@@ -199,7 +211,8 @@ def calibrate_intrinsics(
     cells_y = np.clip((kept_pixels[:, 1] / size[1] * COVERAGE_GRID[1]).astype(int), 0, COVERAGE_GRID[1] - 1)
     kept_views = [v for v in views if not v.rejected]
     coverage = Coverage(
-        cells_covered=len(set(zip(cells_x.tolist(), cells_y.tolist(), strict=True))) / (COVERAGE_GRID[0] * COVERAGE_GRID[1]),
+        cells_covered=len(set(zip(cells_x.tolist(), cells_y.tolist(), strict=True)))
+        / (COVERAGE_GRID[0] * COVERAGE_GRID[1]),
         x_range=(float(kept_pixels[:, 0].min() / size[0]), float(kept_pixels[:, 0].max() / size[0])),
         y_range=(float(kept_pixels[:, 1].min() / size[1]), float(kept_pixels[:, 1].max() / size[1])),
         tilt_range_deg=(min(v.tilt_deg for v in kept_views), max(v.tilt_deg for v in kept_views)),

@@ -1,4 +1,5 @@
 """Calibration targets: board geometry, corner detection, and ``camera_T_target`` from one image."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -45,7 +46,9 @@ class BoardSpec:
             raise ValueError(f"square_m must be in (0, 1) metres, got {self.square_m}")
         if self.pattern == "charuco":
             if self.marker_m is None or not (0 < self.marker_m < self.square_m):
-                raise ValueError(f"a ChArUco board needs 0 < marker_m < square_m ({self.square_m}), got {self.marker_m}")
+                raise ValueError(
+                    f"a ChArUco board needs 0 < marker_m < square_m ({self.square_m}), got {self.marker_m}"
+                )
             if not self.dictionary.startswith("DICT_") or not hasattr(cv2.aruco, self.dictionary):
                 raise ValueError(f"unknown ArUco dictionary {self.dictionary!r} (e.g. DICT_4X4_50, DICT_5X5_100)")
 
@@ -139,8 +142,10 @@ class TargetPose:
 def solve_target_pose(detection: Detection, camera: CameraModel) -> TargetPose:
     """solvePnP (IPPE for a plane, then Levenberg-Marquardt) with the camera's own distortion."""
     if detection.image_size != (camera.width, camera.height):
-        raise ValueError(f"image is {detection.image_size[0]}x{detection.image_size[1]} but the camera model is "
-                         f"{camera.width}x{camera.height}")
+        raise ValueError(
+            f"image is {detection.image_size[0]}x{detection.image_size[1]} but the camera model is "
+            f"{camera.width}x{camera.height}"
+        )
     # Undistort with our model (any of the supported ones), then solve on ideal pixels.
     rays = camera.pixels_to_rays(detection.pixels)
     ok = np.all(np.isfinite(rays), axis=1)
@@ -158,7 +163,9 @@ def solve_target_pose(detection: Detection, camera: CameraModel) -> TargetPose:
     return TargetPose(camera_T_target, rms, detection.n_corners)
 
 
-def camera_T_target(image: np.ndarray, camera: CameraModel, board: BoardSpec, *, subpix_half_window: int = 11) -> TargetPose:
+def camera_T_target(
+    image: np.ndarray, camera: CameraModel, board: BoardSpec, *, subpix_half_window: int = 11
+) -> TargetPose:
     """The target's pose in the camera optical frame from one image, with the reprojection RMS."""
     detection = detect_board(image, board, subpix_half_window=subpix_half_window)
     if detection is None:
@@ -166,8 +173,14 @@ def camera_T_target(image: np.ndarray, camera: CameraModel, board: BoardSpec, *,
     return solve_target_pose(detection, camera)
 
 
-def render_board_view(board: BoardSpec, camera: CameraModel, camera_T_target: SE3, *, pixels_per_square: int = 60,
-                      margin_squares: float = 1.0) -> np.ndarray:
+def render_board_view(
+    board: BoardSpec,
+    camera: CameraModel,
+    camera_T_target: SE3,
+    *,
+    pixels_per_square: int = 60,
+    margin_squares: float = 1.0,
+) -> np.ndarray:
     """A synthetic grayscale view of the board (pinhole, distortion ignored) for tests and demos."""
     if board.pattern == "charuco":
         width_px, height_px = board.cols * pixels_per_square, board.rows * pixels_per_square
@@ -179,15 +192,27 @@ def render_board_view(board: BoardSpec, camera: CameraModel, camera_T_target: SE
         margin = int(margin_squares * pixels_per_square)
         cells = (np.add.outer(np.arange(squares_y), np.arange(squares_x)) % 2 == 0).astype(np.uint8) * 255
         cells = 255 - cells  # black top-left square
-        flat = np.full((squares_y * pixels_per_square + 2 * margin, squares_x * pixels_per_square + 2 * margin), 255, np.uint8)
+        flat = np.full(
+            (squares_y * pixels_per_square + 2 * margin, squares_x * pixels_per_square + 2 * margin), 255, np.uint8
+        )
         flat[margin:-margin, margin:-margin] = np.kron(cells, np.ones((pixels_per_square, pixels_per_square), np.uint8))
         origin_px = margin + pixels_per_square  # a chessboard's starts at the first inner corner
     # board-image pixel (x, y) -> target-frame metres (centres of flat pixels at +0.5)
     metres_per_px = board.square_m / pixels_per_square
-    board_from_flat = np.array([[metres_per_px, 0, -(origin_px - 0.5) * metres_per_px],
-                                [0, metres_per_px, -(origin_px - 0.5) * metres_per_px],
-                                [0, 0, 1]])
+    board_from_flat = np.array(
+        [
+            [metres_per_px, 0, -(origin_px - 0.5) * metres_per_px],
+            [0, metres_per_px, -(origin_px - 0.5) * metres_per_px],
+            [0, 0, 1],
+        ]
+    )
     R, t = camera_T_target.rotation, camera_T_target.translation
     homography = camera.K @ np.column_stack([R[:, 0], R[:, 1], t]) @ board_from_flat
-    return cv2.warpPerspective(flat, homography, (camera.width, camera.height), flags=cv2.INTER_AREA,
-                               borderMode=cv2.BORDER_CONSTANT, borderValue=200)
+    return cv2.warpPerspective(
+        flat,
+        homography,
+        (camera.width, camera.height),
+        flags=cv2.INTER_AREA,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=200,
+    )

@@ -3,13 +3,14 @@
 Naming convention: ``a_T_b`` maps points expressed in frame b into frame a, so
 ``base_T_camera @ camera_T_target == base_T_target``.
 """
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
 from typing import Any
-from collections.abc import Mapping
 
 import numpy as np
 import yaml
@@ -153,7 +154,9 @@ class SE3:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, SE3):
             return NotImplemented
-        return bool(np.array_equal(self.rotation, other.rotation) and np.array_equal(self.translation, other.translation))
+        return bool(
+            np.array_equal(self.rotation, other.rotation) and np.array_equal(self.translation, other.translation)
+        )
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -199,8 +202,13 @@ class NamedTransform:
         return {
             "frame_id": self.parent_frame,
             "child_frame_id": self.child_frame,
-            "x": x, "y": y, "z": z,
-            "qx": qx, "qy": qy, "qz": qz, "qw": qw,
+            "x": x,
+            "y": y,
+            "z": z,
+            "qx": qx,
+            "qy": qy,
+            "qz": qz,
+            "qw": qw,
             "matrix": [[float(v) for v in row] for row in self.transform.matrix()],
         }
 
@@ -252,7 +260,9 @@ class NamedTransform:
             except (ValueError, TypeError) as exc:
                 raise CalibrationFileError(source, "matrix", str(exc)) from exc
             if not from_matrix.allclose(transform, atol_m=1e-6, atol_rad=1e-5):
-                raise CalibrationFileError(source, "matrix", "disagrees with x/y/z/qx/qy/qz/qw; fix one or delete 'matrix'")
+                raise CalibrationFileError(
+                    source, "matrix", "disagrees with x/y/z/qx/qy/qz/qw; fix one or delete 'matrix'"
+                )
         try:
             return cls(frames["frame_id"], frames["child_frame_id"], transform)
         except ValueError as exc:

@@ -9,10 +9,12 @@ VLA-R1 node executing through the controllers, as `python -m vla_r1_ros.sim.ros_
 The three parts share one process (the answer server reads the cell's ground truth in memory); DDS
 uses the package's shared-memory profile unless one is exported.
 """
-from launch import LaunchDescription
+
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
+
+from launch import LaunchDescription
 
 ARGUMENTS = [
     ("allow_execution", "false", "let goals with execute=true move the simulated arm"),
@@ -24,13 +26,29 @@ ARGUMENTS = [
 
 def _bringup(context):
     value = {name: LaunchConfiguration(name).perform(context) for name, _, _ in ARGUMENTS}
-    arguments = ["--seed", value["seed"], "--camera-rate-hz", value["camera_rate_hz"], "--answer-port", value["answer_port"]]
+    arguments = [
+        "--seed",
+        value["seed"],
+        "--camera-rate-hz",
+        value["camera_rate_hz"],
+        "--answer-port",
+        value["answer_port"],
+    ]
     if value["allow_execution"].lower() in ("true", "1", "yes"):
         arguments.append("--allow-execution")
-    return [Node(package="vla_r1_ros", executable="vla_r1_sim", name="vla_r1_sim_bringup", output="screen",
-                 arguments=arguments)]
+    return [
+        Node(
+            package="vla_r1_ros",
+            executable="vla_r1_sim",
+            name="vla_r1_sim_bringup",
+            output="screen",
+            arguments=arguments,
+        )
+    ]
 
 
 def generate_launch_description():
-    declared = [DeclareLaunchArgument(name, default_value=default, description=text) for name, default, text in ARGUMENTS]
+    declared = [
+        DeclareLaunchArgument(name, default_value=default, description=text) for name, default, text in ARGUMENTS
+    ]
     return LaunchDescription(declared + [OpaqueFunction(function=_bringup)])

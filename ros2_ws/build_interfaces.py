@@ -10,6 +10,7 @@ On a full ROS 2 install use colcon instead (docs/ros2.md). Usage:
     python ros2_ws/build_interfaces.py [--build-dir DIR] [--jobs N] [--quiet]
 Exit status 0 = installed and importable; 2 = build tools or ROS wheels missing; 1 = the build failed.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -66,8 +67,10 @@ def check_ros_wheels(prefix: Path) -> None:
     needed = ["share/rosidl_default_generators", "share/ament_cmake", "share/action_msgs"]
     absent = [p for p in needed if not (prefix / p).is_dir()]
     if absent:
-        raise MissingPrerequisite(f"the ROS 2 wheels are not installed in {prefix} (no {', '.join(absent)}): "
-                         "run `make setup`, or pip install -e '.[ros]' -c constraints.txt")
+        raise MissingPrerequisite(
+            f"the ROS 2 wheels are not installed in {prefix} (no {', '.join(absent)}): "
+            "run `make setup`, or pip install -e '.[ros]' -c constraints.txt"
+        )
 
 
 def _run(cmd: list[str], log, cwd: Path | None = None, env: dict | None = None) -> None:
@@ -82,16 +85,26 @@ def build(prefix: Path, build_dir: Path, jobs: int, say=print) -> float:
     """Configure, build and install; returns the seconds it took. Raises SetupError or CalledProcessError."""
     missing = missing_build_tools()
     if missing:
-        raise MissingPrerequisite(f"cannot build vla_r1_interfaces: missing {', '.join(missing)}. Install them "
-                         f"({INSTALL_HINT}) and run `make setup` again.")
+        raise MissingPrerequisite(
+            f"cannot build vla_r1_interfaces: missing {', '.join(missing)}. Install them "
+            f"({INSTALL_HINT}) and run `make setup` again."
+        )
     check_ros_wheels(prefix)
     started = time.perf_counter()
     build_dir.mkdir(parents=True, exist_ok=True)
     python = Path(sys.executable)
     generator = [] if shutil.which("make") else ["-G", "Ninja"]
-    configure = ["cmake", str(PACKAGE), *generator, f"-DCMAKE_PREFIX_PATH={prefix}", f"-DCMAKE_INSTALL_PREFIX={prefix}",
-                 f"-DPython3_EXECUTABLE={python}", "-DBUILD_TESTING=OFF", "-DCMAKE_BUILD_TYPE=Release",
-                 f"-DCMAKE_PROJECT_INCLUDE={WHEEL_INCLUDES_FIX}"]
+    configure = [
+        "cmake",
+        str(PACKAGE),
+        *generator,
+        f"-DCMAKE_PREFIX_PATH={prefix}",
+        f"-DCMAKE_INSTALL_PREFIX={prefix}",
+        f"-DPython3_EXECUTABLE={python}",
+        "-DBUILD_TESTING=OFF",
+        "-DCMAKE_BUILD_TYPE=Release",
+        f"-DCMAKE_PROJECT_INCLUDE={WHEEL_INCLUDES_FIX}",
+    ]
     env = dict(os.environ)
     env.pop("AMENT_PREFIX_PATH", None)  # build against the venv only, never a half-sourced ROS install
     env.pop("CMAKE_PREFIX_PATH", None)
@@ -105,15 +118,20 @@ def build(prefix: Path, build_dir: Path, jobs: int, say=print) -> float:
         except subprocess.CalledProcessError as exc:
             log.flush()
             tail = log_path.read_text(errors="replace").splitlines()[-25:]
-            raise SetupError(f"`{' '.join(exc.cmd[:3])} ...` failed (exit {exc.returncode}); the end of {log_path}:\n"
-                             + "\n".join(tail)) from exc
+            raise SetupError(
+                f"`{' '.join(exc.cmd[:3])} ...` failed (exit {exc.returncode}); the end of {log_path}:\n"
+                + "\n".join(tail)
+            ) from exc
     return time.perf_counter() - started
 
 
 def check_import(python: Path) -> None:
     """Import the action in a fresh interpreter with a clean environment, as a user would."""
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("LD_LIBRARY_PATH", "_ROS_WHEELS_BOOTSTRAP_COMPLETE", "AMENT_PREFIX_PATH", "PYTHONPATH")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("LD_LIBRARY_PATH", "_ROS_WHEELS_BOOTSTRAP_COMPLETE", "AMENT_PREFIX_PATH", "PYTHONPATH")
+    }
     result = subprocess.run([str(python), "-c", IMPORT_CHECK], capture_output=True, text=True, env=env)
     if result.returncode != 0:
         raise SetupError(f"vla_r1_interfaces was built but does not import:\n{result.stderr.strip()[-2000:]}")
@@ -121,8 +139,12 @@ def check_import(python: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--prefix", type=Path, default=Path(sys.prefix),
-                        help="the environment to build against and install into (default: this Python's)")
+    parser.add_argument(
+        "--prefix",
+        type=Path,
+        default=Path(sys.prefix),
+        help="the environment to build against and install into (default: this Python's)",
+    )
     parser.add_argument("--build-dir", type=Path, default=None, help="default: <prefix>/build/vla_r1_interfaces")
     parser.add_argument("--jobs", type=int, default=max(1, min(4, os.cpu_count() or 1)))
     args = parser.parse_args(argv)

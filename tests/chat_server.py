@@ -1,4 +1,5 @@
 """A tiny local chat-completions server for tests (loopback only, bounded, stops with the test)."""
+
 from __future__ import annotations
 
 import contextlib
@@ -7,9 +8,19 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-
-_MISBEHAVIOURS = frozenset({"keepalive", "endless", "huge_event", "json_completion", "html", "null_content", "length",
-                            "finish_stop", "malformed"})
+_MISBEHAVIOURS = frozenset(
+    {
+        "keepalive",
+        "endless",
+        "huge_event",
+        "json_completion",
+        "html",
+        "null_content",
+        "length",
+        "finish_stop",
+        "malformed",
+    }
+)
 
 
 class ChatServer:
@@ -25,8 +36,15 @@ class ChatServer:
     "finish_stop" (``reply`` streamed with finish_reason "stop" and usage), "malformed" (an event that is not JSON).
     """
 
-    def __init__(self, reply="", mode: str = "ok", flaky_failures: int = 1, delay_s: float = 2.0,
-                 interval_s: float = 0.05, huge_bytes: int = 10_000_000):
+    def __init__(
+        self,
+        reply="",
+        mode: str = "ok",
+        flaky_failures: int = 1,
+        delay_s: float = 2.0,
+        interval_s: float = 0.05,
+        huge_bytes: int = 10_000_000,
+    ):
         self.reply = reply
         self.mode = mode
         self.flaky_failures = flaky_failures
@@ -48,7 +66,9 @@ class ChatServer:
             def _answer(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 server.requests.append(body)
-                if server.mode == "error503" or (server.mode == "flaky" and len(server.requests) <= server.flaky_failures):
+                if server.mode == "error503" or (
+                    server.mode == "flaky" and len(server.requests) <= server.flaky_failures
+                ):
                     return self._send(503, b'{"error": "overloaded"}')
                 if server.mode == "slow":
                     time.sleep(server.delay_s)
@@ -70,16 +90,23 @@ class ChatServer:
                         self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
                     self.wfile.write(b"data: [DONE]\n\n")
                     return
-                payload = {"choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}]}
+                payload = {
+                    "choices": [
+                        {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+                    ]
+                }
                 self._send(200, json.dumps(payload).encode())
 
             def _misbehave(self, body):
                 mode, text = server.mode, server.reply(body) if callable(server.reply) else server.reply
                 if mode in ("json_completion", "null_content"):
                     content = text if mode == "json_completion" else None
-                    payload = {"choices": [{"index": 0, "message": {"role": "assistant", "content": content},
-                                            "finish_reason": "stop"}],
-                               "usage": {"prompt_tokens": 5, "completion_tokens": len(text), "total_tokens": 5 + len(text)}}
+                    payload = {
+                        "choices": [
+                            {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
+                        ],
+                        "usage": {"prompt_tokens": 5, "completion_tokens": len(text), "total_tokens": 5 + len(text)},
+                    }
                     return self._send(200, json.dumps(payload).encode())
                 if mode == "html":
                     return self._send(200, b"<html><body>It works!</body></html>", "text/html")
@@ -115,8 +142,16 @@ class ChatServer:
                     event(delta(text[i : i + 4]))
                 finish = "length" if mode == "length" else "stop"
                 event(delta("", finish))
-                event({"choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": len(text) // 4 + 1,
-                                                "total_tokens": 6 + len(text) // 4}})
+                event(
+                    {
+                        "choices": [],
+                        "usage": {
+                            "prompt_tokens": 5,
+                            "completion_tokens": len(text) // 4 + 1,
+                            "total_tokens": 6 + len(text) // 4,
+                        },
+                    }
+                )
                 event("[DONE]")
 
             def _send(self, status, data, content_type="application/json"):

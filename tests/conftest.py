@@ -1,4 +1,5 @@
 """Shared fixtures: the real test data folder and the tiny random-weight checkpoint."""
+
 from __future__ import annotations
 
 import os

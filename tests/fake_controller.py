@@ -7,6 +7,7 @@ trajectory replaces the running one at once. The finger moves toward its command
 ``finger_speed_m_s`` and stops on an object ``object_width_m`` wide. ``stuck_joint`` stops following
 commands (a fault). Every received command is kept for the assertions.
 """
+
 from __future__ import annotations
 
 import threading
@@ -17,9 +18,9 @@ from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from trajectory_msgs.msg import JointTrajectory as JointTrajectoryMsg
 
-from vla_r1_ros.conversions import joint_trajectory_from_msg
-from vla_r1_robot.motion.robot_profile import PANDA
 from vla_r1_robot.motion.planning import JointTrajectory
+from vla_r1_robot.motion.robot_profile import PANDA
+from vla_r1_ros.conversions import joint_trajectory_from_msg
 
 ARM_JOINTS = PANDA.arm_joints
 FINGERS = ("panda_finger_joint1", "panda_finger_joint2")

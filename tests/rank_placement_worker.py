@@ -3,6 +3,7 @@ one SFT step of the tiny model per rank, reporting where and how the model was l
 
     accelerate launch --cpu --num_processes 2 tests/rank_placement_worker.py MODEL DATA OUT REPORT_DIR
 """
+
 from __future__ import annotations
 
 import json
@@ -38,9 +39,22 @@ def main(model: str, data: str, out: str, report_dir: str) -> None:
         return original(cls, source, *args, **kwargs)
 
     transformers.Qwen2_5_VLForConditionalGeneration.from_pretrained = classmethod(spy)
-    config = load_config(SFTRunConfig, None, [f"model={model}", f"train_file={data}", f"output_dir={out}", "max_steps=1",
-                                              "per_device_train_batch_size=1", "learning_rate=1e-3", "report_to=none",
-                                              "save_steps=100", "max_pixels=3136", "logging_steps=1"])
+    config = load_config(
+        SFTRunConfig,
+        None,
+        [
+            f"model={model}",
+            f"train_file={data}",
+            f"output_dir={out}",
+            "max_steps=1",
+            "per_device_train_batch_size=1",
+            "learning_rate=1e-3",
+            "report_to=none",
+            "save_steps=100",
+            "max_pixels=3136",
+            "logging_steps=1",
+        ],
+    )
     trainer, _ = build_sft_trainer(config)
     trainer.train()
     weights = trainer.model.state_dict()

@@ -5,21 +5,23 @@ DDS stays on this machine (ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST) and in a dom
 process's own (derived from the pid), so two test runs on one machine never talk to each other.
 Nothing here assumes every frame arrives: a loaded 2-core machine drops best-effort images.
 """
+
 from __future__ import annotations
 
 import contextlib
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from collections.abc import Callable
 
 import numpy as np
 import pytest
 
 if os.environ.get("CI"):  # CI runs `make test`, which installs and builds both: never skip there
     import rclpy
+
     import vla_r1_interfaces  # noqa: F401
 else:
     rclpy = pytest.importorskip("rclpy", reason="rclpy is not installed (make setup installs the ROS 2 wheels)")
@@ -40,8 +42,11 @@ PREFIX = "/camera/camera"  # realsense2_camera's topic names with align_depth
 COLOR_TOPIC = f"{PREFIX}/color/image_raw"
 DEPTH_TOPIC = f"{PREFIX}/aligned_depth_to_color/image_raw"
 INFO_TOPIC = f"{PREFIX}/color/camera_info"
-STATUS = {GoalStatus.STATUS_SUCCEEDED: "SUCCEEDED", GoalStatus.STATUS_ABORTED: "ABORTED",
-          GoalStatus.STATUS_CANCELED: "CANCELED"}
+STATUS = {
+    GoalStatus.STATUS_SUCCEEDED: "SUCCEEDED",
+    GoalStatus.STATUS_ABORTED: "ABORTED",
+    GoalStatus.STATUS_CANCELED: "CANCELED",
+}
 
 
 _harnesses = 0
@@ -131,17 +136,34 @@ class CameraPublisher(Node):
         height, width = frame.depth_m.shape
         depth_mm = np.nan_to_num(frame.depth_m * 1000.0, nan=0.0, posinf=0.0).round().clip(0, 65535).astype(np.uint16)
         # the messages are built once: a publish only changes the stamps
-        self.color = Image(header=header, height=height, width=width, encoding="rgb8", is_bigendian=0, step=width * 3,
-                           data=np.ascontiguousarray(frame.color_rgb).tobytes())
-        self.depth = Image(header=header, height=height, width=width, encoding="16UC1", is_bigendian=0, step=width * 2,
-                           data=depth_mm.tobytes())
+        self.color = Image(
+            header=header,
+            height=height,
+            width=width,
+            encoding="rgb8",
+            is_bigendian=0,
+            step=width * 3,
+            data=np.ascontiguousarray(frame.color_rgb).tobytes(),
+        )
+        self.depth = Image(
+            header=header,
+            height=height,
+            width=width,
+            encoding="16UC1",
+            is_bigendian=0,
+            step=width * 2,
+            data=depth_mm.tobytes(),
+        )
         self.info = CameraInfo(header=header, **frame.camera.to_camera_info())
         self.published = 0
         self.last_stamp = None
         self.active = True
         qos = qos_profile_sensor_data
-        self._pubs = [self.create_publisher(Image, COLOR_TOPIC, qos), self.create_publisher(Image, DEPTH_TOPIC, qos),
-                      self.create_publisher(CameraInfo, INFO_TOPIC, qos)]
+        self._pubs = [
+            self.create_publisher(Image, COLOR_TOPIC, qos),
+            self.create_publisher(Image, DEPTH_TOPIC, qos),
+            self.create_publisher(CameraInfo, INFO_TOPIC, qos),
+        ]
         self.create_timer(1.0 / rate_hz, self._tick)
 
     def _tick(self) -> None:
@@ -204,8 +226,14 @@ class Client(Node):
     def record(self, msg_type, topic: str, qos=10) -> Recorder:
         return Recorder(self, msg_type, topic, qos)
 
-    def send(self, instruction: str, task: str = "affordance", execute: bool = False, max_frame_age_s: float = 0.0,
-             timeout_s: float = 20.0):
+    def send(
+        self,
+        instruction: str,
+        task: str = "affordance",
+        execute: bool = False,
+        max_frame_age_s: float = 0.0,
+        timeout_s: float = 20.0,
+    ):
         """(goal handle or None when rejected, the GoalRun being filled)."""
         if not self._server_seen:
             assert self.action.wait_for_server(timeout_sec=timeout_s), "the action server did not appear"
@@ -214,7 +242,9 @@ class Client(Node):
             time.sleep(0.5)
             self._server_seen = True
         run = GoalRun(accepted=False)
-        goal = ExecuteInstruction.Goal(instruction=instruction, task=task, execute=execute, max_frame_age_s=max_frame_age_s)
+        goal = ExecuteInstruction.Goal(
+            instruction=instruction, task=task, execute=execute, max_frame_age_s=max_frame_age_s
+        )
         future = self.action.send_goal_async(goal, feedback_callback=lambda msg: run.feedback.append(msg.feedback))
         handle = wait_until(lambda: future.done() and future.result(), timeout_s, "the goal response")
         run.accepted = bool(handle.accepted)
@@ -228,8 +258,14 @@ class Client(Node):
         run.seconds = time.monotonic() - started
         return run
 
-    def run(self, instruction: str, task: str = "affordance", execute: bool = False, max_frame_age_s: float = 0.0,
-            timeout_s: float = 30.0) -> GoalRun:
+    def run(
+        self,
+        instruction: str,
+        task: str = "affordance",
+        execute: bool = False,
+        max_frame_age_s: float = 0.0,
+        timeout_s: float = 30.0,
+    ) -> GoalRun:
         started = time.monotonic()
         handle, run = self.send(instruction, task, execute, max_frame_age_s)
         if handle is None:

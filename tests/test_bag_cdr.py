@@ -3,6 +3,7 @@ written, for CameraInfo, Transform and Image (every CDR alignment case), with th
 deserializers reused across bags; a bag that defines a type differently is decoded with its own
 definition, a recorded type hash that contradicts the recorded definition is refused, and a damaged
 record is a BagError naming file and topic."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -18,8 +19,12 @@ CAMERA_INFO = "sensor_msgs/msg/CameraInfo"
 TRANSFORM = "geometry_msgs/msg/Transform"
 IMAGE = "sensor_msgs/msg/Image"
 FRAME_IDS = ["", "c", "cam", "camera_color_optical_frame"]  # every alignment case of what follows
-MODELS = [("plumb_bob", [0.1, -0.2, 0.001, 0.002, 0.03]), ("none", []),
-          ("rational_polynomial", [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]), ("x", [1.0])]
+MODELS = [
+    ("plumb_bob", [0.1, -0.2, 0.001, 0.002, 0.03]),
+    ("none", []),
+    ("rational_polynomial", [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]),
+    ("x", [1.0]),
+]
 
 
 def header(store, frame_id: str, sec: int = -3, nanosec: int = 999):
@@ -31,26 +36,45 @@ def camera_info(store, frame_id: str, model: str, d: list[float]):
     t = store.types
     roi = t["sensor_msgs/msg/RegionOfInterest"](x_offset=1, y_offset=2, height=3, width=4, do_rectify=True)
     return t[CAMERA_INFO](
-        header=header(store, frame_id), height=480, width=640, distortion_model=model, d=np.array(d, dtype=np.float64),
-        k=np.arange(9, dtype=np.float64) + 0.5, r=np.eye(3).ravel(), p=np.arange(12, dtype=np.float64) - 0.25,
-        binning_x=2, binning_y=3, roi=roi)
+        header=header(store, frame_id),
+        height=480,
+        width=640,
+        distortion_model=model,
+        d=np.array(d, dtype=np.float64),
+        k=np.arange(9, dtype=np.float64) + 0.5,
+        r=np.eye(3).ravel(),
+        p=np.arange(12, dtype=np.float64) - 0.25,
+        binning_x=2,
+        binning_y=3,
+        roi=roi,
+    )
 
 
 def transform(store):
     t = store.types
-    return t[TRANSFORM](translation=t["geometry_msgs/msg/Vector3"](x=0.0143, y=-0.0006, z=1e-9),
-                        rotation=t["geometry_msgs/msg/Quaternion"](x=-0.0001, y=0.0065, z=0.0052, w=0.99996))
+    return t[TRANSFORM](
+        translation=t["geometry_msgs/msg/Vector3"](x=0.0143, y=-0.0006, z=1e-9),
+        rotation=t["geometry_msgs/msg/Quaternion"](x=-0.0001, y=0.0065, z=0.0052, w=0.99996),
+    )
 
 
 def image(store, frame_id: str, encoding: str, pixels: np.ndarray):
-    return store.types[IMAGE](header=header(store, frame_id, 12, 345), height=pixels.shape[0], width=pixels.shape[1],
-                              encoding=encoding, is_bigendian=0, step=pixels.strides[0],
-                              data=pixels.reshape(-1).view(np.uint8))
+    return store.types[IMAGE](
+        header=header(store, frame_id, 12, 345),
+        height=pixels.shape[0],
+        width=pixels.shape[1],
+        encoding=encoding,
+        is_bigendian=0,
+        step=pixels.strides[0],
+        data=pixels.reshape(-1).view(np.uint8),
+    )
 
 
-IMAGES = {"rgb8": np.arange(5 * 7 * 3, dtype=np.uint8).reshape(5, 7, 3),
-          "16UC1": np.arange(35, dtype=np.uint16).reshape(5, 7),
-          "32FC1": np.linspace(0.25, 3.0, 35, dtype=np.float32).reshape(5, 7)}
+IMAGES = {
+    "rgb8": np.arange(5 * 7 * 3, dtype=np.uint8).reshape(5, 7, 3),
+    "16UC1": np.arange(35, dtype=np.uint16).reshape(5, 7),
+    "32FC1": np.linspace(0.25, 3.0, 35, dtype=np.float32).reshape(5, 7),
+}
 
 
 @pytest.fixture(scope="module")
@@ -140,16 +164,25 @@ def test_a_bag_defining_a_type_differently_is_decoded_with_its_own_definition(tm
     from rosbags.rosbag2 import Writer
     from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 
-    definition = ("std_msgs/Header header\nuint32 height\nuint32 width\nstring encoding\nuint8 is_bigendian\n"
-                  "uint32 step\nuint8[] data\nuint32 exposure_us\n")
+    definition = (
+        "std_msgs/Header header\nuint32 height\nuint32 width\nstring encoding\nuint8 is_bigendian\n"
+        "uint32 step\nuint8[] data\nuint32 exposure_us\n"
+    )
     custom = get_typestore(Stores.EMPTY)
     shared = ros2_typestore()
     custom.register({name: shared.fielddefs[name] for name in ("std_msgs/msg/Header", "builtin_interfaces/msg/Time")})
     custom.register(get_types_from_msg(definition, IMAGE))
     t = custom.types
-    msg = t[IMAGE](header=t["std_msgs/msg/Header"](stamp=t["builtin_interfaces/msg/Time"](sec=5, nanosec=6), frame_id="cam"),
-                   height=1, width=2, encoding="mono8", is_bigendian=0, step=2, data=np.array([7, 8], np.uint8),
-                   exposure_us=1500)
+    msg = t[IMAGE](
+        header=t["std_msgs/msg/Header"](stamp=t["builtin_interfaces/msg/Time"](sec=5, nanosec=6), frame_id="cam"),
+        height=1,
+        width=2,
+        encoding="mono8",
+        is_bigendian=0,
+        step=2,
+        data=np.array([7, 8], np.uint8),
+        exposure_us=1500,
+    )
     path = tmp_path / "custom"
     with Writer(path, version=9) as writer:
         connection = writer.add_connection("/image", IMAGE, typestore=custom)

@@ -1,6 +1,7 @@
 """Damaged bags see only the project's own errors: truncations at many offsets and bit flips in the
 header, summary and payload of a bag written here and of the real D435 recordings (copied into
 tmp_path). Seeded, so a failure reproduces; each case takes a second or two."""
+
 from __future__ import annotations
 
 import random
@@ -11,12 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_bag_source import COLOR, DEPTH, INFO, small_camera
 
 from calibration import SE3
 from vla_r1_robot.bags import BagError, FrameError, open_bag
 from vla_r1_robot.bags.writer import RgbdBagWriter
-
-from test_bag_source import COLOR, DEPTH, INFO, small_camera
 
 
 @pytest.fixture(scope="module")
@@ -98,20 +98,26 @@ def fuzz(folder: Path, work: Path, counts: dict[str, int], seed: str) -> Counter
     return endings
 
 
-@pytest.mark.parametrize("storage, counts", [
-    ("mcap", {"truncate": 30, "header": 40, "summary": 60, "payload": 20, "metadata": 12}),
-    ("sqlite3", {"truncate": 30, "header": 40, "payload": 20, "metadata": 12}),
-])
+@pytest.mark.parametrize(
+    "storage, counts",
+    [
+        ("mcap", {"truncate": 30, "header": 40, "summary": 60, "payload": 20, "metadata": 12}),
+        ("sqlite3", {"truncate": 30, "header": 40, "payload": 20, "metadata": 12}),
+    ],
+)
 def test_a_damaged_written_bag_gives_only_bag_errors(written_bags, tmp_path, storage, counts):
     endings = fuzz(written_bags[storage], tmp_path, counts, seed=f"written-{storage}")
     assert endings["BagError"] > 0, endings  # the damage is noticed, not only survived
     assert set(endings) <= {"read", "frame errors", "BagError"}
 
 
-@pytest.mark.parametrize("name, counts", [
-    ("d435_mcap", {"truncate": 25, "header": 30, "summary": 40, "payload": 10}),
-    ("d435_sqlite3", {"truncate": 20, "header": 25, "payload": 8, "metadata": 8}),
-])
+@pytest.mark.parametrize(
+    "name, counts",
+    [
+        ("d435_mcap", {"truncate": 25, "header": 30, "summary": 40, "payload": 10}),
+        ("d435_sqlite3", {"truncate": 20, "header": 25, "payload": 8, "metadata": 8}),
+    ],
+)
 def test_a_damaged_d435_recording_gives_only_bag_errors(testdata, tmp_path, name, counts):
     endings = fuzz(testdata / "realsense_d435" / name, tmp_path, counts, seed=name)
     assert endings["BagError"] > 0, endings

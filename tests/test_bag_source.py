@@ -1,5 +1,6 @@
 """Bag frame source: decoding, pairing, topic detection, the real D435 recording in its three
 formats, and clear errors for unusable bags. Synthetic bags are tiny and written to tmp_path."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,7 +12,14 @@ from calibration import SE3, CameraModel
 from vla_r1_robot.bags import BagError, BagSummary, TopicInfo, open_bag, raw_read_images, read_summary
 from vla_r1_robot.bags.extrinsics import TfEdge, chain_transform
 from vla_r1_robot.bags.images import color_rgb_from_image, depth_raw_from_image
-from vla_r1_robot.bags.pairing import FrameSelection, ImageRecord, NearestDepthPairer, PairingConfig, SelectionOutOfRange, select
+from vla_r1_robot.bags.pairing import (
+    FrameSelection,
+    ImageRecord,
+    NearestDepthPairer,
+    PairingConfig,
+    SelectionOutOfRange,
+    select,
+)
 from vla_r1_robot.bags.topics import select_topics
 from vla_r1_robot.bags.writer import RgbdBagWriter
 
@@ -27,8 +35,16 @@ def small_camera(width: int = 8, height: int = 6, f: float = 10.0) -> CameraMode
     return CameraModel(width, height, K, "plumb_bob", np.zeros(5))
 
 
-def write_rgbd(path: Path, n: int = 5, period_s: float = 0.1, depth_offset_s: float = 0.01, t0: float = 100.0,
-               storage: str = "mcap", header_stamps: bool = True, color_encoding: str = "rgb8") -> Path:
+def write_rgbd(
+    path: Path,
+    n: int = 5,
+    period_s: float = 0.1,
+    depth_offset_s: float = 0.01,
+    t0: float = 100.0,
+    storage: str = "mcap",
+    header_stamps: bool = True,
+    color_encoding: str = "rgb8",
+) -> Path:
     """Color i is filled with value i, depth i with (1000 + i) mm."""
     camera = small_camera()
     with RgbdBagWriter(path, storage=storage) as bag:
@@ -42,8 +58,13 @@ def write_rgbd(path: Path, n: int = 5, period_s: float = 0.1, depth_offset_s: fl
                 color = color[..., ::-1]
             bag.write_image(COLOR, color, stamp, "cam", encoding=color_encoding, bag_time_s=t)
             depth_t = t + depth_offset_s
-            bag.write_image(DEPTH, np.full((6, 8), 1000 + i, np.uint16), depth_t if header_stamps else 0.0, "cam",
-                            bag_time_s=depth_t)
+            bag.write_image(
+                DEPTH,
+                np.full((6, 8), 1000 + i, np.uint16),
+                depth_t if header_stamps else 0.0,
+                "cam",
+                bag_time_s=depth_t,
+            )
     return path
 
 
@@ -85,8 +106,9 @@ def run_pairer(events, tolerance_s=0.02):
 
 def test_pairer_waits_for_a_later_depth_and_takes_the_nearest():
     # depth 1 (t=1.004) arrives in the bag after color 0 (t=1.000) but is nearer than depth 0 (t=0.97)
-    pairs = run_pairer([("depth", 0, 0.970), ("color", 0, 1.000), ("depth", 1, 1.004), ("color", 1, 1.100),
-                        ("depth", 2, 1.2)])
+    pairs = run_pairer(
+        [("depth", 0, 0.970), ("color", 0, 1.000), ("depth", 1, 1.004), ("color", 1, 1.100), ("depth", 2, 1.2)]
+    )
     assert [(p.color.index, p.depth.index if p.depth else None) for p in pairs] == [(0, 1), (1, None)]
     assert pairs[0].dt_s == pytest.approx(0.004)
     assert pairs[1].dt_s == pytest.approx(-0.096)  # nearest depth (1.004), outside tolerance: unpaired
@@ -114,15 +136,23 @@ def test_selection_every_n_and_at_seconds():
 def realsense2_camera_summary() -> BagSummary:
     image = "sensor_msgs/msg/Image"
     info = "sensor_msgs/msg/CameraInfo"
-    return BagSummary("/x/bag", "mcap", 0.0, 1.0, (
-        TopicInfo("/camera/depth/image_rect_raw", image, 3, "16UC1", 848, 480, "camera_depth_optical_frame"),
-        TopicInfo("/camera/aligned_depth_to_color/image_raw", image, 3, "16UC1", 640, 480, "camera_color_optical_frame"),
-        TopicInfo("/camera/infra1/image_rect_raw", image, 3, "mono8", 848, 480, "camera_infra1_optical_frame"),
-        TopicInfo("/camera/color/image_raw", image, 3, "rgb8", 640, 480, "camera_color_optical_frame"),
-        TopicInfo("/camera/depth/camera_info", info, 3),
-        TopicInfo("/camera/color/camera_info", info, 3),
-        TopicInfo("/camera/aligned_depth_to_color/camera_info", info, 3),
-    ))
+    return BagSummary(
+        "/x/bag",
+        "mcap",
+        0.0,
+        1.0,
+        (
+            TopicInfo("/camera/depth/image_rect_raw", image, 3, "16UC1", 848, 480, "camera_depth_optical_frame"),
+            TopicInfo(
+                "/camera/aligned_depth_to_color/image_raw", image, 3, "16UC1", 640, 480, "camera_color_optical_frame"
+            ),
+            TopicInfo("/camera/infra1/image_rect_raw", image, 3, "mono8", 848, 480, "camera_infra1_optical_frame"),
+            TopicInfo("/camera/color/image_raw", image, 3, "rgb8", 640, 480, "camera_color_optical_frame"),
+            TopicInfo("/camera/depth/camera_info", info, 3),
+            TopicInfo("/camera/color/camera_info", info, 3),
+            TopicInfo("/camera/aligned_depth_to_color/camera_info", info, 3),
+        ),
+    )
 
 
 def test_topics_detected_by_encoding_preferring_aligned_depth_and_matching_info_namespace():
@@ -144,8 +174,16 @@ def test_wrong_explicit_topics_are_named():
 
 def test_ambiguous_color_topics_ask_for_a_choice():
     image = "sensor_msgs/msg/Image"
-    summary = BagSummary("/x/bag", "mcap", 0.0, 1.0, (
-        TopicInfo("/left/color/image", image, 1, "rgb8", 4, 4), TopicInfo("/right/color/image", image, 1, "bgr8", 4, 4)))
+    summary = BagSummary(
+        "/x/bag",
+        "mcap",
+        0.0,
+        1.0,
+        (
+            TopicInfo("/left/color/image", image, 1, "rgb8", 4, 4),
+            TopicInfo("/right/color/image", image, 1, "bgr8", 4, 4),
+        ),
+    )
     with pytest.raises(BagError, match=r"several color topics.*/left/color/image, /right/color/image"):
         select_topics(summary, require_depth=False)
 
@@ -211,8 +249,9 @@ def test_depth_in_another_frame_is_aligned_with_the_tf_static_extrinsic(tmp_path
     camera = small_camera(16, 12, 12.0)
     path = tmp_path / "bag"
     with RgbdBagWriter(path) as bag:
-        bag.write_static_transforms([("base", "color_optical", SE3.identity()),
-                                     ("base", "depth_optical", SE3(np.eye(3), [0.0, 0.0, 0.1]))], 1.0)
+        bag.write_static_transforms(
+            [("base", "color_optical", SE3.identity()), ("base", "depth_optical", SE3(np.eye(3), [0.0, 0.0, 0.1]))], 1.0
+        )
         bag.write_camera_info(INFO, camera, 1.0, "color_optical")
         bag.write_camera_info("/camera/depth/camera_info", camera, 1.0, "depth_optical")
         bag.write_image(COLOR, np.zeros((12, 16, 3), np.uint8), 1.0, "color_optical")
@@ -257,8 +296,10 @@ def test_bag_without_image_topics(tmp_path):
 
 def test_topics_that_never_pair(tmp_path):
     bag = write_rgbd(tmp_path / "bag", depth_offset_s=0.5, period_s=2.0, n=3)
-    with open_bag(bag, pair_tolerance_s=0.1) as source, pytest.raises(
-            BagError, match=rf"{bag}: topic {COLOR} \+ {DEPTH}: color and depth never pair within 0.1 s"):
+    with (
+        open_bag(bag, pair_tolerance_s=0.1) as source,
+        pytest.raises(BagError, match=rf"{bag}: topic {COLOR} \+ {DEPTH}: color and depth never pair within 0.1 s"),
+    ):
         list(source)
 
 
@@ -267,8 +308,9 @@ def test_missing_path():
         open_bag("/nonexistent/bag.mcap")
 
 
-@pytest.mark.parametrize("name", ["d435_mcap/d435_mcap.mcap", "d435_sqlite3/d435_sqlite3.db3",
-                                  "single_depth_color_640x480.bag"])
+@pytest.mark.parametrize(
+    "name", ["d435_mcap/d435_mcap.mcap", "d435_sqlite3/d435_sqlite3.db3", "single_depth_color_640x480.bag"]
+)
 def test_truncated_copies_give_bag_errors(testdata, tmp_path, name):
     original = (testdata / D435 / name).read_bytes()
     damaged = tmp_path / Path(name).name

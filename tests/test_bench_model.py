@@ -1,4 +1,5 @@
 """The model benchmark's bookkeeping (not its speed: speed is measured by `vla-r1 bench`, not asserted)."""
+
 import json
 
 from vla_r1_cli.bench.model import gpu_bandwidth_bytes_s, weight_bytes_per_token
@@ -7,15 +8,41 @@ from vla_r1_cli.main import main
 
 def test_bench_model_compares_modes_side_by_side(tiny_checkpoint, tmp_path, capsys):
     out = tmp_path / "bench.json"
-    assert main(["bench", "model", "--model", str(tiny_checkpoint), "--quantization", "none", "nf4", "nf4+vision",
-                 "--new-tokens", "6", "--repeats", "1", "--image-size", "64x48", "--bandwidth-gb-s", "100",
-                 "--no-answers", "--sweep-max-pixels", "--json", str(out)]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "model",
+                "--model",
+                str(tiny_checkpoint),
+                "--quantization",
+                "none",
+                "nf4",
+                "nf4+vision",
+                "--new-tokens",
+                "6",
+                "--repeats",
+                "1",
+                "--image-size",
+                "64x48",
+                "--bandwidth-gb-s",
+                "100",
+                "--no-answers",
+                "--sweep-max-pixels",
+                "--json",
+                str(out),
+            ]
+        )
+        == 0
+    )
     result = json.loads(out.read_text())
     none, nf4, nf4_vision = result["modes"]
     assert (none["mode"], nf4["mode"], nf4_vision["mode"]) == ("none", "nf4", "nf4+vision")
     assert none["answers"] is None and none["image_budgets"] is None
     assert none["model_memory_gb"] > nf4["model_memory_gb"] > nf4_vision["model_memory_gb"]
-    assert nf4_vision["weight_bytes_per_token"] == nf4["weight_bytes_per_token"]  # decode does not read the vision tower
+    assert (
+        nf4_vision["weight_bytes_per_token"] == nf4["weight_bytes_per_token"]
+    )  # decode does not read the vision tower
     assert none["new_tokens"] == nf4["new_tokens"] == 6  # EOS ignored
     assert nf4["weight_bytes_per_token"] < none["weight_bytes_per_token"] / 2  # packed 4-bit layers; lm_head stays fp32
     assert none["bandwidth_floor_tokens_per_s"] == round(100e9 / none["weight_bytes_per_token"], 2)
@@ -26,7 +53,9 @@ def test_weight_bytes_skip_vision_and_embeddings(tiny_checkpoint):
     from vla_r1_model.loading import load_model
 
     model = load_model(str(tiny_checkpoint))
-    lm_and_head = sum(p.numel() * 4 for n, p in model.named_parameters() if "visual" not in n and "embed_tokens" not in n)
+    lm_and_head = sum(
+        p.numel() * 4 for n, p in model.named_parameters() if "visual" not in n and "embed_tokens" not in n
+    )
     assert weight_bytes_per_token(model) == lm_and_head
 
 
@@ -39,16 +68,43 @@ def test_bench_times_whole_answers_and_image_budgets(tiny_checkpoint, tmp_path):
     from vla_r1_cli.bench.answers import OUTPUT_BLOCK
 
     out, tables = tmp_path / "bench.json", tmp_path / "bench.md"
-    assert main(["bench", "model", "--model", str(tiny_checkpoint), "--quantization", "none", "--new-tokens", "3",
-                 "--repeats", "1", "--image-size", "320x240", "--reasoning-tokens", "8", "24",
-                 "--sweep-max-pixels", "6272", "--json", str(out), "--markdown", str(tables)]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "model",
+                "--model",
+                str(tiny_checkpoint),
+                "--quantization",
+                "none",
+                "--new-tokens",
+                "3",
+                "--repeats",
+                "1",
+                "--image-size",
+                "320x240",
+                "--reasoning-tokens",
+                "8",
+                "24",
+                "--sweep-max-pixels",
+                "6272",
+                "--json",
+                str(out),
+                "--markdown",
+                str(tables),
+            ]
+        )
+        == 0
+    )
     mode = json.loads(out.read_text())["modes"][0]
     answers = {a["scenario"]: a for a in mode["answers"]}
     assert list(answers) == ["no_think", "think_8", "think_24", "think_24_no_early_stop"]
     from vla_r1_model.loading import load_processor
 
     tokenizer = load_processor(str(tiny_checkpoint)).tokenizer
-    assert answers["no_think"]["generated_tokens"] == len(tokenizer(OUTPUT_BLOCK, add_special_tokens=False)["input_ids"])
+    assert answers["no_think"]["generated_tokens"] == len(
+        tokenizer(OUTPUT_BLOCK, add_special_tokens=False)["input_ids"]
+    )
     assert answers["think_24"]["generated_tokens"] - answers["think_8"]["generated_tokens"] == 16  # reasoning is exact
     assert all(a["stop_reason"] == "output_closed" for a in mode["answers"] if a["early_stop"])
     late = answers["think_24_no_early_stop"]  # without the stop criterion the answer ends one EOS later
@@ -84,9 +140,30 @@ def test_weight_bytes_count_a_tied_lm_head(tiny_checkpoint):
 
 def test_bench_compares_direct_preprocessing_with_the_processor(tiny_checkpoint, tmp_path):
     out = tmp_path / "bench.json"
-    assert main(["bench", "model", "--model", str(tiny_checkpoint), "--quantization", "none", "--new-tokens", "2",
-                 "--repeats", "1", "--no-answers", "--sweep-max-pixels", "2000", "--json", str(out),
-                 "--markdown", str(tmp_path / "t.md")]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "model",
+                "--model",
+                str(tiny_checkpoint),
+                "--quantization",
+                "none",
+                "--new-tokens",
+                "2",
+                "--repeats",
+                "1",
+                "--no-answers",
+                "--sweep-max-pixels",
+                "2000",
+                "--json",
+                str(out),
+                "--markdown",
+                str(tmp_path / "t.md"),
+            ]
+        )
+        == 0
+    )
     mode = json.loads(out.read_text())["modes"][0]
     assert mode["answers"] is None and [b["max_pixels"] for b in mode["image_budgets"]] == [None, 2000]
     direct_ms, processor_ms = mode["preprocess_direct_vs_processor_ms"]
@@ -102,4 +179,10 @@ def test_fastest_mode_that_fits_each_memory_budget():
 
     modes = [mode("none", 300.0, 8.1), mode("nf4", 120.0, 3.6), mode("int8", 90.0, 5.0), mode("nf4+vision", 110.0, 2.6)]
     assert fastest_mode_by_memory(modes, (2, 3, 4, 6, 8, 12)) == {
-        "2": None, "3": "nf4+vision", "4": "nf4", "6": "nf4", "8": "nf4", "12": "none"}
+        "2": None,
+        "3": "nf4+vision",
+        "4": "nf4",
+        "6": "nf4",
+        "8": "nf4",
+        "12": "none",
+    }

@@ -1,4 +1,5 @@
 """`vla-r1 bench`: result paths are checked before a benchmark runs, and written atomically."""
+
 from __future__ import annotations
 
 import json

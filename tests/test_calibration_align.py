@@ -1,4 +1,5 @@
 """Depth-to-color alignment: synthetic geometry and the real D435 recording against rs.align."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,8 +12,13 @@ from calibration.align import align_depth_to_color
 from calibration.depth import decode_depth
 
 DEPTH_CAMERA = CameraModel(320, 240, np.array([[200.0, 0, 159.5], [0, 200.0, 119.5], [0, 0, 1]]), "none", np.zeros(0))
-COLOR_CAMERA = CameraModel(640, 480, np.array([[600.0, 0, 320.0], [0, 600.0, 240.0], [0, 0, 1]]), "plumb_bob",
-                           np.array([0.05, -0.1, 0.0, 0.0, 0.02]))
+COLOR_CAMERA = CameraModel(
+    640,
+    480,
+    np.array([[600.0, 0, 320.0], [0, 600.0, 240.0], [0, 0, 1]]),
+    "plumb_bob",
+    np.array([0.05, -0.1, 0.0, 0.0, 0.02]),
+)
 
 
 def test_plane_aligns_to_true_color_frame_depth_without_holes():
@@ -49,7 +55,9 @@ def test_nearest_point_wins_and_nothing_lands_is_nan():
     assert np.isnan(aligned[0, 0]) and np.isnan(aligned[25, 5])
     # identity alignment reproduces the input exactly
     same = align_depth_to_color(depth, camera, camera, identity)
-    assert np.array_equal(np.isnan(same), np.isnan(depth)) and np.allclose(same[~np.isnan(same)], depth[~np.isnan(depth)])
+    assert np.array_equal(np.isnan(same), np.isnan(depth)) and np.allclose(
+        same[~np.isnan(same)], depth[~np.isnan(depth)]
+    )
 
 
 def test_rejects_mismatched_inputs():
@@ -83,8 +91,14 @@ def read_d435_with_rs_align(bag: Path):
     matrix[:3, :3] = np.asarray(extrinsics.rotation).reshape(3, 3).T  # librealsense stores it column-major
     matrix[:3, 3] = extrinsics.translation
     color_T_depth = SE3.from_matrix(matrix, tolerance=1e-5)  # float32 storage
-    return (raw, depth_scale, CameraModel.from_realsense(depth_intrinsics), CameraModel.from_realsense(color_intrinsics),
-            color_T_depth, decode_depth(reference, depth_scale))
+    return (
+        raw,
+        depth_scale,
+        CameraModel.from_realsense(depth_intrinsics),
+        CameraModel.from_realsense(color_intrinsics),
+        color_T_depth,
+        decode_depth(reference, depth_scale),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -115,8 +129,10 @@ def test_d435_default_alignment_against_rs_align_and_geometry(d435, record_prope
     coverage = float(np.isfinite(ours)[reference_valid].mean())
     within_5mm = float(np.mean(np.abs(ours - reference_m)[reference_valid] <= 0.005))  # NaN counts as a miss
     record_property("d435_default_within_5mm", within_5mm)
-    print(f"\nD435 default alignment vs rs.align: {within_5mm:.2%} of rs-valid pixels within 5 mm, "
-          f"{coverage:.2%} of them filled")
+    print(
+        f"\nD435 default alignment vs rs.align: {within_5mm:.2%} of rs-valid pixels within 5 mm, "
+        f"{coverage:.2%} of them filled"
+    )
     # rs.align keeps the depth-frame Z and min-filters over its dilated footprints; ours keeps
     # the color-frame Z of the pixel's own point: most pixels still agree to 5 mm.
     assert coverage > 0.97 and within_5mm > 0.5
@@ -126,7 +142,9 @@ def test_d435_default_alignment_against_rs_align_and_geometry(d435, record_prope
     points_color = color_camera.deproject(np.stack([cols, rows], axis=1).astype(float), ours[rows, cols])
     points_depth = color_T_depth.inverse().apply(points_color)
     pixels_depth = np.floor(depth_camera.project(points_depth) + 0.5).astype(int)
-    inside = (pixels_depth[:, 0] >= 0) & (pixels_depth[:, 0] < 640) & (pixels_depth[:, 1] >= 0) & (pixels_depth[:, 1] < 480)
+    inside = (
+        (pixels_depth[:, 0] >= 0) & (pixels_depth[:, 0] < 640) & (pixels_depth[:, 1] >= 0) & (pixels_depth[:, 1] < 480)
+    )
     measured = depth_m[pixels_depth[inside, 1], pixels_depth[inside, 0]]
     share = float(np.mean(np.abs(points_depth[inside, 2] - measured) <= 0.005))
     print(f"D435 default alignment, back-projected into the depth image: {share:.2%} within 5 mm of the raw reading")

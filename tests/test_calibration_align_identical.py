@@ -2,6 +2,7 @@
 its output must stay bit-identical to the straightforward whole-image version kept here as the
 reference, in both modes, on the real D435 frames and on geometries that take every path
 (color distortion, depth distortion, points behind the color camera, empty footprints, the window)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -101,12 +102,18 @@ def reference_align(depth_m, depth_camera, color_camera, color_T_depth, *, libre
 
 def assert_identical(depth_m, depth_camera, color_camera, color_T_depth):
     for compatible in (False, True):
-        ours = align_depth_to_color(depth_m, depth_camera, color_camera, color_T_depth, librealsense_compatible=compatible)
-        reference = reference_align(depth_m, depth_camera, color_camera, color_T_depth, librealsense_compatible=compatible)
+        ours = align_depth_to_color(
+            depth_m, depth_camera, color_camera, color_T_depth, librealsense_compatible=compatible
+        )
+        reference = reference_align(
+            depth_m, depth_camera, color_camera, color_T_depth, librealsense_compatible=compatible
+        )
         assert ours.dtype == np.float32 and ours.shape == reference.shape
         differ = ~((ours == reference) | (np.isnan(ours) & np.isnan(reference)))
-        assert not differ.any(), (f"librealsense_compatible={compatible}: {int(differ.sum())} pixels differ, "
-                                  f"first at {np.argwhere(differ)[0]}")
+        assert not differ.any(), (
+            f"librealsense_compatible={compatible}: {int(differ.sum())} pixels differ, "
+            f"first at {np.argwhere(differ)[0]}"
+        )
         assert np.isfinite(ours).sum() > 0
 
 
@@ -117,8 +124,11 @@ def d435_depth_frames(testdata):
 
     with open_bag(testdata / D435 / "d435_mcap") as source:
         topics = source.topics
-        depths = [decode_depth(record.decode(), source.depth_scale_m).copy()
-                  for kind, record in source._rosbags.images(topics.color_topic, topics.depth_topic) if kind == "depth"]
+        depths = [
+            decode_depth(record.decode(), source.depth_scale_m).copy()
+            for kind, record in source._rosbags.images(topics.color_topic, topics.depth_topic)
+            if kind == "depth"
+        ]
         return depths, source.depth_camera, source.color_camera, source.color_T_depth
 
 
@@ -164,7 +174,11 @@ SMALL_COLOR = camera(80, 60, 60.0)  # coarser than depth: footprints often conta
         (WIDE_DEPTH, COLOR, SE3.from_rotvec([0.002, 0.006, 0.005], [0.015, 0.0006, 0.0006])),  # D435-like
         (WIDE_DEPTH, COLOR, SE3.from_rotvec([0.0, -0.05, 0.02], [-0.06, 0.01, -0.004])),  # t_z < 0
         (WIDE_DEPTH, COLOR, SE3.from_rotvec([0.0, 0.0, 0.0], [0.0, 0.0, -0.5])),  # color ahead: near points behind it
-        (WIDE_DEPTH, COLOR, SE3.from_rotvec([0.0, np.radians(60.0), 0.0], [0.1, 0.0, 0.05])),  # rays behind the color camera
+        (
+            WIDE_DEPTH,
+            COLOR,
+            SE3.from_rotvec([0.0, np.radians(60.0), 0.0], [0.1, 0.0, 0.05]),
+        ),  # rays behind the color camera
         (WIDE_DEPTH, COLOR_DISTORTED, SE3.from_rotvec([0.01, 0.0, 0.0], [0.02, 0.0, 0.0])),
         (DEPTH_DISTORTED, COLOR, SE3.from_rotvec([0.0, 0.01, 0.0], [0.025, 0.0, 0.001])),
         (WIDE_DEPTH, SMALL_COLOR, SE3.from_rotvec([0.0, 0.0, 0.01], [0.03, 0.0, 0.0])),

@@ -1,4 +1,5 @@
 """CameraModel construction and I/O: ROS YAML, CameraInfo mappings, RealSense names, errors."""
+
 from __future__ import annotations
 
 from types import SimpleNamespace
@@ -39,8 +40,15 @@ def test_real_camera_info_file(testdata):
 @pytest.mark.filterwarnings("ignore::calibration.errors.CalibrationFileWarning")  # the fisheye one sees > 180 deg
 def test_yaml_round_trip_is_exact(tmp_path, model, D):
     P = np.array([[590.1, 0, 321.0, -35.2], [0, 590.1, 239.0, 0], [0, 0, 1, 0]])
-    camera = CameraModel(640, 480, K * [[1 / 3, 1, 1], [1, 1 / 7, 1], [1, 1, 1]], model, np.array(D, float),
-                         camera_name="123", projection=P)
+    camera = CameraModel(
+        640,
+        480,
+        K * [[1 / 3, 1, 1], [1, 1 / 7, 1], [1, 1, 1]],
+        model,
+        np.array(D, float),
+        camera_name="123",
+        projection=P,
+    )
     path = tmp_path / "camera.yaml"
     camera.to_yaml(path)
     back = CameraModel.from_yaml(path)
@@ -55,8 +63,13 @@ def test_camera_info_mapping_round_trip_and_ros1_names():
     info = camera.to_camera_info()
     assert info["k"][0] == 600.0 and len(info["p"]) == 12 and info["r"] == [1, 0, 0, 0, 1, 0, 0, 0, 1]
     assert CameraModel.from_camera_info(info).K.tolist() == camera.K.tolist()
-    ros1 = {"width": 640, "height": 480, "K": list(K.ravel()), "D": [0.1, -0.05, 0.001, -0.002, 0.01],
-            "distortion_model": "plumb_bob"}
+    ros1 = {
+        "width": 640,
+        "height": 480,
+        "K": list(K.ravel()),
+        "D": [0.1, -0.05, 0.001, -0.002, 0.01],
+        "distortion_model": "plumb_bob",
+    }
     assert CameraModel.from_camera_info(ros1) == camera
     # A message-like object (attributes instead of keys) works too.
     message = SimpleNamespace(**info)
@@ -100,8 +113,16 @@ def test_camera_info_refuses_to_guess(name, coefficients, match):
 
 
 def test_from_realsense_intrinsics_object():
-    intrinsics = SimpleNamespace(width=848, height=480, fx=421.0, fy=421.5, ppx=424.1, ppy=239.2,
-                                 model="distortion.brown_conrady", coeffs=[0.0] * 5)
+    intrinsics = SimpleNamespace(
+        width=848,
+        height=480,
+        fx=421.0,
+        fy=421.5,
+        ppx=424.1,
+        ppy=239.2,
+        model="distortion.brown_conrady",
+        coeffs=[0.0] * 5,
+    )
     camera = CameraModel.from_realsense(intrinsics)
     assert (camera.width, camera.fx, camera.cy, camera.distortion_model) == (848, 421.0, 239.2, "plumb_bob")
 
@@ -163,6 +184,7 @@ def _set(path: str, value):
             del target[last]
         else:
             target[last] = value
+
     return edit
 
 
@@ -175,26 +197,73 @@ MALFORMED = [
     ("missing camera_matrix", _set("camera_matrix", _DELETE), "camera_matrix", "missing"),
     ("camera_matrix not a mapping", _set("camera_matrix", [1, 2, 3]), "camera_matrix", "rows, cols and data"),
     ("camera_matrix without data", _set("camera_matrix.data", _DELETE), "camera_matrix.data", "missing"),
-    ("camera_matrix 8 numbers", _set("camera_matrix.data", [600.0, 0, 320, 0, 600.0, 240, 0, 0]), "camera_matrix.data", "rows x cols"),
-    ("camera_matrix 2x2", _set("camera_matrix", {"rows": 2, "cols": 2, "data": [1, 0, 0, 1]}), "camera_matrix", "must be 3x3"),
-    ("text in camera_matrix", _set("camera_matrix.data", [600.0, 0, "x", 0, 600.0, 240, 0, 0, 1]), "camera_matrix.data", "expected a number"),
-    ("nan in camera_matrix", _set("camera_matrix.data", [600.0, 0, float("nan"), 0, 600.0, 240, 0, 0, 1]), "camera_matrix.data", "finite"),
-    ("singular K", _set("camera_matrix.data", [0.0, 0, 320, 0, 600.0, 240, 0, 0, 1]), "camera_matrix", "not invertible"),
-    ("K bad last row", _set("camera_matrix.data", [600.0, 0, 320, 0, 600.0, 240, 0, 0, 0]), "camera_matrix", "last row"),
+    (
+        "camera_matrix 8 numbers",
+        _set("camera_matrix.data", [600.0, 0, 320, 0, 600.0, 240, 0, 0]),
+        "camera_matrix.data",
+        "rows x cols",
+    ),
+    (
+        "camera_matrix 2x2",
+        _set("camera_matrix", {"rows": 2, "cols": 2, "data": [1, 0, 0, 1]}),
+        "camera_matrix",
+        "must be 3x3",
+    ),
+    (
+        "text in camera_matrix",
+        _set("camera_matrix.data", [600.0, 0, "x", 0, 600.0, 240, 0, 0, 1]),
+        "camera_matrix.data",
+        "expected a number",
+    ),
+    (
+        "nan in camera_matrix",
+        _set("camera_matrix.data", [600.0, 0, float("nan"), 0, 600.0, 240, 0, 0, 1]),
+        "camera_matrix.data",
+        "finite",
+    ),
+    (
+        "singular K",
+        _set("camera_matrix.data", [0.0, 0, 320, 0, 600.0, 240, 0, 0, 1]),
+        "camera_matrix",
+        "not invertible",
+    ),
+    (
+        "K bad last row",
+        _set("camera_matrix.data", [600.0, 0, 320, 0, 600.0, 240, 0, 0, 0]),
+        "camera_matrix",
+        "last row",
+    ),
     ("missing model", _set("distortion_model", _DELETE), "distortion_model", "missing"),
     ("unknown model", _set("distortion_model", "fisheye"), "distortion_coefficients", "unknown distortion model"),
     ("model not a string", _set("distortion_model", 5), "distortion_model", "model name"),
     ("missing coefficients", _set("distortion_coefficients", _DELETE), "distortion_coefficients", "missing"),
-    ("4 coefficients for plumb_bob", _set("distortion_coefficients", {"rows": 1, "cols": 4, "data": [0.1, 0, 0, 0]}),
-     "distortion_coefficients", "needs 5 coefficients, got 4"),
-    ("5 coefficients for rational", _set("distortion_model", "rational_polynomial"), "distortion_coefficients", "needs 8"),
+    (
+        "4 coefficients for plumb_bob",
+        _set("distortion_coefficients", {"rows": 1, "cols": 4, "data": [0.1, 0, 0, 0]}),
+        "distortion_coefficients",
+        "needs 5 coefficients, got 4",
+    ),
+    (
+        "5 coefficients for rational",
+        _set("distortion_model", "rational_polynomial"),
+        "distortion_coefficients",
+        "needs 8",
+    ),
     ("5 coefficients for equidistant", _set("distortion_model", "equidistant"), "distortion_coefficients", "needs 4"),
     ("cols disagree with data", _set("distortion_coefficients.cols", 4), "distortion_coefficients.data", "rows x cols"),
     ("negative rows", _set("distortion_coefficients.rows", -1), "distortion_coefficients.rows", "non-negative integer"),
-    ("projection 3x3", _set("projection_matrix", {"rows": 3, "cols": 3, "data": [1, 0, 0, 0, 1, 0, 0, 0, 1]}),
-     "projection_matrix", "must be 3x4"),
-    ("rectification short", _set("rectification_matrix", {"rows": 3, "cols": 3, "data": [1, 0, 0]}),
-     "rectification_matrix.data", "rows x cols"),
+    (
+        "projection 3x3",
+        _set("projection_matrix", {"rows": 3, "cols": 3, "data": [1, 0, 0, 0, 1, 0, 0, 0, 1]}),
+        "projection_matrix",
+        "must be 3x4",
+    ),
+    (
+        "rectification short",
+        _set("rectification_matrix", {"rows": 3, "cols": 3, "data": [1, 0, 0]}),
+        "rectification_matrix.data",
+        "rows x cols",
+    ),
     ("camera_name a list", _set("camera_name", ["a"]), "camera_name", "expected a string"),
 ]
 

@@ -1,4 +1,5 @@
 """Depth decoding and robust sampling with holes."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -5,16 +5,17 @@ Before: samples where the wrist barely rotates made OpenCV's Tsai method log a f
 identity; the tool warned, wrote `x y z = 0, qw = 1` over a good earlier file and exited 0 (`--method
 all` too). Intrinsics calibration computed its result and then lost it to IsADirectoryError.
 """
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import yaml
 from scipy.spatial.transform import Rotation
+from test_calibration_handeye import BASE_T_TARGET, EE_T_CAMERA, as_entries, make_samples
 
 from calibration import SE3, CameraModel, NamedTransform
 from calibration.handeye import HandEyeFailedError, HandEyeSample, calibrate_hand_eye, write_samples
-from test_calibration_handeye import BASE_T_TARGET, EE_T_CAMERA, as_entries, make_samples
 from vla_r1_cli.main import main
 
 
@@ -38,8 +39,21 @@ def good_earlier_result(tmp_path):
 
 
 def hand_eye(samples_path, out, method: str, *extra: str) -> int:
-    return main(["calibrate", "hand-eye", "--samples", str(samples_path), "--setup", "eye-in-hand", "--method", method,
-                 "--out", str(out), *extra])
+    return main(
+        [
+            "calibrate",
+            "hand-eye",
+            "--samples",
+            str(samples_path),
+            "--setup",
+            "eye-in-hand",
+            "--method",
+            method,
+            "--out",
+            str(out),
+            *extra,
+        ]
+    )
 
 
 def test_opencv_returning_its_identity_is_a_failure_not_a_result():
@@ -47,17 +61,22 @@ def test_opencv_returning_its_identity_is_a_failure_not_a_result():
     with pytest.raises(HandEyeFailedError, match=r"tsai method failed.*identity.*larger rotations"):
         calibrate_hand_eye(small_rotation_samples(4.0), "eye-in-hand", "tsai")
     assert calibrate_hand_eye(small_rotation_samples(4.0), "eye-in-hand", "park").result.transform.allclose(
-        EE_T_CAMERA, atol_m=1e-6, atol_rad=1e-6)
+        EE_T_CAMERA, atol_m=1e-6, atol_rad=1e-6
+    )
 
 
-@pytest.mark.parametrize("max_deg, method, reason", [
-    (4.0, "tsai", "tsai method failed"),   # OpenCV's identity
-    (0.5, "tsai", "barely rotates"),       # no motion pair rotates 2 degrees
-    (0.5, "park", "barely rotates"),
-    (0.5, "all", "barely rotates"),
-])
-def test_cli_failed_hand_eye_exits_1_and_keeps_the_earlier_file(tmp_path, capsys, good_earlier_result, max_deg,
-                                                                 method, reason):
+@pytest.mark.parametrize(
+    "max_deg, method, reason",
+    [
+        (4.0, "tsai", "tsai method failed"),  # OpenCV's identity
+        (0.5, "tsai", "barely rotates"),  # no motion pair rotates 2 degrees
+        (0.5, "park", "barely rotates"),
+        (0.5, "all", "barely rotates"),
+    ],
+)
+def test_cli_failed_hand_eye_exits_1_and_keeps_the_earlier_file(
+    tmp_path, capsys, good_earlier_result, max_deg, method, reason
+):
     out, before = good_earlier_result
     samples_path = tmp_path / "samples.yaml"
     write_samples(samples_path, as_entries(small_rotation_samples(max_deg)))
@@ -103,21 +122,49 @@ def test_output_paths_are_checked_before_the_work(tmp_path, capsys):
     images = tmp_path / "images"  # no images: a check after the work would report those first
     images.mkdir()
     CameraModel(64, 48, np.array([[50.0, 0, 31.5], [0, 50.0, 23.5], [0, 0, 1]]), "none", np.zeros(0)).to_yaml(
-        tmp_path / "camera.yaml")
+        tmp_path / "camera.yaml"
+    )
     board = ["--images", str(images), "--pattern", "chessboard", "--cols", "9", "--rows", "6", "--square", "0.025"]
     cases = [
-        (["calibrate", "hand-eye", "--samples", str(samples_path), "--setup", "eye-in-hand", "--out", str(folder)],
-         "is a folder"),
-        (["calibrate", "hand-eye", "--samples", str(samples_path), "--setup", "eye-in-hand",
-          "--out", str(a_file / "handeye.yaml")], "is not a folder"),
+        (
+            ["calibrate", "hand-eye", "--samples", str(samples_path), "--setup", "eye-in-hand", "--out", str(folder)],
+            "is a folder",
+        ),
+        (
+            [
+                "calibrate",
+                "hand-eye",
+                "--samples",
+                str(samples_path),
+                "--setup",
+                "eye-in-hand",
+                "--out",
+                str(a_file / "handeye.yaml"),
+            ],
+            "is not a folder",
+        ),
         (["calibrate", "intrinsics", *board, "--out", str(folder)], "is a folder"),
         (["calibrate", "intrinsics", *board, "--out", str(tmp_path / "missing" / "camera.yaml")], "does not exist"),
-        (["calibrate", "intrinsics", *board, "--out", str(tmp_path / "camera_out.yaml"), "--plot", str(folder)],
-         "is a folder"),
-        (["calibrate", "intrinsics", *board, "--out", str(tmp_path / "camera_out.yaml"), "--plot",
-          str(tmp_path / "plot.txt")], "suffix"),
-        (["calibrate", "target-poses", *board, "--camera", str(tmp_path / "camera.yaml"), "--out", str(folder)],
-         "is a folder"),
+        (
+            ["calibrate", "intrinsics", *board, "--out", str(tmp_path / "camera_out.yaml"), "--plot", str(folder)],
+            "is a folder",
+        ),
+        (
+            [
+                "calibrate",
+                "intrinsics",
+                *board,
+                "--out",
+                str(tmp_path / "camera_out.yaml"),
+                "--plot",
+                str(tmp_path / "plot.txt"),
+            ],
+            "suffix",
+        ),
+        (
+            ["calibrate", "target-poses", *board, "--camera", str(tmp_path / "camera.yaml"), "--out", str(folder)],
+            "is a folder",
+        ),
     ]
     for argv, message in cases:
         assert main(argv) == 2, argv
@@ -133,11 +180,44 @@ def test_intrinsics_result_is_written_atomically_and_only_after_success(testdata
     out.write_text("earlier: result\n")
     board = ["--pattern", "chessboard", "--cols", "9", "--rows", "6", "--square", "0.025"]
     # a pattern that is not in the images: calibration fails, the earlier file stays
-    assert main(["calibrate", "intrinsics", "--images", str(images), "--pattern", "chessboard", "--cols", "5",
-                 "--rows", "4", "--square", "0.025", "--out", str(out)]) == 1
+    assert (
+        main(
+            [
+                "calibrate",
+                "intrinsics",
+                "--images",
+                str(images),
+                "--pattern",
+                "chessboard",
+                "--cols",
+                "5",
+                "--rows",
+                "4",
+                "--square",
+                "0.025",
+                "--out",
+                str(out),
+            ]
+        )
+        == 1
+    )
     assert "nothing was written" in capsys.readouterr().err and out.read_text() == "earlier: result\n"
-    assert main(["calibrate", "intrinsics", "--images", str(images / "left0*.jpg"), *board, "--out", str(out),
-                 "--plot", str(plot)]) == 0
+    assert (
+        main(
+            [
+                "calibrate",
+                "intrinsics",
+                "--images",
+                str(images / "left0*.jpg"),
+                *board,
+                "--out",
+                str(out),
+                "--plot",
+                str(plot),
+            ]
+        )
+        == 0
+    )
     assert CameraModel.from_yaml(out).width == 640 and plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["camera.yaml", "plot.png"]  # no temporary files
 
@@ -170,6 +250,27 @@ def test_out_may_not_replace_an_input_file(tmp_path, capsys):
     assert "is the --samples input file" in capsys.readouterr().err and samples_path.read_bytes() == before
     camera = tmp_path / "camera.yaml"
     CameraModel(64, 48, np.array([[50.0, 0, 31.5], [0, 50.0, 23.5], [0, 0, 1]]), "none", np.zeros(0)).to_yaml(camera)
-    assert main(["calibrate", "target-poses", "--images", str(tmp_path), "--pattern", "chessboard", "--cols", "9",
-                 "--rows", "6", "--square", "0.025", "--camera", str(camera), "--out", str(camera)]) == 2
+    assert (
+        main(
+            [
+                "calibrate",
+                "target-poses",
+                "--images",
+                str(tmp_path),
+                "--pattern",
+                "chessboard",
+                "--cols",
+                "9",
+                "--rows",
+                "6",
+                "--square",
+                "0.025",
+                "--camera",
+                str(camera),
+                "--out",
+                str(camera),
+            ]
+        )
+        == 2
+    )
     assert "is the --camera input file" in capsys.readouterr().err

@@ -1,4 +1,5 @@
 """Hand-eye calibration on synthetic poses with known ground truth and noise; samples files; CLI."""
+
 from __future__ import annotations
 
 import json
@@ -9,8 +10,16 @@ import yaml
 from scipy.spatial.transform import Rotation
 
 from calibration import SE3, CalibrationFileError, NamedTransform
-from calibration.handeye import (METHODS, HandEyeError, HandEyeFailedError, HandEyeSample, calibrate_hand_eye,
-                                 calibrate_hand_eye_all, load_samples, write_samples)
+from calibration.handeye import (
+    METHODS,
+    HandEyeError,
+    HandEyeFailedError,
+    HandEyeSample,
+    calibrate_hand_eye,
+    calibrate_hand_eye_all,
+    load_samples,
+    write_samples,
+)
 from vla_r1_cli.main import main
 
 EE_T_CAMERA = SE3.from_rotvec([0.05, -0.1, 1.5], [0.04, -0.03, 0.06])  # wrist camera
@@ -133,10 +142,19 @@ def test_samples_files_yaml_json_flat_and_rounded(tmp_path):
     path = tmp_path / "samples.yaml"
     write_samples(path, as_entries(samples))
     loaded = load_samples(path)
-    assert all(a.base_T_ee.allclose(b.base_T_ee, atol_m=1e-12, atol_rad=1e-9) for a, b in zip(loaded, samples, strict=True))
+    assert all(
+        a.base_T_ee.allclose(b.base_T_ee, atol_m=1e-12, atol_rad=1e-9) for a, b in zip(loaded, samples, strict=True)
+    )
     # JSON, flat 16-number rows, 5 decimals, and a top-level {samples: [...]} all work
-    data = {"samples": [{"base_T_ee": np.round(s.base_T_ee.matrix(), 5).ravel().tolist(),
-                         "camera_T_target": np.round(s.camera_T_target.matrix(), 5).tolist()} for s in samples]}
+    data = {
+        "samples": [
+            {
+                "base_T_ee": np.round(s.base_T_ee.matrix(), 5).ravel().tolist(),
+                "camera_T_target": np.round(s.camera_T_target.matrix(), 5).tolist(),
+            }
+            for s in samples
+        ]
+    }
     json_path = tmp_path / "samples.json"
     json_path.write_text(json.dumps(data))
     assert len(load_samples(json_path)) == 4
@@ -149,18 +167,46 @@ MALFORMED_SAMPLES = [
     ("missing camera_T_target", yaml.safe_dump([{"base_T_ee": GOOD}]), "[0].camera_T_target", "missing"),
     ("missing base_T_ee", yaml.safe_dump([{"camera_T_target": GOOD}]), "[0].base_T_ee", "missing"),
     ("3x4 matrix", yaml.safe_dump([{"base_T_ee": GOOD[:3], "camera_T_target": GOOD}]), "[0].base_T_ee", "4x4"),
-    ("ragged rows", yaml.safe_dump([{"base_T_ee": [[1, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]],
-                                     "camera_T_target": GOOD}]), "[0].base_T_ee", "4x4 matrix of numbers"),
-    ("text entry", yaml.safe_dump([{"base_T_ee": GOOD, "camera_T_target": [["a"] * 4] * 4}]),
-     "[0].camera_T_target", "numbers"),
-    ("bad last row", yaml.safe_dump([{"base_T_ee": GOOD, "camera_T_target": GOOD[:3] + [[0, 0, 1, 1]]}]),
-     "[0].camera_T_target", "last row"),
-    ("not a rotation", yaml.safe_dump([{"base_T_ee": [[2, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]],
-                                        "camera_T_target": GOOD}]), "[0].base_T_ee", "not orthonormal"),
-    ("reflection", yaml.safe_dump([{"base_T_ee": GOOD, "camera_T_target": [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, -1, 0], [0, 0, 0, 1]]}]),
-     "[0].camera_T_target", "negative determinant"),
-    ("second entry broken", yaml.safe_dump([{"base_T_ee": GOOD, "camera_T_target": GOOD}, {"base_T_ee": GOOD}]),
-     "[1].camera_T_target", "missing"),
+    (
+        "ragged rows",
+        yaml.safe_dump([{"base_T_ee": [[1, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]], "camera_T_target": GOOD}]),
+        "[0].base_T_ee",
+        "4x4 matrix of numbers",
+    ),
+    (
+        "text entry",
+        yaml.safe_dump([{"base_T_ee": GOOD, "camera_T_target": [["a"] * 4] * 4}]),
+        "[0].camera_T_target",
+        "numbers",
+    ),
+    (
+        "bad last row",
+        yaml.safe_dump([{"base_T_ee": GOOD, "camera_T_target": GOOD[:3] + [[0, 0, 1, 1]]}]),
+        "[0].camera_T_target",
+        "last row",
+    ),
+    (
+        "not a rotation",
+        yaml.safe_dump(
+            [{"base_T_ee": [[2, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]], "camera_T_target": GOOD}]
+        ),
+        "[0].base_T_ee",
+        "not orthonormal",
+    ),
+    (
+        "reflection",
+        yaml.safe_dump(
+            [{"base_T_ee": GOOD, "camera_T_target": [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, -1, 0], [0, 0, 0, 1]]}]
+        ),
+        "[0].camera_T_target",
+        "negative determinant",
+    ),
+    (
+        "second entry broken",
+        yaml.safe_dump([{"base_T_ee": GOOD, "camera_T_target": GOOD}, {"base_T_ee": GOOD}]),
+        "[1].camera_T_target",
+        "missing",
+    ),
     ("yaml syntax", "- base_T_ee: [[1, 0\n", "(syntax)", "not valid"),
 ]
 
@@ -187,8 +233,22 @@ def test_malformed_json_and_missing_file(tmp_path):
 def test_cli_hand_eye_single_method_writes_publisher_yaml(tmp_path, capsys):
     samples_path, out = tmp_path / "samples.yaml", tmp_path / "handeye.yaml"
     write_samples(samples_path, as_entries(make_samples("eye-to-hand", n=12, mm=0.5, deg=0.05, seed=5)))
-    code = main(["calibrate", "hand-eye", "--samples", str(samples_path), "--setup", "eye-to-hand",
-                 "--method", "daniilidis", "--out", str(out), "--base-frame", "panda_link0"])
+    code = main(
+        [
+            "calibrate",
+            "hand-eye",
+            "--samples",
+            str(samples_path),
+            "--setup",
+            "eye-to-hand",
+            "--method",
+            "daniilidis",
+            "--out",
+            str(out),
+            "--base-frame",
+            "panda_link0",
+        ]
+    )
     text = capsys.readouterr().out
     assert code == 0 and "panda_link0_T_camera_color_optical_frame" in text and "consistency:" in text
     named = NamedTransform.from_yaml(out)
@@ -201,10 +261,28 @@ def test_cli_hand_eye_single_method_writes_publisher_yaml(tmp_path, capsys):
 def test_cli_hand_eye_all_methods_table(tmp_path, capsys):
     samples_path, out = tmp_path / "samples.json", tmp_path / "handeye.yaml"
     samples = make_samples("eye-in-hand", n=8, mm=0.5, deg=0.05, seed=9)
-    samples_path.write_text(json.dumps([{"base_T_ee": s.base_T_ee.matrix().tolist(),
-                                         "camera_T_target": s.camera_T_target.matrix().tolist()} for s in samples]))
-    code = main(["calibrate", "hand-eye", "--samples", str(samples_path), "--setup", "eye-in-hand", "--method", "all",
-                 "--out", str(out)])
+    samples_path.write_text(
+        json.dumps(
+            [
+                {"base_T_ee": s.base_T_ee.matrix().tolist(), "camera_T_target": s.camera_T_target.matrix().tolist()}
+                for s in samples
+            ]
+        )
+    )
+    code = main(
+        [
+            "calibrate",
+            "hand-eye",
+            "--samples",
+            str(samples_path),
+            "--setup",
+            "eye-in-hand",
+            "--method",
+            "all",
+            "--out",
+            str(out),
+        ]
+    )
     captured = capsys.readouterr()
     assert code == 0
     for method in METHODS:
@@ -216,7 +294,16 @@ def test_cli_hand_eye_all_methods_table(tmp_path, capsys):
 def test_cli_hand_eye_errors_exit_2(tmp_path, capsys):
     path = tmp_path / "samples.yaml"
     write_samples(path, as_entries(make_samples("eye-in-hand", n=2)))
-    args = ["calibrate", "hand-eye", "--samples", str(path), "--setup", "eye-in-hand", "--out", str(tmp_path / "o.yaml")]
+    args = [
+        "calibrate",
+        "hand-eye",
+        "--samples",
+        str(path),
+        "--setup",
+        "eye-in-hand",
+        "--out",
+        str(tmp_path / "o.yaml"),
+    ]
     assert main(args) == 2
     assert "at least 3 samples" in capsys.readouterr().err
     path.write_text("- {base_T_ee: [1, 2, 3], camera_T_target: " + json.dumps(GOOD) + "}\n")
@@ -240,16 +327,38 @@ def test_cli_target_poses_then_hand_eye(tmp_path, capsys):
     images, robot = tmp_path / "images", {}
     images.mkdir()
     for i in range(6):
-        camera_T_target = SE3.from_rotvec(rng.uniform(-0.35, 0.35, 3), [rng.uniform(-0.16, -0.1), rng.uniform(-0.12, -0.06),
-                                                                         rng.uniform(0.55, 0.7)])
+        camera_T_target = SE3.from_rotvec(
+            rng.uniform(-0.35, 0.35, 3), [rng.uniform(-0.16, -0.1), rng.uniform(-0.12, -0.06), rng.uniform(0.55, 0.7)]
+        )
         base_T_ee = base_T_target @ camera_T_target.inverse() @ EE_T_CAMERA.inverse()
         cv2.imwrite(str(images / f"shot{i}.png"), render_board_view(board, camera, camera_T_target))
         robot[f"shot{i}.png"] = base_T_ee.matrix().tolist()
     (tmp_path / "robot.yaml").write_text(yaml.safe_dump(robot))
     samples = tmp_path / "samples.yaml"
-    code = main(["calibrate", "target-poses", "--images", str(images), "--pattern", "charuco", "--cols", "7", "--rows", "5",
-                 "--square", "0.04", "--marker", "0.03", "--camera", str(tmp_path / "camera.yaml"),
-                 "--robot-poses", str(tmp_path / "robot.yaml"), "--out", str(samples)])
+    code = main(
+        [
+            "calibrate",
+            "target-poses",
+            "--images",
+            str(images),
+            "--pattern",
+            "charuco",
+            "--cols",
+            "7",
+            "--rows",
+            "5",
+            "--square",
+            "0.04",
+            "--marker",
+            "0.03",
+            "--camera",
+            str(tmp_path / "camera.yaml"),
+            "--robot-poses",
+            str(tmp_path / "robot.yaml"),
+            "--out",
+            str(samples),
+        ]
+    )
     assert code == 0 and "wrote 6 target poses" in capsys.readouterr().out
     entries = yaml.safe_load(samples.read_text())
     assert entries[0]["image"] == "shot0.png" and entries[0]["reprojection_rms_px"] < 0.5
@@ -260,7 +369,31 @@ def test_cli_target_poses_then_hand_eye(tmp_path, capsys):
     # a robot-poses file that lacks an image is a usage error
     del robot["shot3.png"]
     (tmp_path / "robot.yaml").write_text(yaml.safe_dump(robot))
-    assert main(["calibrate", "target-poses", "--images", str(images), "--pattern", "charuco", "--cols", "7", "--rows", "5",
-                 "--square", "0.04", "--marker", "0.03", "--camera", str(tmp_path / "camera.yaml"),
-                 "--robot-poses", str(tmp_path / "robot.yaml"), "--out", str(samples)]) == 2
+    assert (
+        main(
+            [
+                "calibrate",
+                "target-poses",
+                "--images",
+                str(images),
+                "--pattern",
+                "charuco",
+                "--cols",
+                "7",
+                "--rows",
+                "5",
+                "--square",
+                "0.04",
+                "--marker",
+                "0.03",
+                "--camera",
+                str(tmp_path / "camera.yaml"),
+                "--robot-poses",
+                str(tmp_path / "robot.yaml"),
+                "--out",
+                str(samples),
+            ]
+        )
+        == 2
+    )
     assert "no base_T_ee for image 'shot3.png'" in capsys.readouterr().err

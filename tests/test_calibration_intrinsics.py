@@ -1,4 +1,5 @@
 """Intrinsics calibration on OpenCV's real chessboard set and on synthetic ChArUco views."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -57,7 +58,9 @@ def test_charuco_calibration_recovers_synthetic_intrinsics(tmp_path):
         rotvec = rng.uniform(-0.6, 0.6, 3)
         rotvec[2] = rng.uniform(-0.3, 0.3)
         translation = [rng.uniform(-0.2, -0.06), rng.uniform(-0.15, -0.05), rng.uniform(0.55, 0.8)]
-        cv2.imwrite(str(tmp_path / f"view{i}.png"), render_board_view(board, truth, SE3.from_rotvec(rotvec, translation)))
+        cv2.imwrite(
+            str(tmp_path / f"view{i}.png"), render_board_view(board, truth, SE3.from_rotvec(rotvec, translation))
+        )
     result = calibrate_intrinsics(find_images(tmp_path), board, fix_aspect_ratio=True)
     assert len(result.views) == 8 and not result.rejected
     assert result.camera.fx == pytest.approx(610.0, rel=0.01)
@@ -67,9 +70,29 @@ def test_charuco_calibration_recovers_synthetic_intrinsics(tmp_path):
 
 def test_cli_intrinsics_writes_camera_yaml_and_plot(testdata, tmp_path, capsys):
     out, plot = tmp_path / "camera.yaml", tmp_path / "views.png"
-    code = main(["calibrate", "intrinsics", "--images", str(testdata / "chessboard_9x6" / "left*.jpg"),
-                 "--pattern", "chessboard", "--cols", "9", "--rows", "6", "--square", "0.025",
-                 "--fix-aspect-ratio", "--out", str(out), "--plot", str(plot), "--camera-name", "left"])
+    code = main(
+        [
+            "calibrate",
+            "intrinsics",
+            "--images",
+            str(testdata / "chessboard_9x6" / "left*.jpg"),
+            "--pattern",
+            "chessboard",
+            "--cols",
+            "9",
+            "--rows",
+            "6",
+            "--square",
+            "0.025",
+            "--fix-aspect-ratio",
+            "--out",
+            str(out),
+            "--plot",
+            str(plot),
+            "--camera-name",
+            "left",
+        ]
+    )
     text = capsys.readouterr().out
     assert code == 0
     assert "rejected left02.jpg: RMS 1.18 px" in text and "with all views: RMS 0.393 px, fx 535.92" in text
@@ -81,7 +104,18 @@ def test_cli_intrinsics_writes_camera_yaml_and_plot(testdata, tmp_path, capsys):
 
 
 def test_cli_intrinsics_bad_arguments(tmp_path, capsys):
-    base = ["calibrate", "intrinsics", "--pattern", "chessboard", "--cols", "9", "--rows", "6", "--out", str(tmp_path / "c.yaml")]
+    base = [
+        "calibrate",
+        "intrinsics",
+        "--pattern",
+        "chessboard",
+        "--cols",
+        "9",
+        "--rows",
+        "6",
+        "--out",
+        str(tmp_path / "c.yaml"),
+    ]
     assert main(base + ["--images", str(tmp_path / "nothing"), "--square", "0.025"]) == 2
     assert "no images found" in capsys.readouterr().err
     (tmp_path / "broken.png").write_bytes(b"not a png")

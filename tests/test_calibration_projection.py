@@ -1,4 +1,5 @@
 """project / deproject against OpenCV and pyrealsense2 on the same intrinsics."""
+
 from __future__ import annotations
 
 import cv2
@@ -10,8 +11,9 @@ from calibration import CameraModel
 K = np.array([[613.2, 0.0, 319.9], [0.0, 613.4, 239.2], [0.0, 0.0, 1.0]])
 CAMERAS = {
     "plumb_bob": CameraModel(640, 480, K, "plumb_bob", np.array([0.12, -0.25, 0.0012, -0.0008, 0.09])),
-    "rational_polynomial": CameraModel(640, 480, K, "rational_polynomial",
-                                       np.array([0.4, -0.1, 0.001, -0.002, 0.02, 0.45, -0.05, 0.01])),
+    "rational_polynomial": CameraModel(
+        640, 480, K, "rational_polynomial", np.array([0.4, -0.1, 0.001, -0.002, 0.02, 0.45, -0.05, 0.01])
+    ),
     "equidistant": CameraModel(640, 480, K, "equidistant", np.array([0.05, -0.02, 0.004, -0.001])),
     "none": CameraModel(640, 480, K, "none", np.zeros(0)),
 }
@@ -46,13 +48,23 @@ def test_deproject_inverts_project_and_matches_opencv(model):
     assert np.allclose(points[:, 2], depth)
     assert np.max(np.abs(camera.project(points) - pixels)) < 1e-6  # round trip to a micro-pixel
     if model == "equidistant":
-        normalized = cv2.fisheye.undistortPoints(pixels[:, None, :], camera.K, camera.D,
-                                                 criteria=(cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 100, 1e-14))
+        normalized = cv2.fisheye.undistortPoints(
+            pixels[:, None, :],
+            camera.K,
+            camera.D,
+            criteria=(cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 100, 1e-14),
+        )
     elif model == "none":
         normalized = cv2.undistortPoints(pixels[:, None, :], camera.K, None)
     else:
-        normalized = cv2.undistortPointsIter(pixels[:, None, :], camera.K, camera.D, None, None,
-                                             (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 200, 1e-14))
+        normalized = cv2.undistortPointsIter(
+            pixels[:, None, :],
+            camera.K,
+            camera.D,
+            None,
+            None,
+            (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 200, 1e-14),
+        )
     # compare in pixels at unit depth
     assert np.max(np.abs(points[:, :2] / depth[:, None] - normalized.reshape(-1, 2))) * camera.fx < 1e-4
 
@@ -109,8 +121,12 @@ def test_matches_pyrealsense2(model):
     # librealsense computes in float32: agreement to a few thousandths of a pixel
     assert np.max(np.abs(camera.project(points) - expected_pixels)) < 1e-3
     pixels, depth = image_pixels(200), np.random.default_rng(4).uniform(0.3, 3.0, 200)
-    expected_points = np.array([rs.rs2_deproject_pixel_to_point(intrinsics, px.tolist(), float(d))
-                                for px, d in zip(pixels, depth, strict=True)])
+    expected_points = np.array(
+        [
+            rs.rs2_deproject_pixel_to_point(intrinsics, px.tolist(), float(d))
+            for px, d in zip(pixels, depth, strict=True)
+        ]
+    )
     # librealsense iterates a fixed number of steps in float32: compare in pixels
     ours = camera.deproject(pixels, depth)
     error_px = np.max(np.abs(ours[:, :2] / depth[:, None] - expected_points[:, :2] / depth[:, None])) * camera.fx

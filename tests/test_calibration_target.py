@@ -1,4 +1,5 @@
 """camera_T_target from one synthetic image of a chessboard or ChArUco board with known pose."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -12,7 +13,10 @@ BOARDS = {
     "chessboard": BoardSpec("chessboard", 9, 6, 0.025),
     "charuco": BoardSpec("charuco", 7, 5, 0.04, 0.03, "DICT_4X4_50"),
 }
-POSES = [SE3.from_rotvec([0.3, -0.2, 0.1], [-0.1, -0.07, 0.6]), SE3.from_rotvec([-0.25, 0.35, -0.2], [-0.12, -0.05, 0.7])]
+POSES = [
+    SE3.from_rotvec([0.3, -0.2, 0.1], [-0.1, -0.07, 0.6]),
+    SE3.from_rotvec([-0.25, 0.35, -0.2], [-0.12, -0.05, 0.7]),
+]
 
 
 @pytest.mark.parametrize("pattern", list(BOARDS))
@@ -46,7 +50,9 @@ def test_no_board_and_wrong_sizes():
     with pytest.raises(ValueError, match="no 9x6 chessboard found"):
         camera_T_target(blank, CAMERA, BOARDS["chessboard"])
     with pytest.raises(ValueError, match="image is 640x480 but the camera model is 320x240"):
-        camera_T_target(render_board_view(BOARDS["charuco"], CAMERA, POSES[0]), CAMERA.scaled(320, 240), BOARDS["charuco"])
+        camera_T_target(
+            render_board_view(BOARDS["charuco"], CAMERA, POSES[0]), CAMERA.scaled(320, 240), BOARDS["charuco"]
+        )
     with pytest.raises(ValueError, match="marker_m"):
         BoardSpec("charuco", 7, 5, 0.04)
     with pytest.raises(ValueError, match="dictionary"):
@@ -58,8 +64,13 @@ def test_no_board_and_wrong_sizes():
 def test_real_chessboard_pose_is_plausible(testdata):
     import cv2
 
-    camera = CameraModel(640, 480, np.array([[535.9, 0, 342.3], [0, 535.9, 235.6], [0, 0, 1]]), "plumb_bob",
-                         np.array([-0.266, -0.039, 0.0018, -0.0003, 0.239]))
+    camera = CameraModel(
+        640,
+        480,
+        np.array([[535.9, 0, 342.3], [0, 535.9, 235.6], [0, 0, 1]]),
+        "plumb_bob",
+        np.array([-0.266, -0.039, 0.0018, -0.0003, 0.239]),
+    )
     image = cv2.imread(str(testdata / "chessboard_9x6" / "left01.jpg"), cv2.IMREAD_GRAYSCALE)
     pose = camera_T_target(image, camera, BOARDS["chessboard"])
     assert pose.reprojection_rms_px < 0.5

@@ -1,4 +1,5 @@
 """SE3 algebra and the named-transform YAML that a static transform publisher reads."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -63,11 +64,15 @@ def test_validation_rejects_non_rotations():
         SE3.from_quaternion_xyzw([0, 0, 0, 2], [0, 0, 0])
     # Rounded printouts (6 decimals) are projected onto the nearest rotation, not rejected.
     rounded = np.round(SE3.from_rotvec([0.3, -0.2, 0.1], [1, 2, 3]).matrix(), 6)
-    assert SE3.from_matrix(rounded, tolerance=1e-4).allclose(SE3.from_rotvec([0.3, -0.2, 0.1], [1, 2, 3]), atol_m=1e-9, atol_rad=1e-5)
+    assert SE3.from_matrix(rounded, tolerance=1e-4).allclose(
+        SE3.from_rotvec([0.3, -0.2, 0.1], [1, 2, 3]), atol_m=1e-9, atol_rad=1e-5
+    )
 
 
 def test_named_transform_yaml_round_trip_and_publisher_arguments(tmp_path):
-    named = NamedTransform("base_link", "camera_color_optical_frame", SE3.from_rotvec([0.1, 0.2, -0.3], [0.5, -0.1, 0.8]))
+    named = NamedTransform(
+        "base_link", "camera_color_optical_frame", SE3.from_rotvec([0.1, 0.2, -0.3], [0.5, -0.1, 0.8])
+    )
     path = tmp_path / "handeye.yaml"
     named.to_yaml(path, extra={"method": "park"})
     data = yaml.safe_load(path.read_text())
@@ -77,7 +82,12 @@ def test_named_transform_yaml_round_trip_and_publisher_arguments(tmp_path):
     back = NamedTransform.from_yaml(path)
     assert back.parent_frame == "base_link" and back.transform.allclose(named.transform, atol_m=1e-12, atol_rad=1e-12)
     args = named.static_transform_publisher_arguments()
-    assert args[:2] == ["--x", "0.5"] and args[-4:] == ["--frame-id", "base_link", "--child-frame-id", "camera_color_optical_frame"]
+    assert args[:2] == ["--x", "0.5"] and args[-4:] == [
+        "--frame-id",
+        "base_link",
+        "--child-frame-id",
+        "camera_color_optical_frame",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -118,8 +128,10 @@ def test_package_import_is_light_and_exports_the_api():
     import subprocess
     import sys
 
-    code = ("import sys, calibration; assert 'cv2' not in sys.modules; "
-            "from calibration import CameraModel, SE3, decode_depth, align_depth_to_color, sample_depth_in_box; "
-            "from calibration import calibrate_hand_eye, camera_T_target, calibrate_intrinsics; "
-            "assert 'cv2' in sys.modules")
+    code = (
+        "import sys, calibration; assert 'cv2' not in sys.modules; "
+        "from calibration import CameraModel, SE3, decode_depth, align_depth_to_color, sample_depth_in_box; "
+        "from calibration import calibrate_hand_eye, camera_T_target, calibrate_intrinsics; "
+        "assert 'cv2' in sys.modules"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -1,6 +1,7 @@
 """Camera files (issue 14, class "Camera files"): impossible numbers are refused and suspicious ones warned
 about, each with the file and field named; INI files are recognised and read; CameraInfo errors name the
 right field (a 4-coefficient plumb_bob is a problem of `d`, not `k`)."""
+
 from __future__ import annotations
 
 import warnings
@@ -77,8 +78,15 @@ def camera_yaml(tmp_path, *, width=640, cx=320, k1=0.1, r="1, 0, 0, 0, 1, 0, 0, 
 
 
 def info(**changes):
-    data = {"width": 640, "height": 480, "distortion_model": "plumb_bob", "d": list(D), "k": K.ravel().tolist(),
-            "r": np.eye(3).ravel().tolist(), "p": np.hstack([K, np.zeros((3, 1))]).ravel().tolist()}
+    data = {
+        "width": 640,
+        "height": 480,
+        "distortion_model": "plumb_bob",
+        "d": list(D),
+        "k": K.ravel().tolist(),
+        "r": np.eye(3).ravel().tolist(),
+        "p": np.hstack([K, np.zeros((3, 1))]).ravel().tolist(),
+    }
     data.update(changes)
     return data
 
@@ -95,13 +103,16 @@ def test_a_good_file_and_message_load_without_warnings(tmp_path):
     assert loads_silently(lambda: CameraModel.from_camera_info(info())) == CameraModel(640, 480, K, "plumb_bob", D)
 
 
-@pytest.mark.parametrize("change, field, problem", [
-    (dict(cx=900), "camera_matrix", "principal point (900, 240) px lies outside the 640x480 image"),
-    (dict(cx=-3), "camera_matrix", "outside"),
-    (dict(width=100000, cx=320), "image_width", "beyond any camera"),
-    (dict(k1=1e6), "distortion_coefficients", "beyond any real lens"),
-    (dict(r="1, 0, 0, 0, 1, 0, 0, 0, 5"), "rectification_matrix", "must be a rotation"),
-])
+@pytest.mark.parametrize(
+    "change, field, problem",
+    [
+        (dict(cx=900), "camera_matrix", "principal point (900, 240) px lies outside the 640x480 image"),
+        (dict(cx=-3), "camera_matrix", "outside"),
+        (dict(width=100000, cx=320), "image_width", "beyond any camera"),
+        (dict(k1=1e6), "distortion_coefficients", "beyond any real lens"),
+        (dict(r="1, 0, 0, 0, 1, 0, 0, 0, 5"), "rectification_matrix", "must be a rotation"),
+    ],
+)
 def test_impossible_yaml_numbers_are_refused_naming_the_field(tmp_path, change, field, problem):
     path = camera_yaml(tmp_path, **change)
     with pytest.raises(CalibrationFileError, match=f"camera.yaml: field '{field}'") as caught:
@@ -109,13 +120,16 @@ def test_impossible_yaml_numbers_are_refused_naming_the_field(tmp_path, change, 
     assert problem in str(caught.value)
 
 
-@pytest.mark.parametrize("change, field, problem", [
-    (dict(k=[615.0, 0, 320, 0, 615, 900, 0, 0, 1]), "k", "outside the 640x480 image"),
-    (dict(height=10**6), "height", "beyond any camera"),
-    (dict(d=[0.1, 1e9, 0, 0, 0]), "d", "beyond any real lens"),
-    (dict(d=[0.1, -0.05, 0.001, -0.002]), "d", "model 'plumb_bob' needs 5 coefficients, got 4"),
-    (dict(d=[0.1] * 6), "d", "needs 5 coefficients, got 6"),
-])
+@pytest.mark.parametrize(
+    "change, field, problem",
+    [
+        (dict(k=[615.0, 0, 320, 0, 615, 900, 0, 0, 1]), "k", "outside the 640x480 image"),
+        (dict(height=10**6), "height", "beyond any camera"),
+        (dict(d=[0.1, 1e9, 0, 0, 0]), "d", "beyond any real lens"),
+        (dict(d=[0.1, -0.05, 0.001, -0.002]), "d", "model 'plumb_bob' needs 5 coefficients, got 4"),
+        (dict(d=[0.1] * 6), "d", "needs 5 coefficients, got 6"),
+    ],
+)
 def test_impossible_camera_info_is_refused_naming_the_field(change, field, problem):
     with pytest.raises(CalibrationFileError, match=f"<camera_info>: field '{field}'") as caught:
         CameraModel.from_camera_info(info(**change))
@@ -165,8 +179,11 @@ def test_an_ini_file_is_recognised_and_read(tmp_path):
         assert camera.camera_name == "narrow_stereo" and camera.distortion_model == "plumb_bob"
         assert np.array_equal(camera.K, yaml_camera.K) and np.array_equal(camera.D, yaml_camera.D)
         assert camera.rectification is None and camera.projection is None  # identity and [K | 0]
-    with pytest.raises(CalibrationFileError, match=r"named_like_yaml.yaml: field '\(format\)': this is a "
-                                                   "camera_calibration_parsers INI file, not YAML"):
+    with pytest.raises(
+        CalibrationFileError,
+        match=r"named_like_yaml.yaml: field '\(format\)': this is a "
+        "camera_calibration_parsers INI file, not YAML",
+    ):
         CameraModel.from_yaml(tmp_path / "named_like_yaml.yaml")
     assert CameraModel.from_file(camera_yaml(tmp_path)) == yaml_camera  # YAML still goes to the YAML reader
     rational = tmp_path / "rational.ini"
@@ -174,16 +191,26 @@ def test_an_ini_file_is_recognised_and_read(tmp_path):
     assert CameraModel.from_ini(rational).distortion_model == "rational_polynomial"
 
 
-@pytest.mark.parametrize("edit, field, problem", [
-    (("distortion\n", "distortions\n"), "[narrow_stereo] distortion", "missing"),
-    (("width\n640", "width\nwide"), "[image] width", "positive integer"),
-    (("0.00000 0.00000 1.00000\n\ndistortion", "0.00000 0.00000\n\ndistortion"), "camera matrix", "expected 3 numbers, got 2"),
-    (("0.10000 -0.05000 0.00100 -0.00200 0.01000", "0.1 -0.05 0.001 -0.002"), "distortion", "5 (plumb_bob) or 8"),
-    (("615.00000 0.00000 320.00000\n0.00000 615.00000 240", "615 0 900\n0.00000 615.00000 240"), "camera matrix",
-     "principal point (900, 240)"),
-    (("[image]\n\nwidth\n640\n\nheight\n480\n", ""), "[image]", "missing"),
-    (("0.00000 0.00000 1.00000\n\ndistortion", "0.00000 0.00000 nan\n\ndistortion"), "camera matrix", "finite"),
-])
+@pytest.mark.parametrize(
+    "edit, field, problem",
+    [
+        (("distortion\n", "distortions\n"), "[narrow_stereo] distortion", "missing"),
+        (("width\n640", "width\nwide"), "[image] width", "positive integer"),
+        (
+            ("0.00000 0.00000 1.00000\n\ndistortion", "0.00000 0.00000\n\ndistortion"),
+            "camera matrix",
+            "expected 3 numbers, got 2",
+        ),
+        (("0.10000 -0.05000 0.00100 -0.00200 0.01000", "0.1 -0.05 0.001 -0.002"), "distortion", "5 (plumb_bob) or 8"),
+        (
+            ("615.00000 0.00000 320.00000\n0.00000 615.00000 240", "615 0 900\n0.00000 615.00000 240"),
+            "camera matrix",
+            "principal point (900, 240)",
+        ),
+        (("[image]\n\nwidth\n640\n\nheight\n480\n", ""), "[image]", "missing"),
+        (("0.00000 0.00000 1.00000\n\ndistortion", "0.00000 0.00000 nan\n\ndistortion"), "camera matrix", "finite"),
+    ],
+)
 def test_broken_ini_files_name_the_field(tmp_path, edit, field, problem):
     path = tmp_path / "camera.ini"
     path.write_text(INI.replace(*edit, 1))

@@ -1,15 +1,40 @@
 """The CLI and the model benchmark must run where only torch + transformers are installed (a GPU box),
 and `vla-r1 … --help` must answer without importing the model runtime, OpenCV, ROS or MuJoCo."""
+
 import subprocess
 import sys
 
 import pytest
 
-BLOCKED = ["rosbags", "cv2", "pinocchio", "mujoco", "trl", "peft", "datasets", "pyrealsense2", "bitsandbytes",
-           "tensorboard"]
+BLOCKED = [
+    "rosbags",
+    "cv2",
+    "pinocchio",
+    "mujoco",
+    "trl",
+    "peft",
+    "datasets",
+    "pyrealsense2",
+    "bitsandbytes",
+    "tensorboard",
+]
 # What building the parser and printing any help must never import (each costs from 0.1 s to seconds).
-HEAVY = ("torch", "transformers", "cv2", "rclpy", "mujoco", "numpy", "PIL", "scipy", "pinocchio", "yaml",
-         "matplotlib", "rosbags", "trl", "openai")
+HEAVY = (
+    "torch",
+    "transformers",
+    "cv2",
+    "rclpy",
+    "mujoco",
+    "numpy",
+    "PIL",
+    "scipy",
+    "pinocchio",
+    "yaml",
+    "matplotlib",
+    "rosbags",
+    "trl",
+    "openai",
+)
 
 
 def test_parser_and_model_benchmark_import_without_robot_or_training_packages():
@@ -62,17 +87,34 @@ def test_every_help_imports_only_the_standard_library_and_the_cli_package():
     done = subprocess.run([sys.executable, "-c", WALK_ALL_HELPS], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     count, imported = done.stdout.splitlines()
-    assert int(count) >= 25, "the walk should reach every subcommand (infer, bench model, train sft, calibrate hand-eye …)"
+    assert int(count) >= 25, (
+        "the walk should reach every subcommand (infer, bench model, train sft, calibrate hand-eye …)"
+    )
     assert imported == "", f"building the parser or printing a help imported: {imported}"
 
 
-@pytest.mark.parametrize("argv", [[], ["infer"], ["bench", "model"], ["replay"], ["sim", "eval"], ["train", "grpo"],
-                                  ["eval"], ["calibrate", "hand-eye"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["infer"],
+        ["bench", "model"],
+        ["replay"],
+        ["sim", "eval"],
+        ["train", "grpo"],
+        ["eval"],
+        ["calibrate", "hand-eye"],
+    ],
+)
 def test_help_of_the_command_as_run_imports_no_heavy_package(argv):
     """`python -m vla_r1_cli … --help` (what the installed `vla-r1` runs), with the interpreter's own
     import log: none of the heavy packages appears in it."""
-    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "vla_r1_cli", *argv, "--help"],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "vla_r1_cli", *argv, "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "usage: vla-r1" in done.stdout
     imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}

@@ -1,4 +1,5 @@
 """`vla-r1 sim`: bad arguments and configs are refused before any work, with the reason."""
+
 from __future__ import annotations
 
 from vla_r1_cli.main import main

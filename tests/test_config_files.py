@@ -1,13 +1,13 @@
 """Bad config files and values: a clear error naming the file and the key, never a traceback, never
 a silently wrong value ("123" is not the vector (1, 2, 3))."""
+
 from __future__ import annotations
 
 import pytest
+from test_bag_source import write_rgbd
 
 from vla_r1_cli.main import main
 from vla_r1_model.config_files import ConfigError, dataclass_from_mapping, number_vector, read_yaml_mapping
-
-from test_bag_source import write_rgbd
 
 BAD_CONFIGS = {
     "binary": (b"\x00\x01\xff\xfe\x00", "a binary file"),
@@ -23,7 +23,10 @@ BAD_CONFIGS = {
     "unknown nested key": (b"planner:\n  ik:\n    dampng: 0.1\n", "unknown planner.ik config keys ['dampng']"),
     "scalar nested section": (b"planner:\n  ik: 3\n", "planner.ik must be a mapping"),
     "string vector": (b"safety:\n  workspace_min_xyz_m: '123'\n", "safety.workspace_min_xyz_m must be a list of 3"),
-    "bool in vector": (b"safety:\n  workspace_max_xyz_m: [true, 1, 1]\n", "safety.workspace_max_xyz_m[0] must be a finite"),
+    "bool in vector": (
+        b"safety:\n  workspace_max_xyz_m: [true, 1, 1]\n",
+        "safety.workspace_max_xyz_m[0] must be a finite",
+    ),
     "string transform": (b"grounding:\n  tip_T_grasp: {xyz: '123'}\n", "tip_T_grasp.xyz must be a list of 3"),
     "string quaternion": (b"grounding:\n  trajectory_orientation_xyzw: '0001'\n", "must be a list of 4"),
     "string number": (b"planner:\n  velocity_scaling: '0.5'\n", "planner.velocity_scaling must be a number, got str"),
@@ -38,8 +41,23 @@ def test_replay_refuses_a_bad_config_naming_file_and_key(tmp_path, capsys, kind)
     config = tmp_path / "pipeline.yaml"
     config.write_bytes(content)
     bag = write_rgbd(tmp_path / "bag", n=1)
-    code = main(["replay", str(bag), "--instruction", "x", "--task", "affordance", "--answer", "<output>[]</output>",
-                 "--config", str(config), "--out", str(tmp_path / "out"), "--no-progress"])
+    code = main(
+        [
+            "replay",
+            str(bag),
+            "--instruction",
+            "x",
+            "--task",
+            "affordance",
+            "--answer",
+            "<output>[]</output>",
+            "--config",
+            str(config),
+            "--out",
+            str(tmp_path / "out"),
+            "--no-progress",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2, err
     assert str(config) in err and message in err, err
@@ -50,17 +68,19 @@ def test_a_good_config_still_loads(tmp_path):
     from vla_r1_cli.replay import load_stage_configs
 
     config = tmp_path / "pipeline.yaml"
-    config.write_text("grounding:\n  hover_height_m: 0.12\n  trajectory_orientation_xyzw: [0, 0, 0, 1]\n"
-                      "safety:\n  workspace_min_xyz_m: [-1, -1, 0]\n  min_z_m: 0\n"
-                      "planner:\n  velocity_scaling: 0.5\n  start_ik_accept_rad: null\n  ik: {damping: 0.02}\n")
+    config.write_text(
+        "grounding:\n  hover_height_m: 0.12\n  trajectory_orientation_xyzw: [0, 0, 0, 1]\n"
+        "safety:\n  workspace_min_xyz_m: [-1, -1, 0]\n  min_z_m: 0\n"
+        "planner:\n  velocity_scaling: 0.5\n  start_ik_accept_rad: null\n  ik: {damping: 0.02}\n"
+    )
     grounding, safety, planner = load_stage_configs(config)
     assert grounding.hover_height_m == 0.12 and safety.workspace_min_xyz_m == (-1.0, -1.0, 0.0)
     assert planner["ik"] == {"damping": 0.02}
 
 
 def test_library_configs_refuse_strings_for_vectors():
-    from vla_r1_robot.perception.grounding_config import GroundingConfig
     from vla_r1_robot.motion.safety import SafetyConfig
+    from vla_r1_robot.perception.grounding_config import GroundingConfig
 
     with pytest.raises(ValueError, match="workspace_min_xyz_m must be a list of 3"):
         SafetyConfig(workspace_min_xyz_m="123")  # was read as (1.0, 2.0, 3.0)

@@ -1,12 +1,23 @@
 """The decisions of executing a task plan through ros2_control (controller_logic.py), without ROS."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from vla_r1_robot.motion.controller_logic import (HOLD_TIME_S, ControllerConfig, ExecutionReport, JointStateSlot, StepWatch,
-                                         arm_command, fresh_positions, gripper_command, hold_command, start_deviation,
-                                         step_label)
+from vla_r1_robot.motion.controller_logic import (
+    HOLD_TIME_S,
+    ControllerConfig,
+    ExecutionReport,
+    JointStateSlot,
+    StepWatch,
+    arm_command,
+    fresh_positions,
+    gripper_command,
+    hold_command,
+    start_deviation,
+    step_label,
+)
 from vla_r1_robot.motion.planning import JointTrajectory
 from vla_r1_robot.motion.task import ArmSegment, GripperCommand
 
@@ -58,14 +69,17 @@ def test_a_closing_gripper_is_done_when_an_object_stops_it_but_not_when_it_never
     for position in np.concatenate([np.linspace(0.04, 0.02, 20), np.full(30, 0.02)]):  # moves, then stands still
         t += 0.02
         statuses.append(grasp.update(t, {"panda_finger_joint1": float(position)}))
-    assert "done" in statuses and statuses.index("done") == 19 + 10, "at rest from sample 19: done gripper_stall_s (10 samples) later"
+    assert "done" in statuses and statuses.index("done") == 19 + 10, (
+        "at rest from sample 19: done gripper_stall_s (10 samples) later"
+    )
     stuck = StepWatch(command, CONFIG, sent_s=0.0, closing=True)
     results = [stuck.update(0.02 * k, {"panda_finger_joint1": 0.04}) for k in range(1, 300)]
     assert "done" not in results and results[-1] == "timeout", "a gripper that never moved did not grasp anything"
     assert "did not stall on an object" in stuck.failure("segment 2 (gripper close)")
     opening = StepWatch(gripper_command(GripperCommand("open", 0.08, 20.0), CONFIG), CONFIG, sent_s=0.0)
-    assert all(opening.update(0.02 * k, {"panda_finger_joint1": 0.02}) != "done" for k in range(1, 100)), \
+    assert all(opening.update(0.02 * k, {"panda_finger_joint1": 0.02}) != "done" for k in range(1, 100)), (
         "an opening gripper never counts a stall as done"
+    )
 
 
 def test_a_grasp_is_seen_when_the_first_state_read_after_sending_already_shows_the_finger_on_the_object():
@@ -97,7 +111,10 @@ def test_fresh_positions_and_the_start_deviation():
     assert positions is None and "panda_finger_joint1" in why
     positions, _ = fresh_positions(state(0.1), 0.0, 0.2, JOINTS, 0.5)
     assert positions == state(0.1)
-    assert start_deviation(arm_command(segment(), CONFIG), state(0.0, panda_joint5=0.07)) == ("panda_joint5", pytest.approx(0.07))
+    assert start_deviation(arm_command(segment(), CONFIG), state(0.0, panda_joint5=0.07)) == (
+        "panda_joint5",
+        pytest.approx(0.07),
+    )
 
 
 def test_the_joint_state_slot_merges_messages_and_wakes_waiters():
@@ -109,9 +126,17 @@ def test_the_joint_state_slot_merges_messages_and_wakes_waiters():
     slot.wait_newer(1, 0.0)  # already newer: returns at once
 
 
-@pytest.mark.parametrize("field, value", [("goal_tolerance_rad", 0.0), ("segment_timeout_factor", 0.9),
-                                          ("segment_timeout_margin_s", -1.0), ("controller_interface", "rpc"),
-                                          ("arm_joints", ()), ("gripper_joint", "")])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("goal_tolerance_rad", 0.0),
+        ("segment_timeout_factor", 0.9),
+        ("segment_timeout_margin_s", -1.0),
+        ("controller_interface", "rpc"),
+        ("arm_joints", ()),
+        ("gripper_joint", ""),
+    ],
+)
 def test_bad_controller_settings_are_refused_naming_the_parameter(field, value):
     with pytest.raises(ValueError, match=f"execution.{field}"):
         ControllerConfig(**{field: value})

@@ -1,5 +1,6 @@
 """Demo scene: the rendered recording reads back through the bag source and its ground truth is
 right (boxes on the objects, metric depth that lands on the objects' top surfaces)."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -61,7 +62,7 @@ def test_ground_truth_boxes_sit_on_the_rendered_objects(truth, frames):
         x0, y0, x1, y1 = obj.box_pixels
         assert 10 < x1 - x0 < 200 and 10 < y1 - y0 < 200, obj.name
         w, h = x1 - x0, y1 - y0
-        inner = color[y0 + h // 4: y1 - h // 4, x0 + w // 4: x1 - w // 4].reshape(-1, 3)
+        inner = color[y0 + h // 4 : y1 - h // 4, x0 + w // 4 : x1 - w // 4].reshape(-1, 3)
         # chromaticity: which channels dominate is what shading does not change
         chroma = inner / inner.sum(axis=1, keepdims=True)
         target = np.asarray(obj.rgba[:3]) / sum(obj.rgba[:3])
@@ -92,7 +93,11 @@ def test_depth_is_metric_on_the_table_plane(truth, frames):
     frame = frames[0][0]
     points = truth.base_T_camera.apply(frame.camera.deproject_image(frame.depth_m).reshape(-1, 3))
     z = points[:, 2].reshape(480, 640)
-    for rows, cols in ((slice(20, 60), slice(20, 60)), (slice(20, 60), slice(580, 620)), (slice(200, 220), slice(100, 140))):
+    for rows, cols in (
+        (slice(20, 60), slice(20, 60)),
+        (slice(20, 60), slice(580, 620)),
+        (slice(200, 220), slice(100, 140)),
+    ):
         assert abs(np.nanmedian(z[rows, cols]) - truth.table_top_z_m) < 0.003
 
 
@@ -117,7 +122,7 @@ def test_layout_is_reproducible_and_keeps_objects_apart():
     for layout in (a, c):
         for i, p in enumerate(layout.objects):
             assert np.hypot(p.position_base_m[0] - 0.55, p.position_base_m[1]) <= PLACEMENT_RADIUS_M + 1e-9
-            for q in layout.objects[i + 1:]:
+            for q in layout.objects[i + 1 :]:
                 gap = np.hypot(*np.subtract(p.position_base_m[:2], q.position_base_m[:2]))
                 assert gap >= p.spec.footprint_radius_m + q.spec.footprint_radius_m
 

@@ -1,4 +1,5 @@
 """vla_r1_model.files: a run written into a new folder that takes the output folder's place at the end."""
+
 from __future__ import annotations
 
 import pytest
@@ -50,10 +51,13 @@ def test_create_false_lets_a_tool_make_its_own_folder(tmp_path):
     assert (tmp_path / "bag" / "metadata.yaml").exists()
 
 
-@pytest.mark.parametrize("setup, message", [
-    (lambda p: p.write_text("x"), "is a file"),
-    (lambda p: (p.mkdir(), (p / "old").write_text("x")), "not empty"),
-])
+@pytest.mark.parametrize(
+    "setup, message",
+    [
+        (lambda p: p.write_text("x"), "is a file"),
+        (lambda p: (p.mkdir(), (p / "old").write_text("x")), "not empty"),
+    ],
+)
 def test_refused_before_any_work(tmp_path, setup, message):
     out = tmp_path / "out"
     setup(out)

@@ -1,4 +1,5 @@
 """frame_sync: the one color/depth pairing rule of the live node and of replay (no ROS needed)."""
+
 from __future__ import annotations
 
 import argparse
@@ -57,7 +58,9 @@ def test_memory_stays_bounded_on_a_long_stream():
     assert paired == 3000 and len(sync._depth) <= 10 and not sync._pending
 
 
-@pytest.mark.parametrize("tolerance, max_lag", [(-0.1, 1.0), (float("nan"), 1.0), (0.1, 0.0), (0.1, float("inf")), (True, 1.0)])
+@pytest.mark.parametrize(
+    "tolerance, max_lag", [(-0.1, 1.0), (float("nan"), 1.0), (0.1, 0.0), (0.1, float("inf")), (True, 1.0)]
+)
 def test_bad_settings_are_refused(tolerance, max_lag):
     with pytest.raises(ValueError):
         SyncConfig(tolerance, max_lag)

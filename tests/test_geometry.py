@@ -1,5 +1,6 @@
 """The one IoU and the one Fréchet table (vla_r1_model.geometry): the GRPO reward and the paper
 metrics agree on random cases, and both use the shared functions."""
+
 from __future__ import annotations
 
 import json
@@ -84,13 +85,16 @@ def test_frechet_table_refuses_empty_sequences():
 
 def test_box_helpers_on_hand_worked_cases():
     assert geometry.box_corners_normalized({"x": 0.5, "y": 0.5, "width": -0.2, "height": 0.4}) == pytest.approx(
-        (0.4, 0.3, 0.6, 0.7))
+        (0.4, 0.3, 0.6, 0.7)
+    )
     assert geometry.box_corners_normalized({"x": 0.0, "y": 1.0, "width": 0.4, "height": 0.4}) == pytest.approx(
-        (0.0, 0.8, 0.2, 1.0))
+        (0.0, 0.8, 0.2, 1.0)
+    )
     a, b = (0.0, 0.0, 0.5, 0.5), (0.25, 0.25, 0.75, 0.75)
     assert geometry.box_iou(a, b) == pytest.approx(0.0625 / (0.25 + 0.25 - 0.0625))
     giou, iou = geometry.box_giou((0.0, 0.0, 0.1, 0.1), (0.9, 0.9, 1.0, 1.0))
     assert iou == 0.0 and giou == pytest.approx(0.02 / 1.0 - 1.0)
     assert geometry.box_iou((0.3, 0.3, 0.3, 0.5), (0.3, 0.3, 0.3, 0.5)) == 0.0  # empty union
-    assert math.isclose(geometry.discrete_frechet(np.array([[0.0, 0.0], [1.0, 0.0]]), np.array([[0.0, 1.0]])),
-                        math.sqrt(2.0))
+    assert math.isclose(
+        geometry.discrete_frechet(np.array([[0.0, 0.0], [1.0, 0.0]]), np.array([[0.0, 1.0]])), math.sqrt(2.0)
+    )

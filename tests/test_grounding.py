@@ -4,6 +4,7 @@ lifting and resampling, eye-in-hand, and accuracy on the rendered demo scene.
 ``python tests/test_grounding.py [SEEDS...]`` prints the demo-scene perturbation table and the
 time per frame that docs/grounding.md quotes.
 """
+
 from __future__ import annotations
 
 import json
@@ -14,15 +15,20 @@ import pytest
 
 from calibration import SE3, CameraModel
 from vla_r1_model.actions import Affordance, Trajectory
+from vla_r1_robot.motion.robot_profile import PANDA
 from vla_r1_robot.perception.frame import Frame
 from vla_r1_robot.perception.grounding import (
-    GroundingConfig, GroundingError, base_T_camera_eye_in_hand, ground,
+    GroundingConfig,
+    GroundingError,
+    base_T_camera_eye_in_hand,
+    ground,
     ground_trajectory,
 )
-from vla_r1_robot.motion.robot_profile import PANDA
 
 WIDTH, HEIGHT = 640, 480
-CAMERA = CameraModel(WIDTH, HEIGHT, np.array([[500.0, 0, 319.5], [0, 500.0, 239.5], [0, 0, 1]]), "plumb_bob", np.zeros(5))
+CAMERA = CameraModel(
+    WIDTH, HEIGHT, np.array([[500.0, 0, 319.5], [0, 500.0, 239.5], [0, 0, 1]]), "plumb_bob", np.zeros(5)
+)
 # Looking straight down from 1 m: image right = base -y, image down = base -x (image up = forward).
 BASE_T_CAMERA = SE3(np.array([[0.0, -1.0, 0.0], [-1.0, 0.0, 0.0], [0.0, 0.0, -1.0]]), (0.5, 0.0, 1.0))
 IDENTITY_TOOL = {"tip_T_grasp": np.eye(4)}
@@ -127,8 +133,12 @@ def test_tool_offset_forms_and_identity(box_scene):
     frame = frame_of(depth)
     plain = ground(frame, action, BASE_T_CAMERA, GroundingConfig(**IDENTITY_TOOL))
     np.testing.assert_allclose(plain.positions_base_m, plain.grasp_points_base_m, atol=1e-12)
-    for form in (PANDA.hand_T_fingertip, PANDA.hand_T_fingertip.matrix(), {"xyz": [0, 0, 0.1034]},
-                 {"xyz": [0, 0, 0.1034], "quaternion_xyzw": [0, 0, 0, 1]}):
+    for form in (
+        PANDA.hand_T_fingertip,
+        PANDA.hand_T_fingertip.matrix(),
+        {"xyz": [0, 0, 0.1034]},
+        {"xyz": [0, 0, 0.1034], "quaternion_xyzw": [0, 0, 0, 1]},
+    ):
         targets = ground(frame, action, BASE_T_CAMERA, GroundingConfig(tip_T_grasp=form))
         # what the planner reaches, moved by tip_T_grasp, is the grounded grasp point
         for tip, grasp in zip(targets.poses_base_T_tip, targets.targets, strict=True):
@@ -152,7 +162,7 @@ def test_missing_depth_is_a_grounding_error_naming_the_target(box_scene):
     depth, action = box_scene
     x1, y1, x2, y2 = (int(c) for c in action.corners_pixels(WIDTH, HEIGHT))
     holed = depth.copy()
-    holed[y1:y2 + 1, x1:x2 + 1] = np.nan
+    holed[y1 : y2 + 1, x1 : x2 + 1] = np.nan
     with pytest.raises(GroundingError, match=r"grasp target \(box centre pixel u=.*0 valid depth pixels"):
         ground(frame_of(holed), action, BASE_T_CAMERA)
     with pytest.raises(GroundingError, match="no depth image"):
@@ -165,7 +175,7 @@ def test_missing_depth_is_a_grounding_error_naming_the_target(box_scene):
     trajectory = Trajectory(((0.2, 0.2), (action.x, action.y)))
     u, v = 0.2 * WIDTH - 0.5, 0.2 * HEIGHT - 0.5
     holed = depth.copy()
-    holed[int(v) - 5:int(v) + 6, int(u) - 5:int(u) + 6] = np.nan
+    holed[int(v) - 5 : int(v) + 6, int(u) - 5 : int(u) + 6] = np.nan
     with pytest.raises(GroundingError, match=r"trajectory waypoint 0 \(pixel u=127.5, v=95.5.*0 valid depth pixels"):
         ground(frame_of(holed), trajectory, BASE_T_CAMERA)
 
@@ -194,8 +204,9 @@ def test_yaw_from_points_follows_a_rotated_object():
     assert grasp.n_surface_points > 100  # only the top face: the table corners are outside the band
     np.testing.assert_allclose(grasp.grasp_point_base_m, [*BOX_CENTRE, BOX_TOP_Z], atol=1e-6)
     # too few surface points: falls back to the box aspect and says so
-    fallback = ground(frame_of(depth), action, BASE_T_CAMERA,
-                      GroundingConfig(yaw_from="points", min_surface_points=10**6)).targets[1]
+    fallback = ground(
+        frame_of(depth), action, BASE_T_CAMERA, GroundingConfig(yaw_from="points", min_surface_points=10**6)
+    ).targets[1]
     assert fallback.yaw_from == "box"
 
 
@@ -225,13 +236,15 @@ def test_surface_normal_ignores_a_background_outlier_region():
     depth = render_depth([table(), box_top(BOX_CENTRE, (0.12, 0.12), BOX_TOP_Z)])
     action = box_action(box_corners(BOX_CENTRE, (0.12, 0.12), BOX_TOP_Z))
     x1, y1, x2, y2 = (int(c) for c in action.corners_pixels(WIDTH, HEIGHT))
-    depth[y1:y2, x1:x1 + int(0.35 * (x2 - x1))] = 1.0
+    depth[y1:y2, x1 : x1 + int(0.35 * (x2 - x1))] = 1.0
     grasp = ground(frame_of(depth), action, BASE_T_CAMERA, GroundingConfig(approach="surface_normal")).targets[1]
     assert axis_angle_deg(grasp.approach_base, np.array([0, 0, -1.0])) < 0.5
     holes = np.full_like(depth, np.nan)
     holes[240, 100:400] = 0.9  # one row of points: collinear, no plane
     with pytest.raises(GroundingError, match=r"collinear|no surface normal"):
-        ground(frame_of(holes), Affordance(0.4, 0.5, 0.5, 0.1), BASE_T_CAMERA, GroundingConfig(approach="surface_normal"))
+        ground(
+            frame_of(holes), Affordance(0.4, 0.5, 0.5, 0.1), BASE_T_CAMERA, GroundingConfig(approach="surface_normal")
+        )
 
 
 # ---------------------------------------------------------------------------------------- trajectory
@@ -269,8 +282,11 @@ def test_resampling_keeps_spacing_and_the_model_waypoints(path_scene):
     steps = np.linalg.norm(np.diff(path.positions_base_m, axis=0), axis=1)
     assert steps.max() <= 0.02 + 1e-9 and steps.min() > 0.005
     corners = [t for t in path.targets if t.role != "resampled"]
-    np.testing.assert_allclose([t.grasp_point_base_m for t in corners],
-                               np.concatenate([surface_base + [0, 0, 0.1], surface_base[-1:]]), atol=1e-6)
+    np.testing.assert_allclose(
+        [t.grasp_point_base_m for t in corners],
+        np.concatenate([surface_base + [0, 0, 0.1], surface_base[-1:]]),
+        atol=1e-6,
+    )
     segment_lengths = np.linalg.norm(np.diff([t.grasp_point_base_m for t in corners], axis=0), axis=1)
     assert len(path) == 1 + sum(math.ceil(length / 0.02 - 1e-9) for length in segment_lengths)
     sources = [t.source_index for t in path.targets]
@@ -283,8 +299,13 @@ def test_resampling_keeps_spacing_and_the_model_waypoints(path_scene):
 def test_trajectory_orientation_and_equal_heights(path_scene):
     depth, _, trajectory = path_scene
     q = SE3.from_rotvec([math.pi, 0, 0], (0, 0, 0)) @ SE3.from_rotvec([0, 0, math.radians(45)], (0, 0, 0))
-    config = GroundingConfig(trajectory_orientation_xyzw=tuple(q.quaternion_xyzw()), hover_height_m=0.05,
-                             final_clearance_m=0.05, max_waypoint_spacing_m=1.0, **IDENTITY_TOOL)
+    config = GroundingConfig(
+        trajectory_orientation_xyzw=tuple(q.quaternion_xyzw()),
+        hover_height_m=0.05,
+        final_clearance_m=0.05,
+        max_waypoint_spacing_m=1.0,
+        **IDENTITY_TOOL,
+    )
     path = ground_trajectory(frame_of(depth), trajectory, BASE_T_CAMERA, config)
     assert [t.role for t in path.targets] == ["waypoint"] * 3 + ["final"]  # no zero-length descent
     for pose in path.poses_base_T_tip:
@@ -293,17 +314,29 @@ def test_trajectory_orientation_and_equal_heights(path_scene):
 
 # ---------------------------------------------------------------------------------------- config, frames
 def test_config_is_validated_and_loads_from_dicts():
-    for bad in ({"inner_fraction": 0}, {"depth_percentile": 101}, {"approach": "sideways"}, {"yaw_from": "pca"},
-                {"waypoint_depth_window_px": 4}, {"pregrasp_distance_m": -0.1}, {"max_waypoint_spacing_m": 0},
-                {"hover_height_m": 0.01, "final_clearance_m": 0.02}, {"tip_T_grasp": np.ones((4, 4))},
-                {"tip_T_grasp": {"xyz": [0, 0, 0.1], "rpy": [0, 0, 0]}}, {"trajectory_orientation_xyzw": (0, 0, 0, 2)},
-                {"hover_height_m": float("nan")}, {"min_surface_points": 2}, {"hover_height_m": True}):
+    for bad in (
+        {"inner_fraction": 0},
+        {"depth_percentile": 101},
+        {"approach": "sideways"},
+        {"yaw_from": "pca"},
+        {"waypoint_depth_window_px": 4},
+        {"pregrasp_distance_m": -0.1},
+        {"max_waypoint_spacing_m": 0},
+        {"hover_height_m": 0.01, "final_clearance_m": 0.02},
+        {"tip_T_grasp": np.ones((4, 4))},
+        {"tip_T_grasp": {"xyz": [0, 0, 0.1], "rpy": [0, 0, 0]}},
+        {"trajectory_orientation_xyzw": (0, 0, 0, 2)},
+        {"hover_height_m": float("nan")},
+        {"min_surface_points": 2},
+        {"hover_height_m": True},
+    ):
         with pytest.raises(ValueError):
             GroundingConfig(**bad)
     with pytest.raises(ValueError, match=r"unknown grounding config keys.*hover_height"):
         GroundingConfig.from_dict({"hover_height": 0.1})
-    config = GroundingConfig.from_dict({"approach": "surface_normal", "tip_T_grasp": {"xyz": [0, 0, 0.2]},
-                                        "trajectory_orientation_xyzw": [1, 0, 0, 0]})
+    config = GroundingConfig.from_dict(
+        {"approach": "surface_normal", "tip_T_grasp": {"xyz": [0, 0, 0.2]}, "trajectory_orientation_xyzw": [1, 0, 0, 0]}
+    )
     assert config.tip_T_grasp.allclose(SE3(np.eye(3), (0, 0, 0.2)))
     again = GroundingConfig.from_dict(json.loads(json.dumps(config.to_dict())))
     assert again.approach == "surface_normal" and again.tip_T_grasp.allclose(config.tip_T_grasp, atol_m=1e-12)
@@ -412,10 +445,11 @@ if __name__ == "__main__":  # the numbers in docs/grounding.md
     frame, truth = timing_frame
     box = Affordance(*truth.objects[0].box_normalized)
     points = Trajectory(tuple((0.2 + 0.06 * i, 0.3 + 0.04 * i) for i in range(10)))
-    for label, action, config in (("affordance top_down/box", box, GroundingConfig()),
-                                  ("affordance surface_normal/points", box,
-                                   GroundingConfig(approach="surface_normal", yaw_from="points")),
-                                  ("trajectory 10 points", points, GroundingConfig())):
+    for label, action, config in (
+        ("affordance top_down/box", box, GroundingConfig()),
+        ("affordance surface_normal/points", box, GroundingConfig(approach="surface_normal", yaw_from="points")),
+        ("trajectory 10 points", points, GroundingConfig()),
+    ):
         ground(frame, action, truth.base_T_camera, config)
         start, n = time.perf_counter(), 200
         for _ in range(n):

@@ -1,5 +1,6 @@
 """Kinematics on the real Panda URDF: FK against known poses, IK round trips, limits, nearest
 solution, unreachable targets."""
+
 from __future__ import annotations
 
 import math
@@ -170,15 +171,24 @@ def test_vectorized_fk_handles_every_joint_axis_and_prismatic_joints():
     # The Panda only turns about z; the vectorized FK also handles x / y axes and prismatic joints.
     rng = np.random.default_rng(11)
     model, parent = pin.Model(), 0
-    kinds = (pin.JointModelRX(), pin.JointModelRY(), pin.JointModelPZ(), pin.JointModelRZ(), pin.JointModelPX(),
-             pin.JointModelRY(), pin.JointModelPY())
+    kinds = (
+        pin.JointModelRX(),
+        pin.JointModelRY(),
+        pin.JointModelPZ(),
+        pin.JointModelRZ(),
+        pin.JointModelPX(),
+        pin.JointModelRY(),
+        pin.JointModelPY(),
+    )
     for i, kind in enumerate(kinds):
         placement = pin.SE3(pin.exp3(rng.normal(size=3)), 0.3 * rng.normal(size=3))
         parent = model.addJoint(parent, kind, placement, f"joint{i}")
         model.addJointFrame(parent)
         model.addBodyFrame(f"link{i}", parent, pin.SE3.Identity(), -1)
     tip_placement = pin.SE3(pin.exp3(rng.normal(size=3)), rng.normal(size=3))
-    model.addFrame(pin.Frame("tip", parent, model.getFrameId(f"link{len(kinds) - 1}"), tip_placement, pin.FrameType.OP_FRAME))
+    model.addFrame(
+        pin.Frame("tip", parent, model.getFrameId(f"link{len(kinds) - 1}"), tip_placement, pin.FrameType.OP_FRAME)
+    )
     model.lowerPositionLimit[:], model.upperPositionLimit[:], model.velocityLimit[:] = -2.0, 2.0, 1.0
     robot = RobotModel(model, "tip")
     qs = rng.uniform(-2.0, 2.0, size=(40, 7))

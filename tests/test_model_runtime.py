@@ -1,18 +1,25 @@
 """The transformers backend on the tiny random-weight checkpoint: loading, quantization, streaming, stopping."""
+
 import threading
 
 import pytest
 import torch
 from PIL import Image
 
-from vla_r1_model.backends.base import GenerationSettings
-from vla_r1_model.backends.transformers_backend import STATIC_CACHE_BUCKET_TOKENS, TransformersBackend, TransformersBackendConfig
 from vla_r1_cli.bench.forced_decoding import forced_tokens_processor
+from vla_r1_model.backends.base import GenerationSettings
+from vla_r1_model.backends.transformers_backend import (
+    STATIC_CACHE_BUCKET_TOKENS,
+    TransformersBackend,
+    TransformersBackendConfig,
+)
 from vla_r1_model.loading import ModelLoadError, load_processor, resolve_model
 from vla_r1_model.policy import Policy, PolicyConfig
 
-SCRIPTED_ANSWER = ('<think>the pot is left</think> so, the answer is '
-                   '<output>{"x": 0.25, "y": 0.5, "width": 0.1, "height": 0.2}</output> and then more')
+SCRIPTED_ANSWER = (
+    "<think>the pot is left</think> so, the answer is "
+    '<output>{"x": 0.25, "y": 0.5, "width": 0.1, "height": 0.2}</output> and then more'
+)
 
 
 @pytest.fixture(scope="module")
@@ -39,11 +46,20 @@ class ScriptedBackend(TransformersBackend):
 
 def test_tiny_checkpoint_loads_like_a_hub_checkpoint(tiny_checkpoint):
     names = {p.name for p in tiny_checkpoint.iterdir()}
-    assert {"config.json", "model.safetensors", "tokenizer.json", "preprocessor_config.json", "generation_config.json"} <= names
+    assert {
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "preprocessor_config.json",
+        "generation_config.json",
+    } <= names
     processor = load_processor(str(tiny_checkpoint))
     assert not hasattr(processor, "video_processor")  # built without torchvision
     text = processor.apply_chat_template(
-        [{"role": "user", "content": [{"type": "text", "text": "hi"}, {"type": "image"}]}], add_generation_prompt=True, tokenize=False)
+        [{"role": "user", "content": [{"type": "text", "text": "hi"}, {"type": "image"}]}],
+        add_generation_prompt=True,
+        tokenize=False,
+    )
     assert text.endswith("<|im_start|>assistant\n") and "hi<|vision_start|><|image_pad|><|vision_end|>" in text
 
 
@@ -75,8 +91,9 @@ def test_bitsandbytes_quantization_keeps_vision_and_head_unquantized(tiny_checkp
 
 
 def test_quantize_vision_quantizes_the_vision_tower_but_not_the_head(tiny_checkpoint):
-    quantized = TransformersBackend(TransformersBackendConfig(model=str(tiny_checkpoint), quantization="nf4",
-                                                              quantize_vision=True))
+    quantized = TransformersBackend(
+        TransformersBackendConfig(model=str(tiny_checkpoint), quantization="nf4", quantize_vision=True)
+    )
     assert type(quantized.model.model.visual.blocks[0].mlp.up_proj).__name__ == "Linear4bit"
     assert type(quantized.model.lm_head) is torch.nn.Linear
     with pytest.raises(ValueError, match="quantize_vision needs"):
@@ -98,7 +115,9 @@ def test_cancellation_from_another_thread_stops_generation(backend, image):
         if len(seen) == 3:
             threading.Thread(target=cancel.set).start()
 
-    result = backend.generate(image, "x", GenerationSettings(max_new_tokens=400, ignore_eos=True), on_text=on_text, cancel=cancel)
+    result = backend.generate(
+        image, "x", GenerationSettings(max_new_tokens=400, ignore_eos=True), on_text=on_text, cancel=cancel
+    )
     assert result.stop_reason == "cancelled"
     assert result.generated_tokens < 50
 
@@ -118,14 +137,18 @@ def test_generation_stops_when_the_output_block_closes_in_any_case(tiny_checkpoi
     not transformers' case-sensitive stop_strings)."""
     scripted = ScriptedBackend(TransformersBackendConfig(model=str(tiny_checkpoint)))
     scripted.answer = SCRIPTED_ANSWER.replace("</output>", "</OUTPUT>")
-    output = Policy(scripted, PolicyConfig(generation=GenerationSettings(max_new_tokens=200))).predict(image, "x", "affordance")
+    output = Policy(scripted, PolicyConfig(generation=GenerationSettings(max_new_tokens=200))).predict(
+        image, "x", "affordance"
+    )
     assert output.stop_reason == "output_closed" and output.raw_text.rstrip().endswith("</OUTPUT>")
     assert "and then more" not in output.raw_text  # stopped at the tag, not at the script's end
     assert output.ok and output.prediction.action.x == 0.25
 
 
 def test_policy_reports_parse_failure_as_an_output(backend, image):
-    output = Policy(backend, PolicyConfig(generation=GenerationSettings(max_new_tokens=5))).predict(image, "x", "trajectory")
+    output = Policy(backend, PolicyConfig(generation=GenerationSettings(max_new_tokens=5))).predict(
+        image, "x", "trajectory"
+    )
     assert not output.ok and output.prediction is None and "no <output>" in output.error
     assert output.timings.total_s >= output.timings.time_to_first_token_s
 
@@ -153,7 +176,10 @@ def test_static_cache_decodes_the_same_tokens_as_dynamic(backend, tiny_checkpoin
     static = TransformersBackend(TransformersBackendConfig(model=str(tiny_checkpoint), cache="static", compile=False))
     settings = GenerationSettings(max_new_tokens=12)
     assert static.cache == "static" and backend.cache == "dynamic"  # CPU default stays dynamic
-    assert static.generate(image, "pick up the cup", settings).text == backend.generate(image, "pick up the cup", settings).text
+    assert (
+        static.generate(image, "pick up the cup", settings).text
+        == backend.generate(image, "pick up the cup", settings).text
+    )
 
 
 def test_static_cache_is_sized_in_buckets_so_longer_prompts_reuse_its_shape(tiny_checkpoint, backend):
@@ -168,8 +194,9 @@ def test_static_cache_is_sized_in_buckets_so_longer_prompts_reuse_its_shape(tiny
 def test_compiled_is_reported_only_where_transformers_compiles(tiny_checkpoint, caplog):
     """Decoding is compiled on GPU with a static cache and no bitsandbytes quantizer; elsewhere say it is off."""
     with caplog.at_level("WARNING"):
-        nf4 = TransformersBackend(TransformersBackendConfig(model=str(tiny_checkpoint), quantization="nf4", cache="static",
-                                                            compile=True))
+        nf4 = TransformersBackend(
+            TransformersBackendConfig(model=str(tiny_checkpoint), quantization="nf4", cache="static", compile=True)
+        )
     assert nf4.compile is False
     reason = "only on GPU" if not torch.cuda.is_available() else "bitsandbytes"
     assert any(reason in record.getMessage() for record in caplog.records)
@@ -194,4 +221,7 @@ def test_fast_preprocessing_gives_the_same_answer_as_the_processor(backend, tiny
     slow = TransformersBackend(TransformersBackendConfig(model=str(tiny_checkpoint), fast_preprocessing=False))
     assert backend.fast_preprocessing and not slow.fast_preprocessing
     settings = GenerationSettings(max_new_tokens=10)
-    assert backend.generate(image, "open the drawer", settings).text == slow.generate(image, "open the drawer", settings).text
+    assert (
+        backend.generate(image, "open the drawer", settings).text
+        == slow.generate(image, "open the drawer", settings).text
+    )

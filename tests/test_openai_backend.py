@@ -1,14 +1,16 @@
 import socket
 
 import pytest
+from chat_server import ChatServer
 from PIL import Image
 
-from chat_server import ChatServer
 from vla_r1_model.backends.base import BackendError, GenerationSettings
 from vla_r1_model.backends.openai_backend import OpenAIChatClient, chat_completions_url, image_to_data_url
 from vla_r1_model.policy import Policy, PolicyConfig
 
-ANSWER = '<think>left of the pot</think> so, the answer is <output>[[0.1, 0.2], [0.3, 0.4], [0.5, 0.6]]</output> trailing'
+ANSWER = (
+    "<think>left of the pot</think> so, the answer is <output>[[0.1, 0.2], [0.3, 0.4], [0.5, 0.6]]</output> trailing"
+)
 IMAGE = Image.new("RGB", (64, 48), (10, 200, 30))
 
 

@@ -5,21 +5,24 @@ it is a valid completion, accepted), and `finish_reason` labels an answer cut by
 Each server runs on 127.0.0.1 (tests/chat_server.py). Every call runs under a watchdog so that a backend
 that waits forever fails the test instead of hanging it.
 """
+
 from __future__ import annotations
 
 import threading
 import time
 
 import pytest
+from chat_server import ChatServer
 from PIL import Image
 
-from chat_server import ChatServer
+from vla_r1_cli.main import main
 from vla_r1_model.backends.base import BackendError, GenerationSettings
 from vla_r1_model.backends.openai_backend import OpenAIBackend, OpenAIChatClient
-from vla_r1_cli.main import main
 
-ANSWER = ('<think>the cup is left</think> so, the answer is '
-          '<output>{"x": 0.4, "y": 0.5, "width": 0.2, "height": 0.1}</output> bye')
+ANSWER = (
+    "<think>the cup is left</think> so, the answer is "
+    '<output>{"x": 0.4, "y": 0.5, "width": 0.2, "height": 0.1}</output> bye'
+)
 IMAGE = Image.new("RGB", (32, 24), (90, 20, 200))
 WATCHDOG_S = 8.0
 
@@ -31,8 +34,9 @@ def generate(url: str, *, timeout_s: float = 30.0, max_new_tokens: int = 256, ca
 
     def call():
         try:
-            box["value"] = backend.generate(IMAGE, "find the cup", GenerationSettings(max_new_tokens=max_new_tokens),
-                                            on_text=on_text, cancel=cancel)
+            box["value"] = backend.generate(
+                IMAGE, "find the cup", GenerationSettings(max_new_tokens=max_new_tokens), on_text=on_text, cancel=cancel
+            )
         except Exception as exc:  # noqa: BLE001 - handed to the test
             box["value"] = exc
 
@@ -77,11 +81,14 @@ def test_a_valid_non_streamed_completion_is_accepted():
     assert value.extra["finish_reason"] == "stop" and value.generated_tokens == len(ANSWER)  # usage
 
 
-@pytest.mark.parametrize("mode, message", [
-    ("html", "text/html"),
-    ("null_content", "no text"),
-    ("malformed", "malformed event"),
-])
+@pytest.mark.parametrize(
+    "mode, message",
+    [
+        ("html", "text/html"),
+        ("null_content", "no text"),
+        ("malformed", "malformed event"),
+    ],
+)
 def test_a_200_that_is_no_answer_is_a_server_failure(mode, message):
     with ChatServer(ANSWER, mode=mode) as server:
         value, _ = generate(server.url)
@@ -102,7 +109,9 @@ def test_finish_reason_stop_and_usage_are_read():
         value, _ = generate(server.url)
     assert not isinstance(value, Exception), value
     assert value.text == ANSWER.split("</output>")[0] + "</output>" and value.stop_reason == "output_closed"
-    assert value.extra["finish_reason"] == "stop" and value.extra["usage"]["completion_tokens"] == value.generated_tokens
+    assert (
+        value.extra["finish_reason"] == "stop" and value.extra["usage"]["completion_tokens"] == value.generated_tokens
+    )
 
 
 def test_cancel_from_another_thread_while_the_server_is_silent():
@@ -128,8 +137,28 @@ def test_cli_infer_exit_codes(tmp_path, capsys, mode, code):
     IMAGE.save(image)
     with ChatServer(ANSWER, mode=mode) as server:
         start = time.monotonic()
-        assert main(["infer", "--backend", "openai", "--server-url", server.url, "--model", "m", "--timeout", "1",
-                     "--image", str(image), "--instruction", "find the cup", "--task", "affordance"]) == code
+        assert (
+            main(
+                [
+                    "infer",
+                    "--backend",
+                    "openai",
+                    "--server-url",
+                    server.url,
+                    "--model",
+                    "m",
+                    "--timeout",
+                    "1",
+                    "--image",
+                    str(image),
+                    "--instruction",
+                    "find the cup",
+                    "--task",
+                    "affordance",
+                ]
+            )
+            == code
+        )
         assert time.monotonic() - start < 6.0  # --timeout 1 plus the CLI's first imports
     if code == 1:
         assert server.url in capsys.readouterr().err
@@ -140,6 +169,11 @@ def test_sampling_settings_and_usage_request_reach_the_server():
         backend = OpenAIBackend(OpenAIChatClient(server.url, "vla-r1", api_key="sk-test"))
         backend.generate(IMAGE, "find the cup", GenerationSettings.reference_sampling(max_new_tokens=32))
     request = server.requests[0]
-    assert (request["model"], request["max_tokens"], request["temperature"], request["top_p"]) == ("vla-r1", 32, 0.7, 0.9)
+    assert (request["model"], request["max_tokens"], request["temperature"], request["top_p"]) == (
+        "vla-r1",
+        32,
+        0.7,
+        0.9,
+    )
     assert request["repetition_penalty"] == 1.1 and request["stop"] == ["</output>"] and request["stream"] is True
     assert request["stream_options"] == {"include_usage": True}

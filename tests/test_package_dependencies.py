@@ -1,6 +1,7 @@
 """The packages import one way (docs/architecture.md, "Packages and what each may import"):
 vla_r1_model -> calibration -> vla_r1_robot -> vla_r1_ros; training -> vla_r1_model; vla_r1_cli on top.
 Every import statement of every module counts, those inside functions included."""
+
 import ast
 import tomllib
 from pathlib import Path
@@ -21,10 +22,26 @@ FORBIDDEN = {
     "vla_r1_model": {"calibration", "training", "vla_r1_robot", "vla_r1_ros", "vla_r1_cli", "rclpy"},
     "calibration": {"training", "vla_r1_robot", "vla_r1_ros", "vla_r1_cli", "rclpy"},
     "training": {"calibration", "vla_r1_robot", "vla_r1_ros", "vla_r1_cli", "rclpy"},
-    "vla_r1_robot": {"training", "vla_r1_ros", "vla_r1_cli", "rclpy", "rclpy_message_converter", "launch",
-                     "launch_ros", "std_msgs", "sensor_msgs", "geometry_msgs", "trajectory_msgs",
-                     "visualization_msgs", "diagnostic_msgs", "control_msgs", "vla_r1_interfaces", "tf2_ros",
-                     "message_filters", "moveit"},
+    "vla_r1_robot": {
+        "training",
+        "vla_r1_ros",
+        "vla_r1_cli",
+        "rclpy",
+        "rclpy_message_converter",
+        "launch",
+        "launch_ros",
+        "std_msgs",
+        "sensor_msgs",
+        "geometry_msgs",
+        "trajectory_msgs",
+        "visualization_msgs",
+        "diagnostic_msgs",
+        "control_msgs",
+        "vla_r1_interfaces",
+        "tf2_ros",
+        "message_filters",
+        "moveit",
+    },
     "vla_r1_ros": {"training", "vla_r1_cli"},
     "vla_r1_cli": set(),
 }

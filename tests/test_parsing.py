@@ -17,7 +17,9 @@ def test_reference_answer_format():
 
 
 def test_tolerates_case_whitespace_fences_and_trailing_text():
-    text = "<THINK>\nsteps\n</Think>\n<OUTPUT>\n```json\n[[0.1, 0.2], [0.3, 0.4], [0.5, 0.6]]\n```\n</output> extra words"
+    text = (
+        "<THINK>\nsteps\n</Think>\n<OUTPUT>\n```json\n[[0.1, 0.2], [0.3, 0.4], [0.5, 0.6]]\n```\n</output> extra words"
+    )
     pred = parse_output(text, "trajectory")
     assert pred.action == Trajectory(((0.1, 0.2), (0.3, 0.4), (0.5, 0.6)))
     assert pred.reasoning == "steps"
@@ -79,21 +81,56 @@ def test_non_string_input_is_a_parse_error():
         parse_output(None, "affordance")  # type: ignore[arg-type]
 
 
-fragments = st.sampled_from([
-    "<think>", "</think>", "<output>", "</output>", "<OUTPUT>", "{", "}", "[", "]", ",", ":", '"x"', '"y"',
-    '"width"', '"height"', '"bbox_2d"', "0.5", "-1", "1e999", "NaN", "Infinity", "null", "true", "```json", "```",
-    " ", "\n", "[[0.1, 0.2], [0.3, 0.4]]", BOX,
-])
+fragments = st.sampled_from(
+    [
+        "<think>",
+        "</think>",
+        "<output>",
+        "</output>",
+        "<OUTPUT>",
+        "{",
+        "}",
+        "[",
+        "]",
+        ",",
+        ":",
+        '"x"',
+        '"y"',
+        '"width"',
+        '"height"',
+        '"bbox_2d"',
+        "0.5",
+        "-1",
+        "1e999",
+        "NaN",
+        "Infinity",
+        "null",
+        "true",
+        "```json",
+        "```",
+        " ",
+        "\n",
+        "[[0.1, 0.2], [0.3, 0.4]]",
+        BOX,
+    ]
+)
 
 
 @settings(max_examples=400, deadline=None)
-@given(st.one_of(st.text(max_size=200), st.lists(fragments, max_size=30).map("".join)),
-       st.sampled_from(["affordance", "trajectory"]), st.sampled_from(["clip", "reject"]))
+@given(
+    st.one_of(st.text(max_size=200), st.lists(fragments, max_size=30).map("".join)),
+    st.sampled_from(["affordance", "trajectory"]),
+    st.sampled_from(["clip", "reject"]),
+)
 def test_never_raises_anything_but_parse_error(text, task, policy):
     try:
         pred = parse_output(text, task, out_of_range=policy, input_size=(640, 480))
     except ParseError as exc:
         assert str(exc)
         return
-    values = [pred.action.x, pred.action.y] if task == "affordance" else [v for p in pred.action.points_normalized for v in p]
+    values = (
+        [pred.action.x, pred.action.y]
+        if task == "affordance"
+        else [v for p in pred.action.points_normalized for v in p]
+    )
     assert all(math.isfinite(v) and 0.0 <= v <= 1.0 for v in values)

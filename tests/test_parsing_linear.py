@@ -1,5 +1,6 @@
 """The parser stays linear on a model's garbage (repeated opening tags and fences, megabytes long)
 and finds exactly what the reference regular expressions find on any text."""
+
 from __future__ import annotations
 
 import random
@@ -10,7 +11,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vla_r1_model.parsing import (
-    CODE_FENCE, OUTPUT_BLOCK, QWEN_FENCED_JSON, THINK_BLOCK, ParseError, _qwen_fenced_json, _unfence, first_block,
+    CODE_FENCE,
+    OUTPUT_BLOCK,
+    QWEN_FENCED_JSON,
+    THINK_BLOCK,
+    ParseError,
+    _qwen_fenced_json,
+    _unfence,
+    first_block,
     parse_output,
 )
 
@@ -19,12 +27,39 @@ MB = 1_000_000
 # (1 MB) with the quadratic regex search; the bound only has to separate the two.
 SECONDS_PER_MB = 3.0
 
-pieces = st.sampled_from([
-    "<think>", "</think>", "<THINK>", "</Think>", "<thin\u212a>", "</thin\u212a>",  # Kelvin sign folds to k
-    "<output>", "</output>", "<OUTPUT>", "</Output>", "<output", "output>", "</", "<",
-    "```", "```json", "```py-3_x", "json", "[", "]", "[[0.1, 0.2], [0.3, 0.4]]", '"bbox_2d"',
-    " ", "\n", "\t", "\u2003", "\u00a0", "a", "0.5",
-])
+pieces = st.sampled_from(
+    [
+        "<think>",
+        "</think>",
+        "<THINK>",
+        "</Think>",
+        "<thin\u212a>",
+        "</thin\u212a>",  # Kelvin sign folds to k
+        "<output>",
+        "</output>",
+        "<OUTPUT>",
+        "</Output>",
+        "<output",
+        "output>",
+        "</",
+        "<",
+        "```",
+        "```json",
+        "```py-3_x",
+        "json",
+        "[",
+        "]",
+        "[[0.1, 0.2], [0.3, 0.4]]",
+        '"bbox_2d"',
+        " ",
+        "\n",
+        "\t",
+        "\u2003",
+        "\u00a0",
+        "a",
+        "0.5",
+    ]
+)
 texts = st.one_of(st.lists(pieces, max_size=40).map("".join), st.text(max_size=80))
 
 
@@ -53,8 +88,15 @@ def test_qwen_fence_matches_the_reference_regex(text):
 
 def garbage(kind: str, size: int) -> tuple[str, str]:
     """(text, task) of about ``size`` characters."""
-    unit = {"output": "<output>", "think": "<think>", "OUTPUT": "<OUTPUT>\n", "fence_body": "```",
-            "qwen": "```json [", "close_first": "</output><output>", "mixed": "<think><output>```json [ ]"}[kind]
+    unit = {
+        "output": "<output>",
+        "think": "<think>",
+        "OUTPUT": "<OUTPUT>\n",
+        "fence_body": "```",
+        "qwen": "```json [",
+        "close_first": "</output><output>",
+        "mixed": "<think><output>```json [ ]",
+    }[kind]
     body = unit * (size // len(unit))
     if kind == "fence_body":
         return f"<think>x</think><output>{body}</output>", "trajectory"
@@ -95,16 +137,43 @@ def test_a_valid_answer_after_a_megabyte_of_reasoning_is_found():
 def test_seeded_random_fuzz_sees_only_parse_errors():
     """Random splices of tags, fences, JSON and bytes-as-text: only ParseError, never a stall."""
     rng = random.Random(14)
-    alphabet = ["<think>", "</think>", "<output>", "</output>", "```", "```json", "[", "]", "{", "}", '"x": ',
-                '"y": ', '"width": ', '"height": ', '"bbox_2d": ', "0.5", "1e999", "-0", "NaN", ",", " ", "\n",
-                "\x00", "\ud800", "\U0001f916", '{"x": 0.5, "y": 0.5, "width": 0.1, "height": 0.1}', "[[0.1, 0.1], [0.2, 0.2]]"]
+    alphabet = [
+        "<think>",
+        "</think>",
+        "<output>",
+        "</output>",
+        "```",
+        "```json",
+        "[",
+        "]",
+        "{",
+        "}",
+        '"x": ',
+        '"y": ',
+        '"width": ',
+        '"height": ',
+        '"bbox_2d": ',
+        "0.5",
+        "1e999",
+        "-0",
+        "NaN",
+        ",",
+        " ",
+        "\n",
+        "\x00",
+        "\ud800",
+        "\U0001f916",
+        '{"x": 0.5, "y": 0.5, "width": 0.1, "height": 0.1}',
+        "[[0.1, 0.1], [0.2, 0.2]]",
+    ]
     outcomes = {"parsed": 0, "ParseError": 0}
     start = time.process_time()
     for _ in range(3000):
         text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 60)))
         try:
-            parse_output(text, rng.choice(["affordance", "trajectory"]), rng.choice(["clip", "reject"]),
-                         input_size=(640, 480))
+            parse_output(
+                text, rng.choice(["affordance", "trajectory"]), rng.choice(["clip", "reject"]), input_size=(640, 480)
+            )
             outcomes["parsed"] += 1
         except ParseError:
             outcomes["ParseError"] += 1

@@ -1,4 +1,5 @@
 """Pipeline: every failure is an Outcome naming its stage; unsafe targets never reach the planner."""
+
 from __future__ import annotations
 
 import threading
@@ -10,13 +11,15 @@ from calibration import SE3, CameraModel
 from vla_r1_model.actions import Affordance, Trajectory
 from vla_r1_model.backends.base import BackendError, GenerationResult
 from vla_r1_model.policy import Policy
+from vla_r1_robot.motion.safety import SafetyConfig
 from vla_r1_robot.perception.frame import Frame
 from vla_r1_robot.perception.grounding import GroundingConfig
 from vla_r1_robot.pipeline import Outcome, Pipeline, build_planner
-from vla_r1_robot.motion.safety import SafetyConfig
 
 WIDTH, HEIGHT = 320, 240
-CAMERA = CameraModel(WIDTH, HEIGHT, np.array([[250.0, 0, 159.5], [0, 250.0, 119.5], [0, 0, 1]]), "plumb_bob", np.zeros(5))
+CAMERA = CameraModel(
+    WIDTH, HEIGHT, np.array([[250.0, 0, 159.5], [0, 250.0, 119.5], [0, 0, 1]]), "plumb_bob", np.zeros(5)
+)
 # Camera 0.8 m above the table looking straight down; image x -> base -y, image y -> base -x.
 BASE_T_CAMERA = SE3(np.array([[0.0, -1.0, 0.0], [-1.0, 0.0, 0.0], [0.0, 0.0, -1.0]]), (0.5, 0.0, 0.8))
 
@@ -56,8 +59,14 @@ class RecordingPlanner:
 
 
 def pipeline(text="", error=None, planner=None, safety=None, base_T_camera=BASE_T_CAMERA):
-    return Pipeline(Policy(FixedTextBackend(text, error)), GroundingConfig(), safety or SafetyConfig(), planner,
-                    base_T_camera, start_positions=np.zeros(1))
+    return Pipeline(
+        Policy(FixedTextBackend(text, error)),
+        GroundingConfig(),
+        safety or SafetyConfig(),
+        planner,
+        base_T_camera,
+        start_positions=np.zeros(1),
+    )
 
 
 BOX = '<think>centre</think><output>{"x": 0.5, "y": 0.5, "width": 0.2, "height": 0.2}</output>'
@@ -75,10 +84,13 @@ def test_success_runs_every_stage_and_plans():
     assert record["ok"] and record["action"]["kind"] == "affordance" and record["plan"]["num_points"] == 2
 
 
-@pytest.mark.parametrize("text, stage, message", [
-    ("no block here", "parse", "no <output>"),
-    ('<output>{"x": 0.5}</output>', "parse", "keys"),
-])
+@pytest.mark.parametrize(
+    "text, stage, message",
+    [
+        ("no block here", "parse", "no <output>"),
+        ('<output>{"x": 0.5}</output>', "parse", "keys"),
+    ],
+)
 def test_bad_model_output_is_a_parse_outcome(text, stage, message):
     outcome = pipeline(text, planner=RecordingPlanner()).run(table_frame(), "x", "affordance")
     assert outcome.failed_stage == stage and message in outcome.error and outcome.targets is None
@@ -122,19 +134,25 @@ def test_unreachable_target_is_a_planning_outcome(testdata):
     safety = SafetyConfig(workspace_min_xyz_m=(-2, -2, 0), workspace_max_xyz_m=(2, 2, 2), max_reach_m=3.0)
     planner = build_planner(str(testdata / "urdf_panda" / "panda.urdf"), "panda_hand", safety)
     far = SE3(BASE_T_CAMERA.rotation, (1.6, 0.0, 0.8))  # the table point 1.6 m away from the base
-    outcome = Pipeline(None, GroundingConfig(), safety, planner, far).run_action(table_frame(), Affordance(0.5, 0.5, 0.2, 0.2))
+    outcome = Pipeline(None, GroundingConfig(), safety, planner, far).run_action(
+        table_frame(), Affordance(0.5, 0.5, 0.2, 0.2)
+    )
     assert outcome.failed_stage == "planning" and "planning failed" in outcome.error
 
 
-@pytest.mark.parametrize("start, message", [
-    (lambda: None, "no current joint positions"),  # e.g. no joint state received yet
-    (lambda: np.array([np.nan]), "not finite"),
-    (lambda: (_ for _ in ()).throw(RuntimeError("state monitor down")), "state monitor down"),
-])
+@pytest.mark.parametrize(
+    "start, message",
+    [
+        (lambda: None, "no current joint positions"),  # e.g. no joint state received yet
+        (lambda: np.array([np.nan]), "not finite"),
+        (lambda: (_ for _ in ()).throw(RuntimeError("state monitor down")), "state monitor down"),
+    ],
+)
 def test_unusable_start_state_is_a_planning_outcome_and_never_reaches_the_planner(start, message):
     planner = RecordingPlanner()
-    outcome = Pipeline(Policy(FixedTextBackend(BOX)), GroundingConfig(), SafetyConfig(), planner, BASE_T_CAMERA,
-                       start_positions=start).run(table_frame(), "x", "affordance")
+    outcome = Pipeline(
+        Policy(FixedTextBackend(BOX)), GroundingConfig(), SafetyConfig(), planner, BASE_T_CAMERA, start_positions=start
+    ).run(table_frame(), "x", "affordance")
     assert outcome.failed_stage == "planning" and message in outcome.error
     assert planner.calls == [] and outcome.plan is None
 

@@ -1,5 +1,6 @@
 """A planner's optional abilities are declared protocols (planning.py), checked with isinstance:
 the pinocchio planner has a robot model, a MoveIt-like planner reads positions, executes and stops."""
+
 from __future__ import annotations
 
 import threading
@@ -8,13 +9,19 @@ import numpy as np
 import pytest
 
 from vla_r1_robot.motion.kinematics import RobotModel
-from vla_r1_robot.pipeline import Pipeline
 from vla_r1_robot.motion.planning import (
-    ExecutesOwnPlans, HasRobotModel, JointTrajectory, PinocchioPlanner, Planner, PlanningError, ReadsCurrentPositions,
+    ExecutesOwnPlans,
+    HasRobotModel,
+    JointTrajectory,
+    PinocchioPlanner,
+    Planner,
+    PlanningError,
+    ReadsCurrentPositions,
     Stoppable,
 )
 from vla_r1_robot.motion.robot_profile import PANDA
 from vla_r1_robot.motion.safety import SafetyConfig
+from vla_r1_robot.pipeline import Pipeline
 
 PLAN = JointTrajectory(("j1",), np.array([[0.0], [0.1]]), np.array([0.0, 1.0]))
 
@@ -40,7 +47,9 @@ class MoveItLike(PlanOnly):
 
 @pytest.fixture(scope="module")
 def pinocchio_planner(testdata):
-    return PinocchioPlanner(RobotModel.from_urdf(testdata / "urdf_panda" / "panda.urdf", PANDA.tip_link), SafetyConfig())
+    return PinocchioPlanner(
+        RobotModel.from_urdf(testdata / "urdf_panda" / "panda.urdf", PANDA.tip_link), SafetyConfig()
+    )
 
 
 def test_pinocchio_planner_has_a_model_and_no_execution(pinocchio_planner):
@@ -53,7 +62,9 @@ def test_moveit_like_planner_has_every_optional_ability_but_no_model():
     planner = MoveItLike()
     assert all(isinstance(planner, p) for p in (Planner, ReadsCurrentPositions, ExecutesOwnPlans, Stoppable))
     assert not isinstance(planner, HasRobotModel)
-    assert not any(isinstance(PlanOnly(), p) for p in (ReadsCurrentPositions, ExecutesOwnPlans, Stoppable, HasRobotModel))
+    assert not any(
+        isinstance(PlanOnly(), p) for p in (ReadsCurrentPositions, ExecutesOwnPlans, Stoppable, HasRobotModel)
+    )
 
 
 def test_the_moveit_bridge_declares_the_abilities_it_has():

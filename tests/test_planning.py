@@ -1,5 +1,6 @@
 """Planning: JointTrajectory validation, the trapezoidal time parameterization, and the pinocchio
 planner on the real Panda URDF (targets reached, limits kept, stages named on failure)."""
+
 from __future__ import annotations
 
 import math
@@ -10,7 +11,13 @@ import pytest
 
 from vla_r1_robot.motion.kinematics import IKConfig, RobotModel
 from vla_r1_robot.motion.planning import (
-    JointTrajectory, PinocchioPlanner, Planner, PlannerConfig, PlanningError, _angles_from_interpolated, _interpolate_pose,
+    JointTrajectory,
+    PinocchioPlanner,
+    Planner,
+    PlannerConfig,
+    PlanningError,
+    _angles_from_interpolated,
+    _interpolate_pose,
 )
 from vla_r1_robot.motion.safety import SafetyConfig
 from vla_r1_robot.motion.time_parameterization import trapezoidal_profile
@@ -254,7 +261,9 @@ def test_start_ik_acceptance_bound(panda):
     local = panda.ik(targets[0], READY, IKConfig(num_random_seeds=0)).positions
     assert fast.positions[fast.waypoint_indices[0]] == pytest.approx(local, abs=1e-12)
     searched = PinocchioPlanner(panda, SAFETY, PlannerConfig(start_ik_accept_rad=None)).plan(targets, READY)
-    assert searched.positions[searched.waypoint_indices[0]] == pytest.approx(panda.ik(targets[0], READY).positions, abs=1e-12)
+    assert searched.positions[searched.waypoint_indices[0]] == pytest.approx(
+        panda.ik(targets[0], READY).positions, abs=1e-12
+    )
     for plan in (fast, searched):
         reached = panda.fk(plan.positions[plan.waypoint_indices[1]])
         assert np.linalg.norm(reached[:3, 3] - targets[1][:3, 3]) < 1e-3

@@ -1,5 +1,6 @@
 """The one pose conversion boundary (vla_r1_robot.poses): 4x4 arrays, calibration.SE3 and
 pinocchio.SE3 convert into each other without loss, and bad input is refused by name."""
+
 from __future__ import annotations
 
 from types import SimpleNamespace
@@ -76,8 +77,10 @@ def test_grounding_and_the_profile_import_without_pinocchio():
     import subprocess
     import sys
 
-    code = ("import sys\nsys.modules['pinocchio'] = None\n"
-            "import vla_r1_robot.poses, vla_r1_robot.perception.grounding, vla_r1_robot.motion.robot_profile\n"
-            "print('ok')\n")
+    code = (
+        "import sys\nsys.modules['pinocchio'] = None\n"
+        "import vla_r1_robot.poses, vla_r1_robot.perception.grounding, vla_r1_robot.motion.robot_profile\n"
+        "print('ok')\n"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]

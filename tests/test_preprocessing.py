@@ -1,4 +1,5 @@
 """The direct frame preprocessing must give the model exactly what the processor gives it."""
+
 import numpy as np
 import pytest
 import torch
@@ -46,7 +47,9 @@ def test_real_sample_frame(processor, testdata):
     text = chat_text(processor, "reach for the ketchup bottle on the oven.")
     expected = processor(text=[text], images=[image.convert("RGB")], return_tensors="pt")
     got = FramePreprocessor(processor)(image, text)
-    assert torch.equal(got["pixel_values"], expected["pixel_values"]) and torch.equal(got["input_ids"], expected["input_ids"])
+    assert torch.equal(got["pixel_values"], expected["pixel_values"]) and torch.equal(
+        got["input_ids"], expected["input_ids"]
+    )
 
 
 def test_budget_changes_are_followed(processor):
@@ -77,8 +80,9 @@ def test_normalization_table_matches_float64_rescale(processor):
     table = FramePreprocessor(processor).normalization_table()
     ip = processor.image_processor
     values = np.arange(256, dtype=np.uint8)
-    reference = ((values.astype(np.float64) * ip.rescale_factor).astype(np.float32) - np.float32(ip.image_mean[1])) \
-        / np.float32(ip.image_std[1])
+    reference = (
+        (values.astype(np.float64) * ip.rescale_factor).astype(np.float32) - np.float32(ip.image_mean[1])
+    ) / np.float32(ip.image_std[1])
     assert table.shape == (3, 256) and np.array_equal(table[1], reference)
 
 
@@ -86,8 +90,9 @@ def test_the_training_form_with_its_newline_is_preprocessed_bit_for_bit(processo
     """The user turn ends in a newline before the image (issue 15.6): the direct path still equals the processor."""
     from vla_r1_model.prompts import build_messages
 
-    text = processor.apply_chat_template(build_messages("pick up the cup", "affordance"), add_generation_prompt=True,
-                                         tokenize=False)
+    text = processor.apply_chat_template(
+        build_messages("pick up the cup", "affordance"), add_generation_prompt=True, tokenize=False
+    )
     assert "</output>.\n<|vision_start|>" in text
     image = benchmark_frame(320, 240, 5)
     expected = processor(text=[text], images=[image], return_tensors="pt")

@@ -23,19 +23,27 @@ def test_messages_put_text_before_image_and_validate():
         build_prompt("x", "grasp")
     with pytest.raises(ValueError, match="empty"):
         build_prompt("   ", "affordance")
-    assert "without" not in build_prompt("x", "affordance") and "no <think>" in build_prompt("x", "affordance", no_think=True)
+    assert "without" not in build_prompt("x", "affordance") and "no <think>" in build_prompt(
+        "x", "affordance", no_think=True
+    )
 
 
 # Issue 15.6: the reference's user turn is the prompt, a NEWLINE, then the image. Its inference
 # script's forms end in ".\n<image>" and its VLA-CoT human turns are split at <image> by the
 # loaders (verl ``_build_messages``): text "<instruction><form>.\n", then the image.
-REFERENCE_AFFORDANCE_FORM = (' Please output the 2D affordance region define by bounding box of the object in the format '
-                             '<output>{"x": value, "y": value, "width": value, "height": value}</output>.\n<image>')
-REFERENCE_TRAJECTORY_FORM = (" Please output the optimal trajectory of the end-effector to the target object in the format "
-                             "<output>[[x1, y1], [x2, y2], ...]</output>.\n<image>")
+REFERENCE_AFFORDANCE_FORM = (
+    " Please output the 2D affordance region define by bounding box of the object in the format "
+    '<output>{"x": value, "y": value, "width": value, "height": value}</output>.\n<image>'
+)
+REFERENCE_TRAJECTORY_FORM = (
+    " Please output the optimal trajectory of the end-effector to the target object in the format "
+    "<output>[[x1, y1], [x2, y2], ...]</output>.\n<image>"
+)
 
 
-@pytest.mark.parametrize("task, form", [("affordance", REFERENCE_AFFORDANCE_FORM), ("trajectory", REFERENCE_TRAJECTORY_FORM)])
+@pytest.mark.parametrize(
+    "task, form", [("affordance", REFERENCE_AFFORDANCE_FORM), ("trajectory", REFERENCE_TRAJECTORY_FORM)]
+)
 def test_user_turn_is_the_reference_form_byte_for_byte(task, form):
     instruction = "pick up the broccoli and place it in a pot."
     text, image = form.split("<image>")[0], form.split("<image>")[1]

@@ -1,5 +1,6 @@
 """`vla-r1 replay` end to end: bag -> model (a local chat server or the tiny checkpoint) -> grounding
 -> safety -> plan, and the files a user looks at afterwards."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -8,9 +9,9 @@ import shutil
 
 import numpy as np
 import pytest
+from chat_server import ChatServer
 from PIL import Image
 
-from chat_server import ChatServer
 from vla_r1_cli.main import main
 
 
@@ -27,8 +28,10 @@ def scene(tmp_path_factory):
 
 
 def box_answer(obj: dict) -> str:
-    return (f"<think>the {obj['name']} is on the table</think> so, the answer is "
-            f"<output>{json.dumps(obj['box_normalized'])}</output>")
+    return (
+        f"<think>the {obj['name']} is on the table</think> so, the answer is "
+        f"<output>{json.dumps(obj['box_normalized'])}</output>"
+    )
 
 
 def read_results(out):
@@ -39,10 +42,30 @@ def test_replay_demo_scene_grounds_and_plans_the_answer(scene, testdata, tmp_pat
     obj = scene.ground_truth["objects"][0]
     out = tmp_path / "replay"
     with ChatServer(box_answer(obj)) as server:
-        code = main(["replay", str(scene.bag_path), "--instruction", f"pick up the {obj['name']}", "--task", "affordance",
-                     "--backend", "openai", "--server-url", server.url, "--urdf", str(testdata / "urdf_panda" / "panda.urdf"),
-                     "--tip", "panda_hand", "--dump-frames", "--out-bag", str(tmp_path / "viz"), "--out", str(out),
-                     "--no-progress"])
+        code = main(
+            [
+                "replay",
+                str(scene.bag_path),
+                "--instruction",
+                f"pick up the {obj['name']}",
+                "--task",
+                "affordance",
+                "--backend",
+                "openai",
+                "--server-url",
+                server.url,
+                "--urdf",
+                str(testdata / "urdf_panda" / "panda.urdf"),
+                "--tip",
+                "panda_hand",
+                "--dump-frames",
+                "--out-bag",
+                str(tmp_path / "viz"),
+                "--out",
+                str(out),
+                "--no-progress",
+            ]
+        )
     assert code == 0, capsys.readouterr().err
     results = read_results(out)
     assert len(results) == 2 and all(r["ok"] for r in results), results[0]["error"]
@@ -54,7 +77,9 @@ def test_replay_demo_scene_grounds_and_plans_the_answer(scene, testdata, tmp_pat
     assert {"model", "grounding", "safety", "planning"} <= set(first["timings_ms"])
     frame_dir = out / first["frame_dir"]
     depth_mm = np.asarray(Image.open(frame_dir / "depth_mm.png"))
-    assert depth_mm.dtype == np.uint16 and 500 < np.median(depth_mm[depth_mm > 0]) < 1000  # camera ~0.78 m above the table
+    assert (
+        depth_mm.dtype == np.uint16 and 500 < np.median(depth_mm[depth_mm > 0]) < 1000
+    )  # camera ~0.78 m above the table
     report = (out / "report.html").read_text()
     assert "the red" in report or obj["name"] in report
     assert "targets.png" in report and (frame_dir / "targets.png").stat().st_size > 5000
@@ -71,9 +96,30 @@ def test_unsafe_target_is_an_outcome_not_a_crash(scene, tmp_path, capsys):
     config.write_text("safety:\n  min_z_m: 0.5\n")  # every table object is below 0.5 m
     out = tmp_path / "replay"
     with ChatServer(box_answer(obj)) as server:
-        assert main(["replay", str(scene.bag_path), "--instruction", "pick it up", "--task", "affordance", "--backend",
-                     "openai", "--server-url", server.url, "--config", str(config), "--at", "0", "--out", str(out),
-                     "--no-progress"]) == 0
+        assert (
+            main(
+                [
+                    "replay",
+                    str(scene.bag_path),
+                    "--instruction",
+                    "pick it up",
+                    "--task",
+                    "affordance",
+                    "--backend",
+                    "openai",
+                    "--server-url",
+                    server.url,
+                    "--config",
+                    str(config),
+                    "--at",
+                    "0",
+                    "--out",
+                    str(out),
+                    "--no-progress",
+                ]
+            )
+            == 0
+        )
     (result,) = read_results(out)
     assert result["failed_stage"] == "safety" and "0.5" in result["error"]
     assert result["plan"] is None and result["violations"]
@@ -82,8 +128,26 @@ def test_unsafe_target_is_an_outcome_not_a_crash(scene, tmp_path, capsys):
 def test_unparseable_answer_is_recorded_and_replay_goes_on(scene, tmp_path):
     out = tmp_path / "replay"
     with ChatServer("I cannot see anything.") as server:
-        assert main(["replay", str(scene.bag_path), "--instruction", "pick it up", "--task", "trajectory", "--backend",
-                     "openai", "--server-url", server.url, "--out", str(out), "--no-progress"]) == 0
+        assert (
+            main(
+                [
+                    "replay",
+                    str(scene.bag_path),
+                    "--instruction",
+                    "pick it up",
+                    "--task",
+                    "trajectory",
+                    "--backend",
+                    "openai",
+                    "--server-url",
+                    server.url,
+                    "--out",
+                    str(out),
+                    "--no-progress",
+                ]
+            )
+            == 0
+        )
     results = read_results(out)
     assert len(results) == 2 and all(r["failed_stage"] == "parse" for r in results)
     assert all((out / r["frame_dir"] / "overlay.png").exists() for r in results)
@@ -97,8 +161,27 @@ def test_d435_replays_the_same_in_all_three_formats(testdata, tiny_checkpoint, t
     answers = []
     for i, bag in enumerate(bags):
         out = tmp_path / f"r{i}"
-        assert main(["replay", str(bag), "--instruction", "pick up the box", "--task", "affordance", "--model",
-                     str(tiny_checkpoint), "--max-new-tokens", "12", "--dump-frames", "--out", str(out), "--no-progress"]) == 0
+        assert (
+            main(
+                [
+                    "replay",
+                    str(bag),
+                    "--instruction",
+                    "pick up the box",
+                    "--task",
+                    "affordance",
+                    "--model",
+                    str(tiny_checkpoint),
+                    "--max-new-tokens",
+                    "12",
+                    "--dump-frames",
+                    "--out",
+                    str(out),
+                    "--no-progress",
+                ]
+            )
+            == 0
+        )
         (result,) = read_results(out)
         color = np.asarray(Image.open(out / result["frame_dir"] / "color.png"))
         answers.append((result["raw_text"], result["failed_stage"], color.tobytes()))
@@ -110,8 +193,8 @@ def test_unusable_bags_exit_2_naming_the_file(testdata, tiny_checkpoint, tmp_pat
     source = testdata / "realsense_d435" / "d435_mcap"
     bag = tmp_path / "bag"
     if damage == "no_images":
-        from vla_r1_robot.bags.writer import RgbdBagWriter
         from calibration import SE3
+        from vla_r1_robot.bags.writer import RgbdBagWriter
 
         with RgbdBagWriter(bag) as writer:
             writer.write_static_transforms([("base_link", "camera", SE3.identity())], 1.0)
@@ -119,7 +202,20 @@ def test_unusable_bags_exit_2_naming_the_file(testdata, tiny_checkpoint, tmp_pat
         shutil.copytree(source, bag)
         mcap = bag / "d435_mcap.mcap"
         mcap.write_bytes(mcap.read_bytes()[: mcap.stat().st_size // 3])
-    code = main(["replay", str(bag), "--instruction", "x", "--task", "affordance", "--model", str(tiny_checkpoint), "--out",
-                 str(tmp_path / "out"), "--no-progress"])
+    code = main(
+        [
+            "replay",
+            str(bag),
+            "--instruction",
+            "x",
+            "--task",
+            "affordance",
+            "--model",
+            str(tiny_checkpoint),
+            "--out",
+            str(tmp_path / "out"),
+            "--no-progress",
+        ]
+    )
     assert code == 2
     assert str(bag) in capsys.readouterr().err

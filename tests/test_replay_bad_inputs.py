@@ -1,6 +1,7 @@
 """`vla-r1 replay` on bad input: bad images, damaged containers, bad /tf_static, bad arguments and
 output folders. Each ends with a clear message and the documented exit code, never a traceback, and
 an earlier run in the output folder is never mixed with or lost to a new one."""
+
 from __future__ import annotations
 
 import json
@@ -9,12 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_bag_source import COLOR, DEPTH, INFO, small_camera, write_rgbd
 
 from vla_r1_cli.main import main
 from vla_r1_robot.bags import BagError, FrameError, open_bag
 from vla_r1_robot.bags.writer import RgbdBagWriter
-
-from test_bag_source import COLOR, DEPTH, INFO, small_camera, write_rgbd
 
 ANSWER = '<think>the box</think> so, the answer is <output>{"x": 0.5, "y": 0.5, "width": 0.2, "height": 0.2}</output>'
 
@@ -25,12 +25,18 @@ def write_with_bad_images(path: Path, bad: dict[int, dict], n: int = 4, quaterni
         types = bag._typestore.types
         if quaternion is not None:
             stamped = types["geometry_msgs/msg/TransformStamped"](
-                header=bag._header(99.0, "base_link"), child_frame_id="cam",
+                header=bag._header(99.0, "base_link"),
+                child_frame_id="cam",
                 transform=types["geometry_msgs/msg/Transform"](
                     translation=types["geometry_msgs/msg/Vector3"](x=0.0, y=0.0, z=0.5),
-                    rotation=types["geometry_msgs/msg/Quaternion"](x=quaternion[0], y=quaternion[1], z=quaternion[2],
-                                                                   w=quaternion[3])))
-            bag.write("/tf_static", "tf2_msgs/msg/TFMessage", types["tf2_msgs/msg/TFMessage"](transforms=[stamped]), 99.0)
+                    rotation=types["geometry_msgs/msg/Quaternion"](
+                        x=quaternion[0], y=quaternion[1], z=quaternion[2], w=quaternion[3]
+                    ),
+                ),
+            )
+            bag.write(
+                "/tf_static", "tf2_msgs/msg/TFMessage", types["tf2_msgs/msg/TFMessage"](transforms=[stamped]), 99.0
+            )
         for i in range(n):
             t = 100.0 + 0.1 * i
             bag.write_camera_info(INFO, small_camera(), t, "cam")
@@ -44,8 +50,22 @@ def write_with_bad_images(path: Path, bad: dict[int, dict], n: int = 4, quaterni
 
 
 def replay(bag: Path, out: Path, *extra: str) -> int:
-    return main(["replay", str(bag), "--instruction", "pick up the box", "--task", "affordance", "--answer", ANSWER,
-                 "--out", str(out), "--no-progress", *extra])
+    return main(
+        [
+            "replay",
+            str(bag),
+            "--instruction",
+            "pick up the box",
+            "--task",
+            "affordance",
+            "--answer",
+            ANSWER,
+            "--out",
+            str(out),
+            "--no-progress",
+            *extra,
+        ]
+    )
 
 
 def results(out: Path) -> list[dict]:
@@ -72,8 +92,9 @@ def test_a_bad_first_image_exits_2_naming_file_topic_and_field(tmp_path, capsys,
 
 
 def test_bad_later_images_are_recorded_and_the_replay_goes_on(tmp_path, capsys):
-    bag = write_with_bad_images(tmp_path / "bag", {1: BAD_FIELDS["data"][0], 2: BAD_FIELDS["encoding"][0],
-                                                   3: BAD_FIELDS["size"][0]}, n=5)
+    bag = write_with_bad_images(
+        tmp_path / "bag", {1: BAD_FIELDS["data"][0], 2: BAD_FIELDS["encoding"][0], 3: BAD_FIELDS["size"][0]}, n=5
+    )
     out = tmp_path / "out"
     assert replay(bag, out) == 0, capsys.readouterr().err
     lines = results(out)
@@ -87,7 +108,10 @@ def test_bad_later_images_are_recorded_and_the_replay_goes_on(tmp_path, capsys):
 
 def test_the_library_raises_a_frame_error_unless_asked_to_skip(tmp_path):
     bag = write_with_bad_images(tmp_path / "bag", {1: {"step": 3}}, n=3)
-    with open_bag(bag) as source, pytest.raises(FrameError, match=rf"{bag}: topic {COLOR}: color message 1: field step"):
+    with (
+        open_bag(bag) as source,
+        pytest.raises(FrameError, match=rf"{bag}: topic {COLOR}: color message 1: field step"),
+    ):
         list(source)
     with open_bag(bag) as source:
         items = list(source.frames(skip_bad_frames=True))
@@ -147,15 +171,18 @@ def test_float_depth_is_described_in_metres(tmp_path):
 
 
 # --- arguments ---------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("args, message", [
-    (["--pair-tolerance", "-0.1"], "--pair-tolerance must be"),
-    (["--pair-tolerance", "nan"], "--pair-tolerance must be"),
-    (["--at", "-1"], "--at must be"),
-    (["--at", "nan"], "--at must be"),
-    (["--at", "inf"], "--at must be"),
-    (["--color-topic", "camera/color/image_raw"], "--color-topic must be an absolute topic name"),
-    (["--every", "0"], "--every must be"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--pair-tolerance", "-0.1"], "--pair-tolerance must be"),
+        (["--pair-tolerance", "nan"], "--pair-tolerance must be"),
+        (["--at", "-1"], "--at must be"),
+        (["--at", "nan"], "--at must be"),
+        (["--at", "inf"], "--at must be"),
+        (["--color-topic", "camera/color/image_raw"], "--color-topic must be an absolute topic name"),
+        (["--every", "0"], "--every must be"),
+    ],
+)
 def test_bad_arguments_exit_2_before_reading(tmp_path, capsys, args, message):
     bag = write_rgbd(tmp_path / "bag")
     assert replay(bag, tmp_path / "out", *args) == 2

@@ -1,5 +1,6 @@
 """The robot profile: one place for the Panda's names and sizes, the generic configs' defaults
 taken from it, and the shipped node parameters still saying the same."""
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -12,19 +13,26 @@ import yaml
 
 from calibration import SE3
 from vla_r1_robot.motion.controller_logic import ControllerConfig
-from vla_r1_robot.perception.grounding_config import GroundingConfig
-from vla_r1_ros.node_config import ExecutionSettings
-from vla_r1_robot.pipeline import default_start_positions
 from vla_r1_robot.motion.planning import PlanningError
 from vla_r1_robot.motion.robot_profile import PANDA, RobotProfile
 from vla_r1_robot.motion.task import TaskConfig
+from vla_r1_robot.perception.grounding_config import GroundingConfig
+from vla_r1_robot.pipeline import default_start_positions
+from vla_r1_ros.node_config import ExecutionSettings
 
 PARAMS = Path(__file__).resolve().parents[1] / "ros2_ws" / "src" / "vla_r1_ros" / "config" / "params.yaml"
 
 
 def test_panda_profile_values():
-    assert PANDA.ready == {"panda_joint1": 0.0, "panda_joint2": -0.785, "panda_joint3": 0.0, "panda_joint4": -2.356,
-                           "panda_joint5": 0.0, "panda_joint6": 1.571, "panda_joint7": 0.785}
+    assert PANDA.ready == {
+        "panda_joint1": 0.0,
+        "panda_joint2": -0.785,
+        "panda_joint3": 0.0,
+        "panda_joint4": -2.356,
+        "panda_joint5": 0.0,
+        "panda_joint6": 1.571,
+        "panda_joint7": 0.785,
+    }
     np.testing.assert_array_equal(PANDA.ready_positions(), [0.0, -0.785, 0.0, -2.356, 0.0, 1.571, 0.785])
     assert PANDA.hand_T_fingertip == SE3(np.eye(3), (0.0, 0.0, 0.1034))
     assert PANDA.finger_joints[0] == "panda_finger_joint1" and PANDA.tip_link == "panda_hand"
@@ -33,10 +41,16 @@ def test_panda_profile_values():
 def test_generic_defaults_come_from_the_profile():
     controller = ControllerConfig()
     assert controller.arm_joints == PANDA.arm_joints and controller.gripper_joint == PANDA.finger_joints[0]
-    assert (controller.arm_controller, controller.gripper_controller) == (PANDA.arm_controller, PANDA.gripper_controller)
+    assert (controller.arm_controller, controller.gripper_controller) == (
+        PANDA.arm_controller,
+        PANDA.gripper_controller,
+    )
     task = TaskConfig()
     assert task.gripper_open_width_m == PANDA.gripper_open_width_m
-    assert (task.finger_pad_extent_m, task.finger_pad_thickness_m) == (PANDA.finger_pad_extent_m, PANDA.finger_pad_thickness_m)
+    assert (task.finger_pad_extent_m, task.finger_pad_thickness_m) == (
+        PANDA.finger_pad_extent_m,
+        PANDA.finger_pad_thickness_m,
+    )
     assert GroundingConfig().tip_T_grasp.allclose(PANDA.hand_T_fingertip)
     execution = ExecutionSettings()
     assert (execution.planning_group, execution.pose_link) == (PANDA.planning_group, PANDA.tip_link)
@@ -56,8 +70,7 @@ def test_shipped_node_parameters_keep_their_values():
 def test_default_start_is_the_profiles_ready_pose_for_its_arm():
     panda = SimpleNamespace(joint_names=PANDA.arm_joints, lower_limits=[-1.0] * 7, upper_limits=[3.0] * 7)
     np.testing.assert_array_equal(default_start_positions(panda), PANDA.ready_positions())
-    other = replace(PANDA, name="other", arm_joints=tuple(f"j{i}" for i in range(7)),
-                    ready_positions_rad=(0.1,) * 7)
+    other = replace(PANDA, name="other", arm_joints=tuple(f"j{i}" for i in range(7)), ready_positions_rad=(0.1,) * 7)
     robot = SimpleNamespace(joint_names=other.arm_joints, lower_limits=[-1.0] * 7, upper_limits=[3.0] * 7)
     np.testing.assert_array_equal(default_start_positions(robot), [1.0] * 7)  # not the Panda: mid-range
     np.testing.assert_array_equal(default_start_positions(robot, other), [0.1] * 7)
@@ -65,23 +78,31 @@ def test_default_start_is_the_profiles_ready_pose_for_its_arm():
         default_start_positions(None)
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"ready_positions_rad": (0.0,) * 6}, "ready_positions_rad must be 7 finite values"),
-    ({"ready_positions_rad": (float("nan"),) * 7}, "ready_positions_rad must be 7 finite values"),
-    ({"arm_joints": ("a", "a")}, "arm_joints must be unique non-empty names"),
-    ({"finger_links": ()}, "finger_links must be unique non-empty names"),
-    ({"tip_link": " "}, "robot profile tip_link must be a non-empty name"),
-    ({"fingertip_offset_m": -0.1}, "robot profile fingertip_offset_m must be a finite number > 0"),
-    ({"gripper_open_width_m": True}, "gripper_open_width_m must be a finite number > 0"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"ready_positions_rad": (0.0,) * 6}, "ready_positions_rad must be 7 finite values"),
+        ({"ready_positions_rad": (float("nan"),) * 7}, "ready_positions_rad must be 7 finite values"),
+        ({"arm_joints": ("a", "a")}, "arm_joints must be unique non-empty names"),
+        ({"finger_links": ()}, "finger_links must be unique non-empty names"),
+        ({"tip_link": " "}, "robot profile tip_link must be a non-empty name"),
+        ({"fingertip_offset_m": -0.1}, "robot profile fingertip_offset_m must be a finite number > 0"),
+        ({"gripper_open_width_m": True}, "gripper_open_width_m must be a finite number > 0"),
+    ],
+)
 def test_profile_validation(change, message):
     with pytest.raises(ValueError, match=message):
         replace(PANDA, **change)
 
 
 def test_profile_is_frozen_and_normalized():
-    profile = RobotProfile(**{**{f: getattr(PANDA, f) for f in PANDA.__dataclass_fields__},
-                              "arm_joints": list(PANDA.arm_joints), "ready_positions_rad": list(PANDA.ready_positions_rad)})
+    profile = RobotProfile(
+        **{
+            **{f: getattr(PANDA, f) for f in PANDA.__dataclass_fields__},
+            "arm_joints": list(PANDA.arm_joints),
+            "ready_positions_rad": list(PANDA.ready_positions_rad),
+        }
+    )
     assert profile == PANDA and isinstance(profile.arm_joints, tuple)
     with pytest.raises(AttributeError):
         PANDA.tip_link = "x"  # type: ignore[misc]

@@ -2,6 +2,7 @@
 node (planner pinocchio), the recorded D435 frame on the camera topics, fixed answers from the local
 chat server, and a fake controller (tests/fake_controller.py) that follows the JointTrajectory
 commands and publishes /joint_states."""
+
 from __future__ import annotations
 
 import time
@@ -11,13 +12,14 @@ import pytest
 
 # ros_harness first: it skips this module where ROS 2 is not installed
 from ros_harness import CameraPublisher, Client, d435_frame, ros, wait_until  # noqa: F401
+
 # isort: split
 from action_msgs.msg import GoalStatus
-from rclpy.parameter import Parameter
-
 from chat_server import ChatServer
 from fake_controller import ARM_JOINTS, FakeController
+from rclpy.parameter import Parameter
 from test_ros_node import HAND_EYE_YAML, answer, node_overrides
+
 from vla_r1_ros.node import VlaR1Node
 from vla_r1_ros.node_logic import ERROR_CODES
 
@@ -47,13 +49,28 @@ def fake(ros):
 def node(ros, chat, camera, fake, testdata, tmp_path_factory):
     hand_eye = tmp_path_factory.mktemp("controllers") / "base_T_camera.yaml"
     hand_eye.write_text(HAND_EYE_YAML)
-    server = ros.add(VlaR1Node(NODE, context=ros.context, parameter_overrides=node_overrides(chat.url, hand_eye, **{
-        "execution.planner": "pinocchio", "execution.urdf_path": str(testdata / "urdf_panda" / "panda.urdf"),
-        "model.timeout_s": 30.0,
-        "execution.allow_execution": True, "execution.segment_timeout_factor": 1.2,
-        "execution.segment_timeout_margin_s": 0.6, "execution.gripper_duration_s": 0.3,
-        # fast motions keep the test short (the fake controller follows any speed)
-        "planner.velocity_scaling": 1.0, "planner.max_acceleration_rad_s2": 10.0})))
+    server = ros.add(
+        VlaR1Node(
+            NODE,
+            context=ros.context,
+            parameter_overrides=node_overrides(
+                chat.url,
+                hand_eye,
+                **{
+                    "execution.planner": "pinocchio",
+                    "execution.urdf_path": str(testdata / "urdf_panda" / "panda.urdf"),
+                    "model.timeout_s": 30.0,
+                    "execution.allow_execution": True,
+                    "execution.segment_timeout_factor": 1.2,
+                    "execution.segment_timeout_margin_s": 0.6,
+                    "execution.gripper_duration_s": 0.3,
+                    # fast motions keep the test short (the fake controller follows any speed)
+                    "planner.velocity_scaling": 1.0,
+                    "planner.max_acceleration_rad_s2": 10.0,
+                },
+            ),
+        )
+    )
     wait_until(lambda: server.ready, 20, "the model client")
     yield server
 
@@ -90,7 +107,9 @@ def test_a_pick_runs_every_segment_and_reports_executed(client, fake):
     assert (r.segment_count, r.segments_completed) == (4, 4)
     assert executing(run) == [(i, 4, kind) for i, kind in enumerate(PICK)], "one feedback per segment, in order"
     stages = run.stages
-    assert stages.index("waiting_for_frame") < stages.index("model") < stages.index("planned") < stages.index("executing")
+    assert (
+        stages.index("waiting_for_frame") < stages.index("model") < stages.index("planned") < stages.index("executing")
+    )
     assert all(f.segment_index == -1 for f in run.feedback if f.stage != "executing")
     # planned from the measured joint state, not from the ready pose
     assert list(r.plan.points[0].positions) == pytest.approx(list(start), abs=2e-3)
@@ -128,8 +147,11 @@ def test_nothing_reaches_the_controllers_unless_the_goal_and_the_node_allow_it(c
             run = client.run("pick up the cup", execute=execute, timeout_s=60)
             assert run.status == GoalStatus.STATUS_SUCCEEDED, run.result.error_message
             time.sleep(0.3)  # a message in flight would arrive by now
-            sent[(execute, allow)] = (len(fake.arm_msgs) + len(fake.gripper_msgs) - before, run.result.executed,
-                                      "executing" in run.stages)
+            sent[(execute, allow)] = (
+                len(fake.arm_msgs) + len(fake.gripper_msgs) - before,
+                run.result.executed,
+                "executing" in run.stages,
+            )
     assert sent[(True, True)] == (4, True, True)
     for key in ((False, False), (True, False), (False, True)):
         assert sent[key] == (0, False, False), key
@@ -234,22 +256,38 @@ def test_without_joint_states_an_executing_goal_is_refused_before_anything_moves
     assert plan_only.status == GoalStatus.STATUS_SUCCEEDED, "plan-only goals plan from the ready pose"
 
 
-def test_controller_names_are_parameters_and_an_absent_controller_is_a_clear_failure(ros, chat, camera, fake, client,
-                                                                                    testdata, tmp_path):
+def test_controller_names_are_parameters_and_an_absent_controller_is_a_clear_failure(
+    ros, chat, camera, fake, client, testdata, tmp_path
+):
     hand_eye = tmp_path / "base_T_camera.yaml"
     hand_eye.write_text(HAND_EYE_YAML)
-    other = ros.add(VlaR1Node("vla_r1_node_other_arm", context=ros.context, parameter_overrides=node_overrides(
-        chat.url, hand_eye, **{"execution.planner": "pinocchio", "model.timeout_s": 30.0,
-                               "execution.urdf_path": str(testdata / "urdf_panda" / "panda.urdf"),
-                               "execution.allow_execution": True, "execution.arm_controller": "other_arm_controller"})))
+    other = ros.add(
+        VlaR1Node(
+            "vla_r1_node_other_arm",
+            context=ros.context,
+            parameter_overrides=node_overrides(
+                chat.url,
+                hand_eye,
+                **{
+                    "execution.planner": "pinocchio",
+                    "model.timeout_s": 30.0,
+                    "execution.urdf_path": str(testdata / "urdf_panda" / "panda.urdf"),
+                    "execution.allow_execution": True,
+                    "execution.arm_controller": "other_arm_controller",
+                },
+            ),
+        )
+    )
     other_client = ros.add(Client(ros.context, "vla_r1_node_other_arm", "client_other_arm"))
     try:
         wait_until(lambda: other.ready, 20, "the second node")
         run = other_client.run("pick up the cup", execute=True, timeout_s=60)
         r = run.result
         assert run.status == GoalStatus.STATUS_ABORTED and r.error_code == ERROR_CODES["EXECUTION_FAILED"]
-        assert r.error_message == ("execution: nothing sent: nothing subscribes to /other_arm_controller/joint_trajectory: "
-                                   "is the controller running?")
+        assert r.error_message == (
+            "execution: nothing sent: nothing subscribes to /other_arm_controller/joint_trajectory: "
+            "is the controller running?"
+        )
         assert not r.executed and (r.segment_count, r.segments_completed) == (4, 0)
         time.sleep(0.3)
         assert fake.arm_msgs == [] and fake.gripper_msgs == []

@@ -1,4 +1,5 @@
 """`vla-r1 bench ros-intake` in short: the node keeps up with a 30 Hz 640x480 camera through shared memory."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """The node's decisions, without ROS: goals, frame freshness, the execution gate, results, feedback."""
+
 import math
 import threading
 from types import SimpleNamespace
@@ -21,20 +22,25 @@ def test_node_logic_imports_without_ros():
     import subprocess
     import sys
 
-    code = ("import sys, vla_r1_ros.node_logic, vla_r1_ros.node_config, vla_r1_robot.bags.realsense_source, "
-            "vla_r1_ros.conversions;"
-            "bad = [m for m in sys.modules if m.split('.')[0] in ('rclpy', 'moveit', 'sensor_msgs', 'message_filters')];"
-            "assert not bad, bad")
+    code = (
+        "import sys, vla_r1_ros.node_logic, vla_r1_ros.node_config, vla_r1_robot.bags.realsense_source, "
+        "vla_r1_ros.conversions;"
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('rclpy', 'moveit', 'sensor_msgs', 'message_filters')];"
+        "assert not bad, bad"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-@pytest.mark.parametrize("instruction,task,age,busy,fragment", [
-    ("pick the cup", "affordance", 0.0, True, "another instruction"),
-    ("  ", "affordance", 0.0, False, "empty"),
-    ("x" * 5000, "affordance", 0.0, False, "characters"),
-    ("pick", "grasp", 0.0, False, "task must be"),
-    ("pick", "trajectory", math.nan, False, "finite"),
-])
+@pytest.mark.parametrize(
+    "instruction,task,age,busy,fragment",
+    [
+        ("pick the cup", "affordance", 0.0, True, "another instruction"),
+        ("  ", "affordance", 0.0, False, "empty"),
+        ("x" * 5000, "affordance", 0.0, False, "characters"),
+        ("pick", "grasp", 0.0, False, "task must be"),
+        ("pick", "trajectory", math.nan, False, "finite"),
+    ],
+)
 def test_goal_refusals(instruction, task, age, busy, fragment):
     assert fragment in nl.goal_refusal(instruction, task, age, busy)
 
@@ -87,17 +93,34 @@ def test_tf_lookup_stamp():
     assert nl.tf_lookup_stamp_s(True, 123.4) == 123.4
 
 
-@pytest.mark.parametrize("goal,allow,plan,executor,execute", [
-    (False, False, True, True, False), (True, False, True, True, False), (False, True, True, True, False),
-    (True, True, False, True, False), (True, True, True, False, False), (True, True, True, True, True),
-])
+@pytest.mark.parametrize(
+    "goal,allow,plan,executor,execute",
+    [
+        (False, False, True, True, False),
+        (True, False, True, True, False),
+        (False, True, True, True, False),
+        (True, True, False, True, False),
+        (True, True, True, False, False),
+        (True, True, True, True, True),
+    ],
+)
 def test_execution_needs_goal_and_parameter(goal, allow, plan, executor, execute):
     assert nl.execution_decision(goal, allow, plan, executor).execute is execute
 
 
 def _outcome(**kw):
-    base = dict(task="affordance", reasoning="r", raw_text="t", timings_s={"model": 1.0}, ok=True, failed_stage=None,
-                error=None, plan=None, prediction=None, targets=None)
+    base = dict(
+        task="affordance",
+        reasoning="r",
+        raw_text="t",
+        timings_s={"model": 1.0},
+        ok=True,
+        failed_stage=None,
+        error=None,
+        plan=None,
+        prediction=None,
+        targets=None,
+    )
     base.update(kw)
     base["ok"] = base["failed_stage"] is None
     return SimpleNamespace(**base)
@@ -111,14 +134,21 @@ def test_results_codes_and_messages():
     assert plan_only.success and not plan_only.executed and "allow_execution" in plan_only.error_message
     assert nl.assemble_result(_outcome(plan=plan), executed=True).error_message == "executed"
     assert "targets only" in nl.assemble_result(_outcome()).error_message
-    for stage, code in [("parse", "PARSE_FAILED"), ("safety", "SAFETY_REJECTED"), ("planning", "PLANNING_FAILED"),
-                        ("grounding", "GROUNDING_FAILED"), ("model", "MODEL_FAILED")]:
+    for stage, code in [
+        ("parse", "PARSE_FAILED"),
+        ("safety", "SAFETY_REJECTED"),
+        ("planning", "PLANNING_FAILED"),
+        ("grounding", "GROUNDING_FAILED"),
+        ("model", "MODEL_FAILED"),
+    ]:
         result = nl.assemble_result(_outcome(failed_stage=stage, error="why"))
         assert result.error_code == codes[code] and not result.success and result.error_message == f"{stage}: why"
     assert nl.assemble_result(_outcome(failed_stage="model", error="cancelled")).error_code == codes["CANCELLED"]
     cancelled = nl.assemble_result(_outcome(plan=plan), executed=False, cancelled=True)
     assert cancelled.error_code == codes["CANCELLED"] and not cancelled.executed
-    failed = nl.assemble_result(_outcome(plan=plan), execution_error="controller aborted", extra_timings_s={"execution": 2.0})
+    failed = nl.assemble_result(
+        _outcome(plan=plan), execution_error="controller aborted", extra_timings_s={"execution": 2.0}
+    )
     assert failed.error_code == codes["EXECUTION_FAILED"] and failed.timings_s["execution"] == 2.0
     with pytest.raises(ValueError):
         nl.ResultData(False, codes["NO_FRAME"], "x", "affordance", executed=True)
@@ -151,11 +181,17 @@ def test_rate_and_diagnostics():
 def test_marker_specs_from_an_affordance():
     from calibration import SE3, CameraModel
     from vla_r1_model.actions import Affordance
-
     from vla_r1_robot.perception.frame import Frame
 
-    camera = CameraModel.from_camera_info({"width": 64, "height": 48, "k": [50, 0, 32, 0, 50, 24, 0, 0, 1],
-                                           "d": [0, 0, 0, 0, 0], "distortion_model": "plumb_bob"})
+    camera = CameraModel.from_camera_info(
+        {
+            "width": 64,
+            "height": 48,
+            "k": [50, 0, 32, 0, 50, 24, 0, 0, 1],
+            "d": [0, 0, 0, 0, 0],
+            "distortion_model": "plumb_bob",
+        }
+    )
     frame = Frame(np.zeros((48, 64, 3), np.uint8), np.ones((48, 64), np.float32), camera, 1.0)
     targets = SimpleNamespace(positions_base_m=np.array([[0.4, 0, 0.2], [0.4, 0, 0.1]]))
     outcome = SimpleNamespace(prediction=SimpleNamespace(action=Affordance(0.5, 0.5, 0.2, 0.2)), targets=targets)

@@ -1,5 +1,6 @@
 """Static checks of what only runs under ROS: package.xml files, setup.py entry points, the
 interface definitions, the launch files' arguments against docs/ros2.md, and ROS imports."""
+
 import ast
 import importlib
 import py_compile
@@ -16,15 +17,56 @@ SRC = ROOT / "ros2_ws/src"
 PKG = SRC / "vla_r1_ros"
 IFACES = SRC / "vla_r1_interfaces"
 ROBOT = SRC / "vla_r1_robot"
-ROS_LAYER = ("node.py", "moveit_bridge.py", "conversions.py", "controller_execution.py",
-             "sim/ros_cell.py", "sim/ros_bringup.py", "sim/ros_goal.py", "sim/ros_batch.py")
+ROS_LAYER = (
+    "node.py",
+    "moveit_bridge.py",
+    "conversions.py",
+    "controller_execution.py",
+    "sim/ros_cell.py",
+    "sim/ros_bringup.py",
+    "sim/ros_goal.py",
+    "sim/ros_batch.py",
+)
 # Python module -> the ROS package that provides it (where the names differ)
 MODULE_PACKAGE = {"tf2_ros": "tf2_ros_py", "moveit": "moveit_py"}
-ROS_MODULES = {"rclpy", "message_filters", "tf2_ros", "moveit", "builtin_interfaces", "std_msgs", "sensor_msgs",
-               "geometry_msgs", "trajectory_msgs", "visualization_msgs", "diagnostic_msgs", "vla_r1_interfaces",
-               "launch", "launch_ros", "launch_testing", "moveit_configs_utils", "ament_index_python", "control_msgs", "std_srvs"}
-BUILTIN = {"bool", "byte", "char", "float32", "float64", "int8", "uint8", "int16", "uint16", "int32", "uint32", "int64",
-           "uint64", "string", "wstring"}
+ROS_MODULES = {
+    "rclpy",
+    "message_filters",
+    "tf2_ros",
+    "moveit",
+    "builtin_interfaces",
+    "std_msgs",
+    "sensor_msgs",
+    "geometry_msgs",
+    "trajectory_msgs",
+    "visualization_msgs",
+    "diagnostic_msgs",
+    "vla_r1_interfaces",
+    "launch",
+    "launch_ros",
+    "launch_testing",
+    "moveit_configs_utils",
+    "ament_index_python",
+    "control_msgs",
+    "std_srvs",
+}
+BUILTIN = {
+    "bool",
+    "byte",
+    "char",
+    "float32",
+    "float64",
+    "int8",
+    "uint8",
+    "int16",
+    "uint16",
+    "int32",
+    "uint32",
+    "int64",
+    "uint64",
+    "string",
+    "wstring",
+}
 
 
 def _depends(path: Path) -> set[str]:
@@ -44,9 +86,11 @@ def _imported_roots(path: Path) -> set[str]:
 
 
 def test_package_xml_files_parse():
-    for path, name, build in [(PKG / "package.xml", "vla_r1_ros", "ament_python"),
-                              (ROBOT / "package.xml", "vla_r1_robot", "ament_python"),
-                              (IFACES / "package.xml", "vla_r1_interfaces", "ament_cmake")]:
+    for path, name, build in [
+        (PKG / "package.xml", "vla_r1_ros", "ament_python"),
+        (ROBOT / "package.xml", "vla_r1_robot", "ament_python"),
+        (IFACES / "package.xml", "vla_r1_interfaces", "ament_cmake"),
+    ]:
         root = ET.parse(path).getroot()
         assert root.tag == "package" and root.get("format") == "3"
         assert root.findtext("name") == name and root.findtext("export/build_type") == build
@@ -90,7 +134,9 @@ def _fields(text: str) -> list[tuple[str, str, str | None]]:
         line = raw.split("#", 1)[0].strip()
         if not line:
             continue
-        match = re.fullmatch(r"([A-Za-z_][\w/]*(?:\[\d*\])?)\s+([a-z][a-z0-9_]*|[A-Z][A-Z0-9_]*)(?:\s*=\s*(\S+)|\s+(\S+))?", line)
+        match = re.fullmatch(
+            r"([A-Za-z_][\w/]*(?:\[\d*\])?)\s+([a-z][a-z0-9_]*|[A-Z][A-Z0-9_]*)(?:\s*=\s*(\S+)|\s+(\S+))?", line
+        )
         assert match, f"malformed field line: {raw!r}"
         fields.append((match.group(1), match.group(2), match.group(3)))
     return fields
@@ -98,7 +144,9 @@ def _fields(text: str) -> list[tuple[str, str, str | None]]:
 
 def _check_type(field_type: str, known_local: set[str]) -> None:
     base = field_type.split("[")[0]
-    assert base in BUILTIN or base in known_local or re.fullmatch(r"[a-z_]+/[A-Z]\w*", base), f"unknown type {field_type}"
+    assert base in BUILTIN or base in known_local or re.fullmatch(r"[a-z_]+/[A-Z]\w*", base), (
+        f"unknown type {field_type}"
+    )
 
 
 def test_interface_files_are_well_formed():
@@ -170,8 +218,10 @@ def test_launch_files_compile_and_document_their_arguments(launch_file, tmp_path
     assert declared == documented
     text = path.read_text()
     if launch_file == "arm.launch.py":
-        assert ("allow_execution", "false") in [(a, d) for a, d, _ in ast.literal_eval(
-            next(n for n in ast.parse(text).body if isinstance(n, ast.Assign)).value)]
+        assert ("allow_execution", "false") in [
+            (a, d)
+            for a, d, _ in ast.literal_eval(next(n for n in ast.parse(text).body if isinstance(n, ast.Assign)).value)
+        ]
         assert '"align_depth.enable": "true"' in text
     elif launch_file == "sim.launch.py":
         assert 'executable="vla_r1_sim"' in text and '"--allow-execution"' in text

@@ -1,13 +1,14 @@
 """The pyrealsense2 source on the recorded D435 bag; message reading (duck-typed); MoveIt segment joining."""
+
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
-from vla_r1_ros.conversions import frame_from_messages, joint_trajectory_from_msg, stamp_to_s
-from vla_r1_robot.poses import se3_from_transform_msg
-from vla_r1_ros.moveit_bridge import join_segments
 from vla_r1_robot.motion.planning import JointTrajectory
+from vla_r1_robot.poses import se3_from_transform_msg
+from vla_r1_ros.conversions import frame_from_messages, joint_trajectory_from_msg, stamp_to_s
+from vla_r1_ros.moveit_bridge import join_segments
 
 BAG = "realsense_d435/single_depth_color_640x480.bag"
 
@@ -36,9 +37,15 @@ def test_realsense_settings_refuse_a_missing_recording(tmp_path):
 
 
 def _image(encoding, array, stamp=(5, 500_000_000), frame_id="cam"):
-    return SimpleNamespace(header=SimpleNamespace(stamp=SimpleNamespace(sec=stamp[0], nanosec=stamp[1]), frame_id=frame_id),
-                           height=array.shape[0], width=array.shape[1], encoding=encoding, is_bigendian=0,
-                           step=array.strides[0], data=array.tobytes())
+    return SimpleNamespace(
+        header=SimpleNamespace(stamp=SimpleNamespace(sec=stamp[0], nanosec=stamp[1]), frame_id=frame_id),
+        height=array.shape[0],
+        width=array.shape[1],
+        encoding=encoding,
+        is_bigendian=0,
+        step=array.strides[0],
+        data=array.tobytes(),
+    )
 
 
 def test_frame_from_messages():
@@ -46,26 +53,41 @@ def test_frame_from_messages():
     color[..., 2] = 200  # blue in rgb8
     depth = np.full((4, 6), 750, np.uint16)
     depth[0, 0] = 0
-    info = SimpleNamespace(width=6, height=4, k=[5.0, 0, 3, 0, 5.0, 2, 0, 0, 1], d=[0.0] * 5, distortion_model="plumb_bob",
-                           r=[1.0, 0, 0, 0, 1, 0, 0, 0, 1], p=[5.0, 0, 3, 0, 0, 5.0, 2, 0, 0, 0, 1, 0])
+    info = SimpleNamespace(
+        width=6,
+        height=4,
+        k=[5.0, 0, 3, 0, 5.0, 2, 0, 0, 1],
+        d=[0.0] * 5,
+        distortion_model="plumb_bob",
+        r=[1.0, 0, 0, 0, 1, 0, 0, 0, 1],
+        p=[5.0, 0, 3, 0, 0, 5.0, 2, 0, 0, 0, 1, 0],
+    )
     frame = frame_from_messages(_image("bgr8", color[..., ::-1].copy()), _image("16UC1", depth), info, 0.001, "")
     assert frame.color_rgb[0, 0].tolist() == [0, 0, 200] and frame.stamp_s == pytest.approx(5.5)
     assert np.isnan(frame.depth_m[0, 0]) and frame.depth_m[1, 1] == pytest.approx(0.75)
     assert frame.frame_id == "cam"
-    assert frame_from_messages(_image("rgb8", color), _image("16UC1", depth), info, 0.001, "override").frame_id == "override"
+    assert (
+        frame_from_messages(_image("rgb8", color), _image("16UC1", depth), info, 0.001, "override").frame_id
+        == "override"
+    )
     with pytest.raises(ValueError):  # depth not aligned to color
         frame_from_messages(_image("rgb8", color), _image("16UC1", depth[:2]), info)
 
 
 def test_transform_and_trajectory_reading():
-    transform = SimpleNamespace(translation=SimpleNamespace(x=0.1, y=0.2, z=0.3),
-                                rotation=SimpleNamespace(x=1.0, y=0.0, z=0.0, w=0.0))
+    transform = SimpleNamespace(
+        translation=SimpleNamespace(x=0.1, y=0.2, z=0.3), rotation=SimpleNamespace(x=1.0, y=0.0, z=0.0, w=0.0)
+    )
     se3 = se3_from_transform_msg(transform)
     assert np.allclose(se3.translation, [0.1, 0.2, 0.3]) and np.allclose(se3.rotation, np.diag([1.0, -1.0, -1.0]))
     duration = lambda s: SimpleNamespace(sec=int(s), nanosec=round((s % 1) * 1e9))  # noqa: E731
-    msg = SimpleNamespace(joint_names=["a", "b"], points=[
-        SimpleNamespace(positions=[0.0, 0.0], velocities=[0.0, 0.0], time_from_start=duration(0.0)),
-        SimpleNamespace(positions=[0.5, 1.0], velocities=[], time_from_start=duration(1.5))])
+    msg = SimpleNamespace(
+        joint_names=["a", "b"],
+        points=[
+            SimpleNamespace(positions=[0.0, 0.0], velocities=[0.0, 0.0], time_from_start=duration(0.0)),
+            SimpleNamespace(positions=[0.5, 1.0], velocities=[], time_from_start=duration(1.5)),
+        ],
+    )
     trajectory = joint_trajectory_from_msg(msg)
     assert trajectory.velocities is None and trajectory.duration_s == pytest.approx(1.5)
     assert stamp_to_s(duration(2.25)) == pytest.approx(2.25)

@@ -1,6 +1,7 @@
 """vla_r1_node for real: rclpy over Fast DDS, the recorded D435 frame on the RealSense topics, a real
 ActionClient; fixed model answers from the local chat server, the pinocchio planner on the Panda
 URDF, base_T_camera from a hand-eye YAML (no tf2 in a pip install)."""
+
 from __future__ import annotations
 
 import json
@@ -11,9 +12,11 @@ import time
 import pytest
 
 # ros_harness first: it skips this module where ROS 2 is not installed
-from ros_harness import (CAMERA_FRAME, CameraPublisher, Client, d435_frame, ros, wait_until)  # noqa: F401
+from ros_harness import CAMERA_FRAME, CameraPublisher, Client, d435_frame, ros, wait_until  # noqa: F401
+
 # isort: split
 from action_msgs.msg import GoalStatus
+from chat_server import ChatServer
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import Image
@@ -21,7 +24,6 @@ from std_msgs.msg import String
 from trajectory_msgs.msg import JointTrajectory
 from visualization_msgs.msg import MarkerArray
 
-from chat_server import ChatServer
 from vla_r1_interfaces.msg import Affordance2D, Trajectory2D
 from vla_r1_ros.node import VlaR1Node
 from vla_r1_ros.node_logic import ERROR_CODES
@@ -45,10 +47,10 @@ info:
 BOX = {"x": 0.92, "y": 0.5, "width": 0.08, "height": 0.1}
 ANSWERS = {  # instruction keyword -> the model's fixed answer
     "cup": f"<think>The cup is on the right.</think> so, the answer is <output>{json.dumps(BOX)}</output>",
-    "wall": '<think>The wall, far away.</think> so, the answer is '
-            '<output>{"x": 0.1, "y": 0.3, "width": 0.08, "height": 0.1}</output>',
+    "wall": "<think>The wall, far away.</think> so, the answer is "
+    '<output>{"x": 0.1, "y": 0.3, "width": 0.08, "height": 0.1}</output>',
     "reach": "<think>Along the counter.</think> so, the answer is "
-             "<output>[[0.85, 0.4], [0.9, 0.5], [0.92, 0.6]]</output>",
+    "<output>[[0.85, 0.4], [0.9, 0.5], [0.92, 0.6]]</output>",
     "ramble": "<think>I am not sure what to do here.</think> no answer",
     "long": "<think>" + "thinking slowly about the scene. " * 40 + "</think>",
 }
@@ -58,8 +60,10 @@ PARSE_FAILED, SAFETY_REJECTED = ERROR_CODES["PARSE_FAILED"], ERROR_CODES["SAFETY
 
 def answer(body: dict) -> str:
     """The fixed answer for the instruction in the request's text parts (the image part is skipped)."""
-    parts = [m["content"] if isinstance(m["content"], str) else " ".join(p.get("text", "") for p in m["content"])
-             for m in body["messages"]]
+    parts = [
+        m["content"] if isinstance(m["content"], str) else " ".join(p.get("text", "") for p in m["content"])
+        for m in body["messages"]
+    ]
     text = " ".join(parts)
     for keyword, reply in ANSWERS.items():
         if keyword in text:
@@ -89,10 +93,16 @@ def hand_eye(tmp_path_factory):
 
 def node_overrides(server_url: str, hand_eye, **extra) -> list[Parameter]:
     values = {
-        "model.backend": "openai", "model.model": "vla-r1-test", "model.server_url": server_url, "model.timeout_s": 5.0,
-        "camera.camera_frame_id": CAMERA_FRAME, "camera.frame_wait_timeout_s": 1.0,
-        "transforms.hand_eye_yaml": str(hand_eye), "execution.planner": "none",
-        "output.diagnostics_period_s": 0.3, "output.feedback_period_s": 0.05,
+        "model.backend": "openai",
+        "model.model": "vla-r1-test",
+        "model.server_url": server_url,
+        "model.timeout_s": 5.0,
+        "camera.camera_frame_id": CAMERA_FRAME,
+        "camera.frame_wait_timeout_s": 1.0,
+        "transforms.hand_eye_yaml": str(hand_eye),
+        "execution.planner": "none",
+        "output.diagnostics_period_s": 0.3,
+        "output.feedback_period_s": 0.05,
     }
     values.update(extra)
     return [Parameter(name, value=value) for name, value in values.items()]
@@ -108,9 +118,20 @@ def camera(ros, frame):
 @pytest.fixture(scope="module")
 def node(ros, chat, hand_eye, testdata, camera):
     urdf = testdata / "urdf_panda" / "panda.urdf"
-    server = ros.add(VlaR1Node(context=ros.context, parameter_overrides=node_overrides(
-        chat.url, hand_eye, **{"execution.planner": "pinocchio", "execution.urdf_path": str(urdf),
-                               "execution.pose_link": "panda_hand"})))
+    server = ros.add(
+        VlaR1Node(
+            context=ros.context,
+            parameter_overrides=node_overrides(
+                chat.url,
+                hand_eye,
+                **{
+                    "execution.planner": "pinocchio",
+                    "execution.urdf_path": str(urdf),
+                    "execution.pose_link": "panda_hand",
+                },
+            ),
+        )
+    )
     wait_until(lambda: server.ready, 20, "the model client")
     yield server
 
@@ -143,7 +164,8 @@ def test_a_valid_affordance_goal_succeeds_with_base_frame_targets_and_a_plan(cli
     # the 2D answer, in the image it was predicted on
     a = r.affordance
     assert (a.center_x_normalized, a.center_y_normalized, a.width_normalized, a.height_normalized) == pytest.approx(
-        (BOX["x"], BOX["y"], BOX["width"], BOX["height"]))
+        (BOX["x"], BOX["y"], BOX["width"], BOX["height"])
+    )
     assert (a.image_width, a.image_height) == (640, 480) and a.header.frame_id == CAMERA_FRAME
     image_stamp = stamp_s(a.header.stamp)
     assert abs(time.time() - image_stamp) < 30, "the stamp of a frame published by the test camera"
@@ -165,7 +187,9 @@ def test_a_valid_affordance_goal_succeeds_with_base_frame_targets_and_a_plan(cli
     # published alongside: overlay and 2D action in the image frame, markers and plan in the base frame
     overlay = wait_until(lambda: client.overlay.since(counts["overlay"]), 5, "the overlay image")[-1]
     assert overlay.header.frame_id == CAMERA_FRAME and stamp_s(overlay.header.stamp) == image_stamp
-    assert (overlay.width, overlay.height, overlay.encoding) == (640, 480, "rgb8") and len(overlay.data) == 640 * 480 * 3
+    assert (overlay.width, overlay.height, overlay.encoding) == (640, 480, "rgb8") and len(
+        overlay.data
+    ) == 640 * 480 * 3
     affordance = wait_until(lambda: client.affordance.since(counts["affordance"]), 5, "the affordance topic")[-1]
     assert affordance.header.frame_id == CAMERA_FRAME and stamp_s(affordance.header.stamp) == image_stamp
     markers = wait_until(lambda: client.markers.since(counts["markers"]), 5, "the markers")[-1].markers
@@ -181,8 +205,12 @@ def test_goals_with_different_outcomes_on_one_node_each_get_their_own_result(cli
     """Regression: after one goal ended, a goal whose success differed came back ABORTED with an
     empty result (rclpy refused a logging call site that changed severity, after the goal ended)."""
     runs = [client.run(text) for text in ("pick up the cup", "ramble on", "pick up the cup", "touch the wall")]
-    assert [r.status for r in runs] == [GoalStatus.STATUS_SUCCEEDED, GoalStatus.STATUS_ABORTED,
-                                        GoalStatus.STATUS_SUCCEEDED, GoalStatus.STATUS_ABORTED]
+    assert [r.status for r in runs] == [
+        GoalStatus.STATUS_SUCCEEDED,
+        GoalStatus.STATUS_ABORTED,
+        GoalStatus.STATUS_SUCCEEDED,
+        GoalStatus.STATUS_ABORTED,
+    ]
     assert [r.result.error_code for r in runs] == [0, PARSE_FAILED, 0, SAFETY_REJECTED]
     parse, safety = runs[1].result, runs[3].result
     assert not parse.success and parse.error_message.startswith("parse:") and parse.raw_text == ANSWERS["ramble"]
@@ -251,8 +279,11 @@ def test_stale_frames_are_refused_after_the_wait(client, camera):
     assert run.status == GoalStatus.STATUS_ABORTED and run.result.error_code == ERROR_CODES["NO_FRAME"]
     assert "s old" in run.result.error_message and "/camera/camera/color/image_raw" in run.result.error_message
     assert 0.9 < waited < 5.0, "refused after camera.frame_wait_timeout_s (1 s)"
-    wait_until(lambda: client.run("pick up the cup").status == GoalStatus.STATUS_SUCCEEDED, 10,
-               "success once frames flow again")
+    wait_until(
+        lambda: client.run("pick up the cup").status == GoalStatus.STATUS_SUCCEEDED,
+        10,
+        "success once frames flow again",
+    )
 
 
 class ExecutingPlanner:
@@ -282,8 +313,12 @@ def test_the_execution_gate_needs_the_goal_and_the_node_to_allow_it(client, node
                 before = len(double.executed)
                 run = client.run("pick up the cup", execute=execute)
                 assert run.status == GoalStatus.STATUS_SUCCEEDED, run.result.error_message
-                outcomes[(execute, allow)] = (run.result.executed, len(double.executed) - before, run.result.error_message,
-                                              "executing" in run.stages)
+                outcomes[(execute, allow)] = (
+                    run.result.executed,
+                    len(double.executed) - before,
+                    run.result.error_message,
+                    "executing" in run.stages,
+                )
     finally:
         node._planner = real
         node.set_parameters([Parameter("execution.allow_execution", value=False)])
@@ -309,18 +344,35 @@ def test_diagnostics_report_model_camera_and_inference(client):
     values = {kv.key: kv.value for kv in status["camera"].values}
     assert float(values["rate_hz"]) > 0 and float(values["last_frame_age_s"]) < 1.0
     assert status["inference"].message.startswith("last ")
-    assert abs(time.time() - stamp_s(array.header.stamp)) < 10 and all(s.hardware_id == "vla_r1_node" for s in array.status)
+    assert abs(time.time() - stamp_s(array.header.stamp)) < 10 and all(
+        s.hardware_id == "vla_r1_node" for s in array.status
+    )
 
 
 def test_an_unreachable_server_and_a_silent_camera_are_clear_refusals(ros, hand_eye, camera):
     closed = "http://127.0.0.1:9"  # discard port: nothing listens there
-    unreachable = ros.add(VlaR1Node("vla_r1_node_unreachable", context=ros.context,
-                                    parameter_overrides=node_overrides(closed, hand_eye)))
-    silent = ros.add(VlaR1Node("vla_r1_node_silent", context=ros.context, parameter_overrides=node_overrides(
-        closed, hand_eye, **{"camera.color_topic": "/nobody/color", "camera.depth_topic": "/nobody/depth",
-                             "camera.info_topic": "/nobody/info"})))
-    clients = [ros.add(Client(ros.context, "vla_r1_node_unreachable", "client_unreachable")),
-               ros.add(Client(ros.context, "vla_r1_node_silent", "client_silent"))]
+    unreachable = ros.add(
+        VlaR1Node("vla_r1_node_unreachable", context=ros.context, parameter_overrides=node_overrides(closed, hand_eye))
+    )
+    silent = ros.add(
+        VlaR1Node(
+            "vla_r1_node_silent",
+            context=ros.context,
+            parameter_overrides=node_overrides(
+                closed,
+                hand_eye,
+                **{
+                    "camera.color_topic": "/nobody/color",
+                    "camera.depth_topic": "/nobody/depth",
+                    "camera.info_topic": "/nobody/info",
+                },
+            ),
+        )
+    )
+    clients = [
+        ros.add(Client(ros.context, "vla_r1_node_unreachable", "client_unreachable")),
+        ros.add(Client(ros.context, "vla_r1_node_silent", "client_silent")),
+    ]
     try:
         wait_until(lambda: unreachable.ready and silent.ready, 10, "the two nodes")
         run = clients[0].run("pick up the cup")
@@ -337,9 +389,22 @@ def test_an_unreachable_server_and_a_silent_camera_are_clear_refusals(ros, hand_
 
 
 def test_the_transformers_path_with_the_tiny_checkpoint(ros, hand_eye, camera, tiny_checkpoint):
-    tiny = ros.add(VlaR1Node("vla_r1_node_tiny", context=ros.context, parameter_overrides=node_overrides(
-        "", hand_eye, **{"model.backend": "transformers", "model.model": str(tiny_checkpoint),
-                         "model.max_new_tokens": 12, "model.device": "cpu"})))
+    tiny = ros.add(
+        VlaR1Node(
+            "vla_r1_node_tiny",
+            context=ros.context,
+            parameter_overrides=node_overrides(
+                "",
+                hand_eye,
+                **{
+                    "model.backend": "transformers",
+                    "model.model": str(tiny_checkpoint),
+                    "model.max_new_tokens": 12,
+                    "model.device": "cpu",
+                },
+            ),
+        )
+    )
     client = ros.add(Client(ros.context, "vla_r1_node_tiny", "client_tiny"))
     try:
         wait_until(lambda: tiny.ready or tiny._model_error, 60, "the tiny checkpoint to load")

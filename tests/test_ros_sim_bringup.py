@@ -1,5 +1,6 @@
 """The documented bringup, run as a user runs it: `python -m vla_r1_ros.sim.ros_bringup --allow-execution`
 in one process, `python -m vla_r1_ros.sim.ros_goal ... --execute` in another, over real DDS; then Ctrl-C."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -31,17 +32,26 @@ def start_reader(proc: subprocess.Popen, lines: list[str], ready: threading.Even
 def test_the_documented_bringup_picks_an_object_and_stops_cleanly_on_ctrl_c():
     env = ros_env(test_domain_id(salt=41))
     env.setdefault("MUJOCO_GL", "egl")
-    bringup = subprocess.Popen([sys.executable, "-m", "vla_r1_ros.sim.ros_bringup", "--allow-execution",
-                                "--camera-rate-hz", "2"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True, env=env)
+    bringup = subprocess.Popen(
+        [sys.executable, "-m", "vla_r1_ros.sim.ros_bringup", "--allow-execution", "--camera-rate-hz", "2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
     lines: list[str] = []
     ready = threading.Event()
     start_reader(bringup, lines, ready)
     try:
         assert ready.wait(120), "the bringup did not come up:\n" + "".join(lines)
         # --reset: the Trigger service builds the next scene (every layout holds the four objects)
-        goal = subprocess.run([sys.executable, "-m", "vla_r1_ros.sim.ros_goal", "pick up the red box", "--execute",
-                               "--reset"], capture_output=True, text=True, env=env, timeout=180)
+        goal = subprocess.run(
+            [sys.executable, "-m", "vla_r1_ros.sim.ros_goal", "pick up the red box", "--execute", "--reset"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=180,
+        )
         assert goal.returncode == 0, goal.stdout + goal.stderr + "".join(lines)
         assert "[reset] scene seed 1" in goal.stdout, goal.stdout
         stages = [line.split()[1] for line in goal.stdout.splitlines() if line.startswith("[feedback]")]

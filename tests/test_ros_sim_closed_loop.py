@@ -1,6 +1,7 @@
 """The whole robot over ROS 2 on one machine, for real over DDS: the simulated cell as a ROS node
 (camera topics, /joint_states, JointTrajectory controllers), the ground-truth answer server, and the
 VLA-R1 node executing through the controller interfaces. One running system serves every check."""
+
 from __future__ import annotations
 
 import json
@@ -15,17 +16,18 @@ import numpy as np
 import pytest
 
 pytest.importorskip("mujoco", reason="mujoco is not installed")
-from ros_harness import Client, ros, wait_until  # noqa: F401
+pytest.importorskip("rclpy", reason="rclpy is not installed")
 from action_msgs.msg import GoalStatus
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from ros_harness import Client, ros, wait_until  # noqa: F401
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Int64, String
-
 from test_ros_node import node_overrides
-from vla_r1_ros.node import VlaR1Node
+
 from vla_r1_robot.sim.answer_server import AnswerServer
 from vla_r1_robot.sim.policies import object_phrase
+from vla_r1_ros.node import VlaR1Node
 from vla_r1_ros.sim.ros_cell import make_sim_cell_node
 
 NODE = "vla_r1_node_sim"
@@ -34,8 +36,16 @@ NODE = "vla_r1_node_sim"
 @pytest.fixture(scope="module")
 def sim(ros, tmp_path_factory):
     hand_eye = tmp_path_factory.mktemp("sim") / "base_T_camera.yaml"
-    cell = ros.add(make_sim_cell_node(ros.context, [Parameter("camera_rate_hz", value=2.0), Parameter("seed", value=3),
-                                                    Parameter("hand_eye_yaml", value=str(hand_eye))]))
+    cell = ros.add(
+        make_sim_cell_node(
+            ros.context,
+            [
+                Parameter("camera_rate_hz", value=2.0),
+                Parameter("seed", value=3),
+                Parameter("hand_eye_yaml", value=str(hand_eye)),
+            ],
+        )
+    )
     cell.hand_eye = hand_eye
     yield cell
 
@@ -48,10 +58,24 @@ def answers(sim):
 
 @pytest.fixture(scope="module")
 def node(ros, sim, answers):
-    server = ros.add(VlaR1Node(NODE, context=ros.context, parameter_overrides=node_overrides(answers.url, sim.hand_eye, **{
-        "execution.planner": "pinocchio", "execution.urdf_path": str(sim.cell.urdf), "model.timeout_s": 30.0,
-        # the node waits for a frame: over UDP on a loaded 2-core machine big images can be lost for seconds
-        "camera.frame_wait_timeout_s": 10.0, "execution.allow_execution": True})))
+    server = ros.add(
+        VlaR1Node(
+            NODE,
+            context=ros.context,
+            parameter_overrides=node_overrides(
+                answers.url,
+                sim.hand_eye,
+                **{
+                    "execution.planner": "pinocchio",
+                    "execution.urdf_path": str(sim.cell.urdf),
+                    "model.timeout_s": 30.0,
+                    # the node waits for a frame: over UDP on a loaded 2-core machine big images can be lost for seconds
+                    "camera.frame_wait_timeout_s": 10.0,
+                    "execution.allow_execution": True,
+                },
+            ),
+        )
+    )
     wait_until(lambda: server.ready, 20, "the model client")
     yield server
 
@@ -61,7 +85,9 @@ class Watcher:
         self.truth: dict = {}
         self.joints: list[tuple[float, float, np.ndarray]] = []  # (receipt, sim-time stamp, arm positions)
         self._lock = threading.Lock()
-        latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE)
+        latched = QoSProfile(
+            depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE
+        )
         client.create_subscription(String, "/vla_r1_sim_cell/ground_truth", self._on_truth, latched)
         client.create_subscription(JointState, "/joint_states", self._on_joints, 500)  # none dropped under load
         self.reset_pub = client.create_publisher(Int64, "/vla_r1_sim_cell/reset_seed", 10)
@@ -93,8 +119,11 @@ class Watcher:
         self.seed += 1
         seed = self.seed
         self.reset_pub.publish(Int64(data=seed))
-        truth = wait_until(lambda: self.truth if self.truth.get("scene_seed") == seed and not self.truth["held"] else None,
-                           10, "the ground truth of the new scene")
+        truth = wait_until(
+            lambda: self.truth if self.truth.get("scene_seed") == seed and not self.truth["held"] else None,
+            10,
+            "the ground truth of the new scene",
+        )
         time.sleep(0.6)  # a camera frame of the new scene (2 Hz) reaches the node
         return truth
 
@@ -133,7 +162,9 @@ def test_a_pick_over_ros_lifts_the_object_and_several_goals_in_a_row_work(client
         assert lifted == [name], watch.truth
         # without a reset, the answers follow the scene: the lifted object's box moved up in the image
         box_at_reset = truth["objects"][[o["name"] for o in truth["objects"]].index(name)]["box"]
-        wait_until(lambda n=name, b=box_at_reset: sim.answer_truth()["boxes"].get(n) != b, 10, "the answers to see the lift")
+        wait_until(
+            lambda n=name, b=box_at_reset: sim.answer_truth()["boxes"].get(n) != b, 10, "the answers to see the lift"
+        )
 
 
 def test_no_command_reaches_the_controllers_unless_the_goal_and_the_node_allow_it(client, node, sim):
@@ -170,8 +201,11 @@ def test_cancel_during_execution_holds_the_arm(client, sim):
     assert run.status == GoalStatus.STATUS_CANCELED
     assert not run.result.executed
     # The hold is a new arm command; the ground truth (5 Hz of sim time) counts the commands the cell took.
-    held = wait_until(lambda: watch.truth if watch.truth["arm_commands"] > commands_before_cancel else None, 10,
-                      "the hold to reach the cell")
+    held = wait_until(
+        lambda: watch.truth if watch.truth["arm_commands"] > commands_before_cancel else None,
+        10,
+        "the hold to reach the cell",
+    )
     assert time.monotonic() - t_cancel < 5.0, "the hold reached the cell within a bounded time"
     # Judged on the joint states' sim-time stamps: on a loaded machine DDS may deliver them late, and the
     # physics thread may lag wall time; the stamps say what the simulated arm did and when.

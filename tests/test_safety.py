@@ -1,4 +1,5 @@
 """Safety rules: each rule triggers with its name, limit and offending value; NaN is refused."""
+
 from __future__ import annotations
 
 import math

@@ -1,4 +1,5 @@
 """The simulated cell: FK agreement with the planner, picks of every shape, detectors, evaluation outputs."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -16,12 +17,17 @@ if importlib.util.find_spec("mujoco") is None:  # not importorskip: mujoco reads
 os.environ.setdefault("MUJOCO_GL", "egl")
 os.environ.setdefault("PYOPENGL_PLATFORM", os.environ["MUJOCO_GL"])
 
-from vla_r1_robot.sim.demo_scene_layout import sample_layout
 from vla_r1_robot.motion.robot_profile import PANDA
-from vla_r1_robot.sim.execute import (
-    ExecutionConfig, arm_table_collision, dropped, execute_plan, held_objects, press_forces,
-)
 from vla_r1_robot.sim.cell import Contact
+from vla_r1_robot.sim.demo_scene_layout import sample_layout
+from vla_r1_robot.sim.execute import (
+    ExecutionConfig,
+    arm_table_collision,
+    dropped,
+    execute_plan,
+    held_objects,
+    press_forces,
+)
 
 READY = PANDA.ready_positions()
 
@@ -88,7 +94,9 @@ def test_fk_agrees_on_the_shared_test_urdf_too(testdata):
     assert errors[:, 0].max() < 0.01
 
 
-@pytest.mark.parametrize("seed, name", [(11, "red_box"), (12, "green_cylinder"), (13, "blue_sphere"), (14, "yellow_box")])
+@pytest.mark.parametrize(
+    "seed, name", [(11, "red_box"), (12, "green_cylinder"), (13, "blue_sphere"), (14, "yellow_box")]
+)
 def test_a_ground_truth_pick_of_each_shape_succeeds(evaluator, seed, name):
     episode = evaluator.run(_spec(0, seed, name))
     assert episode.success, f"{episode.failed_stage}: {episode.reason}"
@@ -96,7 +104,7 @@ def test_a_ground_truth_pick_of_each_shape_succeeds(evaluator, seed, name):
     assert episode.plan and [s["type"] for s in episode.plan["steps"]] == ["gripper", "arm", "gripper", "arm"]
     assert episode.grasp_error_mm < 10.0
     # The answer went through the real parser in VLA-R1's exact format.
-    assert episode.raw_text.startswith("<think>") and "</think> so, the answer is <output>{\"x\": " in episode.raw_text
+    assert episode.raw_text.startswith("<think>") and '</think> so, the answer is <output>{"x": ' in episode.raw_text
 
 
 def test_a_box_beside_the_object_fails_with_a_clear_reason(cell):
@@ -131,8 +139,11 @@ def test_a_trajectory_episode_reaches_above_the_object(evaluator):
 # ----------------------------------------------------------------- detectors on constructed cases
 def test_detectors_on_constructed_contacts():
     weights = {"red_box": 1.0}
-    squeezing = [Contact("panda_leftfinger", "red_box", 20.0), Contact("red_box", "panda_rightfinger", 20.0),
-                 Contact("world", "red_box", 1.0)]
+    squeezing = [
+        Contact("panda_leftfinger", "red_box", 20.0),
+        Contact("red_box", "panda_rightfinger", 20.0),
+        Contact("world", "red_box", 1.0),
+    ]
     assert press_forces(squeezing, weights) == {"red_box": pytest.approx(0.0)}
     assert held_objects(squeezing, weights) == ["red_box"]
     pressing = [Contact("panda_leftfinger", "red_box", 90.0), Contact("world", "red_box", 91.0)]
@@ -145,18 +156,22 @@ def test_detectors_on_constructed_contacts():
 
 def _plan(cell, layout_seed, name, task_config, safety=None):
     from vla_r1_model.actions import Affordance
-    from vla_r1_robot.perception.grounding import GroundingConfig, ground
     from vla_r1_robot.motion.kinematics import RobotModel
     from vla_r1_robot.motion.planning import PinocchioPlanner
     from vla_r1_robot.motion.safety import SafetyConfig
     from vla_r1_robot.motion.task import plan_task
+    from vla_r1_robot.perception.grounding import GroundingConfig, ground
 
     safety = safety or SafetyConfig()
     cell.reset(sample_layout(layout_seed), READY)
     frame = cell.render_frame()
     box = cell.object_boxes()[name]["box_normalized"]
-    targets = ground(frame, Affordance(box["x"], box["y"], box["width"], box["height"]),
-                     cell.config.camera.base_T_camera(), GroundingConfig())
+    targets = ground(
+        frame,
+        Affordance(box["x"], box["y"], box["width"], box["height"]),
+        cell.config.camera.base_T_camera(),
+        GroundingConfig(),
+    )
     planner = PinocchioPlanner(RobotModel.from_urdf(str(cell.urdf), "panda_hand"), safety)
     return plan_task(targets, planner, cell.arm_positions(), safety, GroundingConfig().grasp_T_tip, task_config)
 
@@ -179,7 +194,8 @@ def test_drop_detector_fires_when_the_object_slips_during_the_lift(cell):
     assert grasped.stop is None and grasped.held_object == "green_cylinder"
     # Then the object turns slippery (MuJoCo takes the larger friction of a pair: fingers and object both).
     slippery = [cell.object_geoms["green_cylinder"]] + [
-        g for g in range(cell.model.ngeom) if cell.geom_body[g] in cell.finger_bodies]
+        g for g in range(cell.model.ngeom) if cell.geom_body[g] in cell.finger_bodies
+    ]
     saved = cell.model.geom_friction[slippery].copy()
     cell.model.geom_friction[slippery] = [0.002, 0.0, 0.0]  # 2 x 20 N x 0.002 < its 0.24 N weight
     try:  # close again (holding) and lift
@@ -209,8 +225,17 @@ def test_summary_intervals_and_table():
     low, high = wilson_interval(100, 100)
     assert high == 1.0 and 0.96 < low < 0.97
     assert wilson_interval(0, 10)[0] == 0.0
-    records = [{"success": i % 4 != 0, "failed_stage": None if i % 4 else "close", "box_noise_px": 0.0,
-                "shape": "box" if i % 2 else "sphere", "grasp_error_mm": float(i), "wall_s": 0.2} for i in range(8)]
+    records = [
+        {
+            "success": i % 4 != 0,
+            "failed_stage": None if i % 4 else "close",
+            "box_noise_px": 0.0,
+            "shape": "box" if i % 2 else "sphere",
+            "grasp_error_mm": float(i),
+            "wall_s": 0.2,
+        }
+        for i in range(8)
+    ]
     summary = summarize(records)
     condition = summary["conditions"][0]
     assert condition["successes"] == 6 and condition["failures_by_stage"] == {"close": 2}
@@ -222,8 +247,20 @@ def test_summary_intervals_and_table():
 def test_sim_eval_command_writes_results_and_refuses_an_existing_folder(tmp_path):
     out = tmp_path / "eval"
     # The installed command, as a user runs it.
-    command = [str(Path(sys.executable).parent / "vla-r1"), "sim", "eval", "--episodes", "4", "--seed", "3",
-               "--video-episodes", "1", "--no-progress", "--out", str(out)]
+    command = [
+        str(Path(sys.executable).parent / "vla-r1"),
+        "sim",
+        "eval",
+        "--episodes",
+        "4",
+        "--seed",
+        "3",
+        "--video-episodes",
+        "1",
+        "--no-progress",
+        "--out",
+        str(out),
+    ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "4 of 4 episodes succeeded" in done.stdout
@@ -256,12 +293,12 @@ def test_instability_detector_fires(cell, tmp_path, monkeypatch):
 
 def test_the_pipeline_plans_the_task_when_given_a_task_config(cell):
     from vla_r1_model.actions import Affordance
-    from vla_r1_robot.perception.grounding import GroundingConfig
     from vla_r1_robot.motion.kinematics import RobotModel
-    from vla_r1_robot.pipeline import Pipeline
     from vla_r1_robot.motion.planning import PinocchioPlanner
     from vla_r1_robot.motion.safety import SafetyConfig
     from vla_r1_robot.motion.task import TaskConfig
+    from vla_r1_robot.perception.grounding import GroundingConfig
+    from vla_r1_robot.pipeline import Pipeline
 
     cell.reset(sample_layout(14), READY)
     frame = cell.render_frame()
@@ -269,15 +306,31 @@ def test_the_pipeline_plans_the_task_when_given_a_task_config(cell):
     planner = PinocchioPlanner(RobotModel.from_urdf(str(cell.urdf), "panda_hand"), SafetyConfig())
 
     def run(task_config):
-        pipeline = Pipeline(None, GroundingConfig(), SafetyConfig(), planner, cell.config.camera.base_T_camera(),
-                            start_positions=READY, task_config=task_config)
+        pipeline = Pipeline(
+            None,
+            GroundingConfig(),
+            SafetyConfig(),
+            planner,
+            cell.config.camera.base_T_camera(),
+            start_positions=READY,
+            task_config=task_config,
+        )
         return pipeline.run_action(frame, Affordance(b["x"], b["y"], b["width"], b["height"]), "pick up the red box")
 
     outcome = run(TaskConfig())
-    assert outcome.ok and outcome.task_plan.step_names() == ["gripper:open", "arm:approach", "gripper:close", "arm:lift"]
+    assert outcome.ok and outcome.task_plan.step_names() == [
+        "gripper:open",
+        "arm:approach",
+        "gripper:close",
+        "arm:lift",
+    ]
     assert outcome.plan is outcome.task_plan.arm_segments[0].trajectory
-    assert outcome.to_dict()["task_plan"]["steps"][2] == {"type": "gripper", "action": "close", "width_m": 0.0,
-                                                          "force_n": 20.0}
+    assert outcome.to_dict()["task_plan"]["steps"][2] == {
+        "type": "gripper",
+        "action": "close",
+        "width_m": 0.0,
+        "force_n": 20.0,
+    }
     refused = run(TaskConfig(lift_height_m=1.5))
     assert refused.failed_stage == "safety" and "lift segment" in refused.error and refused.violations
     assert run(None).task_plan is None  # without a task config: the grounded targets only, as before

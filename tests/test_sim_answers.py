@@ -1,4 +1,5 @@
 """The ground-truth answer source writes VLA-R1's exact output format for the object the instruction names."""
+
 from __future__ import annotations
 
 import re
@@ -11,15 +12,21 @@ from vla_r1_model.policy import Policy
 from vla_r1_robot.sim.policies import GroundTruthBackend, named_object
 
 BOXES = {
-    "red_box": {"box_pixels": {"x_min": 236, "y_min": 229, "x_max": 284, "y_max": 263},
-                "box_normalized": {"x": 0.40625, "y": 0.5125, "width": 0.075, "height": 0.070833}},
-    "yellow_box": {"box_pixels": {"x_min": 369, "y_min": 194, "x_max": 403, "y_max": 226},
-                   "box_normalized": {"x": 0.603125, "y": 0.4375, "width": 0.053125, "height": 0.066667}},
+    "red_box": {
+        "box_pixels": {"x_min": 236, "y_min": 229, "x_max": 284, "y_max": 263},
+        "box_normalized": {"x": 0.40625, "y": 0.5125, "width": 0.075, "height": 0.070833},
+    },
+    "yellow_box": {
+        "box_pixels": {"x_min": 369, "y_min": 194, "x_max": 403, "y_max": 226},
+        "box_normalized": {"x": 0.603125, "y": 0.4375, "width": 0.053125, "height": 0.066667},
+    },
     "blue_sphere": None,  # hidden from the camera
 }
 IMAGE = Image.new("RGB", (640, 480))
-FORMAT = re.compile(r'^<think>[^<]+</think> so, the answer is <output>\{"x": \d\.\d{6}, "y": \d\.\d{6}, '
-                    r'"width": \d\.\d{6}, "height": \d\.\d{6}\}</output>$')
+FORMAT = re.compile(
+    r'^<think>[^<]+</think> so, the answer is <output>\{"x": \d\.\d{6}, "y": \d\.\d{6}, '
+    r'"width": \d\.\d{6}, "height": \d\.\d{6}\}</output>$'
+)
 
 
 def test_the_box_of_the_named_object_in_the_exact_format():
@@ -32,8 +39,12 @@ def test_the_box_of_the_named_object_in_the_exact_format():
 
 
 def test_noise_moves_the_box_and_is_reproducible():
-    answers = [Policy(GroundTruthBackend(lambda: {"boxes": BOXES}, noise_px=5.0, seed=3)).predict(
-        IMAGE, "pick up the red box", "affordance").prediction.action for _ in range(2)]
+    answers = [
+        Policy(GroundTruthBackend(lambda: {"boxes": BOXES}, noise_px=5.0, seed=3))
+        .predict(IMAGE, "pick up the red box", "affordance")
+        .prediction.action
+        for _ in range(2)
+    ]
     assert answers[0] == answers[1] != Affordance(0.40625, 0.5125, 0.075, 0.070833)
     assert abs(answers[0].x - 0.40625) * 640 < 30
 

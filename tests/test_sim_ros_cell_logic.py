@@ -1,5 +1,6 @@
 """The ROS-free parts of the simulated cell node: the JointTrajectoryController-like follower and the
 hand-eye YAML it writes for the node."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,13 +1,14 @@
 """The task layer: grounded targets -> gripper commands and arm segments, safety on every segment."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from vla_r1_robot.perception.grounding import GraspTarget, GroundedTargets, GroundingConfig, PathTarget
 from vla_r1_robot.motion.robot_profile import PANDA
 from vla_r1_robot.motion.safety import SafetyConfig
 from vla_r1_robot.motion.task import ArmSegment, GripperCommand, TaskConfig, TaskError, fingertip_points, plan_task
+from vla_r1_robot.perception.grounding import GraspTarget, GroundedTargets, GroundingConfig, PathTarget
 
 READY = PANDA.ready_positions()
 GROUNDING = GroundingConfig()
@@ -20,9 +21,23 @@ def _grasp_targets(grasp_point=(0.55, 0.0, 0.05)) -> GroundedTargets:
         base_T_grasp = np.eye(4)
         base_T_grasp[:3, :3] = TOP_DOWN
         base_T_grasp[:3, 3] = np.add(grasp_point, (0.0, 0.0, offset))
-        targets.append(GraspTarget(role, base_T_grasp, base_T_grasp @ GROUNDING.grasp_T_tip, (320.0, 240.0),
-                                   (300.0, 220.0, 340.0, 260.0), 0.7, 100, 100, TOP_DOWN[:, 2], TOP_DOWN[:, 1], 0.0,
-                                   "box", 0))
+        targets.append(
+            GraspTarget(
+                role,
+                base_T_grasp,
+                base_T_grasp @ GROUNDING.grasp_T_tip,
+                (320.0, 240.0),
+                (300.0, 220.0, 340.0, 260.0),
+                0.7,
+                100,
+                100,
+                TOP_DOWN[:, 2],
+                TOP_DOWN[:, 1],
+                0.0,
+                "box",
+                0,
+            )
+        )
     return GroundedTargets("grasp", tuple(targets), 0.0)
 
 
@@ -54,15 +69,23 @@ def test_pick_plan_has_gripper_and_lift_steps_in_order(planner):
     # Each segment starts where the previous one ended, and ends at its last target.
     np.testing.assert_allclose(lift.trajectory.positions[0], approach.trajectory.positions[-1])
     for segment in (approach, lift):
-        np.testing.assert_allclose(planner.robot.fk(segment.trajectory.positions[-1]), segment.targets_base_T_tip[-1],
-                                   atol=1e-3)
+        np.testing.assert_allclose(
+            planner.robot.fk(segment.trajectory.positions[-1]), segment.targets_base_T_tip[-1], atol=1e-3
+        )
 
 
 def test_place_adds_carry_release_and_retreat(planner):
     config = TaskConfig(place_position_base_m=(0.45, 0.2, 0.03))
     plan = plan_task(_grasp_targets(), planner, READY, SafetyConfig(), GROUNDING.grasp_T_tip, config)
-    assert plan.step_names() == ["gripper:open", "arm:approach", "gripper:close", "arm:lift", "arm:place",
-                                 "gripper:open", "arm:retreat"]
+    assert plan.step_names() == [
+        "gripper:open",
+        "arm:approach",
+        "gripper:close",
+        "arm:lift",
+        "arm:place",
+        "gripper:open",
+        "arm:retreat",
+    ]
     place = plan.steps[4]
     np.testing.assert_allclose(place.grasp_points_base_m[-1], [0.45, 0.2, 0.03], atol=1e-12)
     # The carry is split so that no step exceeds the safety step rule.
@@ -76,20 +99,37 @@ def test_trajectory_holds_the_gripper_state(planner):
         base_T_grasp = np.eye(4)
         base_T_grasp[:3, :3] = TOP_DOWN
         base_T_grasp[:3, 3] = (x, 0.0, 0.12)
-        poses.append(PathTarget("waypoint", float(k), base_T_grasp, base_T_grasp @ GROUNDING.grasp_T_tip,
-                                ((1.0, 1.0),), np.array([x, 0.0, 0.0]), 0.12, 0.7, 9, 9))
+        poses.append(
+            PathTarget(
+                "waypoint",
+                float(k),
+                base_T_grasp,
+                base_T_grasp @ GROUNDING.grasp_T_tip,
+                ((1.0, 1.0),),
+                np.array([x, 0.0, 0.0]),
+                0.12,
+                0.7,
+                9,
+                9,
+            )
+        )
     targets = GroundedTargets("path", tuple(poses), 0.0)
-    plan = plan_task(targets, planner, READY, SafetyConfig(), GROUNDING.grasp_T_tip, TaskConfig(trajectory_gripper="close"))
+    plan = plan_task(
+        targets, planner, READY, SafetyConfig(), GROUNDING.grasp_T_tip, TaskConfig(trajectory_gripper="close")
+    )
     assert plan.kind == "path"
     assert plan.step_names() == ["gripper:close", "arm:path"]
     assert isinstance(plan.steps[1], ArmSegment) and len(plan.steps[1].targets_base_T_tip) == 6
 
 
-@pytest.mark.parametrize("config, segment", [
-    (TaskConfig(lift_height_m=1.2), "lift"),  # above the workspace's 1 m ceiling
-    (TaskConfig(place_position_base_m=(1.5, 0.0, 0.05)), "place"),  # beyond the workspace box and the reach
-    (TaskConfig(place_position_base_m=(0.5, 0.2, 0.0)), "place"),  # fingertips into the table
-])
+@pytest.mark.parametrize(
+    "config, segment",
+    [
+        (TaskConfig(lift_height_m=1.2), "lift"),  # above the workspace's 1 m ceiling
+        (TaskConfig(place_position_base_m=(1.5, 0.0, 0.05)), "place"),  # beyond the workspace box and the reach
+        (TaskConfig(place_position_base_m=(0.5, 0.2, 0.0)), "place"),  # fingertips into the table
+    ],
+)
 def test_safety_refuses_a_lift_or_place_outside_the_workspace(config, segment):
     # Refused before anything is planned: no planner is even needed.
     with pytest.raises(TaskError) as caught:
@@ -113,8 +153,14 @@ def test_the_real_fingertip_points_are_checked_not_only_the_pad_centre():
     np.testing.assert_allclose(points[:, 2], 0.014 - 0.00925)
     assert np.ptp(points[:, 1]) == pytest.approx(0.08 + 2 * 0.0076)
     with pytest.raises(TaskError, match=r"tool_min_height|fingertip"):
-        plan_task(_grasp_targets((0.55, 0.0, 0.033)), None, READY, SafetyConfig(tool_min_z_m=0.005),
-                  GROUNDING.grasp_T_tip, TaskConfig(grasp_depth_m=0.02))
+        plan_task(
+            _grasp_targets((0.55, 0.0, 0.033)),
+            None,
+            READY,
+            SafetyConfig(tool_min_z_m=0.005),
+            GROUNDING.grasp_T_tip,
+            TaskConfig(grasp_depth_m=0.02),
+        )
 
 
 def test_task_config_is_validated():

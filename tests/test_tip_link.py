@@ -3,6 +3,7 @@
 Before: `--tip panda_link0` crashed the replay with a segmentation fault inside pinocchio's IK (and left an
 empty results.jsonl behind); `--tip panda_link1` ended in a raw TypeError from the IK step.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -12,8 +13,8 @@ import pytest
 
 from vla_r1_robot.motion.kinematics import RobotModel
 from vla_r1_robot.motion.planning import PinocchioPlanner, PlannerConfig
-from vla_r1_robot.pipeline import build_planner
 from vla_r1_robot.motion.safety import SafetyConfig
+from vla_r1_robot.pipeline import build_planner
 
 # base_link -(fixed)-> flange_mount; base_link -(revolute z)-> link1 -(revolute y)-> link2 -(fixed)-> tool
 TWO_JOINT_URDF = """<?xml version="1.0"?>
@@ -61,8 +62,11 @@ def test_a_tip_whose_joints_are_all_locked_is_refused(two_joint_urdf):
 def test_a_two_joint_chain_cannot_take_a_pose_or_a_position(two_joint_urdf):
     robot = RobotModel.from_urdf(two_joint_urdf, "tool")
     assert (robot.position_dof, robot.pose_dof) == (2, 2)
-    with pytest.raises(ValueError, match=r"'tool' cannot be placed at a 6-D pose.*2 joint\(s\) \['joint1', 'joint2'\]"
-                                         r".*2 of the 6 dimensions"):
+    with pytest.raises(
+        ValueError,
+        match=r"'tool' cannot be placed at a 6-D pose.*2 joint\(s\) \['joint1', 'joint2'\]"
+        r".*2 of the 6 dimensions",
+    ):
         PinocchioPlanner(robot, SafetyConfig())
     with pytest.raises(ValueError, match=r"cannot be placed at a 3-D position.*2 of the 3 dimensions"):
         PinocchioPlanner(robot, SafetyConfig(), PlannerConfig(position_only=True))
@@ -75,11 +79,14 @@ def test_a_two_joint_chain_cannot_take_a_pose_or_a_position(two_joint_urdf):
         robot.ik(target[:3, 3], np.zeros(2), position_only=True)
 
 
-@pytest.mark.parametrize("tip, message", [
-    ("panda_link0", "is not moved by any joint"),  # was: segmentation fault in IK
-    ("panda_link1", r"1 joint\(s\) \['panda_joint1'\], which move it in 1 of the 6"),  # was: raw TypeError
-    ("panda_link5", "5 of the 6 dimensions"),  # was: every target "unreachable" after a full IK search
-])
+@pytest.mark.parametrize(
+    "tip, message",
+    [
+        ("panda_link0", "is not moved by any joint"),  # was: segmentation fault in IK
+        ("panda_link1", r"1 joint\(s\) \['panda_joint1'\], which move it in 1 of the 6"),  # was: raw TypeError
+        ("panda_link5", "5 of the 6 dimensions"),  # was: every target "unreachable" after a full IK search
+    ],
+)
 def test_panda_tips_near_the_root_are_refused_by_build_planner(panda_urdf, tip, message):
     with pytest.raises(ValueError, match=message):
         build_planner(str(panda_urdf), tip, SafetyConfig())
@@ -112,8 +119,25 @@ def test_replay_refuses_a_root_tip_before_writing_anything(panda_urdf, tmp_path,
     answer = '<output>{"x": 0.5, "y": 0.5, "width": 0.1, "height": 0.1}</output>'
     for tip in ("panda_link0", "panda_link1"):
         out = tmp_path / f"replay_{tip}"
-        code = main(["replay", str(scene.bag_path), "--instruction", "pick it up", "--task", "affordance",
-                     "--answer", answer, "--urdf", str(panda_urdf), "--tip", tip, "--out", str(out), "--no-progress"])
+        code = main(
+            [
+                "replay",
+                str(scene.bag_path),
+                "--instruction",
+                "pick it up",
+                "--task",
+                "affordance",
+                "--answer",
+                answer,
+                "--urdf",
+                str(panda_urdf),
+                "--tip",
+                tip,
+                "--out",
+                str(out),
+                "--no-progress",
+            ]
+        )
         err = capsys.readouterr().err
         assert code == 2, err
         assert f"tip link '{tip}'" in err and "panda.urdf" in err
@@ -124,6 +148,23 @@ def test_bench_pipeline_refuses_a_root_tip(panda_urdf, tmp_path, capsys):
     from vla_r1_cli.main import main
 
     out = tmp_path / "bench.json"
-    assert main(["bench", "pipeline", "--urdf", str(panda_urdf), "--tip", "panda_link0", "--frames", "1",
-                 "--repeats", "1", "--json", str(out)]) == 2
+    assert (
+        main(
+            [
+                "bench",
+                "pipeline",
+                "--urdf",
+                str(panda_urdf),
+                "--tip",
+                "panda_link0",
+                "--frames",
+                "1",
+                "--repeats",
+                "1",
+                "--json",
+                str(out),
+            ]
+        )
+        == 2
+    )
     assert "tip link 'panda_link0' is not moved by any joint" in capsys.readouterr().err and not out.exists()

@@ -1,4 +1,5 @@
 """The accelerate configs parse, name real layer classes, and the launch entry point exists."""
+
 from __future__ import annotations
 
 from pathlib import Path

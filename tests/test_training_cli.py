@@ -1,4 +1,5 @@
 """`vla-r1 train convert|sft|grpo|export` and `vla-r1 eval`; configs; the evaluation table."""
+
 from __future__ import annotations
 
 import json
@@ -13,8 +14,8 @@ from training.data import VLARecord, write_sharegpt
 from training.evaluate import evaluate, format_table
 from training.grpo import GRPORunConfig
 from training.sft import SFTRunConfig
-from vla_r1_model.backends.base import GenerationResult
 from vla_r1_cli.main import main
+from vla_r1_model.backends.base import GenerationResult
 
 
 def records_with_images(tmp_path, count=4):
@@ -23,29 +24,63 @@ def records_with_images(tmp_path, count=4):
     for i in range(count):
         Image.new("RGB", (56, 56), (60 * i, 30, 90)).save(tmp_path / "images" / f"{i}.png")
         if i % 2 == 0:
-            records.append(VLARecord(f"a{i}", "affordance", f"images/{i}.png", f"open drawer {i}",
-                                     {"x": 0.5, "y": 0.5, "width": 0.2, "height": 0.2}, reasoning="look"))
+            records.append(
+                VLARecord(
+                    f"a{i}",
+                    "affordance",
+                    f"images/{i}.png",
+                    f"open drawer {i}",
+                    {"x": 0.5, "y": 0.5, "width": 0.2, "height": 0.2},
+                    reasoning="look",
+                )
+            )
         else:
-            records.append(VLARecord(f"t{i}", "trajectory", f"images/{i}.png", f"reach mug {i}",
-                                     [[0.1, 0.1], [0.2, 0.2], [0.3, 0.3]], reasoning="move"))
+            records.append(
+                VLARecord(
+                    f"t{i}",
+                    "trajectory",
+                    f"images/{i}.png",
+                    f"reach mug {i}",
+                    [[0.1, 0.1], [0.2, 0.2], [0.3, 0.3]],
+                    reasoning="move",
+                )
+            )
     return records
 
 
 # ----------------------------------------------------------------------------- configs
 def test_config_yaml_overrides_and_validation(tmp_path):
-    config = load_config(GRPORunConfig, "training/configs/grpo.yaml", ["train_file=x.json", "learning_rate=1e-6",
-                                                                       "report_to=[tensorboard,wandb]", "val_file=null"])
+    config = load_config(
+        GRPORunConfig,
+        "training/configs/grpo.yaml",
+        ["train_file=x.json", "learning_rate=1e-6", "report_to=[tensorboard,wandb]", "val_file=null"],
+    )
     # reference defaults (docs/training.md) and the overrides, with YAML strings turned into numbers
-    assert (config.num_generations, config.beta, config.epsilon, config.entropy_coef, config.temperature) == (5, 0.01, 0.2, 0.0, 1.0)
-    assert config.max_completion_length == 2048 and config.learning_rate == 1e-6 and config.report_to == ["tensorboard", "wandb"]
+    assert (config.num_generations, config.beta, config.epsilon, config.entropy_coef, config.temperature) == (
+        5,
+        0.01,
+        0.2,
+        0.0,
+        1.0,
+    )
+    assert (
+        config.max_completion_length == 2048
+        and config.learning_rate == 1e-6
+        and config.report_to == ["tensorboard", "wandb"]
+    )
     per_step = config.per_device_train_batch_size * 8 * config.gradient_accumulation_steps
     per_generation = config.per_device_train_batch_size * 8 * config.steps_per_generation
     assert (per_step, per_generation) == (128 * 5, 512 * 5)  # 8 processes, as the file says
     sft = load_config(SFTRunConfig, "training/configs/sft.yaml", ["finetune=qlora", "max_steps=3"])
     assert sft.finetune == "qlora" and sft.max_steps == 3 and sft.learning_rate == 1e-5 and sft.completion_only_loss
-    for bad, message in ((["finetune=half"], "finetune"), (["learning_rate=abc"], "learning_rate"),
-                         (["lern_rate=1"], "unknown key"), (["num_generations=1"], "generations"),
-                         (["rewards=[nope]"], "rewards"), (["per_device_train_batch_size=0"], "per_device")):
+    for bad, message in (
+        (["finetune=half"], "finetune"),
+        (["learning_rate=abc"], "learning_rate"),
+        (["lern_rate=1"], "unknown key"),
+        (["num_generations=1"], "generations"),
+        (["rewards=[nope]"], "rewards"),
+        (["per_device_train_batch_size=0"], "per_device"),
+    ):
         with pytest.raises(ConfigError, match=message):
             load_config(GRPORunConfig, "training/configs/grpo.yaml", ["train_file=x", *bad])
     with pytest.raises(ConfigError, match="key=value"):
@@ -66,17 +101,46 @@ def test_cli_print_config_and_usage_errors(tmp_path, capsys):
 def test_cli_convert_sharerobot_samples(testdata, tmp_path, capsys):
     out = tmp_path / "records.jsonl"
     report = tmp_path / "report.json"
-    code = main(["train", "convert", "--data", str(testdata / "sharerobot" / "sharerobot_samples.json"),
-                 "--out", str(out), "--format", "records", "--report", str(report),
-                 "--image-template", "{dataset}/{id}.jpg", "--skip-image-check"])  # annotations only: no images here
+    code = main(
+        [
+            "train",
+            "convert",
+            "--data",
+            str(testdata / "sharerobot" / "sharerobot_samples.json"),
+            "--out",
+            str(out),
+            "--format",
+            "records",
+            "--report",
+            str(report),
+            "--image-template",
+            "{dataset}/{id}.jpg",
+            "--skip-image-check",
+        ]
+    )  # annotations only: no images here
     assert code == 0
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["task"] for r in lines] == ["affordance", "trajectory"]
     assert lines[0]["image"].endswith("bridge/2486.jpg")
     assert json.loads(report.read_text())["rejected"] == 0
     # without --skip-image-check a record whose image is missing is rejected with the reason
-    assert main(["train", "convert", "--data", str(testdata / "sharerobot" / "sharerobot_samples.json"),
-                 "--out", str(out), "--format", "records", "--image-template", "{dataset}/{id}.jpg"]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "convert",
+                "--data",
+                str(testdata / "sharerobot" / "sharerobot_samples.json"),
+                "--out",
+                str(out),
+                "--format",
+                "records",
+                "--image-template",
+                "{dataset}/{id}.jpg",
+            ]
+        )
+        == 2
+    )
     assert "image not found" in capsys.readouterr().err
 
 
@@ -84,10 +148,15 @@ def test_cli_convert_reports_bad_records_and_writes_hf_splits(tmp_path, capsys):
     records = records_with_images(tmp_path, 6)
     source = write_sharegpt(records, tmp_path / "cot.json")
     items = json.loads(source.read_text())
-    items.append({"image": "images/0.png", "conversations": [{"from": "human", "value": "hi"}, {"from": "gpt", "value": "x"}]})
+    items.append(
+        {"image": "images/0.png", "conversations": [{"from": "human", "value": "hi"}, {"from": "gpt", "value": "x"}]}
+    )
     source.write_text(json.dumps(items))
     out = tmp_path / "hf"
-    assert main(["train", "convert", "--data", str(source), "--out", str(out), "--format", "hf", "--val-fraction", "0.34"]) == 0
+    assert (
+        main(["train", "convert", "--data", str(source), "--out", str(out), "--format", "hf", "--val-fraction", "0.34"])
+        == 0
+    )
     captured = capsys.readouterr()
     assert "1 rejected" in captured.err and "cannot tell the task" in captured.err
     summary = json.loads(captured.out.strip().splitlines()[-1])
@@ -133,16 +202,25 @@ def test_evaluate_table_and_parse_failures(tmp_path):
     }
     report = evaluate(Policy(ScriptedBackend(answers)), records, base_dir=tmp_path, progress=False)
     table, parsed = report["table"], report["table_parsed"]
-    assert table["IoU"] == pytest.approx((100 + 100 / 3 + 0) / 3) and parsed["IoU"] == pytest.approx((100 + 100 / 3) / 2)
+    assert table["IoU"] == pytest.approx((100 + 100 / 3 + 0) / 3) and parsed["IoU"] == pytest.approx(
+        (100 + 100 / 3) / 2
+    )
     # all samples: the failed trajectory counts as the grid's diagonal (1000·√2) in DFD, HD and RMSE alike
-    worst = 1000 * 2 ** 0.5
+    worst = 1000 * 2**0.5
     for column in ("DFD", "HD", "RMSE", "Avg"):
         assert table[column] == pytest.approx((0 + 100 + worst) / 3) and parsed[column] == pytest.approx(50.0)
-    assert report["protocol"]["failure_values"] == {"IoU": 0.0, "DFD": pytest.approx(worst), "HD": pytest.approx(worst),
-                                                    "RMSE": pytest.approx(worst)}
+    assert report["protocol"]["failure_values"] == {
+        "IoU": 0.0,
+        "DFD": pytest.approx(worst),
+        "HD": pytest.approx(worst),
+        "RMSE": pytest.approx(worst),
+    }
     assert report["decoding"]["do_sample"] is False and report["decoding"]["max_new_tokens"] == 1024
     assert report["parse_failures"] == 2 and report["parse_failure_rate"] == pytest.approx(2 / 6)
-    assert report["parse_failure_rate_by_task"] == {"affordance": pytest.approx(1 / 3), "trajectory": pytest.approx(1 / 3)}
+    assert report["parse_failure_rate_by_task"] == {
+        "affordance": pytest.approx(1 / 3),
+        "trajectory": pytest.approx(1 / 3),
+    }
     assert report["paper_vla_r1_3b"]["in_domain"]["IoU"] == 36.51
     assert report["per_sample"][0]["reward"] == pytest.approx(1.0)
     text = format_table(report)
@@ -155,29 +233,60 @@ def test_cli_eval_on_tiny_checkpoint(tiny_checkpoint, tmp_path, capsys):
     records = records_with_images(tmp_path, 2)
     data = write_sharegpt(records, tmp_path / "val.json")
     out = tmp_path / "report.json"
-    code = main(["eval", "--model", str(tiny_checkpoint), "--data", str(data), "--out", str(out),
-                 "--max-new-tokens", "6", "--no-progress", "--device", "cpu"])
+    code = main(
+        [
+            "eval",
+            "--model",
+            str(tiny_checkpoint),
+            "--data",
+            str(data),
+            "--out",
+            str(out),
+            "--max-new-tokens",
+            "6",
+            "--no-progress",
+            "--device",
+            "cpu",
+        ]
+    )
     assert code == 0
     report = json.loads(out.read_text())
     assert set(report["table"]) == {"IoU", "DFD", "HD", "RMSE", "Avg"}
     assert report["samples"] == 2 and len(report["per_sample"]) == 2
     # random weights never answer: every sample fails and counts with the protocol's failure values
     assert report["parse_failure_rate"] == 1.0 and report["table"]["IoU"] == 0.0
-    assert report["table"]["DFD"] == pytest.approx(1000 * 2 ** 0.5) and report["table_parsed"]["DFD"] is None
-    assert report["answer_source"]["kind"] == "transformers" and report["answer_source"]["model"] == str(tiny_checkpoint)
+    assert report["table"]["DFD"] == pytest.approx(1000 * 2**0.5) and report["table_parsed"]["DFD"] is None
+    assert report["answer_source"]["kind"] == "transformers" and report["answer_source"]["model"] == str(
+        tiny_checkpoint
+    )
     assert report["decoding"]["max_new_tokens"] == 6 and report["protocol"]["version"] == 2
     assert "| this run, all samples |" in capsys.readouterr().out
-    assert main(["eval", "--model", str(tiny_checkpoint), "--data", str(tmp_path / "missing.json"),
-                 "--out", str(out)]) == 2
+    assert (
+        main(["eval", "--model", str(tiny_checkpoint), "--data", str(tmp_path / "missing.json"), "--out", str(out)])
+        == 2
+    )
 
 
 def test_cli_sft_lora_then_export(tiny_checkpoint, tmp_path, capsys):
     records = records_with_images(tmp_path, 2)
     data = write_sharegpt(records, tmp_path / "train.json")
     run = tmp_path / "run"
-    code = main(["train", "sft", f"model={tiny_checkpoint}", f"train_file={data}", f"output_dir={run}", "max_steps=1",
-                 "per_device_train_batch_size=2", "finetune=lora", "lora_r=4", "lora_alpha=8", "report_to=none",
-                 "max_pixels=3136"])
+    code = main(
+        [
+            "train",
+            "sft",
+            f"model={tiny_checkpoint}",
+            f"train_file={data}",
+            f"output_dir={run}",
+            "max_steps=1",
+            "per_device_train_batch_size=2",
+            "finetune=lora",
+            "lora_r=4",
+            "lora_alpha=8",
+            "report_to=none",
+            "max_pixels=3136",
+        ]
+    )
     assert code == 0
     metrics = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert metrics["global_step"] == 1 and (run / "adapter_model.safetensors").is_file()
@@ -193,12 +302,35 @@ def test_convert_refuses_ids_that_leave_the_image_folder(tmp_path, capsys):
     meta = {"original_width": 64, "original_height": 48, "original_dataset": "x"}
     box = {"x": 1, "y": 1, "width": 10, "height": 10}
     data = tmp_path / "images" / "sharerobot.json"
-    data.write_text(json.dumps([{"id": "1.jpg", "meta_data": meta, "instruction": "pick", "affordance": box},
-                                {"id": "../secret.jpg", "meta_data": meta, "instruction": "pick", "affordance": box},
-                                {"id": "/etc/hostname", "meta_data": meta, "instruction": "pick", "affordance": box}]))
+    data.write_text(
+        json.dumps(
+            [
+                {"id": "1.jpg", "meta_data": meta, "instruction": "pick", "affordance": box},
+                {"id": "../secret.jpg", "meta_data": meta, "instruction": "pick", "affordance": box},
+                {"id": "/etc/hostname", "meta_data": meta, "instruction": "pick", "affordance": box},
+            ]
+        )
+    )
     report = tmp_path / "report.json"
-    assert main(["train", "convert", "--data", str(data), "--task", "affordance", "--out", str(tmp_path / "out.jsonl"),
-                 "--format", "records", "--report", str(report)]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "convert",
+                "--data",
+                str(data),
+                "--task",
+                "affordance",
+                "--out",
+                str(tmp_path / "out.jsonl"),
+                "--format",
+                "records",
+                "--report",
+                str(report),
+            ]
+        )
+        == 0
+    )
     written = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert [r["id"] for r in written] == ["sharerobot-affordance-1.jpg"]
     reasons = [b["reason"] for b in json.loads(report.read_text())["bad"]]
@@ -210,8 +342,10 @@ def test_convert_rejects_records_whose_image_is_missing(tmp_path, capsys):
     (tmp_path / "images" / "1.png").unlink()
     source = write_sharegpt(records, tmp_path / "cot.json")
     report = tmp_path / "report.json"
-    assert main(["train", "convert", "--data", str(source), "--out", str(tmp_path / "o.jsonl"),
-                 "--report", str(report)]) == 0
+    assert (
+        main(["train", "convert", "--data", str(source), "--out", str(tmp_path / "o.jsonl"), "--report", str(report)])
+        == 0
+    )
     assert json.loads(report.read_text())["bad"][0]["reason"].startswith("image not found")
     assert len((tmp_path / "o.jsonl").read_text().splitlines()) == 1
 
@@ -244,8 +378,22 @@ def test_eval_json_names_the_real_answer_source(tmp_path, capsys):
     data = write_sharegpt(records, tmp_path / "val.json")
     out = tmp_path / "eval.json"
     out.write_text("earlier result")
-    assert main(["eval", "--answer", "<output>[[0.1, 0.1], [0.2, 0.2]]</output>", "--data", str(data),
-                 "--out", str(out), "--no-progress", "--sample"]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "--answer",
+                "<output>[[0.1, 0.1], [0.2, 0.2]]</output>",
+                "--data",
+                str(data),
+                "--out",
+                str(out),
+                "--no-progress",
+                "--sample",
+            ]
+        )
+        == 0
+    )
     report = json.loads(out.read_text())
     assert report["answer_source"] == {"kind": "fixed_answer", "answer": "<output>[[0.1, 0.1], [0.2, 0.2]]</output>"}
     assert report["model"] is None  # not the hub model: no model produced these answers
@@ -280,7 +428,9 @@ def test_configs_are_package_data():
     shipped = {p.relative_to(root / "training").as_posix() for p in (root / "training").glob("*/*.yaml")}
     assert shipped and all(any(Path(f).match(g) for g in globs) for f in shipped)
     extras = config["project"]["optional-dependencies"]
-    assert any(d.startswith("vllm") for d in extras["vllm"]) and any(d.startswith("deepspeed") for d in extras["deepspeed"])
+    assert any(d.startswith("vllm") for d in extras["vllm"]) and any(
+        d.startswith("deepspeed") for d in extras["deepspeed"]
+    )
     make_setup = re.search(r'-e "\.\[([^]]*)\]"', (root / "Makefile").read_text()).group(1).split(",")
     assert "train" in make_setup and "vllm" not in make_setup and "deepspeed" not in make_setup
 
@@ -290,13 +440,25 @@ def test_configs_are_trls_own_classes_parsed_by_trls_parser():
     and typed by TRL's parser, and what reaches the trainer is TRL's config object itself."""
     from trl import GRPOConfig, SFTConfig
 
-    sft = load_config(SFTRunConfig, "sft", ["train_file=x.json", "optim=adafactor", "warmup_steps=0.1",
-                                            "lr_scheduler_kwargs={min_lr: 1.0e-7}", "max_steps=100"])
+    sft = load_config(
+        SFTRunConfig,
+        "sft",
+        [
+            "train_file=x.json",
+            "optim=adafactor",
+            "warmup_steps=0.1",
+            "lr_scheduler_kwargs={min_lr: 1.0e-7}",
+            "max_steps=100",
+        ],
+    )
     assert isinstance(sft.trainer, SFTConfig) and sft.trainer.optim.value == "adafactor"
     assert sft.trainer.get_warmup_steps(100) == 10  # a warm-up fraction is TRL's warmup_steps < 1, not a step count
     assert sft.trainer.lr_scheduler_kwargs == {"min_lr": 1e-7}
-    grpo = load_config(GRPORunConfig, "grpo", ["train_file=x.json", "vllm_max_model_length=8192", "num_generations=4",
-                                               "per_device_train_batch_size=8"])
+    grpo = load_config(
+        GRPORunConfig,
+        "grpo",
+        ["train_file=x.json", "vllm_max_model_length=8192", "num_generations=4", "per_device_train_batch_size=8"],
+    )
     assert isinstance(grpo.trainer, GRPOConfig) and grpo.trainer.vllm_max_model_length == 8192
     assert grpo.num_generations == 4 and grpo.finetune == "full"  # one object reads both
     with pytest.raises(ConfigError, match="invalid int value"):

@@ -1,4 +1,5 @@
 """The CoT data engine against a local HTTP server speaking the chat-completions protocol."""
+
 from __future__ import annotations
 
 import json
@@ -33,10 +34,12 @@ class FakeTeacher:
         if "flaky" in text and not self.flaky_seen:
             self.flaky_seen = True
             return 500, {"error": "overloaded"}
-        steps = ("1. Task parsing: the instruction asks to pick up the cup, so the target is the cup's handle region. "
-                 "2. Scene understanding: a table with a cup and a plate; the cup stands clear of the plate. "
-                 "3. Region localization: the cup is on the left side, around (0.3, 0.4) in the image. "
-                 "4. Feasibility check: the handle faces the gripper and nothing blocks the approach.")
+        steps = (
+            "1. Task parsing: the instruction asks to pick up the cup, so the target is the cup's handle region. "
+            "2. Scene understanding: a table with a cup and a plate; the cup stands clear of the plate. "
+            "3. Region localization: the cup is on the left side, around (0.3, 0.4) in the image. "
+            "4. Feasibility check: the handle faces the gripper and nothing blocks the approach."
+        )
         if "far" in text:
             answer = '<output>{"x": 0.9, "y": 0.9, "width": 0.05, "height": 0.05}</output>'
         if "broken" in text:
@@ -84,8 +87,15 @@ def make_records(tmp_path, names):
     records = []
     for i, name in enumerate(names):
         Image.new("RGB", (64, 48), (i * 20, 100, 50)).save(tmp_path / "img" / f"{i}.png")
-        records.append(VLARecord(f"id{i}", "affordance", f"img/{i}.png", f"pick up the {name} cup",
-                                 {"x": 0.3, "y": 0.4, "width": 0.2, "height": 0.1}))
+        records.append(
+            VLARecord(
+                f"id{i}",
+                "affordance",
+                f"img/{i}.png",
+                f"pick up the {name} cup",
+                {"x": 0.3, "y": 0.4, "width": 0.2, "height": 0.1},
+            )
+        )
     return records
 
 
@@ -115,8 +125,9 @@ def test_engine_keeps_good_answers_rejects_bad_and_resumes(tmp_path, teacher_ser
     before = len(teacher.requests)
     again = run_cot_engine(records, config, base_dir=tmp_path, progress=False)
     assert (again.skipped, again.accepted, len(teacher.requests) - before) == (6, 2, 2)
-    retry = run_cot_engine(records, CotConfig(url, "teacher", str(out), retry_rejected=True, attempts=1),
-                           base_dir=tmp_path, progress=False)
+    retry = run_cot_engine(
+        records, CotConfig(url, "teacher", str(out), retry_rejected=True, attempts=1), base_dir=tmp_path, progress=False
+    )
     assert retry.skipped == 6 and retry.rejected == 2
 
 
@@ -131,11 +142,13 @@ def test_engine_counts_server_failures_and_retries_them_next_run(tmp_path):
 
 def test_judge_and_prompts():
     record = VLARecord("a", "trajectory", "x.png", "reach the mug", [[0.1, 0.1], [0.5, 0.5]])
-    good = ("<think>1. Task parsing: reach the mug on the table. 2. Object and gripper localization: the gripper starts at "
-            "the upper left, the mug sits near the centre of the image. "
-            "3. Scene constraints: the path is free of obstacles "
-            "between them. 4. Trajectory logic: move diagonally down and right from (0.1, 0.1) to the mug.</think> "
-            "so, the answer is <output>[[0.1, 0.1], [0.5, 0.5]]</output>")
+    good = (
+        "<think>1. Task parsing: reach the mug on the table. 2. Object and gripper localization: the gripper starts at "
+        "the upper left, the mug sits near the centre of the image. "
+        "3. Scene constraints: the path is free of obstacles "
+        "between them. 4. Trajectory logic: move diagonally down and right from (0.1, 0.1) to the mug.</think> "
+        "so, the answer is <output>[[0.1, 0.1], [0.5, 0.5]]</output>"
+    )
     assert judge(record, good, 0.99).accepted
     wrong_kind = '<think>x</think> <output>{"x": 0.1, "y": 0.1, "width": 0.1, "height": 0.1}</output>'
     assert "unusable" in judge(record, wrong_kind, 0.0).reason
@@ -151,21 +164,53 @@ def test_cli_cot(tmp_path, teacher_server, capsys):
     data = tmp_path / "records.jsonl"
     data.write_text("".join(json.dumps(r.to_dict()) + "\n" for r in records))
     out = tmp_path / "cot.jsonl"
-    code = cli_main(["train", "cot", "--teacher-url", url, "--teacher-model", "t", "--data", str(data),
-                     "--out", str(out), "--concurrency", "2", "--no-progress"])
+    code = cli_main(
+        [
+            "train",
+            "cot",
+            "--teacher-url",
+            url,
+            "--teacher-model",
+            "t",
+            "--data",
+            str(data),
+            "--out",
+            str(out),
+            "--concurrency",
+            "2",
+            "--no-progress",
+        ]
+    )
     assert code == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["accepted"] == 1 and summary["rejected"] == 1
-    assert cli_main(["train", "cot", "--teacher-url", url, "--teacher-model", "t", "--data", str(tmp_path / "none.json"),
-                     "--out", str(out)]) == 2
+    assert (
+        cli_main(
+            [
+                "train",
+                "cot",
+                "--teacher-url",
+                url,
+                "--teacher-model",
+                "t",
+                "--data",
+                str(tmp_path / "none.json"),
+                "--out",
+                str(out),
+            ]
+        )
+        == 2
+    )
 
 
 # Issue 15.4: the judge checks the reasoning, not only the <output> block.
 BOX = {"x": 0.7, "y": 0.65, "width": 0.2, "height": 0.2}
-GOOD_AFFORDANCE = ("1. Task parsing: the instruction is to pick up the red mug, so the graspable handle is the target. "
-                   "2. Scene understanding: a wooden table holds a red mug, a bowl and a spoon; the mug stands alone. "
-                   "3. Region localization: the mug is in the lower right part of the image, centred near (0.7, 0.65). "
-                   "4. Feasibility check: the handle faces the camera and the gripper can reach it without collisions.")
+GOOD_AFFORDANCE = (
+    "1. Task parsing: the instruction is to pick up the red mug, so the graspable handle is the target. "
+    "2. Scene understanding: a wooden table holds a red mug, a bowl and a spoon; the mug stands alone. "
+    "3. Region localization: the mug is in the lower right part of the image, centred near (0.7, 0.65). "
+    "4. Feasibility check: the handle faces the camera and the gripper can reach it without collisions."
+)
 
 
 def verdict_for(reasoning: str, answer=BOX, task="affordance", instruction="pick up the red mug"):
@@ -174,18 +219,31 @@ def verdict_for(reasoning: str, answer=BOX, task="affordance", instruction="pick
     return judge(record, f"<think>{reasoning}</think> so, the answer is <output>{output}</output>", 0.9)
 
 
-@pytest.mark.parametrize("reasoning, code", [
-    ("ok", "missing_steps"),
-    (GOOD_AFFORDANCE + " The mug is not visible; I guess the top-left corner.", "uncertain"),
-    (GOOD_AFFORDANCE.replace("in the lower right part of the image", "in the top-left corner"), "location_disagrees"),
-    (GOOD_AFFORDANCE.replace("(0.7, 0.65)", "(0.15, 0.2)"), "coordinates_disagree"),
-    (GOOD_AFFORDANCE + ' The answer is {"x": 0.7, "y": 0.65, "width": 0.2, "height": 0.2}.', "answer_leaked"),
-    ("1. Task parsing: grab. 2. Scene understanding: table. 3. Region localization: right. "
-     "4. Feasibility check: fine.", "too_short"),
-    (GOOD_AFFORDANCE.replace("Feasibility check", "Conclusion"), "missing_steps"),
-    (GOOD_AFFORDANCE.replace("pick up the red mug, so the graspable handle is the target", "do the task we were given here"),
-     "instruction_not_addressed"),
-])
+@pytest.mark.parametrize(
+    "reasoning, code",
+    [
+        ("ok", "missing_steps"),
+        (GOOD_AFFORDANCE + " The mug is not visible; I guess the top-left corner.", "uncertain"),
+        (
+            GOOD_AFFORDANCE.replace("in the lower right part of the image", "in the top-left corner"),
+            "location_disagrees",
+        ),
+        (GOOD_AFFORDANCE.replace("(0.7, 0.65)", "(0.15, 0.2)"), "coordinates_disagree"),
+        (GOOD_AFFORDANCE + ' The answer is {"x": 0.7, "y": 0.65, "width": 0.2, "height": 0.2}.', "answer_leaked"),
+        (
+            "1. Task parsing: grab. 2. Scene understanding: table. 3. Region localization: right. "
+            "4. Feasibility check: fine.",
+            "too_short",
+        ),
+        (GOOD_AFFORDANCE.replace("Feasibility check", "Conclusion"), "missing_steps"),
+        (
+            GOOD_AFFORDANCE.replace(
+                "pick up the red mug, so the graspable handle is the target", "do the task we were given here"
+            ),
+            "instruction_not_addressed",
+        ),
+    ],
+)
 def test_judge_rejects_reasoning_that_does_not_support_the_answer(reasoning, code):
     verdict = verdict_for(reasoning)
     assert verdict.score == pytest.approx(1.0)  # the <output> is perfect: only the reasoning is wrong
@@ -195,10 +253,12 @@ def test_judge_rejects_reasoning_that_does_not_support_the_answer(reasoning, cod
 def test_judge_accepts_grounded_reasoning_and_checks_trajectories():
     assert verdict_for(GOOD_AFFORDANCE).accepted
     path = [[0.2, 0.8], [0.5, 0.6], [0.8, 0.3]]
-    reasoning = ("1. Task parsing: move the sponge to the bowl on the right. 2. Object and gripper localization: the gripper "
-                 "holds the sponge at the lower left, the bowl is at the upper right around (0.8, 0.3). 3. Scene constraints: "
-                 "a cup stands in the middle, so the path passes above it. 4. Trajectory logic: rise from (0.2, 0.8), pass "
-                 "near (0.5, 0.6) and end over the bowl.")
+    reasoning = (
+        "1. Task parsing: move the sponge to the bowl on the right. 2. Object and gripper localization: the gripper "
+        "holds the sponge at the lower left, the bowl is at the upper right around (0.8, 0.3). 3. Scene constraints: "
+        "a cup stands in the middle, so the path passes above it. 4. Trajectory logic: rise from (0.2, 0.8), pass "
+        "near (0.5, 0.6) and end over the bowl."
+    )
     assert verdict_for(reasoning, path, "trajectory", "move the sponge to the bowl").accepted
     wrong = reasoning.replace("(0.8, 0.3)", "(0.1, 0.1)")
     assert verdict_for(wrong, path, "trajectory", "move the sponge to the bowl").code == "coordinates_disagree"

@@ -1,4 +1,5 @@
 """Data converters: ShareRobot -> VLA-R1 records, VLA-CoT ShareGPT <-> Hugging Face datasets."""
+
 from __future__ import annotations
 
 import json
@@ -36,8 +37,10 @@ def test_sharerobot_samples_convert_to_normalized_center_boxes(testdata):
     left, top, w, h = 352.87425387858815, 186.47871614766484, 19.296008229513156, 14.472006172134865
     # TOP-LEFT pixels -> CENTER normalized, 6 decimals
     assert affordance.answer == {
-        "x": round((left + w / 2) / 640, 6), "y": round((top + h / 2) / 480, 6),
-        "width": round(w / 640, 6), "height": round(h / 480, 6),
+        "x": round((left + w / 2) / 640, 6),
+        "y": round((top + h / 2) / 480, 6),
+        "width": round(w / 640, 6),
+        "height": round(h / 480, 6),
     }
     assert affordance.answer["x"] == pytest.approx(0.566441, abs=1e-6)  # (352.874 + 19.296 / 2) / 640
     assert trajectory.task == "trajectory" and trajectory.source == "sharerobot/bridge"
@@ -46,7 +49,12 @@ def test_sharerobot_samples_convert_to_normalized_center_boxes(testdata):
 
 
 def test_sharerobot_bad_records_are_reported_not_dropped():
-    good = {"id": 1, "meta_data": META, "instruction": "grab the cup", "affordance": {"x": 10, "y": 20, "width": 30, "height": 40}}
+    good = {
+        "id": 1,
+        "meta_data": META,
+        "instruction": "grab the cup",
+        "affordance": {"x": 10, "y": 20, "width": 30, "height": 40},
+    }
     raw = [
         good,
         {**good, "id": 2, "meta_data": {"original_width": 640}},
@@ -70,8 +78,13 @@ def test_sharerobot_bad_records_are_reported_not_dropped():
 
 def test_sharerobot_bad_trajectories():
     good = {"id": 1, "meta_data": META, "instruction": "reach", "points": [[0, 0], [320, 240], [640, 480]]}
-    raw = [good, {**good, "id": 2, "points": [[1, 1]]}, {**good, "id": 3, "points": [[1, 1], [2]]},
-           {**good, "id": 4, "points": [[1, 1], [1, 900]]}, {**good, "id": 5, "points": [[1, float("nan")], [2, 2]]}]
+    raw = [
+        good,
+        {**good, "id": 2, "points": [[1, 1]]},
+        {**good, "id": 3, "points": [[1, 1], [2]]},
+        {**good, "id": 4, "points": [[1, 1], [1, 900]]},
+        {**good, "id": 5, "points": [[1, float("nan")], [2, 2]]},
+    ]
     conversion = convert_sharerobot(raw, "trajectory")
     assert [r.answer for r in conversion.records] == [[[0.0, 0.0], [0.5, 0.5], [1.0, 1.0]]]
     assert [b.id for b in conversion.bad] == ["2", "3", "4", "5"]
@@ -79,7 +92,11 @@ def test_sharerobot_bad_trajectories():
 
 def test_plain_list_needs_task(tmp_path):
     path = tmp_path / "aff.json"
-    path.write_text(json.dumps([{"id": 1, "meta_data": META, "instruction": "x", "affordance": {"x": 1, "y": 1, "width": 2, "height": 2}}]))
+    path.write_text(
+        json.dumps(
+            [{"id": 1, "meta_data": META, "instruction": "x", "affordance": {"x": 1, "y": 1, "width": 2, "height": 2}}]
+        )
+    )
     with pytest.raises(ValueError, match="--task"):
         load_sharerobot(path)
     assert len(load_sharerobot(path, task="affordance").records) == 1
@@ -95,7 +112,9 @@ def make_records(tmp_path: Path, count: int = 4) -> list[VLARecord]:
             answer, task = {"x": 0.5, "y": 0.4, "width": 0.2, "height": 0.1 + i / 100}, "affordance"
         else:
             answer, task = [[0.1, 0.1], [0.3, 0.2 + i / 100], [0.6, 0.6]], "trajectory"
-        records.append(VLARecord(f"r{i}", task, f"images/{i}.png", f"pick up object {i}", answer, reasoning=f"step {i}"))
+        records.append(
+            VLARecord(f"r{i}", task, f"images/{i}.png", f"pick up object {i}", answer, reasoning=f"step {i}")
+        )
     return records
 
 
@@ -138,8 +157,10 @@ def test_sharegpt_bad_items_reported(tmp_path):
 
 
 def test_split_prompt_detects_task():
-    instruction, task = split_prompt("reach for the carrot Please output the optimal trajectory of the end-effector to the target object "
-                                     "in the format <output>[[x1, y1], [x2, y2], ...]</output>.<image>")
+    instruction, task = split_prompt(
+        "reach for the carrot Please output the optimal trajectory of the end-effector to the target object "
+        "in the format <output>[[x1, y1], [x2, y2], ...]</output>.<image>"
+    )
     assert (instruction, task) == ("reach for the carrot", "trajectory")
     assert split_prompt("<image>what is this?") == ("what is this?", None)
 
@@ -149,7 +170,10 @@ def test_hf_dataset_round_trip(tmp_path):
     dataset = to_hf_dataset(records, tmp_path)
     row = dataset[1]
     assert row["images"][0].size == (56, 56)
-    assert row["prompt"][0]["content"][0]["text"] == build_messages(records[1].instruction, "trajectory")[0]["content"][0]["text"]
+    assert (
+        row["prompt"][0]["content"][0]["text"]
+        == build_messages(records[1].instruction, "trajectory")[0]["content"][0]["text"]
+    )
     assert [p["type"] for p in row["prompt"][0]["content"]] == ["text", "image"]  # text first, then the image
     assert row["completion"][0]["role"] == "assistant"
     assert compute_score(row["completion"][0]["content"][0]["text"], row["ground_truth"])["score"] == pytest.approx(1.0)
@@ -188,12 +212,22 @@ def test_load_training_dataset_and_records_file(tmp_path):
 def test_imported_vla_cot_prompts_stay_byte_exact(tmp_path):
     """Issue 15.6: an imported human turn reaches the model and the re-written file unchanged."""
     Image.new("RGB", (56, 56)).save(tmp_path / "a.png")
-    human = ("  Pick up the cup, then wait. Please output the 2D affordance region define by bounding box of the object in "
-             'the format <output>{"x": value, "y": value, "width": value, "height": value}</output>.\n<image>')
-    item = {"id": "x1", "image": "a.png", "conversations": [
-        {"from": "human", "value": human},
-        {"from": "gpt", "value": '<think>t</think> so, the answer is '
-                                 '<output>{"x": 0.5, "y": 0.5, "width": 0.2, "height": 0.2}</output>'}]}
+    human = (
+        "  Pick up the cup, then wait. Please output the 2D affordance region define by bounding box of the object in "
+        'the format <output>{"x": value, "y": value, "width": value, "height": value}</output>.\n<image>'
+    )
+    item = {
+        "id": "x1",
+        "image": "a.png",
+        "conversations": [
+            {"from": "human", "value": human},
+            {
+                "from": "gpt",
+                "value": "<think>t</think> so, the answer is "
+                '<output>{"x": 0.5, "y": 0.5, "width": 0.2, "height": 0.2}</output>',
+            },
+        ],
+    }
     path = tmp_path / "cot.json"
     path.write_text(json.dumps([item]))
     record = load_sharegpt(path).records[0]
@@ -203,6 +237,11 @@ def test_imported_vla_cot_prompts_stay_byte_exact(tmp_path):
     rewritten = write_sharegpt([record], tmp_path / "out" / "cot.jsonl", source_dir=tmp_path)
     assert json.loads(rewritten.read_text())["conversations"][0]["value"] == human
     # a record built here (ShareRobot) gets the reference layout: prompt, newline, <image>
-    built = record_to_sharegpt(VLARecord("b", "affordance", "a.png", "pick up the cup", {"x": 0.5, "y": 0.5, "width": 0.2, "height": 0.2}))
-    assert built["conversations"][0]["value"] == "pick up the cup" + build_messages("x", "affordance")[0]["content"][0]["text"][1:] + "<image>"
+    built = record_to_sharegpt(
+        VLARecord("b", "affordance", "a.png", "pick up the cup", {"x": 0.5, "y": 0.5, "width": 0.2, "height": 0.2})
+    )
+    assert (
+        built["conversations"][0]["value"]
+        == "pick up the cup" + build_messages("x", "affordance")[0]["content"][0]["text"][1:] + "<image>"
+    )
     assert built["conversations"][0]["value"].endswith("</output>.\n<image>")

@@ -3,6 +3,7 @@
 Reference: RFT_training/train_utils/run_vla_r1_3b.sh of the VLA-R1 release and the verl defaults it
 relies on (actor.yaml, dp_actor.py, core_algos.py of the vendored verl).
 """
+
 from __future__ import annotations
 
 import math
@@ -28,10 +29,20 @@ def data_files(tmp_path_factory) -> tuple[Path, Path]:
     records = []
     for i in range(4):
         Image.new("RGB", (56, 56), (30 * i, 60, 90)).save(root / "images" / f"{i}.png")
-        records.append(VLARecord(f"a{i}", "affordance", f"images/{i}.png", "pick up the cup " + "very " * (40 * i),
-                                 {"x": 0.5, "y": 0.4, "width": 0.2, "height": 0.1}, reasoning="Task parsing: pick."))
-    return (write_sharegpt(records, root / "train.json", source_dir=root),
-            write_sharegpt(records[:2], root / "val.json", source_dir=root))
+        records.append(
+            VLARecord(
+                f"a{i}",
+                "affordance",
+                f"images/{i}.png",
+                "pick up the cup " + "very " * (40 * i),
+                {"x": 0.5, "y": 0.4, "width": 0.2, "height": 0.1},
+                reasoning="Task parsing: pick.",
+            )
+        )
+    return (
+        write_sharegpt(records, root / "train.json", source_dir=root),
+        write_sharegpt(records[:2], root / "val.json", source_dir=root),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -39,9 +50,18 @@ def trainer(tiny_checkpoint, data_files, tmp_path_factory):
     from training.grpo import GRPORunConfig, build_grpo_trainer
 
     train, val = data_files
-    config = load_config(GRPORunConfig, GRPO_YAML, [f"model={tiny_checkpoint}", f"train_file={train}", f"val_file={val}",
-                                                     f"output_dir={tmp_path_factory.mktemp('out')}", "report_to=none",
-                                                     "max_pixels=3136"])
+    config = load_config(
+        GRPORunConfig,
+        GRPO_YAML,
+        [
+            f"model={tiny_checkpoint}",
+            f"train_file={train}",
+            f"val_file={val}",
+            f"output_dir={tmp_path_factory.mktemp('out')}",
+            "report_to=none",
+            "max_pixels=3136",
+        ],
+    )
     built, _ = build_grpo_trainer(config)
     return built
 
@@ -50,7 +70,10 @@ def test_the_built_trainer_has_the_reference_settings(trainer):
     args = trainer.args
     reference = {  # setting: (effective value in the built trainer, the reference run's value)
         "lr 3e-5": (args.learning_rate, 3e-5),
-        "constant schedule": (args.lr_scheduler_type.value if hasattr(args.lr_scheduler_type, "value") else args.lr_scheduler_type, "constant"),
+        "constant schedule": (
+            args.lr_scheduler_type.value if hasattr(args.lr_scheduler_type, "value") else args.lr_scheduler_type,
+            "constant",
+        ),
         "no warm-up": (args.get_warmup_steps(1000), 0),
         "AdamW weight decay 0.01": (args.weight_decay, 0.01),
         "AdamW betas": ((args.adam_beta1, args.adam_beta2), (0.9, 0.999)),
@@ -138,10 +161,10 @@ def test_advantages_are_verl_grpo_outcome_advantages():
     got = reference_advantages(rewards, torch.ones(1), 5, 1e-6)
     scores = rewards[:, 0]
     for g in range(2):
-        group = scores[5 * g:5 * g + 5]
+        group = scores[5 * g : 5 * g + 5]
         valid = group[~torch.isnan(group)]
         want = (group - valid.mean()) / (torch.std(valid) + 1e-6)  # verl: torch.std (unbiased) + epsilon
-        assert torch.allclose(got[5 * g:5 * g + 5], torch.nan_to_num(want, nan=0.0), atol=1e-5)
+        assert torch.allclose(got[5 * g : 5 * g + 5], torch.nan_to_num(want, nan=0.0), atol=1e-5)
     # the near-tied first group keeps a full-size signal (TRL's 1e-4 would shrink it ~10x)
     assert float(got[:5].abs().max()) > 1.0
 
@@ -150,8 +173,9 @@ def test_validation_decodes_greedily_and_training_samples(trainer, monkeypatch):
     from trl import GRPOTrainer
 
     seen = []
-    monkeypatch.setattr(GRPOTrainer, "_generate_single_turn",
-                        lambda self, *a, **k: seen.append(self.generation_config.do_sample))
+    monkeypatch.setattr(
+        GRPOTrainer, "_generate_single_turn", lambda self, *a, **k: seen.append(self.generation_config.do_sample)
+    )
     trainer.model.eval()
     trainer._generate_single_turn(None, None, None, 1)
     trainer.model.train()
@@ -173,12 +197,30 @@ def test_validation_runs_before_training_and_every_n_generation_steps(tiny_check
         def on_evaluate(self, args, state, control, **kwargs):
             evaluated_at.append(state.global_step)
 
-    config = load_config(GRPORunConfig, GRPO_YAML, [
-        f"model={tiny_checkpoint}", f"train_file={train}", f"val_file={val}", f"output_dir={tmp_path}", "report_to=none",
-        "max_pixels=3136", "max_steps=2", "per_device_train_batch_size=2", "gradient_accumulation_steps=1",
-        "steps_per_generation=1", "num_generations=2", "max_completion_length=6", "eval_every_generations=1",
-        "save_every_generations=100"])
-    metrics = run_grpo(config, reward_funcs=[lambda prompts, completions, **kw: [len(completion_text(c)) for c in completions]],
-                       callbacks=[Record()])
+    config = load_config(
+        GRPORunConfig,
+        GRPO_YAML,
+        [
+            f"model={tiny_checkpoint}",
+            f"train_file={train}",
+            f"val_file={val}",
+            f"output_dir={tmp_path}",
+            "report_to=none",
+            "max_pixels=3136",
+            "max_steps=2",
+            "per_device_train_batch_size=2",
+            "gradient_accumulation_steps=1",
+            "steps_per_generation=1",
+            "num_generations=2",
+            "max_completion_length=6",
+            "eval_every_generations=1",
+            "save_every_generations=100",
+        ],
+    )
+    metrics = run_grpo(
+        config,
+        reward_funcs=[lambda prompts, completions, **kw: [len(completion_text(c)) for c in completions]],
+        callbacks=[Record()],
+    )
     assert evaluated_at == [0, 1, 2]  # before the first step (verl val_before_train), then every generation step
     assert "eval_before_train_reward" in metrics or any(k.startswith("eval_before_train") for k in metrics)

@@ -1,4 +1,5 @@
 """Paper metrics against independent computations (scipy Hausdorff, brute-force Fréchet)."""
+
 from __future__ import annotations
 
 import math

@@ -2,6 +2,7 @@
 accelerate's distributed state is up and FSDP's CPU-efficient loading / ZeRO-3 init can act),
 each process uses its own device (QLoRA is not pinned to device 0), and full fine-tuning keeps
 fp32 master weights."""
+
 from __future__ import annotations
 
 import json
@@ -40,17 +41,48 @@ def test_two_cpu_processes_under_accelerate(tiny_checkpoint, tmp_path):
     records = []
     for i in range(2):
         Image.new("RGB", (56, 56), (90 * i, 40, 40)).save(tmp_path / "images" / f"{i}.png")
-        records.append(VLARecord(f"a{i}", "affordance", f"images/{i}.png", f"pick up block {i}",
-                                 {"x": 0.5, "y": 0.5, "width": 0.2, "height": 0.2}, reasoning="Task parsing: pick."))
+        records.append(
+            VLARecord(
+                f"a{i}",
+                "affordance",
+                f"images/{i}.png",
+                f"pick up block {i}",
+                {"x": 0.5, "y": 0.5, "width": 0.2, "height": 0.2},
+                reasoning="Task parsing: pick.",
+            )
+        )
     data = write_sharegpt(records, tmp_path / "cot.json", source_dir=tmp_path)
     reports = tmp_path / "reports"
     reports.mkdir()
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1",
-           "TOKENIZERS_PARALLELISM": "false", "MASTER_ADDR": "127.0.0.1"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "OMP_NUM_THREADS": "1",
+        "HF_HUB_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+        "MASTER_ADDR": "127.0.0.1",
+    }
     # torchrun through accelerate's launcher; without a GPU the arguments' use_cpu makes the state MULTI_CPU (gloo)
-    command = [accelerate, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
-               "--dynamo_backend", "no", "--main_process_port", str(free_port()), str(ROOT / "tests" / "rank_placement_worker.py"),
-               str(tiny_checkpoint), str(data), str(tmp_path / "out"), str(reports)]
+    command = [
+        accelerate,
+        "launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "--main_process_port",
+        str(free_port()),
+        str(ROOT / "tests" / "rank_placement_worker.py"),
+        str(tiny_checkpoint),
+        str(data),
+        str(tmp_path / "out"),
+        str(reports),
+    ]
     done = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     ranks = [json.loads((reports / f"rank{i}.json").read_text()) for i in range(2)]
@@ -81,8 +113,12 @@ def test_qlora_is_placed_on_this_process_device(monkeypatch, tiny_checkpoint):
         captured.update(kwargs)
         raise Stop
 
-    monkeypatch.setattr(transformers.Qwen2_5_VLForConditionalGeneration, "from_pretrained", classmethod(fake_from_pretrained))
-    config = load_config(SFTRunConfig, None, [f"model={tiny_checkpoint}", "train_file=x.json", "finetune=qlora", "dtype=bfloat16"])
+    monkeypatch.setattr(
+        transformers.Qwen2_5_VLForConditionalGeneration, "from_pretrained", classmethod(fake_from_pretrained)
+    )
+    config = load_config(
+        SFTRunConfig, None, [f"model={tiny_checkpoint}", "train_file=x.json", "finetune=qlora", "dtype=bfloat16"]
+    )
     with pytest.raises(Stop):
         load_training_model(config, SimpleNamespace(device="cuda:3"))  # rank 3 of a node
     assert captured["device_map"] == {"": "cuda:3"}

@@ -4,6 +4,7 @@ Issue 15.1: transformers 5 saves checkpoints with the hub's parameter names and 
 resume path loaded them with a non-strict ``load_state_dict`` under the current names, so every
 key missed and a resumed full fine-tuning run silently went on from the starting weights.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -26,16 +27,34 @@ def cot_file(tmp_path_factory) -> Path:
     records = []
     for i in range(4):
         Image.new("RGB", (56, 56), (60 * i, 80, 150)).save(root / "images" / f"{i}.png")
-        records.append(VLARecord(f"a{i}", "affordance", f"images/{i}.png", f"pick up the cup {i}",
-                                 {"x": 0.5, "y": 0.4, "width": 0.2, "height": 0.1},
-                                 reasoning="Task parsing: pick up the cup. Scene understanding: the cup is centred."))
+        records.append(
+            VLARecord(
+                f"a{i}",
+                "affordance",
+                f"images/{i}.png",
+                f"pick up the cup {i}",
+                {"x": 0.5, "y": 0.4, "width": 0.2, "height": 0.1},
+                reasoning="Task parsing: pick up the cup. Scene understanding: the cup is centred.",
+            )
+        )
     return write_sharegpt(records, root / "data" / "cot.json", source_dir=root)
 
 
 def sft_overrides(tiny_checkpoint, cot_file, out, steps, *extra):
-    return [f"model={tiny_checkpoint}", f"train_file={cot_file}", f"output_dir={out}", f"max_steps={steps}",
-            "per_device_train_batch_size=2", "learning_rate=1e-3", "logging_steps=1", "save_steps=2",
-            "max_pixels=3136", "report_to=none", "lr_scheduler_type=constant", *extra]
+    return [
+        f"model={tiny_checkpoint}",
+        f"train_file={cot_file}",
+        f"output_dir={out}",
+        f"max_steps={steps}",
+        "per_device_train_batch_size=2",
+        "learning_rate=1e-3",
+        "logging_steps=1",
+        "save_steps=2",
+        "max_pixels=3136",
+        "report_to=none",
+        "lr_scheduler_type=constant",
+        *extra,
+    ]
 
 
 def trained_state(out: Path) -> dict:
@@ -95,9 +114,19 @@ def test_grpo_resume_restores_the_checkpoint_and_continues_exactly(tiny_checkpoi
         return [len(completion_text(c)) / 100 for c in completions]
 
     def config(out, steps):
-        return load_config(GRPORunConfig, None, sft_overrides(
-            tiny_checkpoint, cot_file, out, steps, "num_generations=2", "max_completion_length=8",
-            "gradient_accumulation_steps=1"))
+        return load_config(
+            GRPORunConfig,
+            None,
+            sft_overrides(
+                tiny_checkpoint,
+                cot_file,
+                out,
+                steps,
+                "num_generations=2",
+                "max_completion_length=8",
+                "gradient_accumulation_steps=1",
+            ),
+        )
 
     run_grpo(config(tmp_path / "straight", 3), reward_funcs=[length_reward])
     run_grpo(config(tmp_path / "resumed", 2), reward_funcs=[length_reward])
@@ -117,7 +146,9 @@ def test_a_checkpoint_that_does_not_fit_is_refused(tiny_checkpoint, tmp_path):
     from vla_r1_model.loading import load_model
 
     model = load_model(str(tiny_checkpoint), device="cpu")
-    save_file({"model.embed_tokens.weight": model.state_dict()["model.language_model.embed_tokens.weight"].clone()},
-              str(tmp_path / "model.safetensors"))
+    save_file(
+        {"model.embed_tokens.weight": model.state_dict()["model.language_model.embed_tokens.weight"].clone()},
+        str(tmp_path / "model.safetensors"),
+    )
     with pytest.raises(CheckpointError, match="not in the file"):
         load_checkpoint_weights(model, tmp_path)

@@ -1,4 +1,5 @@
 """The GRPO reward on hand-worked cases (the reference verl definition, docs/training.md; values to 1e-9)."""
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """2-step SFT and GRPO runs on the tiny checkpoint: parameters change, checkpoints load for inference."""
+
 from __future__ import annotations
 
 import json
@@ -24,18 +25,43 @@ def cot_file(tmp_path_factory) -> Path:
     for i in range(4):
         Image.new("RGB", (56, 56), (50 * i, 90, 160)).save(root / "images" / f"{i}.png")
         if i % 2 == 0:
-            records.append(VLARecord(f"a{i}", "affordance", f"images/{i}.png", f"pick up the cup {i}",
-                                     {"x": 0.5, "y": 0.4, "width": 0.2, "height": 0.1}, reasoning="1. Task parsing: pick."))
+            records.append(
+                VLARecord(
+                    f"a{i}",
+                    "affordance",
+                    f"images/{i}.png",
+                    f"pick up the cup {i}",
+                    {"x": 0.5, "y": 0.4, "width": 0.2, "height": 0.1},
+                    reasoning="1. Task parsing: pick.",
+                )
+            )
         else:
-            records.append(VLARecord(f"t{i}", "trajectory", f"images/{i}.png", f"reach the bowl {i}",
-                                     [[0.1, 0.1], [0.3, 0.2], [0.6, 0.6]], reasoning="1. Task parsing: reach."))
+            records.append(
+                VLARecord(
+                    f"t{i}",
+                    "trajectory",
+                    f"images/{i}.png",
+                    f"reach the bowl {i}",
+                    [[0.1, 0.1], [0.3, 0.2], [0.6, 0.6]],
+                    reasoning="1. Task parsing: reach.",
+                )
+            )
     return write_sharegpt(records, root / "data" / "cot.json", source_dir=root)
 
 
 def overrides(tiny_checkpoint, cot_file, out, *extra):
-    return [f"model={tiny_checkpoint}", f"train_file={cot_file}", f"output_dir={out}", "max_steps=2",
-            "per_device_train_batch_size=2", "learning_rate=1e-3", "logging_steps=1", "save_steps=2",
-            "max_pixels=3136", *extra]
+    return [
+        f"model={tiny_checkpoint}",
+        f"train_file={cot_file}",
+        f"output_dir={out}",
+        "max_steps=2",
+        "per_device_train_batch_size=2",
+        "learning_rate=1e-3",
+        "logging_steps=1",
+        "save_steps=2",
+        "max_pixels=3136",
+        *extra,
+    ]
 
 
 def base_state(tiny_checkpoint):
@@ -51,13 +77,15 @@ def changed_fraction(before: dict, after: dict, prefix: str = "") -> float:
 
 
 def assert_loads_for_inference(model_dir: Path, image_path: Path):
+    from vla_r1_model.backends.base import GenerationSettings
     from vla_r1_model.loading import load_model, load_processor
     from vla_r1_model.policy import Policy, PolicyConfig
-    from vla_r1_model.backends.base import GenerationSettings
 
     assert load_processor(str(model_dir)).tokenizer.chat_template
     load_model(str(model_dir), device="cpu")
-    policy = Policy.from_pretrained(str(model_dir), PolicyConfig(generation=GenerationSettings(max_new_tokens=4)), device="cpu")
+    policy = Policy.from_pretrained(
+        str(model_dir), PolicyConfig(generation=GenerationSettings(max_new_tokens=4)), device="cpu"
+    )
     output = policy.predict(Image.open(image_path), "pick up the cup", "affordance")
     assert isinstance(output.raw_text, str)  # random weights: text, not a valid answer
 
@@ -98,8 +126,10 @@ def test_sft_full_two_steps_changes_parameters_and_resumes(tiny_checkpoint, cot_
         def on_step_end(self, args, state, control, **kwargs):
             CountSteps.steps += 1
 
-    resumed = run_sft(load_config(SFTRunConfig, None, overrides(tiny_checkpoint, cot_file, out, "max_steps=3")),
-                      callbacks=[CountSteps()])
+    resumed = run_sft(
+        load_config(SFTRunConfig, None, overrides(tiny_checkpoint, cot_file, out, "max_steps=3")),
+        callbacks=[CountSteps()],
+    )
     assert resumed["global_step"] == 3 and CountSteps.steps == 1
     assert resumed["losses"][:2] == pytest.approx(metrics["losses"])  # the history came back with the checkpoint
 
@@ -109,8 +139,20 @@ def test_sft_lora_then_export_merges_adapters(tiny_checkpoint, cot_file, tmp_pat
     from training.sft import SFTRunConfig, run_sft
 
     out = tmp_path / "lora"
-    config = load_config(SFTRunConfig, None, overrides(tiny_checkpoint, cot_file, out, "finetune=lora", "lora_r=8",
-                                                       "lora_alpha=16", "report_to=none", "learning_rate=5e-2"))
+    config = load_config(
+        SFTRunConfig,
+        None,
+        overrides(
+            tiny_checkpoint,
+            cot_file,
+            out,
+            "finetune=lora",
+            "lora_r=8",
+            "lora_alpha=16",
+            "report_to=none",
+            "learning_rate=5e-2",
+        ),
+    )
     metrics = run_sft(config)
     assert (out / "adapter_config.json").is_file() and not (out / "model.safetensors").exists()
     before = base_state(tiny_checkpoint)
@@ -136,8 +178,13 @@ def test_sft_qlora_two_steps(tiny_checkpoint, cot_file, tmp_path):
     from training.sft import SFTRunConfig, run_sft
 
     out = tmp_path / "qlora"
-    metrics = run_sft(load_config(SFTRunConfig, None, overrides(tiny_checkpoint, cot_file, out, "finetune=qlora", "lora_r=8",
-                                                                 "lora_alpha=16", "report_to=none")))
+    metrics = run_sft(
+        load_config(
+            SFTRunConfig,
+            None,
+            overrides(tiny_checkpoint, cot_file, out, "finetune=qlora", "lora_r=8", "lora_alpha=16", "report_to=none"),
+        )
+    )
     assert metrics["global_step"] == 2
     from safetensors.torch import load_file
 
@@ -158,9 +205,20 @@ def test_grpo_two_steps_changes_parameters(tiny_checkpoint, cot_file, tmp_path):
         return [len(completion_text(c)) / 100 for c in completions]
 
     out = tmp_path / "grpo"
-    config = load_config(GRPORunConfig, "training/configs/grpo.yaml",
-                         overrides(tiny_checkpoint, cot_file, out, "num_generations=2", "max_completion_length=12",
-                                   "gradient_accumulation_steps=1", "steps_per_generation=null", "num_train_epochs=1"))
+    config = load_config(
+        GRPORunConfig,
+        "training/configs/grpo.yaml",
+        overrides(
+            tiny_checkpoint,
+            cot_file,
+            out,
+            "num_generations=2",
+            "max_completion_length=12",
+            "gradient_accumulation_steps=1",
+            "steps_per_generation=null",
+            "num_train_epochs=1",
+        ),
+    )
     assert (config.beta, config.epsilon, config.temperature, config.num_generations) == (0.01, 0.2, 1.0, 2)
     before = base_state(tiny_checkpoint)
     metrics = run_grpo(config, reward_funcs=[vla_r1_reward, length_reward])

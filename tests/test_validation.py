@@ -1,5 +1,6 @@
 """The shared value checks of the config dataclasses (vla_r1_model.validation): one wording per
 rule, bools refused as numbers, numpy numbers accepted, and the configs refusing in those words."""
+
 from __future__ import annotations
 
 import math
@@ -8,7 +9,13 @@ import numpy as np
 import pytest
 
 from vla_r1_model.validation import (
-    finite_number, integer_at_least, is_number, non_empty_text, non_negative_number, one_of, positive_number,
+    finite_number,
+    integer_at_least,
+    is_number,
+    non_empty_text,
+    non_negative_number,
+    one_of,
+    positive_number,
 )
 
 
@@ -29,10 +36,18 @@ def test_finite_number():
         finite_number("a", 0.0, minimum=0.0, strict=True)
 
 
-@pytest.mark.parametrize("check, bad, good, message", [
-    (positive_number, (0, -1.0, True, math.nan, "2"), (1e-9, np.float64(2), np.int32(1)), "must be a finite number > 0"),
-    (non_negative_number, (-1e-9, False, math.inf), (0, 0.0, np.float32(3)), "must be a finite number >= 0"),
-])
+@pytest.mark.parametrize(
+    "check, bad, good, message",
+    [
+        (
+            positive_number,
+            (0, -1.0, True, math.nan, "2"),
+            (1e-9, np.float64(2), np.int32(1)),
+            "must be a finite number > 0",
+        ),
+        (non_negative_number, (-1e-9, False, math.inf), (0, 0.0, np.float32(3)), "must be a finite number >= 0"),
+    ],
+)
 def test_sign_checks(check, bad, good, message):
     for value in good:
         assert check("x.y", value) == float(value)
@@ -57,21 +72,27 @@ def test_integer_at_least_one_of_and_text():
 
 def test_configs_refuse_in_the_shared_words():
     from vla_r1_robot.motion.controller_logic import ControllerConfig
-    from vla_r1_robot.perception.grounding_config import GroundingConfig
-    from vla_r1_ros.node_config import CameraSettings, ModelSettings
     from vla_r1_robot.motion.safety import SafetyConfig
     from vla_r1_robot.motion.task import TaskConfig
+    from vla_r1_robot.perception.grounding_config import GroundingConfig
+    from vla_r1_ros.node_config import CameraSettings, ModelSettings
 
     cases = [
         (lambda: ModelSettings(timeout_s=0), "model.timeout_s must be a finite number > 0, got 0"),
         (lambda: ModelSettings(backend="grpc"), "model.backend must be one of ('transformers', 'openai'), got 'grpc'"),
         (lambda: CameraSettings(color_topic=""), "camera.color_topic must be a non-empty topic name, got ''"),
-        (lambda: ControllerConfig(gripper_stall_s=True), "execution.gripper_stall_s must be a finite number > 0, got True"),
+        (
+            lambda: ControllerConfig(gripper_stall_s=True),
+            "execution.gripper_stall_s must be a finite number > 0, got True",
+        ),
         (lambda: ControllerConfig(arm_controller=" "), "execution.arm_controller must be a non-empty name, got ' '"),
         (lambda: GroundingConfig(min_surface_points=2), "min_surface_points must be an integer >= 3, got 2"),
         (lambda: GroundingConfig(inner_fraction="0.5"), "inner_fraction must be a finite number, got '0.5'"),
         (lambda: TaskConfig(gripper_force_n=0.0), "gripper_force_n must be > 0.0, got 0.0"),
-        (lambda: TaskConfig(trajectory_gripper="half"), "trajectory_gripper must be one of ('open', 'close'), got 'half'"),
+        (
+            lambda: TaskConfig(trajectory_gripper="half"),
+            "trajectory_gripper must be one of ('open', 'close'), got 'half'",
+        ),
         (lambda: SafetyConfig(max_step_m=math.nan), "max_step_m must be a finite number, got nan"),
     ]
     for build, message in cases:

@@ -11,6 +11,7 @@ model's own renaming and refuses to continue when any weight is left unloaded.
 LoRA adapters (peft), FSDP and DeepSpeed checkpoints keep the Trainer's own paths: they are
 written and read with the module names and were never affected.
 """
+
 from __future__ import annotations
 
 import json
@@ -103,8 +104,12 @@ class ResumeWeightsMixin:
         model = self.model if model is None else model
         folder = Path(resume_from_checkpoint)
         plain = (folder / SAFE_WEIGHTS).is_file() or (folder / SAFE_WEIGHTS_INDEX).is_file()
-        if plain and not _is_peft(model) and not getattr(self, "is_fsdp_enabled", False) \
-                and not getattr(self, "is_deepspeed_enabled", False):
+        if (
+            plain
+            and not _is_peft(model)
+            and not getattr(self, "is_fsdp_enabled", False)
+            and not getattr(self, "is_deepspeed_enabled", False)
+        ):
             load_checkpoint_weights(model, folder)
             return
         super()._load_from_checkpoint(resume_from_checkpoint, model)  # type: ignore[misc]

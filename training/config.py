@@ -11,14 +11,15 @@ below. ``key=value`` overrides are read as YAML (``max_steps=10`` an int, ``repo
 a list, ``val_file=null`` None) and win over the file. Unknown keys are errors that list the valid
 ones; values that do not fit their field's type are errors naming the field.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from collections.abc import Sequence
 
 FINETUNE_MODES = ("full", "lora", "qlora")
 # LoRA goes into the language model's attention and MLP projections (regex, full match).
@@ -48,7 +49,9 @@ class TrainConfigBase:
     lora_dropout: float = 0.05
     lora_target_modules: str = LANGUAGE_MODEL_LINEARS
     freeze_vision: bool = False
-    dtype: str = "auto"  # weights of a frozen LoRA/QLoRA base: auto (bf16 on GPU, fp32 on CPU) | bfloat16 | float16 | float32
+    dtype: str = (
+        "auto"  # weights of a frozen LoRA/QLoRA base: auto (bf16 on GPU, fp32 on CPU) | bfloat16 | float16 | float32
+    )
     attn_implementation: str | None = None
     min_pixels: int | None = None
     max_pixels: int | None = None
@@ -78,8 +81,13 @@ class TrainConfigBase:
 
     def check(self, args: Any) -> None:
         """Checks across the project's arguments and TRL's."""
-        for name in ("learning_rate", "per_device_train_batch_size", "gradient_accumulation_steps", "logging_steps",
-                     "save_steps"):
+        for name in (
+            "learning_rate",
+            "per_device_train_batch_size",
+            "gradient_accumulation_steps",
+            "logging_steps",
+            "save_steps",
+        ):
             if not getattr(args, name) > 0:
                 raise ConfigError(f"{name} must be > 0, got {getattr(args, name)}")
         if args.max_steps == 0 or (args.max_steps < 0 and args.num_train_epochs <= 0):
@@ -168,8 +176,10 @@ def load_config(cls: type[TrainConfigBase], path: str | Path | None = None, over
     valid = {f.name for c in (cls, trainer_cls) for f in dataclasses.fields(c)}
     unknown = sorted(set(data) - valid)
     if unknown:
-        raise ConfigError(f"unknown key(s) {unknown} for {cls.__name__}; valid keys are the fields of "
-                          f"{cls.__name__} and of TRL's {trainer_cls.__mro__[1].__name__}")
+        raise ConfigError(
+            f"unknown key(s) {unknown} for {cls.__name__}; valid keys are the fields of "
+            f"{cls.__name__} and of TRL's {trainer_cls.__mro__[1].__name__}"
+        )
     parser.set_defaults_with_config(**data)
     try:
         project, trainer = parser.parse_args_into_dataclasses(args=[])

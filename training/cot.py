@@ -19,15 +19,16 @@ image paths relative to the output file). Rejected records go to ``OUT.rejected.
 the reason. Re-running resumes: ids already in either file are skipped (``retry_rejected``
 re-asks the rejected ones); records that failed on a server error are retried on the next run.
 """
+
 from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
-from collections.abc import Callable, Iterable, Sequence
 
 from vla_r1_model.parsing import ParseError, extract_reasoning, parse_output
 
@@ -41,9 +42,9 @@ REASONING_STEPS: dict[str, tuple[str, ...]] = {
 }
 ANSWER_MEANING = {
     "affordance": "a box as JSON with its CENTER x, y and its width, height, all normalized to [0, 1] "
-                  "(x to the right, y downward, relative to the image width and height)",
+    "(x to the right, y downward, relative to the image width and height)",
     "trajectory": "the end-effector's 2D path as a JSON list of [x, y] points normalized to [0, 1] "
-                  "(x to the right, y downward), from the gripper's start to the target",
+    "(x to the right, y downward), from the gripper's start to the target",
 }
 
 
@@ -139,7 +140,9 @@ def judge(record: VLARecord, text: str, threshold: float) -> TeacherVerdict:
     result = compute_score(text, record.output_block())
     score = result["score"]
     if result["format"] != 1.0:
-        return TeacherVerdict(False, text, score, "format invalid (needs <think>…</think> and a JSON <output>)", "format")
+        return TeacherVerdict(
+            False, text, score, "format invalid (needs <think>…</think> and a JSON <output>)", "format"
+        )
     try:
         parse_output(text, record.task, out_of_range="reject")
     except ParseError as exc:
@@ -190,8 +193,13 @@ def run_cot_engine(
     from vla_r1_model.backends.openai_backend import OpenAIChatClient
 
     if client is None:
-        client = OpenAIChatClient(config.teacher_url, config.teacher_model, timeout_s=config.timeout_s,
-                                  max_retries=config.max_retries, api_key=config.api_key)
+        client = OpenAIChatClient(
+            config.teacher_url,
+            config.teacher_model,
+            timeout_s=config.timeout_s,
+            max_retries=config.max_retries,
+            api_key=config.api_key,
+        )
     out_path, rejected_path = Path(config.out), config.rejected_path
     out_path.parent.mkdir(parents=True, exist_ok=True)
     done = _done_ids(out_path) | (set() if config.retry_rejected else _done_ids(rejected_path))
@@ -213,9 +221,12 @@ def run_cot_engine(
                 break
         return verdict  # type: ignore[return-value]
 
-    with out_path.open("a", encoding="utf-8") as kept, rejected_path.open("a", encoding="utf-8") as rejected, \
-            ThreadPoolExecutor(max_workers=config.concurrency) as pool, \
-            tqdm(total=len(todo), desc="teacher", unit="sample", disable=not progress) as bar:
+    with (
+        out_path.open("a", encoding="utf-8") as kept,
+        rejected_path.open("a", encoding="utf-8") as rejected,
+        ThreadPoolExecutor(max_workers=config.concurrency) as pool,
+        tqdm(total=len(todo), desc="teacher", unit="sample", disable=not progress) as bar,
+    ):
         pending: dict[Future, VLARecord] = {}
         queue: Iterable[VLARecord] = iter(todo)
 
@@ -237,9 +248,16 @@ def run_cot_engine(
                     bar.write(f"{record.id}: teacher failed: {exc}")
                     verdict = None
                 if verdict is not None and verdict.accepted:
-                    reasoned = VLARecord(record.id, record.task, record.image, record.instruction, record.answer,
-                                         reasoning=extract_reasoning(verdict.text), source=record.source,
-                                         human=record.human)
+                    reasoned = VLARecord(
+                        record.id,
+                        record.task,
+                        record.image,
+                        record.instruction,
+                        record.answer,
+                        reasoning=extract_reasoning(verdict.text),
+                        source=record.source,
+                        human=record.human,
+                    )
                     item = record_to_sharegpt(reasoned, _relative_image(record, base, out_path.parent))
                     item["teacher_score"] = round(verdict.score, 6)
                     kept.write(json.dumps(item, ensure_ascii=False) + "\n")
@@ -248,9 +266,19 @@ def run_cot_engine(
                     stats.scores.append(verdict.score)
                 elif verdict is not None:
                     stats.rejections_by_reason[verdict.code] = stats.rejections_by_reason.get(verdict.code, 0) + 1
-                    rejected.write(json.dumps({"id": record.id, "reason_code": verdict.code, "reason": verdict.reason,
-                                               "score": verdict.score,
-                                               "text": verdict.text[:2000]}, ensure_ascii=False) + "\n")
+                    rejected.write(
+                        json.dumps(
+                            {
+                                "id": record.id,
+                                "reason_code": verdict.code,
+                                "reason": verdict.reason,
+                                "score": verdict.score,
+                                "text": verdict.text[:2000],
+                            },
+                            ensure_ascii=False,
+                        )
+                        + "\n"
+                    )
                     rejected.flush()
                     stats.rejected += 1
                 if on_result is not None:

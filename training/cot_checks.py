@@ -16,14 +16,15 @@ A reasoning passes when it
   the box centre / the trajectory's end lies in that part of the image (``location_disagrees``).
 Each rejection has a stable reason code; the engine counts them (``CotStats.rejections_by_reason``).
 """
+
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import re
 from dataclasses import dataclass
 from typing import Any
-import itertools
 
 MIN_WORDS = 25
 MIN_STEP_WORDS = 3
@@ -31,14 +32,25 @@ COORDINATE_TOLERANCE = 0.1  # normalized units around the box / the trajectory
 REGION_MARGIN = 0.1  # "left" means the centre is left of 0.5 + margin, and so on
 
 STEP_PATTERNS: dict[str, tuple[tuple[str, str], ...]] = {
-    "affordance": (("task parsing", r"task\s+pars\w*"), ("scene understanding", r"scene\s+understand\w*"),
-                   ("region localization", r"(?:region\s+)?locali[sz]\w*"), ("feasibility check", r"feasib\w*")),
-    "trajectory": (("task parsing", r"task\s+pars\w*"), ("object and gripper localization", r"(?:object|gripper)[\w\s]*locali[sz]\w*|locali[sz]\w*"),
-                   ("scene constraints", r"(?:scene\s+)?constraint\w*"), ("trajectory logic", r"trajectory\s+logic")),
+    "affordance": (
+        ("task parsing", r"task\s+pars\w*"),
+        ("scene understanding", r"scene\s+understand\w*"),
+        ("region localization", r"(?:region\s+)?locali[sz]\w*"),
+        ("feasibility check", r"feasib\w*"),
+    ),
+    "trajectory": (
+        ("task parsing", r"task\s+pars\w*"),
+        ("object and gripper localization", r"(?:object|gripper)[\w\s]*locali[sz]\w*|locali[sz]\w*"),
+        ("scene constraints", r"(?:scene\s+)?constraint\w*"),
+        ("trajectory logic", r"trajectory\s+logic"),
+    ),
 }
-HEDGES = re.compile(r"\bnot\s+(?:clearly\s+)?visible\b|\binvisible\b|\bi\s+guess\b|\bcan(?:not|'t|\s+not)\s+(?:see|find|tell|locate)\b"
-                    r"|\bnot\s+sure\b|\bunclear\b|\bhard\s+to\s+(?:see|tell)\b|\bno\s+\w+\s+(?:is\s+)?(?:visible|in\s+view)\b"
-                    r"|\bassum(?:e|ing)\s+it\b|\bprobably\s+somewhere\b", re.IGNORECASE)
+HEDGES = re.compile(
+    r"\bnot\s+(?:clearly\s+)?visible\b|\binvisible\b|\bi\s+guess\b|\bcan(?:not|'t|\s+not)\s+(?:see|find|tell|locate)\b"
+    r"|\bnot\s+sure\b|\bunclear\b|\bhard\s+to\s+(?:see|tell)\b|\bno\s+\w+\s+(?:is\s+)?(?:visible|in\s+view)\b"
+    r"|\bassum(?:e|ing)\s+it\b|\bprobably\s+somewhere\b",
+    re.IGNORECASE,
+)
 PAIR = re.compile(r"[\(\[]\s*(-?\d*\.\d+|-?\d+)\s*,\s*(-?\d*\.\d+|-?\d+)\s*[\)\]]")
 XY = re.compile(r"\bx\s*[=≈:]\s*(-?\d*\.\d+)\s*[,;]?\s*(?:and\s+)?y\s*[=≈:]\s*(-?\d*\.\d+)", re.IGNORECASE)
 VERTICAL = r"(?P<v>top|upper|bottom|lower)"
@@ -46,12 +58,19 @@ HORIZONTAL = r"(?P<h>left|right)"
 REGION_PHRASES = (
     re.compile(rf"\b{VERTICAL}[\s-]*{HORIZONTAL}\b", re.IGNORECASE),
     re.compile(rf"\b{HORIZONTAL}[\s-]+(?:side|half|part|edge|corner|portion)\b", re.IGNORECASE),
-    re.compile(rf"\b(?:on|to|at|towards?)\s+the\s+(?:far\s+)?{HORIZONTAL}\b(?!\s+(?:of|hand|arm|gripper|cup|one))", re.IGNORECASE),
+    re.compile(
+        rf"\b(?:on|to|at|towards?)\s+the\s+(?:far\s+)?{HORIZONTAL}\b(?!\s+(?:of|hand|arm|gripper|cup|one))",
+        re.IGNORECASE,
+    ),
     re.compile(rf"\b{VERTICAL}[\s-]+(?:side|half|part|edge|corner|portion|area)\b", re.IGNORECASE),
-    re.compile(r"\b(?:at|near|in)\s+the\s+(?P<v>top|bottom)\b(?!\s+of\s+the\s+(?!image|frame|picture|view))", re.IGNORECASE),
+    re.compile(
+        r"\b(?:at|near|in)\s+the\s+(?P<v>top|bottom)\b(?!\s+of\s+the\s+(?!image|frame|picture|view))", re.IGNORECASE
+    ),
 )
-STOPWORDS = frozenset("the a an and or of to in on at for from with into onto it its this that then up down put place "  # noqa: SIM905 - reads best as one string
-                      "pick take move open close push pull reach grasp grab hold use make sure there".split())
+STOPWORDS = frozenset(
+    "the a an and or of to in on at for from with into onto it its this that then up down put place "  # noqa: SIM905 - reads best as one string
+    "pick take move open close push pull reach grasp grab hold use make sure there".split()
+)
 
 
 @dataclass(frozen=True)
@@ -101,7 +120,10 @@ def _distance_to_polyline(point: tuple[float, float], line: list[tuple[float, fl
 
 def _point_agrees(point: tuple[float, float], answer: Any, task: str) -> bool:
     if task == "affordance":
-        half_w, half_h = abs(answer["width"]) / 2 + COORDINATE_TOLERANCE, abs(answer["height"]) / 2 + COORDINATE_TOLERANCE
+        half_w, half_h = (
+            abs(answer["width"]) / 2 + COORDINATE_TOLERANCE,
+            abs(answer["height"]) / 2 + COORDINATE_TOLERANCE,
+        )
         return abs(point[0] - answer["x"]) <= half_w and abs(point[1] - answer["y"]) <= half_h
     return _distance_to_polyline(point, _answer_points(answer, task)) <= COORDINATE_TOLERANCE
 
@@ -109,7 +131,9 @@ def _point_agrees(point: tuple[float, float], answer: Any, task: str) -> bool:
 def mentioned_points(reasoning: str) -> list[tuple[float, float]]:
     """Normalized (x, y) pairs the reasoning states: "(0.32, 0.41)", "[0.3, 0.4]", "x = 0.32, y = 0.41".
     Pairs with a value outside [0, 1] are not normalized coordinates (pixels, counts) and are ignored."""
-    pairs = [(float(a), float(b)) for a, b in PAIR.findall(reasoning)] + [(float(a), float(b)) for a, b in XY.findall(reasoning)]
+    pairs = [(float(a), float(b)) for a, b in PAIR.findall(reasoning)] + [
+        (float(a), float(b)) for a, b in XY.findall(reasoning)
+    ]
     return [p for p in pairs if 0.0 <= p[0] <= 1.0 and 0.0 <= p[1] <= 1.0]
 
 
@@ -117,8 +141,10 @@ def _in_region(point: tuple[float, float], horizontal: str, vertical: str) -> bo
     x, y = point
     if (horizontal == "left" and x > 0.5 + REGION_MARGIN) or (horizontal == "right" and x < 0.5 - REGION_MARGIN):
         return False
-    return not ((vertical in ("top", "upper") and y > 0.5 + REGION_MARGIN)
-                or (vertical in ("bottom", "lower") and y < 0.5 - REGION_MARGIN))
+    return not (
+        (vertical in ("top", "upper") and y > 0.5 + REGION_MARGIN)
+        or (vertical in ("bottom", "lower") and y < 0.5 - REGION_MARGIN)
+    )
 
 
 def _region_disagreement(text: str, targets: list[tuple[float, float]]) -> str | None:
@@ -139,10 +165,15 @@ def check_reasoning(reasoning: str, task: str, answer: Any, instruction: str) ->
     missing, steps = _steps(reasoning, task)
     if missing:
         return ReasoningIssue("missing_steps", f"reasoning lacks the step(s) {missing} (in order)")
-    short = [name for (name, _), text in zip(STEP_PATTERNS[task], steps, strict=True) if len(_words(text)) < MIN_STEP_WORDS]
+    short = [
+        name for (name, _), text in zip(STEP_PATTERNS[task], steps, strict=True) if len(_words(text)) < MIN_STEP_WORDS
+    ]
     if len(words) < MIN_WORDS or short:
-        return ReasoningIssue("too_short", f"reasoning has {len(words)} words (minimum {MIN_WORDS})"
-                              + (f"; step(s) {short} say almost nothing" if short else ""))
+        return ReasoningIssue(
+            "too_short",
+            f"reasoning has {len(words)} words (minimum {MIN_WORDS})"
+            + (f"; step(s) {short} say almost nothing" if short else ""),
+        )
     hedge = HEDGES.search(reasoning)
     if hedge:
         return ReasoningIssue("uncertain", f"reasoning is unsure of the target: {hedge.group(0)!r}")
@@ -151,10 +182,14 @@ def check_reasoning(reasoning: str, task: str, answer: Any, instruction: str) ->
         return ReasoningIssue("answer_leaked", "reasoning copies the answer verbatim")
     content = {w.lower() for w in _words(instruction) if len(w) >= 3 and w.lower() not in STOPWORDS}
     if content and not content & {w.lower() for w in _words(steps[0])}:
-        return ReasoningIssue("instruction_not_addressed", f"the task-parsing step names nothing of the instruction {instruction!r}")
+        return ReasoningIssue(
+            "instruction_not_addressed", f"the task-parsing step names nothing of the instruction {instruction!r}"
+        )
     for point in mentioned_points(reasoning):
         if not _point_agrees(point, answer, task):
-            return ReasoningIssue("coordinates_disagree", f"reasoning mentions ({point[0]:g}, {point[1]:g}), away from the answer")
+            return ReasoningIssue(
+                "coordinates_disagree", f"reasoning mentions ({point[0]:g}, {point[1]:g}), away from the answer"
+            )
     targets = _answer_points(answer, task)
     phrase = _region_disagreement(reasoning, targets)
     if phrase:

@@ -21,6 +21,7 @@ Formats
 Every converter validates each record and reports the bad ones (index, id, reason) instead of
 silently dropping them: ``Conversion.bad`` and ``Conversion.summary()``.
 """
+
 from __future__ import annotations
 
 import json
@@ -28,16 +29,20 @@ import math
 import os
 import random
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
-from collections.abc import Iterable, Sequence
 
 from vla_r1_model.actions import ActionError, Affordance, OutOfRange, Trajectory, validate_task
 from vla_r1_model.files import atomic_output
 from vla_r1_model.parsing import ParseError, extract_reasoning, parse_output
-from vla_r1_model.prompts import (AFFORDANCE_PROMPT_SUFFIX, PROMPT_IMAGE_SEPARATOR, TRAJECTORY_PROMPT_SUFFIX,
-                                  build_prompt)
+from vla_r1_model.prompts import (
+    AFFORDANCE_PROMPT_SUFFIX,
+    PROMPT_IMAGE_SEPARATOR,
+    TRAJECTORY_PROMPT_SUFFIX,
+    build_prompt,
+)
 
 IMAGE_TOKEN = "<image>"
 ANSWER_LEAD = "so, the answer is"
@@ -220,8 +225,14 @@ def _record(record: dict, task: str, answer: Any, width: int, height: int, image
             raise ValueError(f"image template {image_template!r} uses an unknown field {exc}") from None
         check_inside_image_folder(str(image))
     return VLARecord(
-        id=f"sharerobot-{task}-{record['id']}", task=task, image=str(image), instruction=instruction.strip(),
-        answer=answer, image_width=width, image_height=height, source=f"sharerobot/{dataset}" if dataset else "sharerobot",
+        id=f"sharerobot-{task}-{record['id']}",
+        task=task,
+        image=str(image),
+        instruction=instruction.strip(),
+        answer=answer,
+        image_width=width,
+        image_height=height,
+        source=f"sharerobot/{dataset}" if dataset else "sharerobot",
     )
 
 
@@ -324,7 +335,9 @@ def sharegpt_to_record(item: Any, index: int = 0) -> VLARecord:
     if not isinstance(conversations, list):
         raise RecordError("conversations is missing")
     human = next((m.get("value") for m in conversations if isinstance(m, dict) and m.get("from") == "human"), None)
-    gpt = next((m.get("value") for m in reversed(conversations) if isinstance(m, dict) and m.get("from") == "gpt"), None)
+    gpt = next(
+        (m.get("value") for m in reversed(conversations) if isinstance(m, dict) and m.get("from") == "gpt"), None
+    )
     if not isinstance(human, str) or not isinstance(gpt, str):
         raise RecordError("conversations need a human and a gpt turn with string values")
     instruction, prompt_task = split_prompt(human)
@@ -339,8 +352,14 @@ def sharegpt_to_record(item: Any, index: int = 0) -> VLARecord:
         raise RecordError(f"gpt answer: {exc}") from None
     split_human_turn(human)  # exactly one <image>
     return VLARecord(
-        id=str(item.get("id", index)), task=task, image=image, instruction=instruction,
-        answer=action.to_json(), reasoning=extract_reasoning(gpt), source=str(item.get("source", "")), human=human,
+        id=str(item.get("id", index)),
+        task=task,
+        image=image,
+        instruction=instruction,
+        answer=action.to_json(),
+        reasoning=extract_reasoning(gpt),
+        source=str(item.get("source", "")),
+        human=human,
     )
 
 
@@ -430,7 +449,9 @@ def to_hf_dataset(records: Sequence[VLARecord], base_dir: str | Path | None = No
     Image paths are resolved relative to ``base_dir`` (the data file's folder)."""
     from datasets import Dataset, Image, List
 
-    columns: dict[str, list] = {k: [] for k in ("id", "task", "instruction", "images", "prompt", "completion", "ground_truth")}
+    columns: dict[str, list] = {
+        k: [] for k in ("id", "task", "instruction", "images", "prompt", "completion", "ground_truth")
+    }
     for record in records:
         image_path = record.resolved_image(base_dir)
         if check_images and not image_path.is_file():
@@ -440,7 +461,9 @@ def to_hf_dataset(records: Sequence[VLARecord], base_dir: str | Path | None = No
         columns["instruction"].append(record.instruction)
         columns["images"].append([str(image_path)])
         columns["prompt"].append([{"role": "user", "content": record.user_content()}])
-        columns["completion"].append([{"role": "assistant", "content": [{"type": "text", "text": record.answer_text()}]}])
+        columns["completion"].append(
+            [{"role": "assistant", "content": [{"type": "text", "text": record.answer_text()}]}]
+        )
         columns["ground_truth"].append(record.answer_text())
     return Dataset.from_dict(columns).cast_column("images", List(Image()))
 
@@ -450,8 +473,12 @@ def prompt_token_count(processor, prompt: list[dict], images: Sequence[Any]) -> 
     placeholder expanded to its image tokens (the count the processor gives, without processing pixels)."""
     from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import smart_resize
 
-    clean = [{**message, "content": [{k: v for k, v in part.items() if v is not None} for part in message["content"]]}
-             if isinstance(message.get("content"), list) else message for message in prompt]
+    clean = [
+        {**message, "content": [{k: v for k, v in part.items() if v is not None} for part in message["content"]]}
+        if isinstance(message.get("content"), list)
+        else message
+        for message in prompt
+    ]
     text = processor.apply_chat_template(clean, add_generation_prompt=True, tokenize=False)
     tokenizer, image_processor = processor.tokenizer, processor.image_processor
     ids = tokenizer(text, add_special_tokens=False)["input_ids"]
@@ -460,8 +487,13 @@ def prompt_token_count(processor, prompt: list[dict], images: Sequence[Any]) -> 
     count = len(ids) - ids.count(pad)
     for image in images:
         width, height = image.size
-        new_h, new_w = smart_resize(height, width, factor=factor, min_pixels=image_processor.size["shortest_edge"],
-                                    max_pixels=image_processor.size["longest_edge"])
+        new_h, new_w = smart_resize(
+            height,
+            width,
+            factor=factor,
+            min_pixels=image_processor.size["shortest_edge"],
+            max_pixels=image_processor.size["longest_edge"],
+        )
         count += (new_h // factor) * (new_w // factor)
     return count
 
@@ -548,7 +580,9 @@ def read_records(path: str | Path) -> Conversion:
             known = {k: item[k] for k in VLARecord.__dataclass_fields__ if k in item}
             out.records.append(VLARecord(**known))
         except (RecordError, ActionError, TypeError, ValueError) as exc:
-            out.bad.append(BadRecord(index, str(item.get("id", index)) if isinstance(item, dict) else str(index), str(exc)))
+            out.bad.append(
+                BadRecord(index, str(item.get("id", index)) if isinstance(item, dict) else str(index), str(exc))
+            )
     return out
 
 

@@ -14,20 +14,28 @@ Protocol (``PROTOCOL``, written into every report):
   the failure rate (overall and per task) is reported beside them.
 - The reward score of every raw answer (``training.rewards.compute_score``) is reported too.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import math
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-from collections.abc import Sequence
 
 from vla_r1_model.actions import Affordance
 
 from .data import VLARecord
-from .metrics import (FAILURE_DISTANCE, FAILURE_IOU, PAPER_RESULTS, SCALE, box_iou_percent, mean_or_nan,
-                      trajectory_metrics)
+from .metrics import (
+    FAILURE_DISTANCE,
+    FAILURE_IOU,
+    PAPER_RESULTS,
+    SCALE,
+    box_iou_percent,
+    mean_or_nan,
+    trajectory_metrics,
+)
 from .rewards import compute_score
 
 COLUMNS = ("IoU", "DFD", "HD", "RMSE", "Avg")
@@ -37,7 +45,7 @@ PROTOCOL: dict[str, Any] = {
     "iou": "affordance box IoU x100 (corners clipped to [0, 1]; the GRPO reward's IoU)",
     "distances": f"DFD (discrete Frechet, Euclidean), HD (symmetric Hausdorff), RMSE (by index) on points x{SCALE:g}",
     "resampling": "when point counts differ, both trajectories are resampled uniformly by arc length to the larger "
-                  "count (ends kept) before DFD, HD and RMSE; equal counts are compared as given",
+    "count (ends kept) before DFD, HD and RMSE; equal counts are compared as given",
     "avg": "mean of DFD, HD and RMSE",
     "failure": "no parseable <output> of the task's kind (box for affordance, trajectory for trajectory)",
     "failure_values": {"IoU": FAILURE_IOU, "DFD": FAILURE_DISTANCE, "HD": FAILURE_DISTANCE, "RMSE": FAILURE_DISTANCE},
@@ -53,8 +61,13 @@ def evaluate_sample(policy: Any, record: VLARecord, base_dir: str | Path | None)
     start = time.perf_counter()
     output = policy.predict(image, record.instruction, record.task)
     row: dict[str, Any] = {
-        "id": record.id, "task": record.task, "instruction": record.instruction, "ground_truth": record.answer,
-        "raw_text": output.raw_text, "parsed": output.prediction is not None, "error": output.error,
+        "id": record.id,
+        "task": record.task,
+        "instruction": record.instruction,
+        "ground_truth": record.answer,
+        "raw_text": output.raw_text,
+        "parsed": output.prediction is not None,
+        "error": output.error,
         "seconds": round(time.perf_counter() - start, 4),
         "reward": compute_score(output.raw_text, record.output_block())["score"],
     }
@@ -108,8 +121,10 @@ def summarize(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "mean_reward": mean_or_nan(r["reward"] for r in rows),
         "table": table_of(rows, count_failures=True),
         "table_parsed": table_of(rows, count_failures=False),
-        "paper_vla_r1_3b": {split: {"IoU": v["iou"], "DFD": v["dfd"], "HD": v["hd"], "RMSE": v["rmse"], "Avg": v["avg"]}
-                            for split, v in PAPER_RESULTS.items()},
+        "paper_vla_r1_3b": {
+            split: {"IoU": v["iou"], "DFD": v["dfd"], "HD": v["hd"], "RMSE": v["rmse"], "Avg": v["avg"]}
+            for split, v in PAPER_RESULTS.items()
+        },
     }
 
 
@@ -125,9 +140,12 @@ def decoding_settings(policy: Any) -> dict[str, Any]:
     if not settings.get("do_sample", True):  # greedy: the sampling knobs are not used
         settings = {k: v for k, v in settings.items() if k not in ("temperature", "top_p")}
     out_of_range = getattr(config, "out_of_range", None)
-    return {**settings, "no_think": getattr(config, "no_think", False),
-            "out_of_range": getattr(out_of_range, "value", out_of_range),
-            "prompt": "instruction + task form + newline, then the image (vla_r1_model.prompts.build_user_text)"}
+    return {
+        **settings,
+        "no_think": getattr(config, "no_think", False),
+        "out_of_range": getattr(out_of_range, "value", out_of_range),
+        "prompt": "instruction + task form + newline, then the image (vla_r1_model.prompts.build_user_text)",
+    }
 
 
 def format_table(summary: dict[str, Any]) -> str:
@@ -139,18 +157,23 @@ def format_table(summary: dict[str, Any]) -> str:
     lines = ["| | " + " | ".join(COLUMNS) + " |", "|---|" + "---|" * len(COLUMNS)]
     lines.append("| this run, all samples | " + " | ".join(cell(summary["table"][c]) for c in COLUMNS) + " |")
     if "table_parsed" in summary:
-        lines.append("| this run, parsed only | " + " | ".join(cell(summary["table_parsed"][c]) for c in COLUMNS) + " |")
+        lines.append(
+            "| this run, parsed only | " + " | ".join(cell(summary["table_parsed"][c]) for c in COLUMNS) + " |"
+        )
     for split, values in summary["paper_vla_r1_3b"].items():
         lines.append(f"| paper, {split.replace('_', '-')} | " + " | ".join(cell(values[c]) for c in COLUMNS) + " |")
     rate = summary["parse_failure_rate"]
-    lines.append(f"\nparse failures: {summary['parse_failures']} of {summary['samples']} "
-                 f"({cell(100 * rate) if rate is not None else '–'}%), counted as IoU 0 and distance "
-                 f"{FAILURE_DISTANCE:.2f} in 'all samples'; mean reward {cell(summary['mean_reward'])}")
+    lines.append(
+        f"\nparse failures: {summary['parse_failures']} of {summary['samples']} "
+        f"({cell(100 * rate) if rate is not None else '–'}%), counted as IoU 0 and distance "
+        f"{FAILURE_DISTANCE:.2f} in 'all samples'; mean reward {cell(summary['mean_reward'])}"
+    )
     return "\n".join(lines)
 
 
-def evaluate(policy: Any, records: Sequence[VLARecord], base_dir: str | Path | None = None,
-             progress: bool = True) -> dict[str, Any]:
+def evaluate(
+    policy: Any, records: Sequence[VLARecord], base_dir: str | Path | None = None, progress: bool = True
+) -> dict[str, Any]:
     """Per-sample rows and the summary (see the module docstring for the protocol)."""
     from tqdm.auto import tqdm
 

@@ -8,6 +8,7 @@ fine-tuning result is re-saved as is. The processor (tokenizer, chat template, i
 its image-token budget) is the one the model was TRAINED with: the checkpoint's own (training saves
 it beside the weights or adapters); only an adapter folder without one falls back to the base model's.
 """
+
 from __future__ import annotations
 
 import json
@@ -20,7 +21,8 @@ class ExportError(RuntimeError):
 
 def _has_processor(folder: Path) -> bool:
     return (folder / "tokenizer_config.json").is_file() and any(
-        (folder / name).is_file() for name in ("processor_config.json", "preprocessor_config.json"))
+        (folder / name).is_file() for name in ("processor_config.json", "preprocessor_config.json")
+    )
 
 
 def _folder_processor(folder: Path):
@@ -32,12 +34,14 @@ def _folder_processor(folder: Path):
 
     tokenizer = AutoTokenizer.from_pretrained(str(folder))
     image_processor = Qwen2VLImageProcessorPil.from_pretrained(str(folder))
-    return ImageOnlyQwen2_5_VLProcessor(image_processor=image_processor, tokenizer=tokenizer,
-                                        chat_template=tokenizer.chat_template)
+    return ImageOnlyQwen2_5_VLProcessor(
+        image_processor=image_processor, tokenizer=tokenizer, chat_template=tokenizer.chat_template
+    )
 
 
-def export_checkpoint(checkpoint: str | Path, out_dir: str | Path, base_model: str | None = None,
-                      dtype: str = "auto") -> Path:
+def export_checkpoint(
+    checkpoint: str | Path, out_dir: str | Path, base_model: str | None = None, dtype: str = "auto"
+) -> Path:
     from vla_r1_model.loading import load_model, load_processor
 
     checkpoint, out = Path(checkpoint), Path(out_dir)
@@ -60,8 +64,11 @@ def export_checkpoint(checkpoint: str | Path, out_dir: str | Path, base_model: s
         raise ExportError(f"{checkpoint} holds neither a model (config.json) nor LoRA adapters (adapter_config.json)")
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(out))
-    processor = _folder_processor(checkpoint) if processor_source == str(checkpoint) and adapter_config.is_file() \
+    processor = (
+        _folder_processor(checkpoint)
+        if processor_source == str(checkpoint) and adapter_config.is_file()
         else load_processor(processor_source)
+    )
     processor.save_pretrained(str(out))
     generation_config = getattr(model, "generation_config", None)
     if generation_config is not None:

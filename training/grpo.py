@@ -13,14 +13,15 @@ Generation uses vLLM when it is installed and a GPU is present (``use_vllm: null
 are TRL's GRPOConfig fields (``training.trl_configs.VLAGRPOConfig``); ``GRPORunConfig`` holds the
 project's few own keys.
 """
+
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from collections.abc import Callable
 
 from .config import ConfigError, RunConfig, TrainConfigBase, dump_config
 from .rewards import REWARD_FUNCTIONS
@@ -69,9 +70,11 @@ class GRPORunConfig(TrainConfigBase):
             if value is not None and value < 1:
                 raise ConfigError(f"{name} must be >= 1, got {value}")
         if args.steps_per_generation % args.gradient_accumulation_steps:
-            raise ConfigError(f"steps_per_generation ({args.steps_per_generation}) must be a multiple of "
-                              f"gradient_accumulation_steps ({args.gradient_accumulation_steps}): one generation batch "
-                              "= whole optimizer steps")
+            raise ConfigError(
+                f"steps_per_generation ({args.steps_per_generation}) must be a multiple of "
+                f"gradient_accumulation_steps ({args.gradient_accumulation_steps}): one generation batch "
+                "= whole optimizer steps"
+            )
 
 
 def optimizer_steps_per_generation(args) -> int:
@@ -108,11 +111,18 @@ def drop_long_prompts(dataset, processor, max_tokens: int | None, name: str):
         return dataset
     from .data import prompt_token_count
 
-    kept = dataset.filter(lambda row: prompt_token_count(processor, row["prompt"], row["images"]) <= max_tokens,
-                          desc=f"dropping {name} prompts longer than {max_tokens} tokens")
+    kept = dataset.filter(
+        lambda row: prompt_token_count(processor, row["prompt"], row["images"]) <= max_tokens,
+        desc=f"dropping {name} prompts longer than {max_tokens} tokens",
+    )
     if len(kept) < len(dataset):
-        logger.warning("%s: %d of %d prompts are longer than %d tokens and were dropped (as verl's "
-                       "filter_overlong_prompts)", name, len(dataset) - len(kept), len(dataset), max_tokens)
+        logger.warning(
+            "%s: %d of %d prompts are longer than %d tokens and were dropped (as verl's filter_overlong_prompts)",
+            name,
+            len(dataset) - len(kept),
+            len(dataset),
+            max_tokens,
+        )
     if len(kept) == 0:
         raise ConfigError(f"every {name} prompt is longer than max_prompt_length={max_tokens}")
     return kept
@@ -156,7 +166,9 @@ def build_grpo_trainer(config: RunConfig, reward_funcs: list[Callable] | None = 
     return trainer, processor
 
 
-def run_grpo(config: RunConfig, reward_funcs: list[Callable] | None = None, callbacks: list | None = None) -> dict[str, Any]:
+def run_grpo(
+    config: RunConfig, reward_funcs: list[Callable] | None = None, callbacks: list | None = None
+) -> dict[str, Any]:
     from .modeling import resume_checkpoint, save_final, trainable_parameter_count
 
     trainer, processor = build_grpo_trainer(config, reward_funcs, callbacks)
@@ -168,8 +180,12 @@ def run_grpo(config: RunConfig, reward_funcs: list[Callable] | None = None, call
         before = trainer.evaluate(metric_key_prefix="eval_before_train")  # verl val_before_train
     result = trainer.train(resume_from_checkpoint=resume_checkpoint(config))
     out = save_final(trainer, processor, config.output_dir)
-    metrics = {"output_dir": str(out), "global_step": trainer.state.global_step, "trainable_parameters": trainable,
-               **{k: v for k, v in {**before, **result.metrics}.items() if isinstance(v, (int, float))}}
+    metrics = {
+        "output_dir": str(out),
+        "global_step": trainer.state.global_step,
+        "trainable_parameters": trainable,
+        **{k: v for k, v in {**before, **result.metrics}.items() if isinstance(v, (int, float))},
+    }
     history = trainer.state.log_history
     metrics["losses"] = [h["loss"] for h in history if "loss" in h]
     metrics["rewards"] = [h["reward"] for h in history if "reward" in h]

@@ -17,11 +17,12 @@
   (1000·√2, the grid's diagonal: the largest distance two normalized points can have) in the
   "all samples" columns (``training.evaluate``).
 """
+
 from __future__ import annotations
 
 import math
-from typing import Any
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 

@@ -4,6 +4,7 @@ The processor is the torchvision-free one from ``vla_r1_model.loading``; checkpo
 the trainers carry it, so ``vla_r1_model.loading.load_model/load_processor`` (and ``vla-r1
 infer``) read them unchanged. LoRA runs save adapters; ``training.export`` merges them.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -95,12 +96,16 @@ def load_training_model(config: RunConfig, args: Any = None):
 
         if config.finetune == "qlora":
             model = prepare_model_for_kbit_training(
-                model, use_gradient_checkpointing=config.gradient_checkpointing,
+                model,
+                use_gradient_checkpointing=config.gradient_checkpointing,
                 gradient_checkpointing_kwargs={"use_reentrant": False},
             )
         lora = LoraConfig(
-            r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
-            target_modules=config.lora_target_modules, task_type="CAUSAL_LM",
+            r=config.lora_r,
+            lora_alpha=config.lora_alpha,
+            lora_dropout=config.lora_dropout,
+            target_modules=config.lora_target_modules,
+            task_type="CAUSAL_LM",
         )
         return get_peft_model(model, lora)
     return model

@@ -26,12 +26,13 @@ table overflows Python's stack and scores 0) get their real score.
 The box IoU/GIoU and the Fréchet table are ``vla_r1_model.geometry``'s, the same functions the
 paper metrics use (``training.metrics``).
 """
+
 from __future__ import annotations
 
 import json
 import math
-from typing import Any
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from vla_r1_model.geometry import (  # noqa: F401 - re-exported: the reward's IoU and Fréchet table
     EPS,
@@ -136,7 +137,10 @@ def _length_ratio_cost(lp: float, lq: float) -> float:
 
 
 def oriented_frechet(
-    p: Sequence[Point], q: Sequence[Point], lambda_angle: float = LAMBDA_ANGLE, lambda_ratio: float = LAMBDA_LENGTH_RATIO
+    p: Sequence[Point],
+    q: Sequence[Point],
+    lambda_angle: float = LAMBDA_ANGLE,
+    lambda_ratio: float = LAMBDA_LENGTH_RATIO,
 ) -> float:
     """Discrete Fréchet distance with pair cost ‖p−q‖ + λθ·angle(t_p, t_q) + λℓ·|ln(ℓ_p/ℓ_q)|."""
     tp, tq = tangents(p), tangents(q)
@@ -195,7 +199,9 @@ def completion_text(completion: Any) -> str:
         if isinstance(content, str):
             texts.append(content)
         elif isinstance(content, list):
-            texts.extend(part.get("text", "") for part in content if isinstance(part, dict) and part.get("type") == "text")
+            texts.extend(
+                part.get("text", "") for part in content if isinstance(part, dict) and part.get("type") == "text"
+            )
     return "".join(texts)
 
 

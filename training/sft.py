@@ -6,6 +6,7 @@ The dataset is in prompt/completion form (``training.data.to_hf_dataset``): the 
 exact training prompt (text, then the image) and the completion is ``<think>…</think> so, the
 answer is <output>…</output>``. ``completion_only_loss`` puts the loss on the assistant answer only.
 """
+
 from __future__ import annotations
 
 import json
@@ -36,8 +37,9 @@ def load_datasets(config: RunConfig):
     from .data import load_training_dataset
 
     try:
-        train, val, conversion = load_training_dataset(config.train_file, config.val_fraction if not config.val_file else 0.0,
-                                                       config.seed, config.max_samples)
+        train, val, conversion = load_training_dataset(
+            config.train_file, config.val_fraction if not config.val_file else 0.0, config.seed, config.max_samples
+        )
     except (OSError, ValueError) as exc:
         raise ConfigError(f"train_file {config.train_file}: {exc}") from None
     if conversion.bad:
@@ -62,8 +64,9 @@ def build_sft_trainer(config: RunConfig, callbacks: list | None = None):
     model = load_training_model(config, args)
     if config.finetune == "qlora":
         args.gradient_checkpointing = False  # peft's prepare_model_for_kbit_training turned it on
-    trainer = VLASFTTrainer(model=model, args=args, train_dataset=train, eval_dataset=val,
-                            processing_class=processor, callbacks=callbacks)
+    trainer = VLASFTTrainer(
+        model=model, args=args, train_dataset=train, eval_dataset=val, processing_class=processor, callbacks=callbacks
+    )
     return trainer, processor
 
 
@@ -77,8 +80,12 @@ def run_sft(config: RunConfig, callbacks: list | None = None) -> dict[str, Any]:
     dump_config(config, Path(config.output_dir) / "vla_r1_sft_config.yaml")
     result = trainer.train(resume_from_checkpoint=resume_checkpoint(config))
     out = save_final(trainer, processor, config.output_dir)
-    metrics = {"output_dir": str(out), "global_step": trainer.state.global_step, "trainable_parameters": trainable,
-               **{k: v for k, v in result.metrics.items() if isinstance(v, (int, float))}}
+    metrics = {
+        "output_dir": str(out),
+        "global_step": trainer.state.global_step,
+        "trainable_parameters": trainable,
+        **{k: v for k, v in result.metrics.items() if isinstance(v, (int, float))},
+    }
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     metrics["losses"] = losses
     (out / "vla_r1_train_metrics.json").write_text(json.dumps(metrics, indent=1))

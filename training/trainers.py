@@ -16,6 +16,7 @@ What ``VLAGRPOTrainer`` changes, each switchable from the config (``training.trl
 The KL importance factor (``use_bias_correction_kl``), the vLLM importance-sampling correction and
 dual-clip (``delta``) are TRL settings and need no code here (see ``training.grpo``).
 """
+
 from __future__ import annotations
 
 import copy
@@ -33,6 +34,7 @@ class VLASFTTrainer(ResumeWeightsMixin, SFTTrainer):
 
 def k3_interval(limit: float) -> tuple[float, float]:
     """(d_low, d_high) with exp(d) − d − 1 = ``limit`` at both ends (Newton; d_low < 0 < d_high)."""
+
     def solve(d: float) -> float:
         for _ in range(100):
             step = (math.exp(d) - d - 1 - limit) / (math.exp(d) - 1)
@@ -44,8 +46,9 @@ def k3_interval(limit: float) -> tuple[float, float]:
     return solve(-(limit + 1.0)), solve(math.log(limit + 2.0) + 0.5)
 
 
-def reference_advantages(rewards_per_func: torch.Tensor, weights: torch.Tensor, num_generations: int,
-                         epsilon: float) -> torch.Tensor:
+def reference_advantages(
+    rewards_per_func: torch.Tensor, weights: torch.Tensor, num_generations: int, epsilon: float
+) -> torch.Tensor:
     """verl's GRPO outcome advantage over ALL processes' rollouts: (r − mean) / (std + epsilon) per
     group of ``num_generations`` with torch's unbiased std (1 for a group of one, as verl); rows where
     every reward function returned None get 0, as in TRL."""
@@ -102,25 +105,33 @@ class VLAGRPOTrainer(ResumeWeightsMixin, GRPOTrainer):
         output = super()._generate_and_score_completions(inputs)
         epsilon = getattr(self.args, "advantage_epsilon", None)
         rewards, self._rewards_per_func = self._rewards_per_func, None
-        if epsilon is None or rewards is None or self.scale_rewards != "group" \
-                or self.multi_objective_aggregation != "sum_then_normalize":
+        if (
+            epsilon is None
+            or rewards is None
+            or self.scale_rewards != "group"
+            or self.multi_objective_aggregation != "sum_then_normalize"
+        ):
             return output
         mode = "train" if self.model.training else "eval"
         num_generations = self.num_generations if mode == "train" else self.num_generations_eval
         local = output["advantages"]
         everyone = reference_advantages(rewards, self.reward_weights, num_generations, epsilon)
         start = self.accelerator.process_index * local.shape[0]
-        output["advantages"] = everyone[start:start + local.shape[0]].to(local.dtype)
+        output["advantages"] = everyone[start : start + local.shape[0]].to(local.dtype)
         return output
 
     # ------------------------------------------------------------------ greedy validation
     def _generate_single_turn(self, prompt_ids, images, multimodal_fields, num_generations, has_tool_images=False):
         if self.model.training or not getattr(self.args, "greedy_eval", False):
-            return super()._generate_single_turn(prompt_ids, images, multimodal_fields, num_generations, has_tool_images)
+            return super()._generate_single_turn(
+                prompt_ids, images, multimodal_fields, num_generations, has_tool_images
+            )
         if self.use_vllm:
             saved, self.vllm_generation.temperature = self.vllm_generation.temperature, 0.0
             try:
-                return super()._generate_single_turn(prompt_ids, images, multimodal_fields, num_generations, has_tool_images)
+                return super()._generate_single_turn(
+                    prompt_ids, images, multimodal_fields, num_generations, has_tool_images
+                )
             finally:
                 self.vllm_generation.temperature = saved
         saved_config = self.generation_config
@@ -128,6 +139,8 @@ class VLAGRPOTrainer(ResumeWeightsMixin, GRPOTrainer):
         greedy.do_sample, greedy.temperature, greedy.top_p, greedy.top_k, greedy.min_p = False, None, None, None, None
         self.generation_config = greedy
         try:
-            return super()._generate_single_turn(prompt_ids, images, multimodal_fields, num_generations, has_tool_images)
+            return super()._generate_single_turn(
+                prompt_ids, images, multimodal_fields, num_generations, has_tool_images
+            )
         finally:
             self.generation_config = saved_config

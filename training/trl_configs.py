@@ -4,6 +4,7 @@ Every optimisation, logging, checkpoint and GRPO setting is a field of TRL's ``S
 ``GRPOConfig`` (so nothing is mirrored by hand); these subclasses change a few defaults and add
 the fields ``training.trainers.VLAGRPOTrainer`` reads. Imported lazily (it imports TRL).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -36,7 +37,8 @@ class VLASFTConfig(SFTConfig):
     # None first: TRL's argument parser picks the type from the union's order (str here)
     report_to: None | str | list[str] = field(default_factory=lambda: ["tensorboard"], metadata={"help": "loggers"})  # noqa: RUF036
     resume_from_checkpoint: str | None = field(
-        default="auto", metadata={"help": "auto: the newest checkpoint-* in output_dir, if any; or a folder; or null"})
+        default="auto", metadata={"help": "auto: the newest checkpoint-* in output_dir, if any; or a folder; or null"}
+    )
     remove_unused_columns: bool = field(default=False, metadata={"help": "images and ground truth reach the collator"})
     gradient_checkpointing: bool = field(default=True, metadata={"help": "activation checkpointing"})
     # TRL's own field is bool | None (None: decided in __post_init__); transformers' TrainingArguments says bool
@@ -55,19 +57,24 @@ class VLAGRPOConfig(GRPOConfig):
     # None first: TRL's argument parser picks the type from the union's order (str here)
     report_to: None | str | list[str] = field(default_factory=lambda: ["tensorboard"], metadata={"help": "loggers"})  # noqa: RUF036
     resume_from_checkpoint: str | None = field(
-        default="auto", metadata={"help": "auto: the newest checkpoint-* in output_dir, if any; or a folder; or null"})
+        default="auto", metadata={"help": "auto: the newest checkpoint-* in output_dir, if any; or a folder; or null"}
+    )
     remove_unused_columns: bool = field(default=False, metadata={"help": "images and ground truth reach the reward"})
     gradient_checkpointing: bool = field(default=True, metadata={"help": "activation checkpointing"})
     # TRL's own field is bool | None (None: decided in __post_init__); transformers' TrainingArguments says bool
     bf16: bool | None = field(default=None, metadata={"help": "bf16 autocast; null: on a GPU that has it"})  # type: ignore[assignment]
     # GRPOConfig's field is bool; None here: decided when the run starts
-    use_vllm: bool | None = field(default=None, metadata={"help": "null: vLLM when it is installed and a GPU is present"})  # type: ignore[assignment]
+    use_vllm: bool | None = field(
+        default=None, metadata={"help": "null: vLLM when it is installed and a GPU is present"}
+    )  # type: ignore[assignment]
     kl_clamp: float | None = field(default=None, metadata={"help": "clamp the k3 KL per token to ±this (verl: 10)"})
     advantage_epsilon: float | None = field(
-        default=None, metadata={"help": "added to the group std of the advantages (verl: 1e-6; None = TRL's 1e-4)"})
+        default=None, metadata={"help": "added to the group std of the advantages (verl: 1e-6; None = TRL's 1e-4)"}
+    )
     greedy_eval: bool = field(default=False, metadata={"help": "evaluate with greedy decoding (verl's validation)"})
     weight_decay_all_parameters: bool = field(
-        default=False, metadata={"help": "decay biases and norms too (verl: AdamW over model.parameters())"})
+        default=False, metadata={"help": "decay biases and norms too (verl: AdamW over model.parameters())"}
+    )
 
     def __post_init__(self) -> None:
         _project_defaults(self)

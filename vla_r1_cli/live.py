@@ -1,5 +1,6 @@
 """`vla-r1 live --camera realsense`: the whole pipeline on a live RealSense (or a RealSense .bag),
 showing/writing the overlay and the plan. Plan-only: this command never moves an arm."""
+
 from __future__ import annotations
 
 import argparse
@@ -28,8 +29,12 @@ def register(subparsers) -> None:
     live.add_argument("--config", type=Path, help="YAML with grounding:, safety: and planner: sections")
     live.add_argument("--urdf", type=Path, help="plan joint trajectories with pinocchio on this URDF")
     live.add_argument("--tip", default=defaults.TIP_LINK, help="tip link of --urdf")
-    live.add_argument("--out", type=Path, help="write overlay_<n>.png and results.jsonl here (a new or empty folder, "
-                                               "or any with --overwrite; it appears when the run ends)")
+    live.add_argument(
+        "--out",
+        type=Path,
+        help="write overlay_<n>.png and results.jsonl here (a new or empty folder, "
+        "or any with --overwrite; it appears when the run ends)",
+    )
     live.add_argument("--overwrite", action="store_true", help="replace a non-empty --out when the run ends")
     live.add_argument("--show", action="store_true", help="show the overlay in a window (OpenCV)")
     live.set_defaults(func=run_live)
@@ -37,15 +42,13 @@ def register(subparsers) -> None:
 
 def run_live(args: argparse.Namespace) -> int:
     from calibration import SE3
-
     from vla_r1_cli.errors import UsageError
     from vla_r1_cli.infer import policy_from_args
-
     from vla_r1_model.files import OutputPathError, check_output_dir
+    from vla_r1_robot.bags.realsense_source import RealSenseError, RealSenseSettings
+    from vla_r1_robot.pipeline import Pipeline
 
     from .replay import load_stage_configs, planner_from_args, read_base_T_camera
-    from vla_r1_robot.pipeline import Pipeline
-    from vla_r1_robot.bags.realsense_source import RealSenseError, RealSenseSettings
 
     if args.frames < 0:
         raise UsageError("--frames must be >= 0")
@@ -64,8 +67,9 @@ def run_live(args: argparse.Namespace) -> int:
             if os.path.commonpath([bag, out]) in (bag, out):
                 raise UsageError(f"--out {args.out} overlaps the recording {args.bag}; write the results elsewhere")
     try:
-        settings = RealSenseSettings(width=args.width, height=args.height, fps=args.fps, serial=args.serial,
-                                     bag_path=str(args.bag or ""))
+        settings = RealSenseSettings(
+            width=args.width, height=args.height, fps=args.fps, serial=args.serial, bag_path=str(args.bag or "")
+        )
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     grounding, safety, planner_options = load_stage_configs(args.config)
@@ -95,7 +99,6 @@ def _run(args, settings, pipeline) -> int:
     import contextlib
 
     from vla_r1_model.files import staged_output_dir
-
     from vla_r1_robot.bags.realsense_source import RealSenseError, RealSenseSource
 
     earlier = args.out is not None and args.out.is_dir() and any(args.out.iterdir())
@@ -133,7 +136,10 @@ def _report(args, out, n: int, frame, outcome) -> None:
     overlay = draw_overlay(Image.fromarray(frame.color_rgb), action, args.instruction, outcome.error)
     status = "ok" if outcome.ok else f"failed at {outcome.failed_stage}: {outcome.error}"
     plan = outcome.plan.summary() if outcome.plan else None
-    print(f"[{n}] {status}" + (f"; plan {plan['num_points']} points, {plan['duration_s']:.2f} s (not executed)" if plan else ""))
+    print(
+        f"[{n}] {status}"
+        + (f"; plan {plan['num_points']} points, {plan['duration_s']:.2f} s (not executed)" if plan else "")
+    )
     if out is not None:
         overlay.save(out / f"overlay_{n:04d}.png")
         with open(out / "results.jsonl", "a") as results:

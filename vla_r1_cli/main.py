@@ -9,6 +9,7 @@ runtime, numpy, cv2, rclpy …) inside their handlers (tests/test_cli_light_impo
 Exit codes shared by all subcommands: 0 success, 2 bad arguments or unreadable input,
 3 the model's answer could not be parsed (infer), 1 anything else that failed.
 """
+
 from __future__ import annotations
 
 import argparse

@@ -1,4 +1,5 @@
 """`vla-r1 replay` (a recorded bag through the whole pipeline) and `vla-r1 demo-scene`."""
+
 from __future__ import annotations
 
 import argparse
@@ -12,8 +13,9 @@ def register(subparsers) -> None:
     from vla_r1_cli import defaults
     from vla_r1_cli.infer import add_model_arguments
 
-    replay = subparsers.add_parser("replay", help="replay a recorded bag through the pipeline (plan-only)",
-                                   description=__doc__)
+    replay = subparsers.add_parser(
+        "replay", help="replay a recorded bag through the pipeline (plan-only)", description=__doc__
+    )
     replay.add_argument("bag", type=Path, help="rosbag2 folder (sqlite3/MCAP), .mcap/.db3 file, ROS1 or RealSense .bag")
     replay.add_argument("--instruction", required=True)
     replay.add_argument("--task", required=True, choices=("affordance", "trajectory"))
@@ -24,24 +26,40 @@ def register(subparsers) -> None:
     topics.add_argument("--info-topic")
     selection = replay.add_mutually_exclusive_group()
     selection.add_argument("--every", type=int, default=1, metavar="N", help="process every Nth paired frame")
-    selection.add_argument("--at", type=float, metavar="SECONDS", help="process the one frame at this time from the start")
+    selection.add_argument(
+        "--at", type=float, metavar="SECONDS", help="process the one frame at this time from the start"
+    )
     replay.add_argument("--pair-tolerance", type=float, default=0.15, help="max color/depth stamp difference (s)")
-    replay.add_argument("--base-T-camera", type=Path,
-                        help="transform YAML (vla-r1 calibrate hand-eye); default: the bag's /tf_static, else identity")
-    replay.add_argument("--config", type=Path, help="YAML with grounding:, safety:, planner: and task: sections "
-                        "(a task: section plans the whole pick: open, approach, close, lift)")
+    replay.add_argument(
+        "--base-T-camera",
+        type=Path,
+        help="transform YAML (vla-r1 calibrate hand-eye); default: the bag's /tf_static, else identity",
+    )
+    replay.add_argument(
+        "--config",
+        type=Path,
+        help="YAML with grounding:, safety:, planner: and task: sections "
+        "(a task: section plans the whole pick: open, approach, close, lift)",
+    )
     replay.add_argument("--urdf", type=Path, help="plan joint trajectories with pinocchio on this URDF")
     replay.add_argument("--tip", default=defaults.TIP_LINK, help="tip link of --urdf")
     replay.add_argument("--dump-frames", action="store_true", help="also write color.png and depth_mm.png per frame")
     replay.add_argument("--out-bag", type=Path, help="write overlays and markers to this MCAP rosbag2 folder")
-    replay.add_argument("--out", required=True, type=Path,
-                        help="output folder: new or empty, or any with --overwrite (replaced only when the run has succeeded)")
-    replay.add_argument("--overwrite", action="store_true",
-                        help="replace a non-empty --out / --out-bag, once the new run has succeeded")
+    replay.add_argument(
+        "--out",
+        required=True,
+        type=Path,
+        help="output folder: new or empty, or any with --overwrite (replaced only when the run has succeeded)",
+    )
+    replay.add_argument(
+        "--overwrite", action="store_true", help="replace a non-empty --out / --out-bag, once the new run has succeeded"
+    )
     replay.add_argument("--no-progress", action="store_true")
     replay.set_defaults(func=run_replay)
 
-    scene = subparsers.add_parser("demo-scene", help="render the MuJoCo tabletop demo recording (rosbag2 MCAP + ground truth)")
+    scene = subparsers.add_parser(
+        "demo-scene", help="render the MuJoCo tabletop demo recording (rosbag2 MCAP + ground truth)"
+    )
     scene.add_argument("out", type=Path)
     scene.add_argument("--frames", type=int, default=10)
     scene.add_argument("--seed", type=int, default=0)
@@ -54,9 +72,8 @@ def load_stage_configs(path: Path | None):
     Every problem is a UsageError naming the file and the key."""
     from vla_r1_cli.errors import UsageError
     from vla_r1_model.config_files import ConfigError, dataclass_from_mapping, read_yaml_mapping
-
-    from vla_r1_robot.perception.grounding import GroundingConfig
     from vla_r1_robot.motion.safety import SafetyConfig
+    from vla_r1_robot.perception.grounding import GroundingConfig
 
     data: dict = {}
     try:
@@ -82,7 +99,6 @@ def load_task_config(path: Path | None):
     lift), or None without one (plan the grounded targets only)."""
     from vla_r1_cli.errors import UsageError
     from vla_r1_model.config_files import ConfigError, read_yaml_mapping
-
     from vla_r1_robot.motion.task import TaskConfig
 
     if path is None:
@@ -104,7 +120,6 @@ def load_task_config(path: Path | None):
 def read_base_T_camera(path: Path):
     """The transform of a YAML written by `vla-r1 calibrate hand-eye`; UsageError when unreadable."""
     from calibration import NamedTransform
-
     from vla_r1_cli.errors import UsageError
 
     try:
@@ -116,7 +131,6 @@ def read_base_T_camera(path: Path):
 def planner_from_args(args, safety, planner_options: dict):
     """The pinocchio planner for --urdf/--tip, or None without --urdf."""
     from vla_r1_cli.errors import UsageError
-
     from vla_r1_robot.pipeline import build_planner
 
     if not args.urdf:
@@ -129,9 +143,7 @@ def planner_from_args(args, safety, planner_options: dict):
 
 def _base_T_camera(args, source, first_frame_id: str):
     from calibration import SE3
-
     from vla_r1_cli.errors import UsageError
-
     from vla_r1_robot.bags import BagError
 
     if args.base_T_camera:
@@ -142,8 +154,11 @@ def _base_T_camera(args, source, first_frame_id: str):
         raise UsageError(str(exc)) from None
     if from_bag is not None:
         return from_bag
-    print(f"warning: no --base-T-camera and no {BASE_FRAME} -> {first_frame_id or 'camera'} transform in the bag: "
-          "targets are in the camera frame", file=sys.stderr)
+    print(
+        f"warning: no --base-T-camera and no {BASE_FRAME} -> {first_frame_id or 'camera'} transform in the bag: "
+        "targets are in the camera frame",
+        file=sys.stderr,
+    )
     return SE3.identity()
 
 
@@ -164,8 +179,9 @@ def check_replay_arguments(args: argparse.Namespace) -> None:
     for name in ("color_topic", "depth_topic", "info_topic"):
         topic = getattr(args, name)
         if topic is not None and not topic.startswith("/"):
-            raise UsageError(f"--{name.replace('_', '-')} must be an absolute topic name like /camera/color/image_raw, "
-                             f"got {topic!r}")
+            raise UsageError(
+                f"--{name.replace('_', '-')} must be an absolute topic name like /camera/color/image_raw, got {topic!r}"
+            )
     for path, flag in ((args.base_T_camera, "--base-T-camera"), (args.config, "--config"), (args.urdf, "--urdf")):
         if path is not None and not path.is_file():
             raise UsageError(f"{flag} {path}: {'is a folder, not a file' if path.is_dir() else 'no such file'}")
@@ -190,7 +206,6 @@ def run_replay(args: argparse.Namespace) -> int:
     from vla_r1_cli.errors import UsageError
     from vla_r1_cli.infer import policy_from_args
     from vla_r1_model.files import OutputPathError
-
     from vla_r1_robot.bags import BagError, FrameError, open_bag
     from vla_r1_robot.pipeline import Pipeline
     from vla_r1_robot.replay.run import ReplayAbandoned, ReplayOptions, replay_frames
@@ -198,13 +213,27 @@ def run_replay(args: argparse.Namespace) -> int:
     check_replay_arguments(args)
     grounding, safety, planner_options = load_stage_configs(args.config)
     try:
-        options = ReplayOptions(args.instruction, args.task, args.out, args.dump_frames, args.out_bag, not args.no_progress,
-                                overwrite=args.overwrite)
+        options = ReplayOptions(
+            args.instruction,
+            args.task,
+            args.out,
+            args.dump_frames,
+            args.out_bag,
+            not args.no_progress,
+            overwrite=args.overwrite,
+        )
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     try:
-        source = open_bag(args.bag, args.color_topic, args.depth_topic, args.info_topic, every_n=args.every, at_s=args.at,
-                          pair_tolerance_s=args.pair_tolerance)
+        source = open_bag(
+            args.bag,
+            args.color_topic,
+            args.depth_topic,
+            args.info_topic,
+            every_n=args.every,
+            at_s=args.at,
+            pair_tolerance_s=args.pair_tolerance,
+        )
     except (BagError, ValueError) as exc:
         raise UsageError(str(exc)) from None
     with source:
@@ -220,8 +249,9 @@ def run_replay(args: argparse.Namespace) -> int:
             raise UsageError(str(first))
         base_T_camera = _base_T_camera(args, source, first.frame_id)
         planner = planner_from_args(args, safety, planner_options)
-        pipeline = Pipeline(policy_from_args(args), grounding, safety, planner, base_T_camera,
-                            task_config=load_task_config(args.config))
+        pipeline = Pipeline(
+            policy_from_args(args), grounding, safety, planner, base_T_camera, task_config=load_task_config(args.config)
+        )
         try:
             summary = replay_frames(itertools.chain([first], frames), pipeline, options)
         except ReplayAbandoned as exc:
@@ -229,8 +259,10 @@ def run_replay(args: argparse.Namespace) -> int:
             return 2
         except OutputPathError as exc:
             raise UsageError(str(exc)) from None
-    print(f"{summary.frames} frame(s), {summary.succeeded} succeeded, "
-          f"failures by stage: {summary.failures_by_stage or 'none'}")
+    print(
+        f"{summary.frames} frame(s), {summary.succeeded} succeeded, "
+        f"failures by stage: {summary.failures_by_stage or 'none'}"
+    )
     print(f"results: {summary.results_path}")
     if summary.out_bag:
         print(f"bag: {summary.out_bag}")
@@ -243,12 +275,15 @@ def run_replay(args: argparse.Namespace) -> int:
 
 def run_demo_scene(args: argparse.Namespace) -> int:
     from vla_r1_cli.errors import UsageError
-
     from vla_r1_robot.sim.demo_scene import DemoSceneConfig, generate_demo_scene
 
     try:
-        scene = generate_demo_scene(args.out, seed=args.seed, n_frames=args.frames,
-                                    config=DemoSceneConfig(seed=args.seed, n_frames=args.frames, gl=args.gl))
+        scene = generate_demo_scene(
+            args.out,
+            seed=args.seed,
+            n_frames=args.frames,
+            config=DemoSceneConfig(seed=args.seed, n_frames=args.frames, gl=args.gl),
+        )
     except (FileExistsError, ValueError) as exc:
         raise UsageError(str(exc)) from None
     print(f"bag: {scene.bag_path}\nground truth: {scene.ground_truth_path}\npreview: {scene.preview_path}")

@@ -1,4 +1,5 @@
 """`vla-r1 train {sft,grpo,cot,convert,export}` and `vla-r1 eval`: thin shells over training.*."""
+
 from __future__ import annotations
 
 import argparse
@@ -12,32 +13,48 @@ TASK_CHOICES = ("affordance", "trajectory")
 
 
 def register(subparsers) -> None:
-    train = subparsers.add_parser("train", help="training: SFT, GRPO, CoT data engine, data conversion, export",
-                                  description="Reproduce the VLA-R1 checkpoint: data, CoT engine, SFT, GRPO, export.")
+    train = subparsers.add_parser(
+        "train",
+        help="training: SFT, GRPO, CoT data engine, data conversion, export",
+        description="Reproduce the VLA-R1 checkpoint: data, CoT engine, SFT, GRPO, export.",
+    )
     stages = train.add_subparsers(dest="train_command", metavar="STAGE")
     train.set_defaults(func=lambda args: _help(train))
 
-    for name, help_text in (("sft", "supervised fine-tuning on VLA-CoT data (TRL SFTTrainer)"),
-                            ("grpo", "GRPO with the VLA-R1 reward (TRL GRPOTrainer)")):
+    for name, help_text in (
+        ("sft", "supervised fine-tuning on VLA-CoT data (TRL SFTTrainer)"),
+        ("grpo", "GRPO with the VLA-R1 reward (TRL GRPOTrainer)"),
+    ):
         parser = stages.add_parser(name, help=help_text, description=help_text)
-        parser.add_argument("--config", default=name,
-                            help=f"YAML file, or the name of a shipped config (default: the shipped {name}.yaml)")
+        parser.add_argument(
+            "--config",
+            default=name,
+            help=f"YAML file, or the name of a shipped config (default: the shipped {name}.yaml)",
+        )
         parser.add_argument("overrides", nargs="*", metavar="key=value", help="override config keys")
         parser.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
         parser.set_defaults(func=run_sft if name == "sft" else run_grpo)
 
-    configs = stages.add_parser("configs", help="print where the shipped training and accelerate configs are",
-                                description="Paths of the configs installed with the package (for --config and "
-                                            "accelerate launch --config_file).")
+    configs = stages.add_parser(
+        "configs",
+        help="print where the shipped training and accelerate configs are",
+        description="Paths of the configs installed with the package (for --config and "
+        "accelerate launch --config_file).",
+    )
     configs.add_argument("name", nargs="?", help="print only this config's path (e.g. grpo, fsdp)")
     configs.set_defaults(func=run_configs)
 
-    cot = stages.add_parser("cot", help="CoT data engine: a teacher model writes the four-step reasoning",
-                            description="Ask a teacher on an OpenAI-compatible server for reasoning; keep verified answers.")
+    cot = stages.add_parser(
+        "cot",
+        help="CoT data engine: a teacher model writes the four-step reasoning",
+        description="Ask a teacher on an OpenAI-compatible server for reasoning; keep verified answers.",
+    )
     cot.add_argument("--teacher-url", required=True, help="e.g. http://localhost:8000 (vLLM, SGLang …)")
     cot.add_argument("--teacher-model", required=True, help="model name served there")
     cot.add_argument("--data", required=True, type=Path, help="ShareRobot JSON, VLA-R1 records or VLA-CoT ShareGPT")
-    cot.add_argument("--out", required=True, type=Path, help="output JSONL (VLA-CoT ShareGPT items); resumed when it exists")
+    cot.add_argument(
+        "--out", required=True, type=Path, help="output JSONL (VLA-CoT ShareGPT items); resumed when it exists"
+    )
     cot.add_argument("--task", choices=TASK_CHOICES, help="the task of a plain ShareRobot list / a filter")
     cot.add_argument("--image-template", default="{id}", help="ShareRobot image path from {id} and {dataset}")
     cot.add_argument("--image-root", type=Path, help="folder image paths are relative to (default: the data file's)")
@@ -53,35 +70,55 @@ def register(subparsers) -> None:
     cot.add_argument("--no-progress", action="store_true")
     cot.set_defaults(func=run_cot)
 
-    convert = stages.add_parser("convert", help="ShareRobot / VLA-CoT ShareGPT -> records, ShareGPT or a HF dataset",
-                                description="Convert and validate training data; bad records are reported.")
+    convert = stages.add_parser(
+        "convert",
+        help="ShareRobot / VLA-CoT ShareGPT -> records, ShareGPT or a HF dataset",
+        description="Convert and validate training data; bad records are reported.",
+    )
     convert.add_argument("--data", required=True, type=Path)
-    convert.add_argument("--out", required=True, type=Path,
-                         help="*.jsonl with --format records|sharegpt, *.json for sharegpt, a folder for hf")
+    convert.add_argument(
+        "--out",
+        required=True,
+        type=Path,
+        help="*.jsonl with --format records|sharegpt, *.json for sharegpt, a folder for hf",
+    )
     convert.add_argument("--format", choices=("records", "sharegpt", "hf"), default="sharegpt")
     convert.add_argument("--task", choices=TASK_CHOICES)
     convert.add_argument("--image-template", default="{id}")
-    convert.add_argument("--image-root", type=Path, help="folder image paths are relative to (default: the data file's)")
+    convert.add_argument(
+        "--image-root", type=Path, help="folder image paths are relative to (default: the data file's)"
+    )
     convert.add_argument("--val-fraction", type=float, default=0.0, help="also write a validation split")
     convert.add_argument("--seed", type=int, default=0)
     convert.add_argument("--report", type=Path, help="write the rejected records with reasons as JSON")
-    convert.add_argument("--skip-image-check", action="store_true",
-                         help="convert annotations whose images are not on this machine (default: such records are rejected)")
+    convert.add_argument(
+        "--skip-image-check",
+        action="store_true",
+        help="convert annotations whose images are not on this machine (default: such records are rejected)",
+    )
     convert.set_defaults(func=run_convert)
 
-    export = stages.add_parser("export", help="merge LoRA adapters and save a checkpoint `vla-r1 infer` loads",
-                               description="Merge LoRA adapters (or re-save a full fine-tune) into a plain checkpoint.")
+    export = stages.add_parser(
+        "export",
+        help="merge LoRA adapters and save a checkpoint `vla-r1 infer` loads",
+        description="Merge LoRA adapters (or re-save a full fine-tune) into a plain checkpoint.",
+    )
     export.add_argument("--checkpoint", required=True, type=Path)
     export.add_argument("--out", required=True, type=Path)
     export.add_argument("--base-model", help="base model of the adapters (default: from adapter_config.json)")
     export.add_argument("--dtype", default="auto", choices=("auto", "float32", "bfloat16", "float16"))
     export.set_defaults(func=run_export)
 
-    evaluate = subparsers.add_parser("eval", help="evaluate a model: IoU, DFD, HD, RMSE, Avg beside the paper",
-                                     description="Run a model over a dataset and write the paper's table columns.")
+    evaluate = subparsers.add_parser(
+        "eval",
+        help="evaluate a model: IoU, DFD, HD, RMSE, Avg beside the paper",
+        description="Run a model over a dataset and write the paper's table columns.",
+    )
     from vla_r1_cli.infer import add_model_arguments
 
-    evaluate.add_argument("--data", required=True, type=Path, help="VLA-R1 records, VLA-CoT ShareGPT or ShareRobot JSON")
+    evaluate.add_argument(
+        "--data", required=True, type=Path, help="VLA-R1 records, VLA-CoT ShareGPT or ShareRobot JSON"
+    )
     evaluate.add_argument("--out", required=True, type=Path, help="report JSON (per-sample results and the table)")
     evaluate.add_argument("--task", choices=TASK_CHOICES, help="only this task")
     evaluate.add_argument("--image-template", default="{id}")
@@ -159,13 +196,15 @@ def _train(args: argparse.Namespace, cls, runner) -> int:
 
 
 def run_sft(args: argparse.Namespace) -> int:
-    from training.sft import SFTRunConfig, run_sft as runner
+    from training.sft import SFTRunConfig
+    from training.sft import run_sft as runner
 
     return _train(args, SFTRunConfig, runner)
 
 
 def run_grpo(args: argparse.Namespace) -> int:
-    from training.grpo import GRPORunConfig, run_grpo as runner
+    from training.grpo import GRPORunConfig
+    from training.grpo import run_grpo as runner
 
     return _train(args, GRPORunConfig, runner)
 
@@ -190,10 +229,19 @@ def run_cot(args: argparse.Namespace) -> int:
     conversion = _read_records(args.data, args.task, args.image_template)
     records = conversion.records[: args.limit] if args.limit else conversion.records
     try:
-        config = CotConfig(str(args.teacher_url), args.teacher_model, str(args.out), threshold=args.threshold,
-                           concurrency=args.concurrency, attempts=args.attempts, temperature=args.temperature,
-                           max_tokens=args.max_tokens, timeout_s=args.timeout, image_max_side=args.image_max_side,
-                           retry_rejected=args.retry_rejected)
+        config = CotConfig(
+            str(args.teacher_url),
+            args.teacher_model,
+            str(args.out),
+            threshold=args.threshold,
+            concurrency=args.concurrency,
+            attempts=args.attempts,
+            temperature=args.temperature,
+            max_tokens=args.max_tokens,
+            timeout_s=args.timeout,
+            image_max_side=args.image_max_side,
+            retry_rejected=args.retry_rejected,
+        )
     except ValueError as exc:
         raise _usage(str(exc)) from None
     base = args.image_root or args.data.parent
@@ -203,11 +251,8 @@ def run_cot(args: argparse.Namespace) -> int:
 
 
 def run_convert(args: argparse.Namespace) -> int:
-    from training.data import to_hf_dataset, train_val_split, write_records, write_sharegpt
-
+    from training.data import drop_missing_images, to_hf_dataset, train_val_split, write_records, write_sharegpt
     from vla_r1_model.files import OutputPathError, atomic_write_text, check_output_file
-
-    from training.data import drop_missing_images
 
     if args.report:
         try:
@@ -246,7 +291,9 @@ def run_convert(args: argparse.Namespace) -> int:
                 # records keep image paths relative to the data file's folder: rewrite relative to the output
                 from training.data import VLARecord, _relative_image
 
-                records = [VLARecord(**{**r.to_dict(), "image": _relative_image(r, base, path.parent)}) for r in records]
+                records = [
+                    VLARecord(**{**r.to_dict(), "image": _relative_image(r, base, path.parent)}) for r in records
+                ]
                 write_records(records, path)
             else:
                 write_sharegpt(records, path, source_dir=base)
@@ -258,9 +305,8 @@ def run_convert(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from vla_r1_model.loading import ModelLoadError
-
     from training.export import ExportError, export_checkpoint
+    from vla_r1_model.loading import ModelLoadError
 
     try:
         out = export_checkpoint(args.checkpoint, args.out, base_model=args.base_model, dtype=args.dtype)
@@ -276,16 +322,23 @@ def answer_source(args: argparse.Namespace) -> dict[str, Any]:
         return {"kind": "fixed_answer", "answer": args.answer}
     if args.backend == "openai":
         return {"kind": "openai_server", "server_url": args.server_url, "model": args.model}
-    return {"kind": "transformers", "model": args.model, "quantization": args.quantization,
-            "quantize_vision": args.quantize_vision, "dtype": args.dtype, "device": args.device,
-            "attn_implementation": args.attn_implementation, "min_pixels": args.min_pixels, "max_pixels": args.max_pixels}
+    return {
+        "kind": "transformers",
+        "model": args.model,
+        "quantization": args.quantization,
+        "quantize_vision": args.quantize_vision,
+        "dtype": args.dtype,
+        "device": args.device,
+        "attn_implementation": args.attn_implementation,
+        "min_pixels": args.min_pixels,
+        "max_pixels": args.max_pixels,
+    }
 
 
 def run_eval(args: argparse.Namespace) -> int:
+    from training.evaluate import evaluate, format_table
     from vla_r1_cli.infer import policy_from_args
     from vla_r1_model.files import OutputPathError, atomic_write_text, check_output_file
-
-    from training.evaluate import evaluate, format_table
 
     try:
         if not args.out.parent.exists():
@@ -302,8 +355,14 @@ def run_eval(args: argparse.Namespace) -> int:
     policy = policy_from_args(args)
     report = evaluate(policy, records, base_dir=base, progress=not args.no_progress)
     source = answer_source(args)
-    report = {"answer_source": source, "model": source.get("model"), "data": str(args.data),
-              "limit": args.limit, "rejected_records": len(conversion.bad), **report}
+    report = {
+        "answer_source": source,
+        "model": source.get("model"),
+        "data": str(args.data),
+        "limit": args.limit,
+        "rejected_records": len(conversion.bad),
+        **report,
+    }
     atomic_write_text(args.out, json.dumps(_json_safe(report), indent=1))
     print(format_table(report))
     return 0

@@ -1,4 +1,5 @@
 """VLA-R1 model runtime: action types, prompts, output parsing, backends and the Policy."""
+
 from .actions import (
     TASKS,
     Action,

@@ -6,14 +6,15 @@ Conventions (docs/architecture.md):
 - RoboBrain answers NORMALIZED corners [x1, y1, x2, y2].
 Every conversion is a named function; nothing guesses which convention a number is in.
 """
+
 from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal
-from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -87,7 +88,12 @@ class Affordance:
     ) -> Affordance:
         """Build from raw numbers, applying the out-of-range policy (clip with a warning, or reject)."""
         policy = OutOfRange(out_of_range)
-        return cls(*(_normalized(n, v, policy) for n, v in zip(("x", "y", "width", "height"), (x, y, width, height), strict=True)))
+        return cls(
+            *(
+                _normalized(n, v, policy)
+                for n, v in zip(("x", "y", "width", "height"), (x, y, width, height), strict=True)
+            )
+        )
 
     @classmethod
     def from_corners_normalized(cls, x1: float, y1: float, x2: float, y2: float) -> Affordance:
@@ -96,7 +102,9 @@ class Affordance:
         return cls((x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1)
 
     @classmethod
-    def from_corners_pixels(cls, x1: float, y1: float, x2: float, y2: float, image_width: int, image_height: int) -> Affordance:
+    def from_corners_pixels(
+        cls, x1: float, y1: float, x2: float, y2: float, image_width: int, image_height: int
+    ) -> Affordance:
         w, h = _image_size(image_width, image_height)
         return cls.from_corners_normalized(x1 / w, y1 / h, x2 / w, y2 / h)
 
@@ -161,7 +169,9 @@ class Trajectory:
         object.__setattr__(self, "points_normalized", tuple(checked))
 
     @classmethod
-    def from_values(cls, points: Iterable[Sequence[float]], out_of_range: OutOfRange | str = OutOfRange.CLIP) -> Trajectory:
+    def from_values(
+        cls, points: Iterable[Sequence[float]], out_of_range: OutOfRange | str = OutOfRange.CLIP
+    ) -> Trajectory:
         policy = OutOfRange(out_of_range)
         checked = []
         for i, point in enumerate(points):
@@ -221,4 +231,6 @@ class Prediction:
         validate_task(self.task)
         expected = Affordance if self.task == "affordance" else Trajectory
         if not isinstance(self.action, expected):
-            raise ActionError(f"a {self.task} prediction needs an {expected.__name__}, got {type(self.action).__name__}")
+            raise ActionError(
+                f"a {self.task} prediction needs an {expected.__name__}, got {type(self.action).__name__}"
+            )

@@ -6,6 +6,7 @@ refusing unknown keys (nested sections too) and values of the wrong kind before 
 validation runs; ``number_vector`` reads a list of numbers (a string such as ``"123"`` is not one).
 Standard library and PyYAML only.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -46,8 +47,9 @@ def read_yaml_mapping(path: str | os.PathLike[str], *, what: str = "config file"
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
-        raise ConfigError(f"{path}: not UTF-8 text (byte 0x{raw[error.start]:02x} at offset {error.start}); "
-                          f"save the {what} as UTF-8") from None
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte 0x{raw[error.start]:02x} at offset {error.start}); save the {what} as UTF-8"
+        ) from None
     try:
         data = yaml.load(text, Loader=_unique_key_loader())  # a SafeLoader subclass
     except yaml.YAMLError as error:

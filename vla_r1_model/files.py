@@ -91,8 +91,10 @@ def check_output_dir(path: str | os.PathLike[str], *, overwrite: bool = False, w
     if target.exists() and not target.is_dir():
         raise OutputPathError(f"{what} {target} is a file, not a folder")
     if target.is_dir() and not overwrite and _nonempty_dir(target):
-        raise OutputPathError(f"{what} {target} is not empty (an earlier run?); choose a new folder, or pass "
-                              "--overwrite to replace it when the new run has succeeded")
+        raise OutputPathError(
+            f"{what} {target} is not empty (an earlier run?); choose a new folder, or pass "
+            "--overwrite to replace it when the new run has succeeded"
+        )
     parent = Path(os.path.abspath(target)).parent
     existing = parent
     while not existing.exists():
@@ -105,8 +107,9 @@ def check_output_dir(path: str | os.PathLike[str], *, overwrite: bool = False, w
 
 
 @contextlib.contextmanager
-def staged_output_dir(path: str | os.PathLike[str], *, overwrite: bool = False, create: bool = True,
-                      what: str = "output folder") -> Iterator[Path]:
+def staged_output_dir(
+    path: str | os.PathLike[str], *, overwrite: bool = False, create: bool = True, what: str = "output folder"
+) -> Iterator[Path]:
     """Write a run into a new folder beside ``path``; it takes ``path``'s place only when the block
     ends without an exception. Never leaves a mixture of two runs, never loses an earlier run to a
     failed one.
@@ -136,8 +139,9 @@ def staged_output_dir(path: str | os.PathLike[str], *, overwrite: bool = False, 
             staging.mkdir()
         aside = None
         if not overwrite and target.is_dir() and _nonempty_dir(target):  # filled meanwhile (another run?)
-            raise OutputPathError(f"{what} {target} was filled by something else during this run; it is kept, "
-                                  "this run is discarded")
+            raise OutputPathError(
+                f"{what} {target} was filled by something else during this run; it is kept, this run is discarded"
+            )
         if target.exists():
             aside = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent)) / target.name
             os.rename(target, aside)

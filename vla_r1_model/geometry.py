@@ -6,6 +6,7 @@ the lowest package so that any package may import them (docs/architecture.md). T
 the reference reward's, operation for operation (docs/training.md): Python floats, and min/max in
 the reference's argument order (which decides the result when a value is NaN).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -83,5 +84,7 @@ def discrete_frechet_table(m: int, n: int, cost: Callable[[int, int], float]) ->
 
 def discrete_frechet(p: np.ndarray, q: np.ndarray) -> float:
     """Discrete Fréchet distance between (N, 2) and (M, 2) point sequences with Euclidean pair cost."""
-    d = np.linalg.norm(np.asarray(p, dtype=np.float64)[:, None, :] - np.asarray(q, dtype=np.float64)[None, :, :], axis=-1)
+    d = np.linalg.norm(
+        np.asarray(p, dtype=np.float64)[:, None, :] - np.asarray(q, dtype=np.float64)[None, :, :], axis=-1
+    )
     return float(discrete_frechet_table(len(p), len(q), lambda i, j: float(d[i, j])))

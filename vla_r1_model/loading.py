@@ -4,6 +4,7 @@ The processor is assembled from the image processor and the tokenizer only: tran
 Qwen2.5-VL ``AutoProcessor`` also builds a video processor, which needs torchvision (absent
 on CPU machines here and awkward on Jetson-class robots). Images are all a robot sends.
 """
+
 from __future__ import annotations
 
 import os
@@ -85,7 +86,9 @@ def apply_image_budget(image_processor, min_pixels: int | None = None, max_pixel
     image_processor.size = size
 
 
-def load_processor(model: str, min_pixels: int | None = None, max_pixels: int | None = None) -> ImageOnlyQwen2_5_VLProcessor:
+def load_processor(
+    model: str, min_pixels: int | None = None, max_pixels: int | None = None
+) -> ImageOnlyQwen2_5_VLProcessor:
     """Image processor + tokenizer + chat template of ``model``; optional image-token budget."""
     from transformers import AutoTokenizer
     from transformers.models.qwen2_vl import Qwen2VLImageProcessorPil
@@ -99,7 +102,9 @@ def load_processor(model: str, min_pixels: int | None = None, max_pixels: int | 
     apply_image_budget(image_processor, min_pixels, max_pixels)
     if not tokenizer.chat_template:
         raise ModelLoadError(f"the tokenizer of {model} has no chat template")
-    return ImageOnlyQwen2_5_VLProcessor(image_processor=image_processor, tokenizer=tokenizer, chat_template=tokenizer.chat_template)
+    return ImageOnlyQwen2_5_VLProcessor(
+        image_processor=image_processor, tokenizer=tokenizer, chat_template=tokenizer.chat_template
+    )
 
 
 def select_device(device: str = "auto") -> str:

@@ -1,13 +1,14 @@
 """Draw a prediction on its frame: the box, or numbered waypoints joined by arrows, and the instruction."""
+
 from __future__ import annotations
 
+import itertools
 import math
 import textwrap
 
 from PIL import Image, ImageDraw, ImageFont
 
 from .actions import Action, Affordance, Trajectory
-import itertools
 
 BOX_COLOR = (0, 255, 80)
 PATH_COLOR = (255, 200, 0)
@@ -65,8 +66,17 @@ def draw_overlay(
             _arrow(draw, start, end, PATH_COLOR, 2 * scale)
         for i, (px, py) in enumerate(points):
             r = 4 * scale
-            draw.ellipse([px - r, py - r, px + r, py + r], fill=START_COLOR if i == 0 else PATH_COLOR, outline=(0, 0, 0))
-            draw.text((px + r + 1, py - r - 1), str(i + 1), fill=(255, 255, 255), font=font, stroke_width=1, stroke_fill=(0, 0, 0))
+            draw.ellipse(
+                [px - r, py - r, px + r, py + r], fill=START_COLOR if i == 0 else PATH_COLOR, outline=(0, 0, 0)
+            )
+            draw.text(
+                (px + r + 1, py - r - 1),
+                str(i + 1),
+                fill=(255, 255, 255),
+                font=font,
+                stroke_width=1,
+                stroke_fill=(0, 0, 0),
+            )
 
     wrap = max(20, width // (6 * scale))
     lines = textwrap.wrap(instruction, wrap)[:2] if instruction else []

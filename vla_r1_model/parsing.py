@@ -9,6 +9,7 @@ Qwen2.5-VL-Instruct's own grounding answer (``[{"bbox_2d": [x1, y1, x2, y2], ...
 of the resized model input) is accepted for affordance tasks when no ``<output>`` block exists,
 so the stack can run the public base model before a VLA-R1 checkpoint is at hand.
 """
+
 from __future__ import annotations
 
 import json
@@ -27,7 +28,9 @@ CODE_FENCE = re.compile(r"^```[a-zA-Z0-9_-]*\s*\n?(.*?)\n?\s*```$", re.DOTALL)
 QWEN_FENCED_JSON = re.compile(r"```(?:json)?\s*(\[.*?\])\s*```", re.DOTALL)
 
 OUTPUT_OPEN = re.compile(r"<output>", re.IGNORECASE)
-_TAGS = {tag: (re.compile(f"<{tag}>", re.IGNORECASE), re.compile(f"</{tag}>", re.IGNORECASE)) for tag in ("output", "think")}
+_TAGS = {
+    tag: (re.compile(f"<{tag}>", re.IGNORECASE), re.compile(f"</{tag}>", re.IGNORECASE)) for tag in ("output", "think")
+}
 _FENCE_LANGUAGE = re.compile(r"[a-zA-Z0-9_-]*")
 _WHITESPACE = re.compile(r"\s*")
 _QWEN_FENCE_OPEN = re.compile(r"```(?:json)?\s*\[")
@@ -165,7 +168,9 @@ def _qwen_grounding(text: str, input_size: tuple[int, int] | None) -> Affordance
         for item in items:
             if isinstance(item, dict) and isinstance(item.get("bbox_2d"), list) and len(item["bbox_2d"]) == 4:
                 if input_size is None:
-                    raise ParseError("a Qwen bbox_2d answer is in pixels of the model input; its size is needed to normalize it")
+                    raise ParseError(
+                        "a Qwen bbox_2d answer is in pixels of the model input; its size is needed to normalize it"
+                    )
                 x1, y1, x2, y2 = (_number(v, f"bbox_2d[{i}]") for i, v in enumerate(item["bbox_2d"]))
                 w, h = input_size
                 clip = lambda v, hi: min(max(v, 0.0), float(hi))  # noqa: E731 - grounding boxes may overshoot by a pixel

@@ -1,4 +1,5 @@
 """Where the shared real test data lives (never copied into this repository)."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """The Policy: image + instruction + task -> parsed Prediction, with the latency broken down."""
+
 from __future__ import annotations
 
 import threading

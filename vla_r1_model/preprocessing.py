@@ -7,6 +7,7 @@ rescale + normalization is a 256-entry lookup per channel computed with the proc
 arithmetic, and the placeholder is expanded on token ids. The result equals the processor's bit
 for bit (tests/test_preprocessing.py).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -28,16 +29,28 @@ class FramePreprocessor:
     def supports(processor) -> bool:
         """Only the standard Qwen2-VL image settings are reproduced; anything else uses the processor."""
         ip = processor.image_processor
-        standard = all(getattr(ip, flag, False) for flag in ("do_resize", "do_rescale", "do_normalize", "do_convert_rgb"))
+        standard = all(
+            getattr(ip, flag, False) for flag in ("do_resize", "do_rescale", "do_normalize", "do_convert_rgb")
+        )
         size = ip.size or {}
-        return standard and bool(size.get("shortest_edge")) and bool(size.get("longest_edge")) and ip.temporal_patch_size >= 1
+        return (
+            standard
+            and bool(size.get("shortest_edge"))
+            and bool(size.get("longest_edge"))
+            and ip.temporal_patch_size >= 1
+        )
 
     def resized_size(self, width: int, height: int) -> tuple[int, int]:
         from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import smart_resize
 
         ip = self.image_processor
-        new_h, new_w = smart_resize(height, width, factor=ip.patch_size * ip.merge_size,
-                                    min_pixels=ip.size["shortest_edge"], max_pixels=ip.size["longest_edge"])
+        new_h, new_w = smart_resize(
+            height,
+            width,
+            factor=ip.patch_size * ip.merge_size,
+            min_pixels=ip.size["shortest_edge"],
+            max_pixels=ip.size["longest_edge"],
+        )
         return new_w, new_h
 
     def normalization_table(self) -> np.ndarray:
@@ -95,10 +108,12 @@ class FramePreprocessor:
         pixel_values, grid = self.pixel_patches(image, device, lookup_on_device)
         ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
         if ids.count(self.image_token_id) != 1:
-            raise ValueError(f"the chat text must hold exactly one {IMAGE_PAD_TOKEN}, found {ids.count(self.image_token_id)}")
-        n_image_tokens = grid[1] * grid[2] // self.image_processor.merge_size ** 2
+            raise ValueError(
+                f"the chat text must hold exactly one {IMAGE_PAD_TOKEN}, found {ids.count(self.image_token_id)}"
+            )
+        n_image_tokens = grid[1] * grid[2] // self.image_processor.merge_size**2
         at = ids.index(self.image_token_id)
-        ids = ids[:at] + [self.image_token_id] * n_image_tokens + ids[at + 1:]
+        ids = ids[:at] + [self.image_token_id] * n_image_tokens + ids[at + 1 :]
         input_ids = torch.tensor([ids], dtype=torch.long, device=device)
         return {
             "input_ids": input_ids,

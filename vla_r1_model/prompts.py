@@ -3,6 +3,7 @@
 The two suffixes are byte-exact copies of the training prompts (including the original
 "define by" wording): a paraphrase measurably changes the model's output format.
 """
+
 from __future__ import annotations
 
 from typing import Any

@@ -4,6 +4,7 @@ The 3B values are those published with Qwen/Qwen2.5-VL-3B-Instruct; a random-wei
 built from them computes exactly like the real checkpoint, so speed and memory can be measured
 without downloading weights.
 """
+
 from __future__ import annotations
 
 from typing import Any

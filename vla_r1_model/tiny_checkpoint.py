@@ -8,6 +8,7 @@ the Qwen special tokens, the chat template and the image processor configuration
 size is a multiple of 64 so bitsandbytes NF4 works on CPU. Its answers are random text: tests
 use it for loading, quantization, generation, streaming and training mechanics, never for quality.
 """
+
 from __future__ import annotations
 
 import argparse

@@ -4,12 +4,13 @@ Each raises ``ValueError`` naming the field (``name``) and the value it got, wit
 rule, so the node parameters, the grounding, task, planner and controller configs refuse a bad value
 in the same words. Standard library only: any package may import it (docs/architecture.md).
 """
+
 from __future__ import annotations
 
 import math
 import numbers
-from typing import Any, TypeVar
 from collections.abc import Sequence
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 

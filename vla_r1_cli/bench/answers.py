@@ -10,6 +10,7 @@ settings that decide how many tokens and image tokens an answer costs:
 Realistic answers are forced token by token (see `forced_decoding`): a random-weight model
 would otherwise write random text and never close `<output>`.
 """
+
 from __future__ import annotations
 
 import statistics
@@ -18,9 +19,10 @@ from dataclasses import asdict, dataclass
 from PIL import Image
 
 from vla_r1_model.backends.base import GenerationSettings
+from vla_r1_model.prompts import build_user_text
+
 from ..defaults import DEFAULT_MAX_PIXELS, DEFAULT_REASONING_TOKENS  # re-exported: the parser's defaults
 from .forced_decoding import forced_tokens_processor
-from vla_r1_model.prompts import build_user_text
 
 INSTRUCTION = "pick up the broccoli and place it in a pot."
 OUTPUT_BLOCK = '<output>{"x": 0.503125, "y": 0.558333, "width": 0.15625, "height": 0.197917}</output>'
@@ -78,7 +80,9 @@ def build_answers(tokenizer, reasoning_tokens=DEFAULT_REASONING_TOKENS, task: st
     """A no-think answer, then one reasoning answer per length; the middle length also without early stop."""
     reasoning_ids = _ids(tokenizer, REASONING)
     closing = _ids(tokenizer, f"</think> so, the answer is {OUTPUT_BLOCK}")
-    answers = [Answer("no_think", build_user_text(INSTRUCTION, task, no_think=True), tuple(_ids(tokenizer, OUTPUT_BLOCK)), 0)]
+    answers = [
+        Answer("no_think", build_user_text(INSTRUCTION, task, no_think=True), tuple(_ids(tokenizer, OUTPUT_BLOCK)), 0)
+    ]
     think_prompt = build_user_text(INSTRUCTION, task)
     for n in reasoning_tokens:
         if n < 1:
@@ -87,7 +91,9 @@ def build_answers(tokenizer, reasoning_tokens=DEFAULT_REASONING_TOKENS, task: st
         answers.append(Answer(f"think_{n}", think_prompt, tuple(_ids(tokenizer, "<think>") + body + closing), n))
     if reasoning_tokens:
         middle = answers[1 + len(reasoning_tokens) // 2]
-        answers.append(Answer(f"{middle.name}_no_early_stop", middle.prompt, middle.token_ids, middle.reasoning_tokens, False))
+        answers.append(
+            Answer(f"{middle.name}_no_early_stop", middle.prompt, middle.token_ids, middle.reasoning_tokens, False)
+        )
     return answers
 
 
@@ -97,24 +103,31 @@ def time_answers(backend, image: Image.Image, answers: list[Answer], repeats: in
 
     def run(answer: Answer):
         settings = GenerationSettings(max_new_tokens=ANSWER_MAX_NEW_TOKENS, stop_at_output_close=answer.early_stop)
-        return backend.generate(image, answer.prompt, settings,
-                                logits_processors=[forced_tokens_processor(answer.token_ids, eos_id)])
+        return backend.generate(
+            image, answer.prompt, settings, logits_processors=[forced_tokens_processor(answer.token_ids, eos_id)]
+        )
 
     run(answers[0])  # warm-up: the answer-sized cache (and its compiled decode step) exists before timing
     rows = []
     for answer in answers:
         runs = [run(answer) for _ in range(repeats)]
         rate = statistics.median(r.decode_tokens_per_s for r in runs)
-        rows.append(asdict(AnswerTiming(
-            scenario=answer.name,
-            reasoning_tokens=answer.reasoning_tokens,
-            generated_tokens=runs[0].generated_tokens,
-            stop_reason=runs[0].stop_reason,
-            early_stop=answer.early_stop,
-            latency_ms=round(statistics.median(r.preprocess_s + r.time_to_first_token_s + r.decode_s for r in runs) * 1e3, 2),
-            time_to_first_token_ms=round(statistics.median(r.time_to_first_token_s for r in runs) * 1e3, 2),
-            decode_ms_per_token=round(1e3 / rate, 3) if rate else float("nan"),
-        )))
+        rows.append(
+            asdict(
+                AnswerTiming(
+                    scenario=answer.name,
+                    reasoning_tokens=answer.reasoning_tokens,
+                    generated_tokens=runs[0].generated_tokens,
+                    stop_reason=runs[0].stop_reason,
+                    early_stop=answer.early_stop,
+                    latency_ms=round(
+                        statistics.median(r.preprocess_s + r.time_to_first_token_s + r.decode_s for r in runs) * 1e3, 2
+                    ),
+                    time_to_first_token_ms=round(statistics.median(r.time_to_first_token_s for r in runs) * 1e3, 2),
+                    decode_ms_per_token=round(1e3 / rate, 3) if rate else float("nan"),
+                )
+            )
+        )
     return rows
 
 
@@ -126,18 +139,24 @@ def time_image_budgets(backend, image: Image.Image, max_pixels=DEFAULT_MAX_PIXEL
     rows = []
     try:
         for budget in (None, *max_pixels):
-            backend.set_image_budget(backend.config.min_pixels, budget if budget is not None else backend.config.max_pixels)
+            backend.set_image_budget(
+                backend.config.min_pixels, budget if budget is not None else backend.config.max_pixels
+            )
             backend.generate(image, prompt, settings)  # warm-up at this input size
             runs = [backend.generate(image, prompt, settings) for _ in range(repeats)]
             size = runs[0].model_input_size
-            rows.append(asdict(BudgetTiming(
-                max_pixels=budget,
-                model_input_size=size,
-                image_tokens=(size[0] // merge) * (size[1] // merge) if size else None,
-                prompt_tokens=runs[0].extra["prompt_tokens"],
-                preprocess_ms=round(statistics.median(r.preprocess_s for r in runs) * 1e3, 2),
-                time_to_first_token_ms=round(statistics.median(r.time_to_first_token_s for r in runs) * 1e3, 2),
-            )))
+            rows.append(
+                asdict(
+                    BudgetTiming(
+                        max_pixels=budget,
+                        model_input_size=size,
+                        image_tokens=(size[0] // merge) * (size[1] // merge) if size else None,
+                        prompt_tokens=runs[0].extra["prompt_tokens"],
+                        preprocess_ms=round(statistics.median(r.preprocess_s for r in runs) * 1e3, 2),
+                        time_to_first_token_ms=round(statistics.median(r.time_to_first_token_s for r in runs) * 1e3, 2),
+                    )
+                )
+            )
     finally:
         backend.set_image_budget(backend.config.min_pixels, backend.config.max_pixels)
     return rows

@@ -4,6 +4,7 @@ A random-weight model writes random text, so benchmarks and tests that need a re
 (its length, its `</output>` close) force it: every step allows only the next token of the
 answer, then end-of-sequence. Prefill, the cache, streaming and stopping run exactly as usual.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence

@@ -4,6 +4,7 @@ Batch-1 decoding reads every language-model weight once per token, so its floor 
 ``weight bytes read per token / memory bandwidth``; each mode's tokens/s is reported next to
 that floor and their ratio. The embedding table is not counted (one row is read per token).
 """
+
 from __future__ import annotations
 
 import os
@@ -17,14 +18,33 @@ import numpy as np
 from PIL import Image
 
 from vla_r1_model.backends.base import GenerationSettings
-from vla_r1_model.backends.transformers_backend import TransformersBackend, TransformersBackendConfig, validate_image_budget
-from .answers import (DEFAULT_MAX_PIXELS, DEFAULT_REASONING_TOKENS, INSTRUCTION, build_answers, time_answers,
-                            time_image_budgets)
+from vla_r1_model.backends.transformers_backend import (
+    TransformersBackend,
+    TransformersBackendConfig,
+    validate_image_budget,
+)
 from vla_r1_model.prompts import build_user_text
 
+from .answers import (
+    DEFAULT_MAX_PIXELS,
+    DEFAULT_REASONING_TOKENS,
+    INSTRUCTION,
+    build_answers,
+    time_answers,
+    time_image_budgets,
+)
+
 # Peak HBM bandwidth by GPU name (bytes/s): the public datasheet numbers.
-GPU_BANDWIDTH_BYTES_S = {"H200": 4.8e12, "H100 SXM": 3.35e12, "H100 PCIe": 2.0e12, "H100": 3.35e12,
-                         "A100-SXM4-80GB": 2.039e12, "A100": 1.555e12, "L40S": 0.864e12, "RTX 4090": 1.008e12}
+GPU_BANDWIDTH_BYTES_S = {
+    "H200": 4.8e12,
+    "H100 SXM": 3.35e12,
+    "H100 PCIe": 2.0e12,
+    "H100": 3.35e12,
+    "A100-SXM4-80GB": 2.039e12,
+    "A100": 1.555e12,
+    "L40S": 0.864e12,
+    "RTX 4090": 1.008e12,
+}
 
 
 @dataclass(frozen=True)
@@ -120,8 +140,16 @@ class AnswerBenchSpec:
             validate_image_budget(None, budget)
 
 
-def bench_mode(model: str, mode: str, new_tokens: int, repeats: int, image: Image.Image, bandwidth: float | None,
-               backend_options: dict | None = None, answers: AnswerBenchSpec | None = None) -> ModeResult:
+def bench_mode(
+    model: str,
+    mode: str,
+    new_tokens: int,
+    repeats: int,
+    image: Image.Image,
+    bandwidth: float | None,
+    backend_options: dict | None = None,
+    answers: AnswerBenchSpec | None = None,
+) -> ModeResult:
     import torch
 
     on_gpu = torch.cuda.is_available()
@@ -131,8 +159,11 @@ def bench_mode(model: str, mode: str, new_tokens: int, repeats: int, image: Imag
     quantization, _, part = mode.partition("+")  # "nf4+vision": the vision tower quantized too
     if part not in ("", "vision"):
         raise ValueError(f"mode must be a quantization, optionally with +vision, got {mode!r}")
-    backend = TransformersBackend(TransformersBackendConfig(model=model, quantization=quantization,
-                                                            quantize_vision=part == "vision", **(backend_options or {})))
+    backend = TransformersBackend(
+        TransformersBackendConfig(
+            model=model, quantization=quantization, quantize_vision=part == "vision", **(backend_options or {})
+        )
+    )
     prompt = build_user_text(INSTRUCTION, "affordance")
     settings = GenerationSettings(max_new_tokens=new_tokens, ignore_eos=True)
     backend.generate(image, prompt, settings)  # warm-up with the same shapes: compiling is not timed
@@ -140,7 +171,9 @@ def bench_mode(model: str, mode: str, new_tokens: int, repeats: int, image: Imag
     preprocess = time_preprocessing(backend, image, prompt)
     answer_rows = budget_rows = None
     if answers is not None and answers.time_answers:
-        answer_rows = time_answers(backend, image, build_answers(backend.processor.tokenizer, answers.reasoning_tokens), repeats)
+        answer_rows = time_answers(
+            backend, image, build_answers(backend.processor.tokenizer, answers.reasoning_tokens), repeats
+        )
     if answers is not None and answers.max_pixels:
         budget_rows = time_image_budgets(backend, image, answers.max_pixels, repeats)
     rate = statistics.median(r.decode_tokens_per_s for r in runs)
@@ -182,6 +215,7 @@ def fastest_mode_by_memory(modes: list[dict], budgets_gb=MEMORY_BUDGETS_GB) -> d
 
     The footprint is the measured peak GPU memory; without a GPU, the model's own memory (a lower bound).
     """
+
     def footprint(mode: dict) -> float:
         return mode["peak_gpu_allocated_gb"] if mode["peak_gpu_allocated_gb"] is not None else mode["model_memory_gb"]
 
@@ -195,17 +229,29 @@ def fastest_mode_by_memory(modes: list[dict], budgets_gb=MEMORY_BUDGETS_GB) -> d
 def machine_description() -> dict:
     import torch
 
-    info = {"python": platform.python_version(), "torch": torch.__version__, "cpu": platform.processor() or platform.machine(),
-            "cpu_count": os.cpu_count()}
+    info = {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cpu": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+    }
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
     return info
 
 
-def run_model_benchmark(model: str, modes: list[str], new_tokens: int = 128, repeats: int = 3, random_3b: bool = False,
-                        image_size: tuple[int, int] = (640, 480), bandwidth_gb_s: float | None = None,
-                        backend_options: dict | None = None, progress: bool = True,
-                        answers: AnswerBenchSpec | None = None) -> dict:
+def run_model_benchmark(
+    model: str,
+    modes: list[str],
+    new_tokens: int = 128,
+    repeats: int = 3,
+    random_3b: bool = False,
+    image_size: tuple[int, int] = (640, 480),
+    bandwidth_gb_s: float | None = None,
+    backend_options: dict | None = None,
+    progress: bool = True,
+    answers: AnswerBenchSpec | None = None,
+) -> dict:
     """Benchmark each quantization mode side by side; returns a JSON-ready dict."""
     import torch
     from tqdm import tqdm
@@ -220,21 +266,28 @@ def run_model_benchmark(model: str, modes: list[str], new_tokens: int = 128, rep
         model_path = tmp.name
     else:
         model_path = resolve_model(model)
-    bandwidth = bandwidth_gb_s * 1e9 if bandwidth_gb_s else (
-        gpu_bandwidth_bytes_s(torch.cuda.get_device_name(0)) if torch.cuda.is_available() else None)
+    bandwidth = (
+        bandwidth_gb_s * 1e9
+        if bandwidth_gb_s
+        else (gpu_bandwidth_bytes_s(torch.cuda.get_device_name(0)) if torch.cuda.is_available() else None)
+    )
     image = benchmark_frame(*image_size)
     results = []
     try:
         for mode in tqdm(modes, desc="bench model", disable=not progress):
             start = time.perf_counter()
-            results.append(asdict(bench_mode(model_path, mode, new_tokens, repeats, image, bandwidth, backend_options, answers)))
+            results.append(
+                asdict(bench_mode(model_path, mode, new_tokens, repeats, image, bandwidth, backend_options, answers))
+            )
             results[-1]["wall_s"] = round(time.perf_counter() - start, 2)
     finally:
         if tmp is not None:
             tmp.cleanup()
     baseline = next((r for r in results if r["mode"] == "none"), None)
     for r in results:  # ratios measured side by side in this run
-        r["decode_speed_vs_none"] = round(r["decode_tokens_per_s"] / baseline["decode_tokens_per_s"], 3) if baseline else None
+        r["decode_speed_vs_none"] = (
+            round(r["decode_tokens_per_s"] / baseline["decode_tokens_per_s"], 3) if baseline else None
+        )
     return {
         "benchmark": "model",
         "fastest_mode_by_memory_gb": fastest_mode_by_memory(results),

@@ -4,6 +4,7 @@ Runs on the demo scene (640x480, real depth): for each frame and object, the mod
 (the ground-truth box, as the model would write it) goes through parse -> grounding -> safety ->
 IK -> time parameterization. Reading is timed side by side with raw rosbags deserialization.
 """
+
 from __future__ import annotations
 
 import json
@@ -13,32 +14,42 @@ import time
 from pathlib import Path
 
 from vla_r1_model.parsing import parse_output
-
 from vla_r1_robot.bags import compare_with_raw, open_bag
-from vla_r1_robot.perception.frame import Frame
-from vla_r1_robot.perception.grounding import GroundingConfig, ground
 from vla_r1_robot.motion.planning import PlanningError
 from vla_r1_robot.motion.robot_profile import PANDA
 from vla_r1_robot.motion.safety import SafetyConfig, check_targets, check_tool_points
+from vla_r1_robot.perception.frame import Frame
+from vla_r1_robot.perception.grounding import GroundingConfig, ground
 
 
 def _stats_ms(values: list[float]) -> dict[str, float]:
     values_ms = sorted(v * 1e3 for v in values)
-    return {"median_ms": round(statistics.median(values_ms), 4), "p95_ms": round(values_ms[int(0.95 * (len(values_ms) - 1))], 4),
-            "n": len(values_ms)}
+    return {
+        "median_ms": round(statistics.median(values_ms), 4),
+        "p95_ms": round(values_ms[int(0.95 * (len(values_ms) - 1))], 4),
+        "n": len(values_ms),
+    }
 
 
-def run_pipeline_benchmark(urdf: str | None, tip_link: str = PANDA.tip_link, frames: int = 5, repeats: int = 3,
-                           bag: str | None = None, progress: bool = True) -> dict:
+def run_pipeline_benchmark(
+    urdf: str | None,
+    tip_link: str = PANDA.tip_link,
+    frames: int = 5,
+    repeats: int = 3,
+    bag: str | None = None,
+    progress: bool = True,
+) -> dict:
     from tqdm import tqdm
 
-    from vla_r1_robot.sim.demo_scene import generate_demo_scene
     from vla_r1_robot.pipeline import build_planner, default_start_positions
+    from vla_r1_robot.sim.demo_scene import generate_demo_scene
 
     with tempfile.TemporaryDirectory(prefix="vla_r1_bench_") as tmp:
         scene = generate_demo_scene(Path(tmp) / "scene", seed=0, n_frames=frames)
-        answers = [f"<think>r</think> so, the answer is <output>{json.dumps(o['box_normalized'])}</output>"
-                   for o in scene.ground_truth["objects"]]
+        answers = [
+            f"<think>r</think> so, the answer is <output>{json.dumps(o['box_normalized'])}</output>"
+            for o in scene.ground_truth["objects"]
+        ]
         grounding, safety = GroundingConfig(), SafetyConfig()
         planner = build_planner(urdf, tip_link, safety) if urdf else None
         start_positions = default_start_positions(getattr(planner, "robot", None)) if planner is not None else None
@@ -58,7 +69,8 @@ def run_pipeline_benchmark(urdf: str | None, tip_link: str = PANDA.tip_link, fra
                 targets = ground(frame, prediction.action, base_T_camera, grounding)
                 t2 = time.perf_counter()
                 violations = check_targets(targets.positions_base_m, safety) + check_tool_points(
-                    targets.grasp_points_base_m, safety)
+                    targets.grasp_points_base_m, safety
+                )
                 t3 = time.perf_counter()
                 stages["parse"].append(t1 - t0)
                 stages["grounding"].append(t2 - t1)

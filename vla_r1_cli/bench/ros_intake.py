@@ -8,6 +8,7 @@ Three processes on this machine, in one DDS domain of their own (localhost disco
 Both receivers run side by side in the same measurement window; each reports the pairs it took in
 and the CPU seconds its process spent (all threads). Part of the ROS layer (needs rclpy).
 """
+
 from __future__ import annotations
 
 import json
@@ -27,8 +28,10 @@ COLOR_TOPIC = "/camera/camera/color/image_raw"
 DEPTH_TOPIC = "/camera/camera/aligned_depth_to_color/image_raw"
 INFO_TOPIC = "/camera/camera/color/camera_info"
 CAMERA_FRAME = "camera_color_optical_frame"
-HAND_EYE = ("frame_id: base_link\nchild_frame_id: camera_color_optical_frame\n"
-            "x: 0.45\ny: 0.0\nz: 0.73\nqx: 1.0\nqy: 0.0\nqz: 0.0\nqw: 0.0\n")
+HAND_EYE = (
+    "frame_id: base_link\nchild_frame_id: camera_color_optical_frame\n"
+    "x: 0.45\ny: 0.0\nz: 0.73\nqx: 1.0\nqy: 0.0\nqz: 0.0\nqw: 0.0\n"
+)
 
 
 def _window(start_at: float, duration_s: float, sample) -> dict[str, Any]:
@@ -64,17 +67,37 @@ def _publisher(width: int, height: int, rate_hz: float, start_at: float, duratio
     node = rclpy.create_node("bench_camera")
     rng = np.random.default_rng(0)
     header = Header(frame_id=CAMERA_FRAME)
-    color = Image(header=header, height=height, width=width, encoding="rgb8", step=width * 3,
-                  data=rng.integers(0, 255, (height, width, 3), dtype=np.uint8).tobytes())
-    depth = Image(header=header, height=height, width=width, encoding="16UC1", step=width * 2,
-                  data=rng.integers(300, 2000, (height, width), dtype=np.uint16).tobytes())
+    color = Image(
+        header=header,
+        height=height,
+        width=width,
+        encoding="rgb8",
+        step=width * 3,
+        data=rng.integers(0, 255, (height, width, 3), dtype=np.uint8).tobytes(),
+    )
+    depth = Image(
+        header=header,
+        height=height,
+        width=width,
+        encoding="16UC1",
+        step=width * 2,
+        data=rng.integers(300, 2000, (height, width), dtype=np.uint16).tobytes(),
+    )
     f = 0.8 * width
-    info = CameraInfo(header=header, width=width, height=height, distortion_model="plumb_bob", d=[0.0] * 5,
-                      k=[f, 0.0, width / 2, 0.0, f, height / 2, 0.0, 0.0, 1.0],
-                      r=[1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0],
-                      p=[f, 0.0, width / 2, 0.0, 0.0, f, height / 2, 0.0, 0.0, 0.0, 1.0, 0.0])
-    pubs = [node.create_publisher(t, topic, qos_profile_sensor_data)
-            for t, topic in ((Image, COLOR_TOPIC), (Image, DEPTH_TOPIC), (CameraInfo, INFO_TOPIC))]
+    info = CameraInfo(
+        header=header,
+        width=width,
+        height=height,
+        distortion_model="plumb_bob",
+        d=[0.0] * 5,
+        k=[f, 0.0, width / 2, 0.0, f, height / 2, 0.0, 0.0, 1.0],
+        r=[1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0],
+        p=[f, 0.0, width / 2, 0.0, 0.0, f, height / 2, 0.0, 0.0, 0.0, 1.0, 0.0],
+    )
+    pubs = [
+        node.create_publisher(t, topic, qos_profile_sensor_data)
+        for t, topic in ((Image, COLOR_TOPIC), (Image, DEPTH_TOPIC), (CameraInfo, INFO_TOPIC))
+    ]
     counts = {"published_pairs": 0}
     period = 1.0 / rate_hz
     end = start_at + duration_s + 1.0
@@ -105,16 +128,29 @@ def _node(start_at: float, duration_s: float) -> dict[str, Any]:
     hand_eye = Path(tempfile.mkdtemp(prefix="vla_r1_bench_")) / "base_T_camera.yaml"
     hand_eye.write_text(HAND_EYE)
     rclpy.init()
-    node = VlaR1Node(parameter_overrides=[
-        Parameter("model.backend", value="openai"), Parameter("model.server_url", value="http://127.0.0.1:9"),
-        Parameter("execution.planner", value="none"), Parameter("transforms.hand_eye_yaml", value=str(hand_eye)),
-        Parameter("output.diagnostics_period_s", value=1.0)])
+    node = VlaR1Node(
+        parameter_overrides=[
+            Parameter("model.backend", value="openai"),
+            Parameter("model.server_url", value="http://127.0.0.1:9"),
+            Parameter("execution.planner", value="none"),
+            Parameter("transforms.hand_eye_yaml", value=str(hand_eye)),
+            Parameter("output.diagnostics_period_s", value=1.0),
+        ]
+    )
     executor = node_executor()  # the executor main() spins the node with
     executor.add_node(node)
     spinner = threading.Thread(target=executor.spin, daemon=True)
     spinner.start()
-    result = _window(start_at, duration_s, lambda: {"pairs": node.synced_pairs, "unpaired_colors": node.unpaired_colors,
-                                                     "images": node.received_images, "cpu_s": _cpu()})
+    result = _window(
+        start_at,
+        duration_s,
+        lambda: {
+            "pairs": node.synced_pairs,
+            "unpaired_colors": node.unpaired_colors,
+            "images": node.received_images,
+            "cpu_s": _cpu(),
+        },
+    )
     _stop(rclpy, executor, spinner, node)
     return result
 
@@ -137,10 +173,14 @@ def _bare(start_at: float, duration_s: float) -> dict[str, Any]:
                 stamp = (msg.header.stamp.sec, msg.header.stamp.nanosec)
                 stamps[key].add(stamp)
                 counts["pairs"] += stamp in stamps[other]
+
         return on
 
-    for key, other, msg_type, topic in (("color", "depth", Image, COLOR_TOPIC), ("depth", "color", Image, DEPTH_TOPIC),
-                                        ("info", None, CameraInfo, INFO_TOPIC)):
+    for key, other, msg_type, topic in (
+        ("color", "depth", Image, COLOR_TOPIC),
+        ("depth", "color", Image, DEPTH_TOPIC),
+        ("info", None, CameraInfo, INFO_TOPIC),
+    ):
         node.create_subscription(msg_type, topic, counter(key, other), qos_profile_sensor_data)
     executor = SingleThreadedExecutor()
     executor.add_node(node)
@@ -186,22 +226,39 @@ def shm_profile_path() -> Path:
     return Path(get_package_share_directory("vla_r1_ros")) / "config" / "fastdds_shm.xml"
 
 
-def run_intake_benchmark(rate_hz: float = 30.0, duration_s: float = 10.0, warmup_s: float = 8.0, width: int = 640,
-                         height: int = 480, domain_id: int | None = None, transport: str = "default") -> dict[str, Any]:
+def run_intake_benchmark(
+    rate_hz: float = 30.0,
+    duration_s: float = 10.0,
+    warmup_s: float = 8.0,
+    width: int = 640,
+    height: int = 480,
+    domain_id: int | None = None,
+    transport: str = "default",
+) -> dict[str, Any]:
     """Run the three processes and return the comparison (see the module doc). ``transport``:
     "default" = Fast DDS as configured in the environment (UDP loopback with the localhost range);
     "shm" = every process with config/fastdds_shm.xml (shared memory, large segments)."""
     if transport not in ("default", "shm"):
         raise ValueError(f"transport must be default or shm, got {transport!r}")
-    env = dict(os.environ, ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
-               ROS_DOMAIN_ID=str(domain_id if domain_id is not None else 1 + os.getpid() % 100))
+    env = dict(
+        os.environ,
+        ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
+        ROS_DOMAIN_ID=str(domain_id if domain_id is not None else 1 + os.getpid() % 100),
+    )
     if transport == "shm":
         env["FASTRTPS_DEFAULT_PROFILES_FILE"] = str(shm_profile_path())
     start_at = time.time() + warmup_s
     roles = {"publisher": ["publisher", str(width), str(height), str(rate_hz)], "node": ["node"], "bare": ["bare"]}
-    procs = {name: subprocess.Popen([sys.executable, "-m", "vla_r1_cli.bench.ros_intake", *args, str(start_at), str(duration_s)],
-                                    env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for name, args in roles.items()}
+    procs = {
+        name: subprocess.Popen(
+            [sys.executable, "-m", "vla_r1_cli.bench.ros_intake", *args, str(start_at), str(duration_s)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name, args in roles.items()
+    }
     results = {}
     for name, proc in procs.items():
         out, err = proc.communicate(timeout=warmup_s + duration_s + 120)
@@ -212,19 +269,36 @@ def run_intake_benchmark(rate_hz: float = 30.0, duration_s: float = 10.0, warmup
     node, bare = results["node"], results["bare"]
     bare_pairs = bare["pairs"]
     return {
-        "setup": {"rate_hz": rate_hz, "image": f"{width}x{height} rgb8 + 16UC1 aligned depth + camera_info",
-                  "transport": transport, "fastdds_profile": env.get("FASTRTPS_DEFAULT_PROFILES_FILE", ""),
-                  "window_s": duration_s, "warmup_s": warmup_s, "cpus": os.cpu_count(),
-                  "load_average_1min": round(os.getloadavg()[0], 2)},
+        "setup": {
+            "rate_hz": rate_hz,
+            "image": f"{width}x{height} rgb8 + 16UC1 aligned depth + camera_info",
+            "transport": transport,
+            "fastdds_profile": env.get("FASTRTPS_DEFAULT_PROFILES_FILE", ""),
+            "window_s": duration_s,
+            "warmup_s": warmup_s,
+            "cpus": os.cpu_count(),
+            "load_average_1min": round(os.getloadavg()[0], 2),
+        },
         "published": {"pairs": published, "pairs_per_s": round(published / duration_s, 2)},
-        "node": {"synchronized_pairs": node["pairs"], "pairs_per_s": round(node["pairs"] / duration_s, 2),
-                 "fraction_of_published": round(node["pairs"] / published, 4) if published else None,
-                 "unpaired_colors": node["unpaired_colors"], "images_received": node["images"], "cpu_s": round(node["cpu_s"], 3),
-                 "cpu_percent": round(100 * node["cpu_s"] / duration_s, 1)},
-        "bare_subscriber": {"synchronized_pairs": bare_pairs, "color_msgs": bare["color"], "depth_msgs": bare["depth"], "info_msgs": bare["info"],
-                            "pairs_per_s": round(bare_pairs / duration_s, 2),
-                            "fraction_of_published": round(bare_pairs / published, 4) if published else None,
-                            "cpu_s": round(bare["cpu_s"], 3), "cpu_percent": round(100 * bare["cpu_s"] / duration_s, 1)},
+        "node": {
+            "synchronized_pairs": node["pairs"],
+            "pairs_per_s": round(node["pairs"] / duration_s, 2),
+            "fraction_of_published": round(node["pairs"] / published, 4) if published else None,
+            "unpaired_colors": node["unpaired_colors"],
+            "images_received": node["images"],
+            "cpu_s": round(node["cpu_s"], 3),
+            "cpu_percent": round(100 * node["cpu_s"] / duration_s, 1),
+        },
+        "bare_subscriber": {
+            "synchronized_pairs": bare_pairs,
+            "color_msgs": bare["color"],
+            "depth_msgs": bare["depth"],
+            "info_msgs": bare["info"],
+            "pairs_per_s": round(bare_pairs / duration_s, 2),
+            "fraction_of_published": round(bare_pairs / published, 4) if published else None,
+            "cpu_s": round(bare["cpu_s"], 3),
+            "cpu_percent": round(100 * bare["cpu_s"] / duration_s, 1),
+        },
         "node_cpu_over_bare": round(node["cpu_s"] / bare["cpu_s"], 3) if bare["cpu_s"] > 0 else None,
         "targets": {"fraction_of_published_min": 0.95, "node_cpu_over_bare_max": 1.3},
     }

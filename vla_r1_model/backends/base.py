@@ -1,11 +1,12 @@
 """The one interface every model backend implements, and the settings they share."""
+
 from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
-from collections.abc import Callable
 
 from PIL import Image
 
@@ -44,7 +45,9 @@ class GenerationSettings:
     @classmethod
     def reference_sampling(cls, **overrides) -> GenerationSettings:
         """The decoding of the VLA-R1 reference inference script."""
-        values: dict[str, Any] = dict(max_new_tokens=2048, do_sample=True, temperature=0.7, top_p=0.9, repetition_penalty=1.1)
+        values: dict[str, Any] = dict(
+            max_new_tokens=2048, do_sample=True, temperature=0.7, top_p=0.9, repetition_penalty=1.1
+        )
         values.update(overrides)
         return cls(**values)
 

@@ -1,5 +1,6 @@
 """A backend that answers with a given text: replays a recorded answer through parsing, grounding
 and planning without running a model (debugging a cell, re-planning logged answers)."""
+
 from __future__ import annotations
 
 import threading

@@ -18,6 +18,7 @@ adapter that makes a robot's guarantees hold on top of it:
 - Cancellation (``cancel`` set from any thread) is noticed within 50 ms, even while the server is
   silent; the streaming callback runs in the caller's thread.
 """
+
 from __future__ import annotations
 
 import base64
@@ -27,10 +28,10 @@ import queue
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
-from collections.abc import Callable
 
 from PIL import Image
 
@@ -130,8 +131,12 @@ def _guarded_transport():
             guard = getattr(_current_guard, "guard", None)
             if guard is None:
                 return response
-            return httpx2.Response(response.status_code, headers=response.headers, extensions=response.extensions,
-                                   stream=GuardedStream(response.stream, guard))
+            return httpx2.Response(
+                response.status_code,
+                headers=response.headers,
+                extensions=response.extensions,
+                stream=GuardedStream(response.stream, guard),
+            )
 
         def close(self) -> None:
             self._inner.close()
@@ -166,8 +171,12 @@ class OpenAIChatClient:
         import openai
 
         # Our own retries (they must fit in the deadline) and our own transport (the byte/deadline guard).
-        return openai.OpenAI(base_url=self.url.removesuffix("/chat/completions"), api_key=self.api_key or "EMPTY",
-                             max_retries=0, http_client=httpx2.Client(transport=_guarded_transport()))
+        return openai.OpenAI(
+            base_url=self.url.removesuffix("/chat/completions"),
+            api_key=self.api_key or "EMPTY",
+            max_retries=0,
+            http_client=httpx2.Client(transport=_guarded_transport()),
+        )
 
     # -- public calls ----------------------------------------------------------------------
     def complete(self, messages: list[dict], **sampling: Any) -> str:
@@ -192,8 +201,9 @@ class OpenAIChatClient:
         guard = _Guard(deadline, max_bytes)
         events: queue.SimpleQueue = queue.SimpleQueue()
         payload = {"model": self.model, "messages": messages, **sampling}
-        worker = threading.Thread(target=self._work, args=(payload, stream, guard, events), daemon=True,
-                                  name="openai-chat")
+        worker = threading.Thread(
+            target=self._work, args=(payload, stream, guard, events), daemon=True, name="openai-chat"
+        )
         worker.start()
         answer = ChatAnswer()
         try:
@@ -203,8 +213,10 @@ class OpenAIChatClient:
                     return answer
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise BackendError(f"chat-completions server {self.url}: no answer within {self.timeout_s:g} s "
-                                       "(the timeout bounds the whole request, streaming and retries included)")
+                    raise BackendError(
+                        f"chat-completions server {self.url}: no answer within {self.timeout_s:g} s "
+                        "(the timeout bounds the whole request, streaming and retries included)"
+                    )
                 try:
                     kind, value = events.get(timeout=min(remaining, _POLL_S))
                 except queue.Empty:
@@ -240,14 +252,22 @@ class OpenAIChatClient:
         except _GiveUp:
             pass  # the caller has gone; it reports the deadline or the cancellation itself
         except _TooLarge as exc:
-            events.put(("error", BackendError(
-                f"chat-completions server {self.url} sent more than {exc.args[0]:,} bytes, over the "
-                f"{guard.max_bytes:,}-byte budget of max_new_tokens {payload.get('max_tokens')}: "
-                "stopped reading")))
+            events.put(
+                (
+                    "error",
+                    BackendError(
+                        f"chat-completions server {self.url} sent more than {exc.args[0]:,} bytes, over the "
+                        f"{guard.max_bytes:,}-byte budget of max_new_tokens {payload.get('max_tokens')}: "
+                        "stopped reading"
+                    ),
+                )
+            )
         except BackendError as exc:
             events.put(("error", exc))
         except Exception as exc:  # noqa: BLE001 - anything else is still the server's failure, named
-            events.put(("error", BackendError(f"chat-completions server {self.url}: {type(exc).__name__}: {_short(exc)}")))
+            events.put(
+                ("error", BackendError(f"chat-completions server {self.url}: {type(exc).__name__}: {_short(exc)}"))
+            )
 
     def _attempts(self, payload: dict, stream: bool, guard: _Guard, events: queue.SimpleQueue) -> None:
         import openai
@@ -272,8 +292,10 @@ class OpenAIChatClient:
                 last_error = f"HTTP {exc.status_code}: {_body_start(exc.response)!r}"
                 if exc.status_code not in RETRYABLE_STATUS:
                     break
-        raise BackendError(f"chat-completions server {self.url} failed after {attempt + 1} attempt(s): "
-                           f"{last_error or f'no answer within {self.timeout_s:g} s'}")
+        raise BackendError(
+            f"chat-completions server {self.url} failed after {attempt + 1} attempt(s): "
+            f"{last_error or f'no answer within {self.timeout_s:g} s'}"
+        )
 
     def _exchange(self, payload: dict, stream: bool, remaining_s: float, events: queue.SimpleQueue) -> None:
         extra = {"stream_options": {"include_usage": True}} if stream else {}
@@ -287,8 +309,10 @@ class OpenAIChatClient:
         try:
             data = json.loads(body)
         except (ValueError, UnicodeDecodeError):
-            raise BackendError(f"chat-completions server {self.url} answered HTTP 200 with {content_type or 'no content type'}, "
-                               f"neither an event stream nor a completion: {body[:200]!r}") from None
+            raise BackendError(
+                f"chat-completions server {self.url} answered HTTP 200 with {content_type or 'no content type'}, "
+                f"neither an event stream nor a completion: {body[:200]!r}"
+            ) from None
         text, finish_reason, usage = _completion(data, self.url)
         if text:
             events.put(("text", text))
@@ -304,21 +328,26 @@ class OpenAIChatClient:
                     events.put(("usage", usage.model_dump() if hasattr(usage, "model_dump") else dict(usage)))
                 choices = getattr(chunk, "choices", None)
                 if choices is None and usage is None:
-                    raise BackendError(f"chat-completions server {self.url} streamed an event that is not a "
-                                       f"completion chunk: {str(chunk.to_dict() if hasattr(chunk, 'to_dict') else chunk)[:200]!r}")
+                    raise BackendError(
+                        f"chat-completions server {self.url} streamed an event that is not a "
+                        f"completion chunk: {str(chunk.to_dict() if hasattr(chunk, 'to_dict') else chunk)[:200]!r}"
+                    )
                 for choice in choices or ():
                     delta = getattr(choice, "delta", None)
                     content = getattr(delta, "content", None) if delta is not None else None
                     if content is not None and not isinstance(content, str):
-                        raise BackendError(f"chat-completions server {self.url} streamed content of type "
-                                           f"{type(content).__name__}")
+                        raise BackendError(
+                            f"chat-completions server {self.url} streamed content of type {type(content).__name__}"
+                        )
                     if content:
                         events.put(("text", content))
                     if getattr(choice, "finish_reason", None):
                         events.put(("finish", choice.finish_reason))
         except json.JSONDecodeError as exc:
-            raise BackendError(f"chat-completions server {self.url} streamed a malformed event ({exc.msg} at "
-                               f"character {exc.pos}: {exc.doc[:200]!r})") from None
+            raise BackendError(
+                f"chat-completions server {self.url} streamed a malformed event ({exc.msg} at "
+                f"character {exc.pos}: {exc.doc[:200]!r})"
+            ) from None
         finally:
             chunks.close()
 
@@ -329,11 +358,14 @@ def _completion(data: Any, url: str) -> tuple[str, str | None, dict | None]:
         choice = data["choices"][0]
         content = choice["message"]["content"]
     except (KeyError, IndexError, TypeError):
-        raise BackendError(f"chat-completions server {url} answered something that is not a completion: "
-                           f"{json.dumps(data)[:200]!r}") from None
+        raise BackendError(
+            f"chat-completions server {url} answered something that is not a completion: {json.dumps(data)[:200]!r}"
+        ) from None
     if not isinstance(content, str):
-        raise BackendError(f"chat-completions server {url} answered a completion with no text (content is "
-                           f"{'null' if content is None else type(content).__name__})")
+        raise BackendError(
+            f"chat-completions server {url} answered a completion with no text (content is "
+            f"{'null' if content is None else type(content).__name__})"
+        )
     usage = data.get("usage") if isinstance(data.get("usage"), dict) else None
     finish_reason = choice.get("finish_reason") if isinstance(choice.get("finish_reason"), str) else None
     return content, finish_reason, usage
@@ -370,13 +402,15 @@ class OpenAIBackend:
         cancel: threading.Event | None = None,
     ) -> GenerationResult:
         start = time.perf_counter()
-        messages = [{
-            "role": "user",
-            "content": [
-                {"type": "text", "text": prompt},
-                {"type": "image_url", "image_url": {"url": image_to_data_url(image)}},
-            ],
-        }]
+        messages = [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": prompt},
+                    {"type": "image_url", "image_url": {"url": image_to_data_url(image)}},
+                ],
+            }
+        ]
         sampling: dict[str, Any] = {"max_tokens": settings.max_new_tokens}
         if settings.do_sample:
             sampling.update(temperature=settings.temperature, top_p=settings.top_p)

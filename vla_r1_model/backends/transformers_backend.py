@@ -1,4 +1,5 @@
 """Local inference with transformers (optionally 4/8-bit through bitsandbytes)."""
+
 from __future__ import annotations
 
 import logging
@@ -117,7 +118,7 @@ def _stop_criterion(tokenizer, prompt_len: int, watch_output_close: bool, cancel
         def __call__(self, input_ids, scores, **kwargs):
             stop = cancel is not None and cancel.is_set()
             if watch_output_close and not stop and input_ids.shape[1] > prompt_len:
-                recent = input_ids[0, max(prompt_len, input_ids.shape[1] - tail):]
+                recent = input_ids[0, max(prompt_len, input_ids.shape[1] - tail) :]
                 stop = OUTPUT_CLOSE_TAG in tokenizer.decode(recent, skip_special_tokens=True).lower()
             return torch.full((input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device)
 
@@ -138,8 +139,14 @@ class TransformersBackend:
         self._frame_preprocessor = FramePreprocessor(self.processor)
         self._checkpoint_image_size = dict(self.processor.image_processor.size)
         self.set_image_budget(config.min_pixels, config.max_pixels)
-        self.model = load_model(config.model, config.quantization, config.dtype, config.device, config.attn_implementation,
-                                config.quantize_vision)
+        self.model = load_model(
+            config.model,
+            config.quantization,
+            config.dtype,
+            config.device,
+            config.attn_implementation,
+            config.quantize_vision,
+        )
         self.load_s = time.perf_counter() - load_start
         self.device = next(self.model.parameters()).device
         on_gpu = self.device.type == "cuda"
@@ -175,7 +182,9 @@ class TransformersBackend:
     def prepare_inputs(self, image: Image.Image, prompt: str, fast: bool | None = None):
         """Chat template + image processing, as the reference does: the prompt text, then the image.
         ``fast`` None follows the config; False forces the processor (benchmarks compare the two)."""
-        messages: list[dict[str, Any]] = [{"role": "user", "content": [{"type": "text", "text": prompt}, {"type": "image"}]}]
+        messages: list[dict[str, Any]] = [
+            {"role": "user", "content": [{"type": "text", "text": prompt}, {"type": "image"}]}
+        ]
         text = self.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
         use_fast = self.fast_preprocessing if fast is None else (fast and FramePreprocessor.supports(self.processor))
         if use_fast:

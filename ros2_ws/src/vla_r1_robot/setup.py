@@ -1,5 +1,6 @@
 """ament_python package of the ROS-free robot core (colcon builds it; `pip install -e .` at the repository
 root installs the same modules for use without ROS)."""
+
 from setuptools import find_packages, setup
 
 package_name = "vla_r1_robot"
@@ -17,7 +18,7 @@ setup(
     maintainer="VLA-R1 stack maintainers",
     maintainer_email="vla-r1@example.org",
     description="VLA-R1 robot core without ROS: grounding, safety, kinematics, planning, the task layer, the pipeline, "
-                "bag I/O, replay and the simulated cell.",
+    "bag I/O, replay and the simulated cell.",
     license="Apache-2.0",
     tests_require=["pytest"],
 )

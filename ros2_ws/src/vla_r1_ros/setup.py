@@ -1,5 +1,6 @@
 """ament_python package of the VLA-R1 ROS layer (colcon builds it; `pip install -e .` at the repository
 root installs the same modules for ROS-free use)."""
+
 from glob import glob
 
 from setuptools import find_packages, setup

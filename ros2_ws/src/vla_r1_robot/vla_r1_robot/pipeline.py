@@ -4,23 +4,24 @@ The ROS node and the offline replay call exactly this. Bad model output, missing
 safety violation or an unreachable target are *outcomes* (``failed_stage`` + ``error``), never
 exceptions: a robot loop must keep running and report, not crash.
 """
+
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from collections.abc import Callable
 
 import numpy as np
 
 from vla_r1_model.actions import Action, Prediction, action_to_dict, validate_task
 
-from .perception.frame import Frame
-from .perception.grounding import GroundedTargets, GroundingConfig, GroundingError, ground
 from .motion.planning import HasRobotModel, JointTrajectory, Planner, PlanningError
 from .motion.robot_profile import PANDA, RobotProfile
 from .motion.safety import SafetyConfig, SafetyViolation, check_targets, check_tool_points
+from .perception.frame import Frame
+from .perception.grounding import GroundedTargets, GroundingConfig, GroundingError, ground
 
 STAGES = ("model", "parse", "grounding", "safety", "planning")
 
@@ -42,7 +43,9 @@ class Outcome:
     failed_stage: str | None = None
     error: str | None = None
     violations: tuple[SafetyViolation, ...] = ()
-    task_plan: Any = None  # task.TaskPlan when the pipeline plans a task (gripper steps, lift); plan = its first arm segment
+    task_plan: Any = (
+        None  # task.TaskPlan when the pipeline plans a task (gripper steps, lift); plan = its first arm segment
+    )
 
     def __post_init__(self) -> None:
         if self.failed_stage is not None and self.failed_stage not in STAGES:
@@ -112,7 +115,9 @@ class Pipeline:
         try:  # eye-in-hand: the arm's pose at the frame's time may be unavailable
             return self.base_T_camera(frame)
         except Exception as exc:  # an outcome, not a crash of the robot loop
-            raise GroundingError(f"no base_T_camera for the frame at {frame.stamp_s:.3f} s: {type(exc).__name__}: {exc}") from exc
+            raise GroundingError(
+                f"no base_T_camera for the frame at {frame.stamp_s:.3f} s: {type(exc).__name__}: {exc}"
+            ) from exc
 
     def _start(self) -> np.ndarray:
         """The start joint positions; anything unusable is a PlanningError (an outcome), never a NaN
@@ -123,7 +128,9 @@ class Pipeline:
             try:
                 value = self.start_positions()
             except Exception as exc:  # a state monitor's failure is this goal's failure
-                raise PlanningError("input", f"cannot read the current joint positions: {type(exc).__name__}: {exc}") from exc
+                raise PlanningError(
+                    "input", f"cannot read the current joint positions: {type(exc).__name__}: {exc}"
+                ) from exc
         else:
             value = self.start_positions
         if value is None:
@@ -133,8 +140,11 @@ class Pipeline:
         except (TypeError, ValueError) as exc:
             raise PlanningError("input", f"start joint positions are not numbers: {exc}") from exc
         if start.ndim != 1 or start.size == 0 or not np.isfinite(start).all():
-            raise PlanningError("input", f"start joint positions must be a non-empty finite vector, got {start.tolist()} "
-                                "(not finite or wrong shape)")
+            raise PlanningError(
+                "input",
+                f"start joint positions must be a non-empty finite vector, got {start.tolist()} "
+                "(not finite or wrong shape)",
+            )
         return start
 
     def run(
@@ -156,9 +166,13 @@ class Pipeline:
         try:
             output = self.policy.predict(frame.color_rgb, instruction, task, on_text=on_text, cancel=cancel)
         except BackendError as exc:
-            return Outcome(**base, timings_s={"model": time.perf_counter() - start}, failed_stage="model", error=str(exc))
+            return Outcome(
+                **base, timings_s={"model": time.perf_counter() - start}, failed_stage="model", error=str(exc)
+            )
         timings = {"model": time.perf_counter() - start - output.timings.parse_s, "parse": output.timings.parse_s}
-        model: dict[str, Any] = dict(raw_text=output.raw_text, reasoning=output.reasoning, model_timings=output.timings.to_dict())
+        model: dict[str, Any] = dict(
+            raw_text=output.raw_text, reasoning=output.reasoning, model_timings=output.timings.to_dict()
+        )
         if output.stop_reason == "cancelled":
             return Outcome(**base, **model, timings_s=timings, failed_stage="model", error="cancelled")
         if output.prediction is None:
@@ -169,9 +183,13 @@ class Pipeline:
         """Ground, check and plan a given action (ground truth, another model, a replayed answer)."""
         task = task or ("affordance" if action.kind == "affordance" else "trajectory")
         prediction = Prediction(task, action, reasoning="", raw_text="")  # type: ignore[arg-type]
-        return self._after_prediction(frame, prediction, dict(instruction=instruction, task=task, stamp_s=frame.stamp_s), {}, {})
+        return self._after_prediction(
+            frame, prediction, dict(instruction=instruction, task=task, stamp_s=frame.stamp_s), {}, {}
+        )
 
-    def _after_prediction(self, frame: Frame, prediction: Prediction, base: dict, model: dict, timings: dict) -> Outcome:
+    def _after_prediction(
+        self, frame: Frame, prediction: Prediction, base: dict, model: dict, timings: dict
+    ) -> Outcome:
         done = dict(**base, **model, prediction=prediction, timings_s=timings)
 
         t = time.perf_counter()
@@ -184,11 +202,15 @@ class Pipeline:
         done["targets"] = targets
 
         t = time.perf_counter()
-        violations = tuple(check_targets(targets.positions_base_m, self.safety)
-                           + check_tool_points(targets.grasp_points_base_m, self.safety))
+        violations = tuple(
+            check_targets(targets.positions_base_m, self.safety)
+            + check_tool_points(targets.grasp_points_base_m, self.safety)
+        )
         timings["safety"] = time.perf_counter() - t
         if violations:  # nothing unsafe reaches a planner
-            message = "; ".join(v.message for v in violations[:3]) + (f"; and {len(violations) - 3} more" if len(violations) > 3 else "")
+            message = "; ".join(v.message for v in violations[:3]) + (
+                f"; and {len(violations) - 3} more" if len(violations) > 3 else ""
+            )
             return Outcome(**done, failed_stage="safety", error=message, violations=violations)
         if self.planner is None:
             return Outcome(**done)
@@ -206,13 +228,13 @@ class Pipeline:
             timings[f"planning.{stage.removesuffix('_s')}"] = seconds
         return Outcome(**done, plan=plan)
 
-
     def _plan_task(self, targets, done: dict, timings: dict, t: float) -> Outcome:
         from .motion.task import TaskError, plan_task
 
         try:
-            task_plan = plan_task(targets, self.planner, self._start(), self.safety, self.grounding.grasp_T_tip,
-                                  self.task_config)
+            task_plan = plan_task(
+                targets, self.planner, self._start(), self.safety, self.grounding.grasp_T_tip, self.task_config
+            )
         except (TaskError, PlanningError) as exc:
             timings["planning"] = time.perf_counter() - t
             stage = exc.stage if isinstance(exc, TaskError) else "planning"
@@ -238,4 +260,3 @@ def build_planner(urdf: str, tip_link: str, safety: SafetyConfig, planner_option
 
     robot = RobotModel.from_urdf(urdf, tip_link)
     return PinocchioPlanner(robot, safety, PlannerConfig.from_dict(planner_options or {}))
-

@@ -9,6 +9,7 @@
 Every change of representation goes through a function here; pinocchio is imported only by the
 functions that return or read its type, so grounding stays free of it.
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any

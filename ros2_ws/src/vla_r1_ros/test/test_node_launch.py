@@ -8,12 +8,12 @@ mounted and VLA_R1_TESTDATA pointing at it (docs/ros2.md). What it checks:
 - an empty instruction is rejected at the goal stage;
 - after shutdown (SIGINT from launch_testing), the node has exited cleanly (exit code 0).
 """
+
 import os
 import time
 import unittest
 from pathlib import Path
 
-import launch
 import launch_ros.actions
 import launch_testing
 import launch_testing.actions
@@ -22,6 +22,7 @@ import pytest
 import rclpy
 from rclpy.action import ActionClient
 
+import launch
 from vla_r1_interfaces.action import ExecuteInstruction
 
 BAG_SUBDIR = Path("realsense_d435") / "d435_mcap"
@@ -45,22 +46,53 @@ def generate_test_description():
     if bag is None:
         pytest.skip("set VLA_R1_TESTDATA to the shared testdata folder (with realsense_d435/d435_mcap)")
     node = launch_ros.actions.Node(
-        package="vla_r1_ros", executable="vla_r1_node", name="vla_r1_node", output="screen",
-        parameters=[{
-            "model.model": "tiny", "model.max_new_tokens": 48, "execution.planner": "none",
-            "execution.allow_execution": False, "camera.pair_tolerance_s": 0.2, "camera.camera_frame_id": CAMERA_FRAME,
-            "camera.frame_wait_timeout_s": 20.0,
-            "transforms.base_frame": "base_link", **TOPICS,
-        }],
+        package="vla_r1_ros",
+        executable="vla_r1_node",
+        name="vla_r1_node",
+        output="screen",
+        parameters=[
+            {
+                "model.model": "tiny",
+                "model.max_new_tokens": 48,
+                "execution.planner": "none",
+                "execution.allow_execution": False,
+                "camera.pair_tolerance_s": 0.2,
+                "camera.camera_frame_id": CAMERA_FRAME,
+                "camera.frame_wait_timeout_s": 20.0,
+                "transforms.base_frame": "base_link",
+                **TOPICS,
+            }
+        ],
     )
     camera_pose = launch_ros.actions.Node(  # camera 0.6 m above the table, looking down
-        package="tf2_ros", executable="static_transform_publisher",
-        arguments=["--x", "0.4", "--y", "0", "--z", "0.6", "--qx", "1", "--qy", "0", "--qz", "0", "--qw", "0",
-                   "--frame-id", "base_link", "--child-frame-id", CAMERA_FRAME],
+        package="tf2_ros",
+        executable="static_transform_publisher",
+        arguments=[
+            "--x",
+            "0.4",
+            "--y",
+            "0",
+            "--z",
+            "0.6",
+            "--qx",
+            "1",
+            "--qy",
+            "0",
+            "--qz",
+            "0",
+            "--qw",
+            "0",
+            "--frame-id",
+            "base_link",
+            "--child-frame-id",
+            CAMERA_FRAME,
+        ],
     )
     play = launch.actions.ExecuteProcess(cmd=["ros2", "bag", "play", "--loop", str(bag)], output="screen")
-    return (launch.LaunchDescription([node, camera_pose, play, launch_testing.actions.ReadyToTest()]),
-            {"vla_r1_node": node})
+    return (
+        launch.LaunchDescription([node, camera_pose, play, launch_testing.actions.ReadyToTest()]),
+        {"vla_r1_node": node},
+    )
 
 
 class TestExecuteInstruction(unittest.TestCase):

@@ -8,6 +8,7 @@ JointTrajectory on ``/<gripper_controller>/joint_trajectory`` (finger joint at w
 force). Progress is judged on ``/joint_states`` only (the same rule for both interfaces); on cancel or
 failure the arm gets a hold at its measured position. The decisions live in controller_logic.py.
 """
+
 from __future__ import annotations
 
 import threading
@@ -20,11 +21,23 @@ from sensor_msgs.msg import JointState
 from trajectory_msgs.msg import JointTrajectory as JointTrajectoryMsg
 from trajectory_msgs.msg import JointTrajectoryPoint
 
-from .conversions import s_to_duration_msg
-from vla_r1_robot.motion.controller_logic import (ControllerConfig, ExecutionReport, JointStateSlot, StepWatch, TrajectoryCommand,
-                               arm_command, fresh_positions, gripper_command, hold_command, start_deviation, step_label)
+from vla_r1_robot.motion.controller_logic import (
+    ControllerConfig,
+    ExecutionReport,
+    JointStateSlot,
+    StepWatch,
+    TrajectoryCommand,
+    arm_command,
+    fresh_positions,
+    gripper_command,
+    hold_command,
+    start_deviation,
+    step_label,
+)
 from vla_r1_robot.motion.task import ArmSegment, TaskPlan
 from vla_r1_robot.motion.task import GripperCommand as GripperStep  # not control_msgs' GripperCommand action below
+
+from .conversions import s_to_duration_msg
 
 try:  # a full ROS install has control_msgs; the PyPI wheels do not (then the topic interfaces are used)
     from control_msgs.action import FollowJointTrajectory, GripperCommand
@@ -41,8 +54,9 @@ def resolve_interface(requested: str) -> str:
     if requested == "auto":
         return "action" if FollowJointTrajectory is not None else "topic"
     if requested == "action" and FollowJointTrajectory is None:
-        raise ControllerError("execution.controller_interface action needs control_msgs (not installed here): "
-                              "use topic or auto")
+        raise ControllerError(
+            "execution.controller_interface action needs control_msgs (not installed here): use topic or auto"
+        )
     return requested
 
 
@@ -50,8 +64,10 @@ def trajectory_msg(command: TrajectoryCommand) -> JointTrajectoryMsg:
     """header.stamp zero = start now (the JTC convention)."""
     msg = JointTrajectoryMsg(joint_names=list(command.joint_names))
     for k in range(command.positions.shape[0]):
-        point = JointTrajectoryPoint(positions=[float(v) for v in command.positions[k]],
-                                     time_from_start=s_to_duration_msg(float(command.time_from_start_s[k])))
+        point = JointTrajectoryPoint(
+            positions=[float(v) for v in command.positions[k]],
+            time_from_start=s_to_duration_msg(float(command.time_from_start_s[k])),
+        )
         if command.velocities is not None:
             point.velocities = [float(v) for v in command.velocities[k]]
         if command.effort:
@@ -67,19 +83,29 @@ class _Sent:
         self.future = future
 
     def rejected(self) -> bool:
-        return self.future is not None and self.future.done() and (
-            self.future.result() is None or not self.future.result().accepted)
+        return (
+            self.future is not None
+            and self.future.done()
+            and (self.future.result() is None or not self.future.result().accepted)
+        )
 
 
 class ControllerExecutor:
     """Sends the steps of a TaskPlan one after the other and watches /joint_states for each."""
 
-    def __init__(self, node, config: ControllerConfig, callback_group=None, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self, node, config: ControllerConfig, callback_group=None, clock: Callable[[], float] = time.monotonic
+    ):
         self.node, self.config, self._clock = node, config, clock
         self.interface = resolve_interface(config.controller_interface)
         self.joint_states = JointStateSlot(clock)
-        node.create_subscription(JointState, config.joint_states_topic, self._on_joint_state, qos_profile_sensor_data,
-                                 callback_group=callback_group)
+        node.create_subscription(
+            JointState,
+            config.joint_states_topic,
+            self._on_joint_state,
+            qos_profile_sensor_data,
+            callback_group=callback_group,
+        )
         arm, gripper = config.arm_controller.strip("/"), config.gripper_controller.strip("/")
         if self.interface == "topic":
             self.arm_topic, self.gripper_topic = f"/{arm}/joint_trajectory", f"/{gripper}/joint_trajectory"
@@ -142,8 +168,12 @@ class ControllerExecutor:
         return True
 
     # --- executing ----------------------------------------------------------------------------------
-    def execute(self, plan: TaskPlan, cancel: threading.Event,
-                on_step: Callable[[int, int, str], None] = lambda i, n, kind: None) -> ExecutionReport:
+    def execute(
+        self,
+        plan: TaskPlan,
+        cancel: threading.Event,
+        on_step: Callable[[int, int, str], None] = lambda i, n, kind: None,
+    ) -> ExecutionReport:
         """Every step in order; ``executed`` only when each finished within tolerance. Never raises for
         a controller problem: the report says which step failed and why."""
         cfg, steps, kinds = self.config, plan.steps, plan.step_names()
@@ -171,15 +201,23 @@ class ControllerExecutor:
                 current, why = self.current(command.joint_names)
                 if current is None:
                     self.hold()
-                    return ExecutionReport(False, False, total, index, f"{label}: {why} on {cfg.joint_states_topic}",
-                                           tuple(seconds))
+                    return ExecutionReport(
+                        False, False, total, index, f"{label}: {why} on {cfg.joint_states_topic}", tuple(seconds)
+                    )
                 joint, error = start_deviation(command, current)
                 if error > cfg.start_tolerance_rad:
                     self.hold()
-                    return ExecutionReport(False, False, total, index, (
-                        f"{label} not started: {joint} is {error:.4f} rad from the plan's first point "
-                        f"(execution.start_tolerance_rad {cfg.start_tolerance_rad}): the arm moved since planning"),
-                        tuple(seconds))
+                    return ExecutionReport(
+                        False,
+                        False,
+                        total,
+                        index,
+                        (
+                            f"{label} not started: {joint} is {error:.4f} rad from the plan's first point "
+                            f"(execution.start_tolerance_rad {cfg.start_tolerance_rad}): the arm moved since planning"
+                        ),
+                        tuple(seconds),
+                    )
             outcome = self._run_step(command, step, label, cancel)
             if outcome == "done":
                 seconds.append((f"{index}:{kinds[index]}", self._clock() - self._step_started))
@@ -191,13 +229,18 @@ class ControllerExecutor:
         return ExecutionReport(True, False, total, total, None, tuple(seconds))
 
     def _run_step(self, command: TrajectoryCommand, step, label: str, cancel: threading.Event) -> str:
-        """"done", "cancelled", or the failure message."""
+        """ "done", "cancelled", or the failure message."""
         cfg = self.config
         before, _, count = self.joint_states.latest()
         self._step_started = sent_s = self._clock()
         sent = self._send(command)
-        watch = StepWatch(command, cfg, sent_s, closing=isinstance(step, GripperStep) and step.action == "close",
-                          start_position=before.get(command.joint_names[0]))
+        watch = StepWatch(
+            command,
+            cfg,
+            sent_s,
+            closing=isinstance(step, GripperStep) and step.action == "close",
+            start_position=before.get(command.joint_names[0]),
+        )
         while True:
             self.joint_states.wait_newer(count, 0.02)
             if cancel.is_set():
@@ -210,8 +253,10 @@ class ControllerExecutor:
             fresh = received is not None and received >= sent_s and now - received <= cfg.joint_state_max_age_s
             if received is None or not fresh or not all(j in positions for j in command.joint_names):
                 if now >= watch.deadline_s:
-                    return (f"{label}: no fresh joint state naming {list(command.joint_names)} on "
-                            f"{cfg.joint_states_topic} before the step's timeout")
+                    return (
+                        f"{label}: no fresh joint state naming {list(command.joint_names)} on "
+                        f"{cfg.joint_states_topic} before the step's timeout"
+                    )
                 continue
             status = watch.update(received, positions)
             if status == "done":

@@ -4,6 +4,7 @@ Functions that only READ messages work on anything with the message's attributes
 so they are tested without ROS; functions that BUILD messages import the message packages inside,
 which keeps ``import vla_r1_ros.conversions`` possible on machines without ROS.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -12,12 +13,12 @@ import numpy as np
 
 from calibration import CameraModel
 from calibration.depth import decode_depth
-
 from vla_r1_robot.bags.images import color_rgb_from_msg, depth_raw_from_msg
-from vla_r1_robot.perception.frame import Frame
-from .node_logic import DiagnosticEntry, MarkerSpec, ResultData
 from vla_r1_robot.motion.planning import JointTrajectory
+from vla_r1_robot.perception.frame import Frame
 from vla_r1_robot.poses import se3_from_pose
+
+from .node_logic import DiagnosticEntry, MarkerSpec, ResultData
 
 # --- reading --------------------------------------------------------------------------------------
 
@@ -95,8 +96,10 @@ def joint_trajectory_msg(trajectory: JointTrajectory | None, header=None):
         return msg
     msg.joint_names = list(trajectory.joint_names)
     for k in range(trajectory.num_points):
-        point = JointTrajectoryPoint(positions=[float(v) for v in trajectory.positions[k]],
-                                     time_from_start=s_to_duration_msg(float(trajectory.time_from_start_s[k])))
+        point = JointTrajectoryPoint(
+            positions=[float(v) for v in trajectory.positions[k]],
+            time_from_start=s_to_duration_msg(float(trajectory.time_from_start_s[k])),
+        )
         if trajectory.velocities is not None:
             point.velocities = [float(v) for v in trajectory.velocities[k]]
         msg.points.append(point)
@@ -110,12 +113,23 @@ def action_msgs(action: Any, header, width: int, height: int):
     if action is None:
         return None, None
     if action.kind == "affordance":
-        return Affordance2D(header=header, center_x_normalized=float(action.x), center_y_normalized=float(action.y),
-                            width_normalized=float(action.width), height_normalized=float(action.height),
-                            image_width=width, image_height=height), None
+        return Affordance2D(
+            header=header,
+            center_x_normalized=float(action.x),
+            center_y_normalized=float(action.y),
+            width_normalized=float(action.width),
+            height_normalized=float(action.height),
+            image_width=width,
+            image_height=height,
+        ), None
     points = action.as_array()
-    return None, Trajectory2D(header=header, x_normalized=[float(v) for v in points[:, 0]],
-                              y_normalized=[float(v) for v in points[:, 1]], image_width=width, image_height=height)
+    return None, Trajectory2D(
+        header=header,
+        x_normalized=[float(v) for v in points[:, 0]],
+        y_normalized=[float(v) for v in points[:, 1]],
+        image_width=width,
+        image_height=height,
+    )
 
 
 def result_msg(data: ResultData, image_header=None, base_header=None, image_size: tuple[int, int] = (0, 0)):
@@ -155,8 +169,9 @@ def image_msg(rgb: np.ndarray, header):
 
     rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
     height, width = rgb.shape[:2]
-    return Image(header=header, height=height, width=width, encoding="rgb8", is_bigendian=0, step=width * 3,
-                 data=rgb.tobytes())
+    return Image(
+        header=header, height=height, width=width, encoding="rgb8", is_bigendian=0, step=width * 3, data=rgb.tobytes()
+    )
 
 
 def marker_array_msg(specs: list[MarkerSpec], header, lifetime_s: float = 0.0):
@@ -180,9 +195,16 @@ def marker_array_msg(specs: list[MarkerSpec], header, lifetime_s: float = 0.0):
 def diagnostic_array_msg(entries: list[DiagnosticEntry], stamp, node_name: str):
     from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 
-    statuses = [DiagnosticStatus(level=bytes([entry.level]), name=f"{node_name}: {entry.name}", message=entry.message,
-                                 hardware_id=node_name, values=[KeyValue(key=k, value=v) for k, v in entry.values.items()])
-                for entry in entries]
+    statuses = [
+        DiagnosticStatus(
+            level=bytes([entry.level]),
+            name=f"{node_name}: {entry.name}",
+            message=entry.message,
+            hardware_id=node_name,
+            values=[KeyValue(key=k, value=v) for k, v in entry.values.items()],
+        )
+        for entry in entries
+    ]
     array = DiagnosticArray(status=statuses)
     array.header.stamp = stamp
     return array

@@ -14,6 +14,7 @@ plan(single_plan_parameters=...) -> result with .trajectory (RobotTrajectory: le
 get_robot_trajectory_msg()); MoveItPy.execute(robot_trajectory, controllers=[]) (blocking);
 get_trajectory_execution_manager().stop_execution() for cancels.
 """
+
 from __future__ import annotations
 
 import threading
@@ -23,10 +24,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .conversions import joint_trajectory_from_msg, pose_msg
 from vla_r1_robot.motion.planning import JointTrajectory, PlanningError
 from vla_r1_robot.motion.safety import SafetyConfig, check_targets
 
+from .conversions import joint_trajectory_from_msg, pose_msg
 
 PLAN_REQUEST_NAMESPACE = "vla_r1_plan"
 
@@ -63,8 +64,13 @@ def join_segments(segments: Sequence[JointTrajectory]) -> JointTrajectory:
             velocities.append(segment.velocities[start:])
         offset = times[-1][-1] if len(times[-1]) else offset
         indices.append(sum(len(p) for p in positions) - 1)
-    return JointTrajectory(names, np.concatenate(positions), np.concatenate(times),
-                           np.concatenate(velocities) if with_velocities else None, tuple(indices))
+    return JointTrajectory(
+        names,
+        np.concatenate(positions),
+        np.concatenate(times),
+        np.concatenate(velocities) if with_velocities else None,
+        tuple(indices),
+    )
 
 
 class MoveItPlanner:
@@ -72,8 +78,13 @@ class MoveItPlanner:
     ExecutesOwnPlans and Stoppable (planning.py). No robot model (not HasRobotModel): the start comes
     from MoveIt's current state unless ``start_positions`` is given (then it is used for the first segment)."""
 
-    def __init__(self, settings: MoveItSettings, safety: SafetyConfig, node_name: str = "vla_r1_moveit_py",
-                 config_dict: dict | None = None) -> None:
+    def __init__(
+        self,
+        settings: MoveItSettings,
+        safety: SafetyConfig,
+        node_name: str = "vla_r1_moveit_py",
+        config_dict: dict | None = None,
+    ) -> None:
         from moveit.planning import MoveItPy, PlanRequestParameters
 
         self.settings = settings
@@ -134,16 +145,26 @@ class MoveItPlanner:
                 result = self._component.plan(single_plan_parameters=self._params)
                 if not result:
                     # MoveIt answers "no plan" for unreachable, colliding or IK-less goals alike.
-                    raise PlanningError("motion_planning", f"MoveIt ({self.settings.planning_pipeline}) found no plan "
-                                        f"to {self.settings.pose_link} at target {k}", waypoint_index=k)
+                    raise PlanningError(
+                        "motion_planning",
+                        f"MoveIt ({self.settings.planning_pipeline}) found no plan "
+                        f"to {self.settings.pose_link} at target {k}",
+                        waypoint_index=k,
+                    )
                 trajectory = result.trajectory
                 core_segments.append(trajectory)
                 segments.append(joint_trajectory_from_msg(trajectory.get_robot_trajectory_msg().joint_trajectory))
                 # the next segment starts where this one ends
                 self._component.set_start_state(robot_state=trajectory[len(trajectory) - 1])
         joined = join_segments(segments)
-        joined = JointTrajectory(joined.joint_names, joined.positions, joined.time_from_start_s, joined.velocities,
-                                 joined.waypoint_indices, {"moveit_s": time.perf_counter() - started})
+        joined = JointTrajectory(
+            joined.joint_names,
+            joined.positions,
+            joined.time_from_start_s,
+            joined.velocities,
+            joined.waypoint_indices,
+            {"moveit_s": time.perf_counter() - started},
+        )
         self._last = (joined, core_segments)
         return joined
 

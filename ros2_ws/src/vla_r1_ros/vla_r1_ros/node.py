@@ -13,6 +13,7 @@ packages from PyPI, no tf2_ros / message_filters): there base_T_camera comes fro
 ``transforms.hand_eye_yaml``. Start it with
 ``python -m vla_r1_ros.node --ros-args --params-file params.yaml`` or ``ros2 run vla_r1_ros vla_r1_node``.
 """
+
 from __future__ import annotations
 
 import sys
@@ -38,13 +39,13 @@ from visualization_msgs.msg import MarkerArray
 
 from vla_r1_interfaces.action import ExecuteInstruction
 from vla_r1_interfaces.msg import Affordance2D, Trajectory2D
+from vla_r1_robot.motion.planning import ExecutesOwnPlans, ReadsCurrentPositions, Stoppable
+from vla_r1_robot.perception.frame_sync import NearestStampSync, StampedItem
+from vla_r1_robot.pipeline import Pipeline
+from vla_r1_robot.poses import se3_from_transform_msg
 
 from . import conversions, node_logic
-from vla_r1_robot.perception.frame_sync import NearestStampSync, StampedItem
 from .node_config import NODE_NAME, NodeConfig, default_parameters
-from vla_r1_robot.pipeline import Pipeline
-from vla_r1_robot.motion.planning import ExecutesOwnPlans, ReadsCurrentPositions, Stoppable
-from vla_r1_robot.poses import se3_from_transform_msg
 
 try:  # a full ROS install has tf2; the PyPI wheels do not (then transforms.hand_eye_yaml is needed)
     from tf2_ros import Buffer, TransformException, TransformListener
@@ -53,6 +54,7 @@ except ImportError:
 
     class TransformException(Exception):  # type: ignore[no-redef]
         """Stand-in so the except clauses read the same without tf2."""
+
 
 # Parameters every rclpy node has; they are not the node's own and never "unknown".
 _BUILTIN_PARAMETERS = ("use_sim_time", "start_type_description_service")
@@ -112,15 +114,25 @@ class VlaR1Node(Node):
         qos = qos_profile_sensor_data  # best effort, like camera drivers publish
         self.create_subscription(Image, cfg.camera.color_topic, self._on_color, qos, callback_group=self._camera_group)
         self.create_subscription(Image, cfg.camera.depth_topic, self._on_depth, qos, callback_group=self._camera_group)
-        self.create_subscription(CameraInfo, cfg.camera.info_topic, self._on_info, qos, callback_group=self._camera_group)
+        self.create_subscription(
+            CameraInfo, cfg.camera.info_topic, self._on_info, qos, callback_group=self._camera_group
+        )
 
         self._action_server = ActionServer(
-            self, ExecuteInstruction, "~/execute_instruction", execute_callback=self._execute,
-            goal_callback=self._on_goal, cancel_callback=self._on_cancel, callback_group=self._action_group)
+            self,
+            ExecuteInstruction,
+            "~/execute_instruction",
+            execute_callback=self._execute,
+            goal_callback=self._on_goal,
+            cancel_callback=self._on_cancel,
+            callback_group=self._action_group,
+        )
         self.create_timer(cfg.output.diagnostics_period_s, self._publish_diagnostics, callback_group=self._timer_group)
         threading.Thread(target=self._load, name="vla_r1_model_loader", daemon=True).start()
-        self.get_logger().info(f"waiting for {cfg.camera.color_topic}, {cfg.camera.depth_topic}, {cfg.camera.info_topic}; "
-                               f"execution {'ALLOWED' if cfg.execution.allow_execution else 'disabled'}")
+        self.get_logger().info(
+            f"waiting for {cfg.camera.color_topic}, {cfg.camera.depth_topic}, {cfg.camera.info_topic}; "
+            f"execution {'ALLOWED' if cfg.execution.allow_execution else 'disabled'}"
+        )
 
     # --- startup --------------------------------------------------------------------------------
     def _read_config(self) -> NodeConfig:
@@ -130,22 +142,31 @@ class VlaR1Node(Node):
         defaults = default_parameters()
         # rclpy keeps the --ros-args / params-file / parameter_overrides values here (no public accessor)
         overrides = getattr(self, "_parameter_overrides", {}) or {}
-        unknown = sorted(name for name in overrides
-                         if name not in defaults and name not in _BUILTIN_PARAMETERS and not name.startswith("qos_overrides."))
+        unknown = sorted(
+            name
+            for name in overrides
+            if name not in defaults and name not in _BUILTIN_PARAMETERS and not name.startswith("qos_overrides.")
+        )
         if unknown:
             sections = sorted({name.split(".")[0] for name in defaults})
-            raise StartupError(f"unknown parameter(s) {', '.join(unknown)} (a typo? the sections are {', '.join(sections)}; "
-                               "config/params.yaml lists every parameter)")
+            raise StartupError(
+                f"unknown parameter(s) {', '.join(unknown)} (a typo? the sections are {', '.join(sections)}; "
+                "config/params.yaml lists every parameter)"
+            )
         for name, value in defaults.items():
             try:
                 self.declare_parameter(name, value)
             except (InvalidParameterTypeException, InvalidParameterValueException):
                 given = overrides.get(name)
                 shown = given.value if given is not None else "?"
-                hint = (f" (write {float(shown)!r}: a double parameter refuses an integer)"
-                        if isinstance(value, float) and isinstance(shown, int) and not isinstance(shown, bool) else "")
-                raise StartupError(f"parameter {name}: expected a {type(value).__name__} like {value!r}, got {shown!r}"
-                                   f"{hint}") from None
+                hint = (
+                    f" (write {float(shown)!r}: a double parameter refuses an integer)"
+                    if isinstance(value, float) and isinstance(shown, int) and not isinstance(shown, bool)
+                    else ""
+                )
+                raise StartupError(
+                    f"parameter {name}: expected a {type(value).__name__} like {value!r}, got {shown!r}{hint}"
+                ) from None
         try:
             return NodeConfig.from_parameters({name: self.get_parameter(name).value for name in defaults})
         except (ValueError, TypeError) as exc:
@@ -153,11 +174,15 @@ class VlaR1Node(Node):
 
     def _no_tf2_message(self) -> str:
         if self.config.transforms.eye_in_hand:
-            return ("transforms.eye_in_hand needs tf2_ros (base_T_camera changes as the arm moves) and this install has "
-                    "none: run the node on a full ROS 2 install, or mount the camera eye-to-hand and set "
-                    "transforms.hand_eye_yaml")
-        return ("no source of base_T_camera: tf2_ros is not installed (the PyPI wheels lack it). Set "
-                "transforms.hand_eye_yaml to the file `vla-r1 calibrate hand-eye --setup eye-to-hand` writes")
+            return (
+                "transforms.eye_in_hand needs tf2_ros (base_T_camera changes as the arm moves) and this install has "
+                "none: run the node on a full ROS 2 install, or mount the camera eye-to-hand and set "
+                "transforms.hand_eye_yaml"
+            )
+        return (
+            "no source of base_T_camera: tf2_ros is not installed (the PyPI wheels lack it). Set "
+            "transforms.hand_eye_yaml to the file `vla-r1 calibrate hand-eye --setup eye-to-hand` writes"
+        )
 
     def _load_hand_eye(self):
         """The hand-eye YAML as (camera frame, base_T_camera), or None when tf2 is to be used."""
@@ -174,12 +199,16 @@ class VlaR1Node(Node):
             raise StartupError(f"transforms.hand_eye_yaml: {exc}") from None
         setup = (data.get("info") or {}).get("setup") if isinstance(data.get("info"), dict) else None
         if setup == "eye-in-hand":
-            raise StartupError(f"transforms.hand_eye_yaml {cfg.hand_eye_yaml} is an eye-in-hand result "
-                               f"({named.parent_frame}_T_{named.child_frame}): it needs the live arm pose from tf2; "
-                               "give an eye-to-hand result (base_T_camera) or use tf2")
+            raise StartupError(
+                f"transforms.hand_eye_yaml {cfg.hand_eye_yaml} is an eye-in-hand result "
+                f"({named.parent_frame}_T_{named.child_frame}): it needs the live arm pose from tf2; "
+                "give an eye-to-hand result (base_T_camera) or use tf2"
+            )
         if named.parent_frame != cfg.base_frame:
-            raise StartupError(f"transforms.hand_eye_yaml {cfg.hand_eye_yaml} maps into {named.parent_frame!r}, but "
-                               f"transforms.base_frame is {cfg.base_frame!r}")
+            raise StartupError(
+                f"transforms.hand_eye_yaml {cfg.hand_eye_yaml} maps into {named.parent_frame!r}, but "
+                f"transforms.base_frame is {cfg.base_frame!r}"
+            )
         return named
 
     def _build_pinocchio_planner(self):
@@ -199,8 +228,10 @@ class VlaR1Node(Node):
         e = self.config.execution
         planned = list(self._planner.robot.joint_names)
         if set(planned) != set(e.arm_joints):
-            raise StartupError(f"execution.arm_joints {list(e.arm_joints)} are not the joints of execution.urdf_path's "
-                               f"chain to {e.pose_link}: {planned}")
+            raise StartupError(
+                f"execution.arm_joints {list(e.arm_joints)} are not the joints of execution.urdf_path's "
+                f"chain to {e.pose_link}: {planned}"
+            )
         try:
             return ControllerExecutor(self, e, callback_group=self._camera_group)
         except ControllerError as exc:
@@ -215,9 +246,20 @@ class VlaR1Node(Node):
 
                 e = cfg.execution
                 self._planner = MoveItPlanner(
-                    MoveItSettings(e.planning_group, e.pose_link, cfg.transforms.base_frame, e.planning_pipeline,
-                                   e.planner_id, e.planning_time_s, e.planning_attempts, e.velocity_scaling,
-                                   e.acceleration_scaling), cfg.safety, node_name=e.moveit_node_name)
+                    MoveItSettings(
+                        e.planning_group,
+                        e.pose_link,
+                        cfg.transforms.base_frame,
+                        e.planning_pipeline,
+                        e.planner_id,
+                        e.planning_time_s,
+                        e.planning_attempts,
+                        e.velocity_scaling,
+                        e.acceleration_scaling,
+                    ),
+                    cfg.safety,
+                    node_name=e.moveit_node_name,
+                )
             self._policy = cfg.model.build_policy()
             self.get_logger().info(f"model {cfg.model.model} loaded; planner {cfg.execution.planner}")
         except Exception as exc:  # noqa: BLE001 - reported in diagnostics and in every refusal
@@ -257,8 +299,9 @@ class VlaR1Node(Node):
 
     def _frame_from(self, messages):
         color, depth, info = messages
-        return conversions.frame_from_messages(color, depth, info, self.config.camera.depth_scale_m,
-                                               self.config.camera.camera_frame_id)
+        return conversions.frame_from_messages(
+            color, depth, info, self.config.camera.depth_scale_m, self.config.camera.camera_frame_id
+        )
 
     # --- action ---------------------------------------------------------------------------------
     def _on_goal(self, goal: ExecuteInstruction.Goal) -> GoalResponse:
@@ -277,10 +320,15 @@ class VlaR1Node(Node):
             self._planner.stop()
         return CancelResponse.ACCEPT
 
-    def _feedback(self, goal_handle, stage: str, reasoning: str = "", segment: tuple[int, int, str] = (-1, 0, "")) -> None:
+    def _feedback(
+        self, goal_handle, stage: str, reasoning: str = "", segment: tuple[int, int, str] = (-1, 0, "")
+    ) -> None:
         index, count, kind = segment
-        goal_handle.publish_feedback(ExecuteInstruction.Feedback(
-            stage=stage, reasoning=reasoning, segment_index=index, segment_count=count, segment_kind=kind))
+        goal_handle.publish_feedback(
+            ExecuteInstruction.Feedback(
+                stage=stage, reasoning=reasoning, segment_index=index, segment_count=count, segment_kind=kind
+            )
+        )
 
     def _finish(self, goal_handle, data: node_logic.ResultData, frame=None):
         if data.outcome is not None and frame is not None:
@@ -329,10 +377,12 @@ class VlaR1Node(Node):
             self.get_logger().error(f"goal failed unexpectedly: {message}")
             if not goal_handle.is_active:  # it already ended (a second abort would raise): keep its result
                 return self._ended_result or ExecuteInstruction.Result(
-                    success=False, error_code=node_logic.ERROR_CODES["MODEL_FAILED"], error_message=message)
+                    success=False, error_code=node_logic.ERROR_CODES["MODEL_FAILED"], error_message=message
+                )
             goal_handle.abort()
-            return ExecuteInstruction.Result(success=False, error_code=node_logic.ERROR_CODES["MODEL_FAILED"],
-                                             error_message=message)
+            return ExecuteInstruction.Result(
+                success=False, error_code=node_logic.ERROR_CODES["MODEL_FAILED"], error_message=message
+            )
         finally:
             with self._busy_lock:
                 self._busy = False
@@ -347,7 +397,9 @@ class VlaR1Node(Node):
 
         self._feedback(goal_handle, "waiting_for_frame")
         max_age = node_logic.effective_max_age_s(goal.max_frame_age_s, cfg.camera.max_frame_age_s)
-        messages, decision = self._frames.wait_for_usable(arrived, max_age, cfg.camera.frame_wait_timeout_s, self._cancel)
+        messages, decision = self._frames.wait_for_usable(
+            arrived, max_age, cfg.camera.frame_wait_timeout_s, self._cancel
+        )
         if self._cancel.is_set():
             return self._finish(goal_handle, node_logic.refusal("CANCELLED", "cancelled", goal.task))
         if messages is None:
@@ -378,8 +430,9 @@ class VlaR1Node(Node):
         else:  # pinocchio: the task plan, from the current /joint_states
             may_execute = goal.execute and bool(self.get_parameter("execution.allow_execution").value)
             start_positions, task_config = self._start_positions(may_execute), cfg.task
-        pipeline = Pipeline(self._policy, cfg.grounding, cfg.safety, self._planner, base_T_camera, start_positions,
-                            task_config)
+        pipeline = Pipeline(
+            self._policy, cfg.grounding, cfg.safety, self._planner, base_T_camera, start_positions, task_config
+        )
         self._feedback(goal_handle, "model")
         outcome = pipeline.run(frame, goal.instruction, goal.task, on_text=on_text, cancel=self._cancel)
         self._last_inference_s = outcome.timings_s.get("model")
@@ -403,16 +456,19 @@ class VlaR1Node(Node):
                     execution_error = str(exc)
             else:
                 report = self._controllers.execute(
-                    outcome.task_plan, self._cancel,
-                    lambda i, n, kind: self._feedback(goal_handle, "executing", outcome.reasoning, (i, n, kind)))
+                    outcome.task_plan,
+                    self._cancel,
+                    lambda i, n, kind: self._feedback(goal_handle, "executing", outcome.reasoning, (i, n, kind)),
+                )
                 executed, execution_error = report.executed, report.error
                 segments = (report.steps_total, report.steps_completed)
                 extra.update({f"execution.{name}": seconds for name, seconds in report.step_seconds})
             extra["execution"] = time.perf_counter() - started
         elif outcome.ok:
             self.get_logger().info(decision.note)
-        data = node_logic.assemble_result(outcome, decision, executed, execution_error, self._cancel.is_set(), extra,
-                                          segments)
+        data = node_logic.assemble_result(
+            outcome, decision, executed, execution_error, self._cancel.is_set(), extra, segments
+        )
         return self._finish(goal_handle, data, frame)
 
     def _start_positions(self, may_execute: bool):
@@ -437,17 +493,22 @@ class VlaR1Node(Node):
         cfg = self.config.transforms
         if self._hand_eye is not None:
             if frame.frame_id != self._hand_eye.child_frame:
-                raise LookupError(f"transforms.hand_eye_yaml is for camera frame {self._hand_eye.child_frame!r}, the "
-                                  f"images are in {frame.frame_id!r} (set camera.camera_frame_id, or calibrate that frame)")
+                raise LookupError(
+                    f"transforms.hand_eye_yaml is for camera frame {self._hand_eye.child_frame!r}, the "
+                    f"images are in {frame.frame_id!r} (set camera.camera_frame_id, or calibrate that frame)"
+                )
             return self._hand_eye.transform
         stamp_s = node_logic.tf_lookup_stamp_s(cfg.eye_in_hand, frame.stamp_s)
         when = Time(seconds=stamp_s) if stamp_s else Time()  # Time() = zero = latest available
         try:
-            transform = self._tf_buffer.lookup_transform(cfg.base_frame, frame.frame_id, when,
-                                                         timeout=Duration(seconds=cfg.tf_timeout_s))
+            transform = self._tf_buffer.lookup_transform(
+                cfg.base_frame, frame.frame_id, when, timeout=Duration(seconds=cfg.tf_timeout_s)
+            )
         except TransformException as exc:
-            raise LookupError(f"no transform {cfg.base_frame} <- {frame.frame_id}: {exc}. "
-                              "Publish the hand-eye result (arm.launch.py does it from the YAML).") from exc
+            raise LookupError(
+                f"no transform {cfg.base_frame} <- {frame.frame_id}: {exc}. "
+                "Publish the hand-eye result (arm.launch.py does it from the YAML)."
+            ) from exc
         return se3_from_transform_msg(transform.transform)
 
     # --- outputs --------------------------------------------------------------------------------
@@ -478,11 +539,18 @@ class VlaR1Node(Node):
     def _publish_diagnostics(self) -> None:
         latest = self._frames.latest()
         age = None if latest is None else time.monotonic() - latest[1]
-        entries = node_logic.diagnostics(self._policy is not None, self._model_error, self._rate.rate_hz(), age,
-                                         self._last_inference_s, self.config.camera.max_frame_age_s,
-                                         bool(self.get_parameter("execution.allow_execution").value))
-        self._diagnostics_pub.publish(conversions.diagnostic_array_msg(entries, self.get_clock().now().to_msg(),
-                                                                       self.get_name()))
+        entries = node_logic.diagnostics(
+            self._policy is not None,
+            self._model_error,
+            self._rate.rate_hz(),
+            age,
+            self._last_inference_s,
+            self.config.camera.max_frame_age_s,
+            bool(self.get_parameter("execution.allow_execution").value),
+        )
+        self._diagnostics_pub.publish(
+            conversions.diagnostic_array_msg(entries, self.get_clock().now().to_msg(), self.get_name())
+        )
 
 
 def node_executor():
@@ -514,6 +582,7 @@ def main(args=None) -> int:
 
 # --- the pyrealsense2 publisher: a camera (or .bag) without the realsense2_camera driver ------------
 
+
 def realsense_publisher(args=None) -> None:
     """Publishes color, depth ALIGNED to color (32FC1 metres) and the color camera_info on the
     realsense2_camera topic names, from pyrealsense2 (parameters: width, height, fps, serial, bag_path)."""
@@ -522,9 +591,13 @@ def realsense_publisher(args=None) -> None:
     rclpy.init(args=args)
     node = Node("vla_r1_realsense")
     settings = RealSenseSettings(
-        width=node.declare_parameter("width", 640).value, height=node.declare_parameter("height", 480).value,
-        fps=node.declare_parameter("fps", 30).value, serial=node.declare_parameter("serial", "").value,
-        bag_path=node.declare_parameter("bag_path", "").value, real_time=True)
+        width=node.declare_parameter("width", 640).value,
+        height=node.declare_parameter("height", 480).value,
+        fps=node.declare_parameter("fps", 30).value,
+        serial=node.declare_parameter("serial", "").value,
+        bag_path=node.declare_parameter("bag_path", "").value,
+        real_time=True,
+    )
     prefix = node.declare_parameter("topic_prefix", "/camera/camera").value
     color_pub = node.create_publisher(Image, f"{prefix}/color/image_raw", qos_profile_sensor_data)
     depth_pub = node.create_publisher(Image, f"{prefix}/aligned_depth_to_color/image_raw", qos_profile_sensor_data)
@@ -541,9 +614,17 @@ def realsense_publisher(args=None) -> None:
                 color_pub.publish(conversions.image_msg(frame.color_rgb, header))
                 depth = frame.depth_m
                 if depth is not None:  # RealSenseSource aligns depth to every color frame
-                    depth_pub.publish(Image(header=header, height=depth.shape[0], width=depth.shape[1],
-                                            encoding="32FC1", is_bigendian=0, step=depth.shape[1] * 4,
-                                            data=depth.tobytes()))
+                    depth_pub.publish(
+                        Image(
+                            header=header,
+                            height=depth.shape[0],
+                            width=depth.shape[1],
+                            encoding="32FC1",
+                            is_bigendian=0,
+                            step=depth.shape[1] * 4,
+                            data=depth.tobytes(),
+                        )
+                    )
                 info_pub.publish(CameraInfo(header=header, **info_fields))
                 rclpy.spin_once(node, timeout_sec=0.0)
     except KeyboardInterrupt:

@@ -9,6 +9,7 @@ ROS parameters have no ``None`` and no empty typed lists, so a few values use se
 mapping translates explicitly: ``""`` for "not set" strings, ``0`` for "not set" pixel budgets, and
 ``[0, 0, 0, 0]`` for ``grounding.trajectory_orientation_xyzw`` = top-down (None).
 """
+
 from __future__ import annotations
 
 import math
@@ -16,15 +17,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-
 from vla_r1_model.validation import non_empty_text, one_of, positive_number
-
 from vla_r1_robot.motion.controller_logic import ControllerConfig
-from vla_r1_robot.perception.frame_sync import SyncConfig
-from vla_r1_robot.perception.grounding_config import GroundingConfig
 from vla_r1_robot.motion.robot_profile import PANDA
 from vla_r1_robot.motion.safety import SafetyConfig
 from vla_r1_robot.motion.task import TaskConfig
+from vla_r1_robot.perception.frame_sync import SyncConfig
+from vla_r1_robot.perception.grounding_config import GroundingConfig
 
 NODE_NAME = "vla_r1_node"
 # The same values as vla_r1_model.loading's (a test compares them), written here because importing
@@ -78,15 +77,24 @@ class ModelSettings:
         from vla_r1_model.backends.base import GenerationSettings
         from vla_r1_model.policy import Policy, PolicyConfig
 
-        generation = (GenerationSettings.reference_sampling(max_new_tokens=self.max_new_tokens) if self.sample
-                      else GenerationSettings(max_new_tokens=self.max_new_tokens))
+        generation = (
+            GenerationSettings.reference_sampling(max_new_tokens=self.max_new_tokens)
+            if self.sample
+            else GenerationSettings(max_new_tokens=self.max_new_tokens)
+        )
         config = PolicyConfig(generation=generation, out_of_range=self.out_of_range, no_think=self.no_think)
         if self.backend == "openai":
             return Policy.remote(self.server_url, self.model, config, timeout_s=self.timeout_s)
         return Policy.from_pretrained(
-            self.model, config, quantization=self.quantization, device=self.device, dtype=self.dtype,
-            attn_implementation=self.attn_implementation or None, min_pixels=self.min_pixels or None,
-            max_pixels=self.max_pixels or None, quantize_vision=self.quantize_vision,
+            self.model,
+            config,
+            quantization=self.quantization,
+            device=self.device,
+            dtype=self.dtype,
+            attn_implementation=self.attn_implementation or None,
+            min_pixels=self.min_pixels or None,
+            max_pixels=self.max_pixels or None,
+            quantize_vision=self.quantize_vision,
         )
 
 
@@ -144,8 +152,10 @@ class TransformSettings:
             raise ValueError("transforms.base_frame must be set")
         positive_number("transforms.tf_timeout_s", self.tf_timeout_s)
         if self.hand_eye_yaml and self.eye_in_hand:
-            raise ValueError("transforms.hand_eye_yaml gives a fixed base_T_camera (eye-to-hand); eye-in-hand needs "
-                             "tf2 (base -> end-effector moves): leave hand_eye_yaml empty and publish ee_T_camera on tf")
+            raise ValueError(
+                "transforms.hand_eye_yaml gives a fixed base_T_camera (eye-to-hand); eye-in-hand needs "
+                "tf2 (base -> end-effector moves): leave hand_eye_yaml empty and publish ee_T_camera on tf"
+            )
 
 
 @dataclass(frozen=True)
@@ -214,10 +224,14 @@ def _planner_defaults() -> dict[str, Any]:
         config = PlannerConfig()
         # Fields whose default is None have no ROS parameter form: they keep their dataclass default
         # (listed by unexposed_planner_fields(); a test checks every other field is a parameter).
-        values = {f.name: getattr(config, f.name) for f in fields(config)
-                  if f.name != "ik" and getattr(config, f.name) is not None}
-        values["ik"] = {f.name: getattr(config.ik, f.name) for f in fields(config.ik)
-                        if getattr(config.ik, f.name) is not None}
+        values = {
+            f.name: getattr(config, f.name)
+            for f in fields(config)
+            if f.name != "ik" and getattr(config, f.name) is not None
+        }
+        values["ik"] = {
+            f.name: getattr(config.ik, f.name) for f in fields(config.ik) if getattr(config.ik, f.name) is not None
+        }
         _PLANNER_DEFAULTS = values
     return _PLANNER_DEFAULTS
 
@@ -258,12 +272,20 @@ class NodeConfig:
 
         nested = unflatten(flat)
         sections: dict[str, Any] = {}
-        for name, kind in (("model", ModelSettings), ("camera", CameraSettings), ("transforms", TransformSettings),
-                           ("execution", ExecutionSettings), ("output", OutputSettings)):
+        for name, kind in (
+            ("model", ModelSettings),
+            ("camera", CameraSettings),
+            ("transforms", TransformSettings),
+            ("execution", ExecutionSettings),
+            ("output", OutputSettings),
+        ):
             sections[name] = dataclass_from_mapping(kind, nested.get(name, {}), name)
         grounding = dict(nested.get("grounding", {}))
         orientation = grounding.get("trajectory_orientation_xyzw")
-        if orientation is not None and number_vector(orientation, 4, "grounding.trajectory_orientation_xyzw") == NO_ORIENTATION:
+        if (
+            orientation is not None
+            and number_vector(orientation, 4, "grounding.trajectory_orientation_xyzw") == NO_ORIENTATION
+        ):
             grounding["trajectory_orientation_xyzw"] = None
         sections["grounding"] = GroundingConfig.from_dict(grounding)
         sections["safety"] = SafetyConfig.from_dict(nested.get("safety", {}))
@@ -318,13 +340,20 @@ def unflatten(flat: Mapping[str, Any]) -> dict[str, Any]:
 def default_parameters() -> dict[str, Any]:
     """Every parameter the node declares, with its default (its type is the parameter's type)."""
     nested: dict[str, Any] = {}
-    for name, kind in (("model", ModelSettings), ("camera", CameraSettings), ("transforms", TransformSettings),
-                       ("execution", ExecutionSettings), ("output", OutputSettings)):
+    for name, kind in (
+        ("model", ModelSettings),
+        ("camera", CameraSettings),
+        ("transforms", TransformSettings),
+        ("execution", ExecutionSettings),
+        ("output", OutputSettings),
+    ):
         instance = kind()
         nested[name] = {f.name: getattr(instance, f.name) for f in fields(instance)}
     grounding = GroundingConfig().to_dict()
-    grounding["tip_T_grasp"] = {"xyz": [round(v, 6) + 0.0 for v in grounding["tip_T_grasp"]["xyz"]],
-                                "quaternion_xyzw": [round(v, 6) + 0.0 for v in grounding["tip_T_grasp"]["quaternion_xyzw"]]}
+    grounding["tip_T_grasp"] = {
+        "xyz": [round(v, 6) + 0.0 for v in grounding["tip_T_grasp"]["xyz"]],
+        "quaternion_xyzw": [round(v, 6) + 0.0 for v in grounding["tip_T_grasp"]["quaternion_xyzw"]],
+    }
     if grounding["trajectory_orientation_xyzw"] is None:
         grounding["trajectory_orientation_xyzw"] = list(NO_ORIENTATION)
     nested["grounding"] = grounding

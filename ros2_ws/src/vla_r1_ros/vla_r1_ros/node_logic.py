@@ -8,29 +8,45 @@ Times: ``*_mono_s`` are ``time.monotonic()`` seconds at RECEIPT on this machine.
 judged on receipt, not on header stamps, so it holds for bag replay (old stamps, a looping
 /clock) as much as for a live camera: a frame received after the goal proves the camera is alive.
 """
+
 from __future__ import annotations
 
 import math
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from collections.abc import Callable
 
 from vla_r1_model.actions import TASKS
 
 # Must equal the constants of ExecuteInstruction.action (a test compares them).
 ERROR_CODES: dict[str, int] = {
-    "SUCCESS": 0, "INVALID_GOAL": 1, "NOT_READY": 2, "NO_FRAME": 3, "MODEL_FAILED": 4, "PARSE_FAILED": 5,
-    "GROUNDING_FAILED": 6, "SAFETY_REJECTED": 7, "PLANNING_FAILED": 8, "EXECUTION_FAILED": 9, "CANCELLED": 10,
+    "SUCCESS": 0,
+    "INVALID_GOAL": 1,
+    "NOT_READY": 2,
+    "NO_FRAME": 3,
+    "MODEL_FAILED": 4,
+    "PARSE_FAILED": 5,
+    "GROUNDING_FAILED": 6,
+    "SAFETY_REJECTED": 7,
+    "PLANNING_FAILED": 8,
+    "EXECUTION_FAILED": 9,
+    "CANCELLED": 10,
 }
-_STAGE_CODES = {"model": "MODEL_FAILED", "parse": "PARSE_FAILED", "grounding": "GROUNDING_FAILED",
-                "safety": "SAFETY_REJECTED", "planning": "PLANNING_FAILED"}
+_STAGE_CODES = {
+    "model": "MODEL_FAILED",
+    "parse": "PARSE_FAILED",
+    "grounding": "GROUNDING_FAILED",
+    "safety": "SAFETY_REJECTED",
+    "planning": "PLANNING_FAILED",
+}
 MAX_INSTRUCTION_CHARS = 2000
 
 
 # --- goals ----------------------------------------------------------------------------------------
+
 
 def goal_refusal(instruction: str, task: str, max_frame_age_s: float, busy: bool) -> str | None:
     """Why a goal is rejected before any work, or None when it is acceptable."""
@@ -56,14 +72,16 @@ def effective_max_age_s(goal_max_age_s: float, default_max_age_s: float) -> floa
 
 # --- frames ---------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class FrameDecision:
     usable: bool
     reason: str  # why it is or is not usable (goes into logs and refusals)
 
 
-def frame_decision(received_mono_s: float | None, goal_mono_s: float, now_mono_s: float,
-                   max_age_s: float) -> FrameDecision:
+def frame_decision(
+    received_mono_s: float | None, goal_mono_s: float, now_mono_s: float, max_age_s: float
+) -> FrameDecision:
     """May a goal that arrived at ``goal_mono_s`` use a frame received at ``received_mono_s``?
 
     Yes when it arrived after the goal, or when at the time of the goal it was at most
@@ -80,8 +98,10 @@ def frame_decision(received_mono_s: float | None, goal_mono_s: float, now_mono_s
 
 
 def no_frame_message(decision: FrameDecision, waited_s: float, topics: tuple[str, ...]) -> str:
-    return (f"no usable camera frame after waiting {waited_s:.1f} s: {decision.reason}. "
-            f"Is the camera publishing synchronized color, aligned depth and camera_info on {', '.join(topics)}?")
+    return (
+        f"no usable camera frame after waiting {waited_s:.1f} s: {decision.reason}. "
+        f"Is the camera publishing synchronized color, aligned depth and camera_info on {', '.join(topics)}?"
+    )
 
 
 class FrameSlot:
@@ -105,8 +125,9 @@ class FrameSlot:
         with self._condition:
             return self._item
 
-    def wait_for_usable(self, goal_mono_s: float, max_age_s: float, timeout_s: float,
-                        cancel: threading.Event | None = None) -> tuple[Any | None, FrameDecision]:
+    def wait_for_usable(
+        self, goal_mono_s: float, max_age_s: float, timeout_s: float, cancel: threading.Event | None = None
+    ) -> tuple[Any | None, FrameDecision]:
         """(frame, decision): the frame when usable, else (None, the last reason) after ``timeout_s``
         or when ``cancel`` is set."""
         deadline = self._clock() + timeout_s
@@ -124,6 +145,7 @@ class FrameSlot:
 
 # --- transforms -----------------------------------------------------------------------------------
 
+
 def tf_lookup_stamp_s(eye_in_hand: bool, frame_stamp_s: float) -> float:
     """The time to look base_T_camera up at: eye-in-hand the frame's stamp (the arm moves the
     camera), eye-to-hand 0.0 = tf2's "latest" (a static transform holds at all times)."""
@@ -132,27 +154,36 @@ def tf_lookup_stamp_s(eye_in_hand: bool, frame_stamp_s: float) -> float:
 
 # --- execution gate -------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class ExecutionDecision:
     execute: bool
     note: str
 
 
-def execution_decision(goal_execute: bool, allow_execution: bool, plan_ok: bool, has_executor: bool) -> ExecutionDecision:
+def execution_decision(
+    goal_execute: bool, allow_execution: bool, plan_ok: bool, has_executor: bool
+) -> ExecutionDecision:
     """Execution needs the goal to ask for it AND the node's allow_execution parameter AND a plan."""
     if not goal_execute:
         return ExecutionDecision(False, "plan only: the goal did not ask for execution")
     if not allow_execution:
-        return ExecutionDecision(False, "plan only: execution is disabled (parameter execution.allow_execution is false)")
+        return ExecutionDecision(
+            False, "plan only: execution is disabled (parameter execution.allow_execution is false)"
+        )
     if not plan_ok:
         return ExecutionDecision(False, "nothing to execute: no plan")
     if not has_executor:
-        return ExecutionDecision(False, "plan only: nothing can execute this plan (planner moveit executes its own "
-                                        "plans, planner pinocchio its task plans through ros2_control)")
+        return ExecutionDecision(
+            False,
+            "plan only: nothing can execute this plan (planner moveit executes its own "
+            "plans, planner pinocchio its task plans through ros2_control)",
+        )
     return ExecutionDecision(True, "executing")
 
 
 # --- results --------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class ResultData:
@@ -184,9 +215,15 @@ def refusal(code: str, message: str, task: str = "") -> ResultData:
     return ResultData(False, ERROR_CODES[code], message, task)
 
 
-def assemble_result(outcome: Any, execution: ExecutionDecision | None = None, executed: bool = False,
-                    execution_error: str | None = None, cancelled: bool = False,
-                    extra_timings_s: dict[str, float] | None = None, segments: tuple[int, int] = (0, 0)) -> ResultData:
+def assemble_result(
+    outcome: Any,
+    execution: ExecutionDecision | None = None,
+    executed: bool = False,
+    execution_error: str | None = None,
+    cancelled: bool = False,
+    extra_timings_s: dict[str, float] | None = None,
+    segments: tuple[int, int] = (0, 0),
+) -> ResultData:
     """The result of a goal that ran the pipeline (and maybe execution).
 
     Precedence: a cancel wins (even over a finished plan: the user asked to stop), then a pipeline
@@ -195,8 +232,15 @@ def assemble_result(outcome: Any, execution: ExecutionDecision | None = None, ex
     """
     timings = dict(outcome.timings_s)
     timings.update(extra_timings_s or {})
-    common = dict(task=outcome.task, reasoning=outcome.reasoning, raw_text=outcome.raw_text, outcome=outcome,
-                  timings_s=timings, segment_count=segments[0], segments_completed=segments[1])
+    common = dict(
+        task=outcome.task,
+        reasoning=outcome.reasoning,
+        raw_text=outcome.raw_text,
+        outcome=outcome,
+        timings_s=timings,
+        segment_count=segments[0],
+        segments_completed=segments[1],
+    )
     if cancelled or outcome.error == "cancelled":
         return ResultData(False, ERROR_CODES["CANCELLED"], "cancelled", executed=False, **common)
     if not outcome.ok:
@@ -214,6 +258,7 @@ def assemble_result(outcome: Any, execution: ExecutionDecision | None = None, ex
 
 
 # --- feedback and diagnostics ---------------------------------------------------------------------
+
 
 class ReasoningFeedback:
     """Accumulates streamed text; ``add`` says when to publish (at most every ``period_s``)."""
@@ -277,8 +322,15 @@ class DiagnosticEntry:
     values: dict[str, str]
 
 
-def diagnostics(model_loaded: bool, model_error: str | None, camera_rate_hz: float, last_frame_age_s: float | None,
-                last_inference_s: float | None, max_frame_age_s: float, allow_execution: bool) -> list[DiagnosticEntry]:
+def diagnostics(
+    model_loaded: bool,
+    model_error: str | None,
+    camera_rate_hz: float,
+    last_frame_age_s: float | None,
+    last_inference_s: float | None,
+    max_frame_age_s: float,
+    allow_execution: bool,
+) -> list[DiagnosticEntry]:
     """Model state, camera rate and freshness, last inference time: what an operator checks first."""
     if model_loaded:
         model = DiagnosticEntry("model", OK, "loaded", {})
@@ -286,8 +338,10 @@ def diagnostics(model_loaded: bool, model_error: str | None, camera_rate_hz: flo
         model = DiagnosticEntry("model", ERROR, f"failed to load: {model_error}", {})
     else:
         model = DiagnosticEntry("model", WARN, "loading", {})
-    values = {"rate_hz": f"{camera_rate_hz:.2f}",
-              "last_frame_age_s": "never" if last_frame_age_s is None else f"{last_frame_age_s:.3f}"}
+    values = {
+        "rate_hz": f"{camera_rate_hz:.2f}",
+        "last_frame_age_s": "never" if last_frame_age_s is None else f"{last_frame_age_s:.3f}",
+    }
     if last_frame_age_s is None:
         camera = DiagnosticEntry("camera", ERROR, "no synchronized frame received", values)
     elif last_frame_age_s > max(1.0, 4 * max_frame_age_s):
@@ -295,9 +349,14 @@ def diagnostics(model_loaded: bool, model_error: str | None, camera_rate_hz: flo
     else:
         camera = DiagnosticEntry("camera", OK, f"{camera_rate_hz:.1f} Hz", values)
     inference = DiagnosticEntry(
-        "inference", OK, "no goal yet" if last_inference_s is None else f"last {last_inference_s:.2f} s",
-        {"last_inference_s": "" if last_inference_s is None else f"{last_inference_s:.3f}",
-         "allow_execution": str(bool(allow_execution)).lower()})
+        "inference",
+        OK,
+        "no goal yet" if last_inference_s is None else f"last {last_inference_s:.2f} s",
+        {
+            "last_inference_s": "" if last_inference_s is None else f"{last_inference_s:.3f}",
+            "allow_execution": str(bool(allow_execution)).lower(),
+        },
+    )
     return [model, camera, inference]
 
 

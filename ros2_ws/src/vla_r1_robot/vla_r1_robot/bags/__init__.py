@@ -1,4 +1,5 @@
 """Recorded RGB-D bags as Frames: rosbag2 (sqlite3, MCAP), ROS1 and RealSense .bag files."""
+
 from .errors import BagError, FrameError
 from .pairing import FrameSelection, PairingConfig
 from .raw import RawReadResult, ReadingComparison, compare_with_raw, raw_read_images

@@ -1,4 +1,5 @@
 """The one error type of bag reading: it always names the file, and the topic when one is involved."""
+
 from __future__ import annotations
 
 from os import PathLike
@@ -20,8 +21,15 @@ class FrameError(BagError):
     """One frame cannot be used (an image whose ``step``, ``data``, ``encoding`` or size is wrong);
     the frames after it may still be fine. ``index`` is the color frame's position in its topic."""
 
-    def __init__(self, path: str | PathLike[str], problem: str, topic: str | None = None, *, index: int = -1,
-                 stamp_s: float = float("nan")) -> None:
+    def __init__(
+        self,
+        path: str | PathLike[str],
+        problem: str,
+        topic: str | None = None,
+        *,
+        index: int = -1,
+        stamp_s: float = float("nan"),
+    ) -> None:
         super().__init__(path, problem, topic)
         self.index = index
         self.stamp_s = stamp_s

@@ -7,12 +7,13 @@ from what a bag carries:
 * Everything else: a tf tree from ``/tf_static`` (tf2_msgs/TFMessage) and TransformStamped topics,
   searched for a chain between the two images' ``header.frame_id``.
 """
+
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
-from collections.abc import Iterable
 
 from calibration import SE3
 
@@ -33,7 +34,9 @@ class TfEdge:
 
     def __post_init__(self) -> None:
         if not self.parent_frame or not self.child_frame or self.parent_frame == self.child_frame:
-            raise ValueError(f"a tf edge needs two distinct non-empty frames, got {self.parent_frame!r} -> {self.child_frame!r}")
+            raise ValueError(
+                f"a tf edge needs two distinct non-empty frames, got {self.parent_frame!r} -> {self.child_frame!r}"
+            )
 
 
 def realsense_stream_topics(summary: BagSummary, image_topic: str) -> list[str]:

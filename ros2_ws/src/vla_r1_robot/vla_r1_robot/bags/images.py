@@ -3,6 +3,7 @@
 Encodings follow sensor_msgs/image_encodings; ``mono16`` is what RealSense recordings use for Z16
 depth. Rows may be padded (``step`` > width * bytes per pixel), so we slice rather than reshape.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -10,7 +11,12 @@ from typing import Any
 import numpy as np
 
 # encoding -> (numpy dtype, channels)
-COLOR_ENCODINGS: dict[str, tuple[str, int]] = {"rgb8": ("u1", 3), "bgr8": ("u1", 3), "rgba8": ("u1", 4), "bgra8": ("u1", 4)}
+COLOR_ENCODINGS: dict[str, tuple[str, int]] = {
+    "rgb8": ("u1", 3),
+    "bgr8": ("u1", 3),
+    "rgba8": ("u1", 4),
+    "bgra8": ("u1", 4),
+}
 DEPTH_ENCODINGS: dict[str, tuple[str, int]] = {"16UC1": ("u2", 1), "mono16": ("u2", 1), "32FC1": ("f4", 1)}
 
 
@@ -30,7 +36,9 @@ def _pixels(data: Any, height: int, width: int, step: int, dtype: str, channels:
         raise ValueError(f"field step: {step} is smaller than one row of {width}x{channels} pixels ({row_bytes} bytes)")
     buffer = np.frombuffer(data, dtype=np.uint8)
     if buffer.size < step * height:
-        raise ValueError(f"field data: holds {buffer.size} bytes, {step * height} expected ({height} rows x step {step})")
+        raise ValueError(
+            f"field data: holds {buffer.size} bytes, {step * height} expected ({height} rows x step {step})"
+        )
     rows = buffer[: step * height].reshape(height, step)[:, :row_bytes]
     pixels = rows.view(item) if step == row_bytes else np.ascontiguousarray(rows).view(item)
     pixels = pixels.reshape(height, width, channels)
@@ -40,7 +48,9 @@ def _pixels(data: Any, height: int, width: int, step: int, dtype: str, channels:
 def color_rgb_from_image(height: int, width: int, step: int, encoding: str, big_endian: bool, data: Any) -> np.ndarray:
     """HxWx3 uint8 RGB from an rgb8/bgr8/rgba8/bgra8 image (channel order fixed by a cheap slice)."""
     if encoding not in COLOR_ENCODINGS:
-        raise ValueError(f"field encoding: unsupported color encoding {encoding!r} (supported: {', '.join(COLOR_ENCODINGS)})")
+        raise ValueError(
+            f"field encoding: unsupported color encoding {encoding!r} (supported: {', '.join(COLOR_ENCODINGS)})"
+        )
     dtype, channels = COLOR_ENCODINGS[encoding]
     pixels = _pixels(data, height, width, step, dtype, channels, big_endian)
     if encoding.startswith("bgr"):
@@ -53,7 +63,9 @@ def color_rgb_from_image(height: int, width: int, step: int, encoding: str, big_
 def depth_raw_from_image(height: int, width: int, step: int, encoding: str, big_endian: bool, data: Any) -> np.ndarray:
     """HxW uint16 (millimetre-like units, scale applied later) or float32 metres, as stored."""
     if encoding not in DEPTH_ENCODINGS:
-        raise ValueError(f"field encoding: unsupported depth encoding {encoding!r} (supported: {', '.join(DEPTH_ENCODINGS)})")
+        raise ValueError(
+            f"field encoding: unsupported depth encoding {encoding!r} (supported: {', '.join(DEPTH_ENCODINGS)})"
+        )
     dtype, channels = DEPTH_ENCODINGS[encoding]
     return _pixels(data, height, width, step, dtype, channels, big_endian)[:, :, 0]
 

@@ -1,11 +1,12 @@
 """Color/depth pairing of bag records (the rule lives in ..frame_sync, shared with the live node),
 and frame selection."""
+
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
-from collections.abc import Callable, Iterable, Iterator
 
 from vla_r1_model.validation import integer_at_least
 

@@ -1,12 +1,13 @@
 """The baseline for the benchmark: plain rosbags reading that only deserializes image messages."""
+
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
 from typing import Any
-from collections.abc import Sequence
 
 from .errors import BagError
 from .rosbags_backend import RosbagsBag
@@ -33,8 +34,11 @@ def raw_read_images(path: str | PathLike[str], topics: Sequence[str] | None = No
         wanted = tuple(topics) if topics is not None else tuple(image_topics)
         missing = [t for t in wanted if t not in image_topics]
         if missing:
-            raise BagError(path, f"not an image topic of the bag; image topics: {', '.join(image_topics) or 'none'}",
-                           topic=missing[0])
+            raise BagError(
+                path,
+                f"not an image topic of the bag; image topics: {', '.join(image_topics) or 'none'}",
+                topic=missing[0],
+            )
         connections = [c for c in reader.connections if c.topic in wanted]
         count = payload = 0
         for connection, _, raw in reader.messages(connections=connections):
@@ -63,10 +67,16 @@ class ReadingComparison:
         return self.replay_s / self.raw_s if self.raw_s > 0 else float("inf")
 
     def as_dict(self) -> dict:
-        return {"path": self.path, "frames": self.frames, "replay_s": self.replay_s, "raw_s": self.raw_s,
-                "raw_messages": self.raw_messages, "ratio": self.ratio,
-                "replay_frames_per_s": self.frames / self.replay_s if self.replay_s > 0 else None,
-                "depth_aligned_in_bag": self.depth_aligned_in_bag}
+        return {
+            "path": self.path,
+            "frames": self.frames,
+            "replay_s": self.replay_s,
+            "raw_s": self.raw_s,
+            "raw_messages": self.raw_messages,
+            "ratio": self.ratio,
+            "replay_frames_per_s": self.frames / self.replay_s if self.replay_s > 0 else None,
+            "depth_aligned_in_bag": self.depth_aligned_in_bag,
+        }
 
 
 def compare_with_raw(path: str | PathLike[str], repeats: int = 3, **open_kwargs) -> ReadingComparison:

@@ -5,15 +5,16 @@ from rosbags and the pixels, intrinsics, extrinsics and depth scale from pyreals
 read per sensor (not through ``rs.pipeline``, whose syncer drops frames) in non-real-time mode,
 so playback waits for us: a small bounded queue gives streaming with back-pressure.
 """
+
 from __future__ import annotations
 
 import functools
 import queue
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from collections.abc import Iterator
 
 import numpy as np
 
@@ -24,8 +25,15 @@ from .pairing import ImageRecord
 from .summary import BagSummary
 from .topics import camera_namespace
 
-_ENCODINGS = {"z16": "mono16", "rgb8": "rgb8", "bgr8": "bgr8", "rgba8": "rgba8", "bgra8": "bgra8", "y8": "mono8",
-              "y16": "mono16_ir"}
+_ENCODINGS = {
+    "z16": "mono16",
+    "rgb8": "rgb8",
+    "bgr8": "bgr8",
+    "rgba8": "rgba8",
+    "bgra8": "bgra8",
+    "y8": "mono8",
+    "y16": "mono16_ir",
+}
 _QUEUE_FRAMES = 8
 _POLL_S = 0.05
 # librealsense reports "stopped" once its reader reaches the end of the file, while the last frames
@@ -43,8 +51,11 @@ def _rs(path: Path) -> Any:
     try:
         import pyrealsense2 as rs
     except ImportError as error:  # an optional extra of the project
-        raise BagError(path, "a RealSense recording: reading it needs pyrealsense2 "
-                             "(pip install 'vla-r1-stack[realsense]'), or convert it to rosbag2 with rosbags-convert") from error
+        raise BagError(
+            path,
+            "a RealSense recording: reading it needs pyrealsense2 "
+            "(pip install 'vla-r1-stack[realsense]'), or convert it to rosbag2 with rosbags-convert",
+        ) from error
     return rs
 
 
@@ -97,8 +108,12 @@ class RealSenseBag:
     def color_T_depth(self, color_topic: str, depth_topic: str) -> SE3:
         extrinsics = self._profile_for(depth_topic).get_extrinsics_to(self._profile_for(color_topic))
         rotation = np.asarray(extrinsics.rotation, dtype=np.float64).reshape(3, 3).T  # librealsense is column-major
-        return SE3.from_matrix(np.block([[rotation, np.asarray(extrinsics.translation).reshape(3, 1)],
-                                         [np.zeros((1, 3)), np.ones((1, 1))]]), tolerance=1e-5)
+        return SE3.from_matrix(
+            np.block(
+                [[rotation, np.asarray(extrinsics.translation).reshape(3, 1)], [np.zeros((1, 3)), np.ones((1, 1))]]
+            ),
+            tolerance=1e-5,
+        )
 
     def depth_scale_m(self, depth_topic: str) -> float:
         return self._depth_scale.get(depth_topic, 0.001)
@@ -141,8 +156,7 @@ class RealSenseBag:
         started = []
         try:
             for sensor in device.query_sensors():
-                wanted = [p for p in sensor.get_stream_profiles()
-                          if (p.stream_type(), p.stream_index()) in by_key]
+                wanted = [p for p in sensor.get_stream_profiles() if (p.stream_type(), p.stream_index()) in by_key]
                 if wanted:
                     sensor.open(wanted)
                     sensor.start(on_frame)

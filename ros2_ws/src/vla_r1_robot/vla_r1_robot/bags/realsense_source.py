@@ -7,13 +7,14 @@ ones to deproject with after aligning). uint16 depth x the sensor's depth scale 
 Used by ``vla-r1 live --camera realsense`` (ROS-free) and by the node's small publisher
 (``realsense_publisher`` in node.py). No rclpy here.
 """
+
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from collections.abc import Iterator
 
 import numpy as np
 
@@ -53,8 +54,10 @@ def _rs() -> Any:
     try:
         import pyrealsense2 as rs
     except ImportError as error:
-        raise RealSenseError("pyrealsense2 is not installed (pip install 'vla-r1-stack[realsense]'); it also needs "
-                             "the system library libusb-1.0-0") from error
+        raise RealSenseError(
+            "pyrealsense2 is not installed (pip install 'vla-r1-stack[realsense]'); it also needs "
+            "the system library libusb-1.0-0"
+        ) from error
     return rs
 
 

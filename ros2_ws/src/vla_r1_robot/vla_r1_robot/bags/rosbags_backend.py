@@ -1,4 +1,5 @@
 """rosbag2 (sqlite3, MCAP; folder or single file) and plain ROS1 bags through ``rosbags``."""
+
 from __future__ import annotations
 
 import functools
@@ -7,10 +8,10 @@ import math
 import re
 import sqlite3
 import struct
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from collections.abc import Callable, Iterator
 
 from .errors import BagError
 from .images import color_rgb_from_msg, depth_raw_from_msg
@@ -19,8 +20,18 @@ from .summary import IMAGE_TYPE, BagSummary, TopicInfo
 
 # Errors rosbags and its storage layers raise for damaged files (it has no common base class).
 # MemoryError / OverflowError: a damaged length field declaring gigabytes; struct.error: a short record.
-_READ_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError, KeyError, IndexError, EOFError, AssertionError,
-                                               sqlite3.Error, struct.error, MemoryError, OverflowError)
+_READ_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    ValueError,
+    KeyError,
+    IndexError,
+    EOFError,
+    AssertionError,
+    sqlite3.Error,
+    struct.error,
+    MemoryError,
+    OverflowError,
+)
 try:  # rosbags reads sqlite3 bags through apsw when it is installed
     import apsw
 
@@ -41,8 +52,11 @@ except ImportError:  # pragma: no cover
 # What each container's files begin with: a file that does not is not that container (random bytes
 # named .bag used to surface as a UTF-8 decode error from deep inside the reader).
 MAGIC = {"mcap": b"\x89MCAP0\r\n", "sqlite3": b"SQLite format 3\x00", "ros1": b"#ROSBAG V2.0\n"}
-_DESCRIPTION = {"mcap": "an MCAP file", "sqlite3": "an SQLite 3 database (rosbag2 sqlite3)",
-                "ros1": "a ROS1 or RealSense bag (#ROSBAG V2.0)"}
+_DESCRIPTION = {
+    "mcap": "an MCAP file",
+    "sqlite3": "an SQLite 3 database (rosbag2 sqlite3)",
+    "ros1": "a ROS1 or RealSense bag (#ROSBAG V2.0)",
+}
 
 
 def _check_magic(path: Path, storage: str) -> None:
@@ -60,8 +74,11 @@ def _check_magic(path: Path, storage: str) -> None:
             handle.seek(max(size - len(MAGIC["mcap"]), 0))
             tail = handle.read()
         if size < 2 * len(MAGIC["mcap"]) or tail != MAGIC["mcap"]:
-            raise BagError(path, f"truncated MCAP file ({size} bytes): it does not end with the MCAP magic "
-                                 "(a recording that was cut off or is still being written?)")
+            raise BagError(
+                path,
+                f"truncated MCAP file ({size} bytes): it does not end with the MCAP magic "
+                "(a recording that was cut off or is still being written?)",
+            )
 
 
 def storage_of(path: Path) -> str:
@@ -78,8 +95,11 @@ def storage_of(path: Path) -> str:
             return "mcap"
         if any(path.glob("*.db3")):
             return "sqlite3"
-        raise BagError(path, "not a bag: a rosbag2 folder holds metadata.yaml and .mcap or .db3 files, this folder "
-                             f"has {'nothing' if not any(path.iterdir()) else 'none of them'}")
+        raise BagError(
+            path,
+            "not a bag: a rosbag2 folder holds metadata.yaml and .mcap or .db3 files, this folder "
+            f"has {'nothing' if not any(path.iterdir()) else 'none of them'}",
+        )
     suffix = path.suffix.lower()
     storage = {".mcap": "mcap", ".db3": "sqlite3", ".bag": "ros1"}.get(suffix)
     if storage is None:
@@ -207,8 +227,9 @@ class RosbagsBag:
             self._first[topic] = None
         connections = [c for c in self._reader.connections if c.topic in wanted]
         self._drop_peek_pass()
-        peek = _PeekPass(self._reader.messages(connections=connections),
-                         {c.topic for c in connections if c.msgtype == IMAGE_TYPE})
+        peek = _PeekPass(
+            self._reader.messages(connections=connections), {c.topic for c in connections if c.msgtype == IMAGE_TYPE}
+        )
         topic = next(iter(wanted))
         try:
             for record in peek.messages:
@@ -255,15 +276,21 @@ class RosbagsBag:
             key = (connection.topic, connection.msgtype)
             counts[key] = counts.get(key, 0) + connection.msgcount
         if peek_images:
-            self.peek_first_messages([name for (name, msgtype), count in counts.items() if msgtype == IMAGE_TYPE and count])
+            self.peek_first_messages(
+                [name for (name, msgtype), count in counts.items() if msgtype == IMAGE_TYPE and count]
+            )
         topics = []
         for (name, msgtype), count in counts.items():
             extra: dict[str, Any] = {}
             if msgtype == IMAGE_TYPE and count and peek_images:
                 msg = self.first_message(name)
                 if msg is not None:
-                    extra = dict(encoding=msg.encoding, width=int(msg.width), height=int(msg.height),
-                                 frame_id=msg.header.frame_id)
+                    extra = dict(
+                        encoding=msg.encoding,
+                        width=int(msg.width),
+                        height=int(msg.height),
+                        frame_id=msg.header.frame_id,
+                    )
             topics.append(TopicInfo(name, msgtype, count, **extra))
         start_ns = self._reader.start_time if self._reader.message_count else 0
         duration_ns = self._reader.duration if self._reader.message_count else 0
@@ -287,10 +314,14 @@ class RosbagsBag:
                 msg = self._deserialize(raw, connection.msgtype)
                 stamp_s = bag_time_ns * 1e-9 if use_bag_time[topic] else header_stamp_s(msg)
                 kind = kinds[topic]
-                decode = (lambda m=msg: color_rgb_from_msg(m)) if kind == "color" else (lambda m=msg: depth_raw_from_msg(m))
+                decode = (
+                    (lambda m=msg: color_rgb_from_msg(m)) if kind == "color" else (lambda m=msg: depth_raw_from_msg(m))
+                )
                 if not math.isfinite(stamp_s):
                     raise BagError(self.path, f"message {index[topic]} has a non-finite stamp", topic=topic)
                 yield kind, ImageRecord(topic, index[topic], stamp_s, decode, msg.header.frame_id)
                 index[topic] += 1
         except _READ_ERRORS as error:
-            raise BagError(self.path, f"damaged message after {index[topic]} good ones: {error}", topic=topic) from error
+            raise BagError(
+                self.path, f"damaged message after {index[topic]} good ones: {error}", topic=topic
+            ) from error

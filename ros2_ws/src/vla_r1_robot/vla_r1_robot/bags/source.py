@@ -1,16 +1,16 @@
 """``open_bag``: a recorded RGB-D bag as a lazy stream of Frames (color, depth aligned to color in
 metres, COLOR camera model), whatever the container: rosbag2 sqlite3 or MCAP (folder or single
 file), ROS1 bag, or a RealSense ``.bag``."""
+
 from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from os import PathLike
 from pathlib import Path
 from typing import Any
-from collections.abc import Iterator
-
 
 from calibration import SE3, CalibrationFileError, CameraModel
 from calibration.align import align_depth_to_color
@@ -19,10 +19,10 @@ from calibration.depth import decode_depth
 from ..perception.frame import Frame
 from . import extrinsics as ext
 from .errors import BagError, FrameError, unexpected
+from .images import DEPTH_ENCODINGS
 from .pairing import FrameSelection, NearestDepthPairer, Pair, PairingConfig, SelectionOutOfRange, select
 from .realsense_backend import RealSenseBag, is_realsense_summary
 from .rosbags_backend import RosbagsBag
-from .images import DEPTH_ENCODINGS
 from .summary import CAMERA_INFO_TYPE, IMAGE_TYPE, BagSummary, TopicInfo
 from .topics import TopicSelection, is_realsense_topic, select_topics
 
@@ -109,10 +109,15 @@ class BagSource:
             self.summary = self._realsense_summary(listing, self._realsense)
         else:
             self._rosbags.peek_first_messages(
-                [t.name for t in listing.topics if t.count and t.msgtype in _FIRST_MESSAGE_TYPES], keep_pass=True)
+                [t.name for t in listing.topics if t.count and t.msgtype in _FIRST_MESSAGE_TYPES], keep_pass=True
+            )
             self.summary = self._rosbags.summary(peek_images=True)
         self.topics: TopicSelection = select_topics(
-            self.summary, options.color_topic, options.depth_topic, options.info_topic, options.depth_info_topic,
+            self.summary,
+            options.color_topic,
+            options.depth_topic,
+            options.info_topic,
+            options.depth_info_topic,
             require_depth=options.require_depth,
         )
         color_info = self.summary.topic(self.topics.color_topic)
@@ -151,9 +156,17 @@ class BagSource:
             raise BagError(self.path, f"unusable CameraInfo: {error}", topic=info_topic) from error
 
     def _check_size(self, camera: CameraModel, image: TopicInfo | None, info_topic: str) -> None:
-        if image is not None and image.width is not None and (image.width, image.height) != (camera.width, camera.height):
-            raise BagError(self.path, f"CameraInfo is {camera.width}x{camera.height} but {image.name} images are "
-                                      f"{image.width}x{image.height}", topic=info_topic)
+        if (
+            image is not None
+            and image.width is not None
+            and (image.width, image.height) != (camera.width, camera.height)
+        ):
+            raise BagError(
+                self.path,
+                f"CameraInfo is {camera.width}x{camera.height} but {image.name} images are "
+                f"{image.width}x{image.height}",
+                topic=info_topic,
+            )
 
     def _decide_alignment(self) -> None:
         """Aligned depth needs nothing; otherwise we need the depth camera and color_T_depth."""
@@ -169,26 +182,43 @@ class BagSource:
         elif extrinsic is not None:
             aligned = False
         else:
-            same_frame = bool(color and depth and color.frame_id and color.frame_id == depth.frame_id
-                              and not is_realsense_topic(color.name))
+            same_frame = bool(
+                color
+                and depth
+                and color.frame_id
+                and color.frame_id == depth.frame_id
+                and not is_realsense_topic(color.name)
+            )
             same_size = bool(color and depth and (color.width, color.height) == (depth.width, depth.height))
             same_camera = self.depth_camera is None or self.depth_camera == self.color_camera
             aligned = same_frame and same_size and same_camera
         self.depth_aligned = aligned
         if aligned:
-            if depth is not None and depth.width is not None and (depth.width, depth.height) != (
-                    self.color_camera.width, self.color_camera.height):
-                raise BagError(self.path, f"depth is said to be aligned to color but is {depth.width}x{depth.height}, "
-                                          f"color is {self.color_camera.width}x{self.color_camera.height}",
-                               topic=topics.depth_topic)
+            if (
+                depth is not None
+                and depth.width is not None
+                and (depth.width, depth.height) != (self.color_camera.width, self.color_camera.height)
+            ):
+                raise BagError(
+                    self.path,
+                    f"depth is said to be aligned to color but is {depth.width}x{depth.height}, "
+                    f"color is {self.color_camera.width}x{self.color_camera.height}",
+                    topic=topics.depth_topic,
+                )
             return
         if extrinsic is None:
-            raise BagError(self.path, "depth is not aligned to color and the bag has no depth->color transform "
-                                      "(tf_static, TransformStamped or RealSense tf topics); pass color_T_depth",
-                           topic=topics.depth_topic)
+            raise BagError(
+                self.path,
+                "depth is not aligned to color and the bag has no depth->color transform "
+                "(tf_static, TransformStamped or RealSense tf topics); pass color_T_depth",
+                topic=topics.depth_topic,
+            )
         if self.depth_camera is None:
-            raise BagError(self.path, "depth is not aligned to color and has no CameraInfo to align it with; "
-                                      "pass depth_info_topic", topic=topics.depth_topic)
+            raise BagError(
+                self.path,
+                "depth is not aligned to color and has no CameraInfo to align it with; pass depth_info_topic",
+                topic=topics.depth_topic,
+            )
         self.color_T_depth = extrinsic
 
     def _bag_color_T_depth(self, color: TopicInfo | None, depth: TopicInfo | None) -> SE3 | None:
@@ -212,8 +242,11 @@ class BagSource:
         None when the bag does not connect the two frames."""
         if self._realsense is not None:
             return None
-        tf_topics = [t.name for t in self.summary.topics
-                     if t.msgtype == ext.TRANSFORM_STAMPED or (t.msgtype == ext.TF_MESSAGE and t.name.endswith("tf_static"))]
+        tf_topics = [
+            t.name
+            for t in self.summary.topics
+            if t.msgtype == ext.TRANSFORM_STAMPED or (t.msgtype == ext.TF_MESSAGE and t.name.endswith("tf_static"))
+        ]
         messages = (msg for name in tf_topics for msg in self._rosbags.all_messages(name))
         try:
             return ext.chain_transform(ext.tf_edges_from_messages(messages), target_frame, source_frame)
@@ -269,13 +302,24 @@ class BagSource:
             for pair in select(self._pairs(), self.options.selection, slack_s=self.options.pairing.tolerance_s):
                 if pair.depth is None and topics.depth_topic is not None:
                     stats.unpaired_selected += 1
-                    gap = "no depth message yet" if pair.dt_s is None else f"nearest depth {pair.dt_s * 1e3:+.1f} ms away"
-                    log.warning("%s: color frame %d at %.6f s has no depth within %.3f s (%s); skipped", self.path,
-                                pair.color.index, pair.color.stamp_s, self.options.pairing.tolerance_s, gap)
+                    gap = (
+                        "no depth message yet" if pair.dt_s is None else f"nearest depth {pair.dt_s * 1e3:+.1f} ms away"
+                    )
+                    log.warning(
+                        "%s: color frame %d at %.6f s has no depth within %.3f s (%s); skipped",
+                        self.path,
+                        pair.color.index,
+                        pair.color.stamp_s,
+                        self.options.pairing.tolerance_s,
+                        gap,
+                    )
                     if self.options.selection.at_s is not None:
-                        raise BagError(self.path, f"the color frame at {self.options.selection.at_s:g} s has no depth "
-                                                  f"within {self.options.pairing.tolerance_s:g} s ({gap})",
-                                       topic=f"{topics.color_topic} + {topics.depth_topic}")
+                        raise BagError(
+                            self.path,
+                            f"the color frame at {self.options.selection.at_s:g} s has no depth "
+                            f"within {self.options.pairing.tolerance_s:g} s ({gap})",
+                            topic=f"{topics.color_topic} + {topics.depth_topic}",
+                        )
                     continue
                 stats.paired += pair.depth is not None
                 if pair.dt_s is not None:
@@ -295,11 +339,21 @@ class BagSource:
         if stats.color_messages == 0:
             raise BagError(self.path, "the color topic has no messages", topic=topics.color_topic)
         if topics.depth_topic is not None and stats.paired == 0 and stats.unpaired_selected > 0:
-            closest = "no depth messages" if stats.depth_messages == 0 else (
-                f"closest depth was {self._closest_miss_s:.3f} s away" if math.isfinite(self._closest_miss_s) else "")
-            raise BagError(self.path, f"color and depth never pair within {self.options.pairing.tolerance_s:g} s "
-                                      f"({stats.color_messages} color, {stats.depth_messages} depth messages; {closest})",
-                           topic=f"{topics.color_topic} + {topics.depth_topic}")
+            closest = (
+                "no depth messages"
+                if stats.depth_messages == 0
+                else (
+                    f"closest depth was {self._closest_miss_s:.3f} s away"
+                    if math.isfinite(self._closest_miss_s)
+                    else ""
+                )
+            )
+            raise BagError(
+                self.path,
+                f"color and depth never pair within {self.options.pairing.tolerance_s:g} s "
+                f"({stats.color_messages} color, {stats.depth_messages} depth messages; {closest})",
+                topic=f"{topics.color_topic} + {topics.depth_topic}",
+            )
 
     __iter__ = frames
 
@@ -314,9 +368,11 @@ class BagSource:
         except (ValueError, TypeError) as error:  # the message's own fields disagree (step, data, encoding)
             raise bad(f"color message {pair.color.index}: {error}", topics.color_topic) from error
         if color_rgb.shape[:2] != (self.color_camera.height, self.color_camera.width):
-            raise bad(f"color message {pair.color.index}: fields width x height are {color_rgb.shape[1]}x"
-                      f"{color_rgb.shape[0]}, CameraInfo says {self.color_camera.width}x{self.color_camera.height}",
-                      topics.color_topic)
+            raise bad(
+                f"color message {pair.color.index}: fields width x height are {color_rgb.shape[1]}x"
+                f"{color_rgb.shape[0]}, CameraInfo says {self.color_camera.width}x{self.color_camera.height}",
+                topics.color_topic,
+            )
         depth_m = None
         if pair.depth is not None:
             try:
@@ -326,15 +382,23 @@ class BagSource:
             if not self.depth_aligned:
                 assert self.depth_camera is not None and self.color_T_depth is not None
                 if depth_m.shape != (self.depth_camera.height, self.depth_camera.width):
-                    raise bad(f"depth message {pair.depth.index}: fields width x height are {depth_m.shape[1]}x"
-                              f"{depth_m.shape[0]}, its CameraInfo says {self.depth_camera.width}x{self.depth_camera.height}",
-                              str(topics.depth_topic))
+                    raise bad(
+                        f"depth message {pair.depth.index}: fields width x height are {depth_m.shape[1]}x"
+                        f"{depth_m.shape[0]}, its CameraInfo says {self.depth_camera.width}x{self.depth_camera.height}",
+                        str(topics.depth_topic),
+                    )
                 depth_m = align_depth_to_color(depth_m, self.depth_camera, self.color_camera, self.color_T_depth)
             elif depth_m.shape != color_rgb.shape[:2]:
-                raise bad(f"aligned depth message {pair.depth.index}: fields width x height are {depth_m.shape[1]}x"
-                          f"{depth_m.shape[0]} but color is {color_rgb.shape[1]}x{color_rgb.shape[0]}", str(topics.depth_topic))
+                raise bad(
+                    f"aligned depth message {pair.depth.index}: fields width x height are {depth_m.shape[1]}x"
+                    f"{depth_m.shape[0]} but color is {color_rgb.shape[1]}x{color_rgb.shape[0]}",
+                    str(topics.depth_topic),
+                )
         frame_id = self.options.frame_id or (
-            pair.color.frame_id if pair.color.frame_id and not is_realsense_topic(topics.color_topic) else DEFAULT_FRAME_ID)
+            pair.color.frame_id
+            if pair.color.frame_id and not is_realsense_topic(topics.color_topic)
+            else DEFAULT_FRAME_ID
+        )
         return Frame(color_rgb, depth_m, self.color_camera, pair.color.stamp_s, frame_id)
 
     # reporting / lifetime -------------------------------------------------------------
@@ -387,8 +451,17 @@ def open_bag(
     if not path.exists():
         raise BagError(path, "no such file or folder")
     options = BagReadOptions(
-        color_topic, depth_topic, info_topic, depth_info_topic, FrameSelection(every_n, at_s),
-        PairingConfig(pair_tolerance_s), color_T_depth, depth_aligned, depth_scale_m, require_depth, frame_id,
+        color_topic,
+        depth_topic,
+        info_topic,
+        depth_info_topic,
+        FrameSelection(every_n, at_s),
+        PairingConfig(pair_tolerance_s),
+        color_T_depth,
+        depth_aligned,
+        depth_scale_m,
+        require_depth,
+        frame_id,
     )
     return BagSource(path, options)
 

@@ -1,4 +1,5 @@
 """What is in a bag: topics, message counts, duration. Cheap to build (no image is decoded)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -1,5 +1,6 @@
 """Which topics carry color, depth and their CameraInfo, by message type and encoding (names only
 break ties). Explicit topics are checked, never second-guessed."""
+
 from __future__ import annotations
 
 import re
@@ -114,7 +115,9 @@ def select_topics(
     if color_topic is not None:
         color = _checked(summary, color_topic, IMAGE_TYPE, "color topic")
         if color.encoding is not None and not is_color_encoding(color.encoding):
-            raise BagError(path, f"encoding {color.encoding!r} is not a color encoding (rgb8/bgr8/rgba8/bgra8)", topic=color_topic)
+            raise BagError(
+                path, f"encoding {color.encoding!r} is not a color encoding (rgb8/bgr8/rgba8/bgra8)", topic=color_topic
+            )
     else:
         colors = [t for t in images if t.encoding is not None and is_color_encoding(t.encoding)]
         if not colors:
@@ -126,7 +129,9 @@ def select_topics(
     if depth_topic is not None:
         depth = _checked(summary, depth_topic, IMAGE_TYPE, "depth topic")
         if depth.encoding is not None and not is_depth_encoding(depth.encoding):
-            raise BagError(path, f"encoding {depth.encoding!r} is not a depth encoding (16UC1/mono16/32FC1)", topic=depth_topic)
+            raise BagError(
+                path, f"encoding {depth.encoding!r} is not a depth encoding (16UC1/mono16/32FC1)", topic=depth_topic
+            )
     else:
         depths = [t for t in images if t.encoding is not None and is_depth_encoding(t.encoding)]
         if depths:
@@ -142,7 +147,9 @@ def select_topics(
         color_info = _matching_info(summary, color.name)
         if color_info is None:
             known = ", ".join(t.name for t in summary.of_type(CAMERA_INFO_TYPE)) or "none"
-            raise BagError(path, f"no CameraInfo topic matches the color topic; CameraInfo topics: {known}", topic=color.name)
+            raise BagError(
+                path, f"no CameraInfo topic matches the color topic; CameraInfo topics: {known}", topic=color.name
+            )
 
     depth_info = None
     if depth_info_topic is not None:

@@ -1,12 +1,13 @@
 """Write RGB-D recordings as rosbag2 (MCAP or sqlite3) with rosbags: images, CameraInfo and
 /tf_static, laid out like realsense2_camera so every ROS tool (and open_bag) reads them."""
+
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from os import PathLike
 from pathlib import Path
 from typing import Any
-from collections.abc import Sequence
 
 import numpy as np
 
@@ -20,8 +21,17 @@ def _latched_qos() -> Any:
     from rosbags.interfaces import Qos, QosDurability, QosHistory, QosLiveliness, QosReliability, QosTime
 
     never = QosTime(0x7FFFFFFF, 0xFFFFFFFF)
-    return Qos(QosHistory.KEEP_LAST, 1, QosReliability.RELIABLE, QosDurability.TRANSIENT_LOCAL, never, never,
-               QosLiveliness.AUTOMATIC, never, False)
+    return Qos(
+        QosHistory.KEEP_LAST,
+        1,
+        QosReliability.RELIABLE,
+        QosDurability.TRANSIENT_LOCAL,
+        never,
+        never,
+        QosLiveliness.AUTOMATIC,
+        never,
+        False,
+    )
 
 
 class RgbdBagWriter:
@@ -63,20 +73,29 @@ class RgbdBagWriter:
             raise ValueError(f"stamp must be a finite time >= 0 s, got {stamp_s}")
         sec = int(stamp_s)
         nanosec = min(round((stamp_s - sec) * 1e9), 999_999_999)
-        return types["std_msgs/msg/Header"](stamp=types["builtin_interfaces/msg/Time"](sec=sec, nanosec=nanosec),
-                                            frame_id=frame_id)
+        return types["std_msgs/msg/Header"](
+            stamp=types["builtin_interfaces/msg/Time"](sec=sec, nanosec=nanosec), frame_id=frame_id
+        )
 
     def write(self, topic: str, msgtype: str, msg: Any, bag_time_s: float, qos: Sequence[Any] = ()) -> None:
         if not self._open:
             raise RuntimeError("use RgbdBagWriter as a context manager (with ... as bag:)")
         if topic not in self._connections:
-            self._connections[topic] = self._writer.add_connection(topic, msgtype, typestore=self._typestore,
-                                                                   offered_qos_profiles=qos)
+            self._connections[topic] = self._writer.add_connection(
+                topic, msgtype, typestore=self._typestore, offered_qos_profiles=qos
+            )
         data = self._typestore.serialize_cdr(msg, msgtype)
         self._writer.write(self._connections[topic], max(1, round(bag_time_s * 1e9)), data)
 
-    def write_image(self, topic: str, pixels: np.ndarray, stamp_s: float, frame_id: str,
-                    encoding: str | None = None, bag_time_s: float | None = None) -> None:
+    def write_image(
+        self,
+        topic: str,
+        pixels: np.ndarray,
+        stamp_s: float,
+        frame_id: str,
+        encoding: str | None = None,
+        bag_time_s: float | None = None,
+    ) -> None:
         """uint8 HxWx3 -> rgb8 (or ``encoding="bgr8"``: the array is then BGR), uint16 HxW -> 16UC1
         (millimetres by ROS convention), float32 HxW -> 32FC1 (metres)."""
         pixels = np.ascontiguousarray(pixels)
@@ -91,38 +110,56 @@ class RgbdBagWriter:
                 raise ValueError(f"cannot tell the encoding of a {pixels.dtype} array of shape {pixels.shape}")
         height, width = pixels.shape[:2]
         msg = self._typestore.types["sensor_msgs/msg/Image"](
-            header=self._header(stamp_s, frame_id), height=height, width=width, encoding=encoding,
-            is_bigendian=0, step=pixels.strides[0], data=pixels.reshape(-1).view(np.uint8),
+            header=self._header(stamp_s, frame_id),
+            height=height,
+            width=width,
+            encoding=encoding,
+            is_bigendian=0,
+            step=pixels.strides[0],
+            data=pixels.reshape(-1).view(np.uint8),
         )
         self.write(topic, "sensor_msgs/msg/Image", msg, stamp_s if bag_time_s is None else bag_time_s)
 
-    def write_camera_info(self, topic: str, camera: CameraModel, stamp_s: float, frame_id: str,
-                          bag_time_s: float | None = None) -> None:
+    def write_camera_info(
+        self, topic: str, camera: CameraModel, stamp_s: float, frame_id: str, bag_time_s: float | None = None
+    ) -> None:
         types = self._typestore.types
         info = camera.to_camera_info()
         msg = types["sensor_msgs/msg/CameraInfo"](
-            header=self._header(stamp_s, frame_id), height=info["height"], width=info["width"],
-            distortion_model=info["distortion_model"], d=np.array(info["d"], dtype=np.float64),
-            k=np.array(info["k"], dtype=np.float64), r=np.array(info["r"], dtype=np.float64),
-            p=np.array(info["p"], dtype=np.float64), binning_x=0, binning_y=0,
+            header=self._header(stamp_s, frame_id),
+            height=info["height"],
+            width=info["width"],
+            distortion_model=info["distortion_model"],
+            d=np.array(info["d"], dtype=np.float64),
+            k=np.array(info["k"], dtype=np.float64),
+            r=np.array(info["r"], dtype=np.float64),
+            p=np.array(info["p"], dtype=np.float64),
+            binning_x=0,
+            binning_y=0,
             roi=types["sensor_msgs/msg/RegionOfInterest"](x_offset=0, y_offset=0, height=0, width=0, do_rectify=False),
         )
         self.write(topic, "sensor_msgs/msg/CameraInfo", msg, stamp_s if bag_time_s is None else bag_time_s)
 
-    def write_static_transforms(self, transforms: Sequence[tuple[str, str, SE3]], stamp_s: float,
-                                topic: str = "/tf_static") -> None:
+    def write_static_transforms(
+        self, transforms: Sequence[tuple[str, str, SE3]], stamp_s: float, topic: str = "/tf_static"
+    ) -> None:
         """(parent_frame, child_frame, parent_T_child) triples as one tf2_msgs/TFMessage."""
         types = self._typestore.types
         stamped = []
         for parent, child, parent_T_child in transforms:
             t = parent_T_child.translation
             q = parent_T_child.quaternion_xyzw()
-            stamped.append(types["geometry_msgs/msg/TransformStamped"](
-                header=self._header(stamp_s, parent), child_frame_id=child,
-                transform=types["geometry_msgs/msg/Transform"](
-                    translation=types["geometry_msgs/msg/Vector3"](x=float(t[0]), y=float(t[1]), z=float(t[2])),
-                    rotation=types["geometry_msgs/msg/Quaternion"](x=float(q[0]), y=float(q[1]), z=float(q[2]), w=float(q[3])),
-                ),
-            ))
+            stamped.append(
+                types["geometry_msgs/msg/TransformStamped"](
+                    header=self._header(stamp_s, parent),
+                    child_frame_id=child,
+                    transform=types["geometry_msgs/msg/Transform"](
+                        translation=types["geometry_msgs/msg/Vector3"](x=float(t[0]), y=float(t[1]), z=float(t[2])),
+                        rotation=types["geometry_msgs/msg/Quaternion"](
+                            x=float(q[0]), y=float(q[1]), z=float(q[2]), w=float(q[3])
+                        ),
+                    ),
+                )
+            )
         msg = types["tf2_msgs/msg/TFMessage"](transforms=stamped)
         self.write(topic, "tf2_msgs/msg/TFMessage", msg, stamp_s, qos=[_latched_qos()])

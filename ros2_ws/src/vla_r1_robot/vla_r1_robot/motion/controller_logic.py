@@ -12,15 +12,16 @@ controller_execution.py moves messages; what it sends and when a step is done is
 
 Commands are plain data (``TrajectoryCommand``); conversions happen in the ROS layer.
 """
+
 from __future__ import annotations
 
 import math
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from collections.abc import Callable
 
 import numpy as np
 
@@ -61,8 +62,15 @@ class ControllerConfig:
         if not joints or not all(isinstance(j, str) and j for j in joints) or len(set(joints)) != len(joints):
             raise ValueError(f"execution.arm_joints must be unique non-empty joint names, got {list(joints)}")
         object.__setattr__(self, "arm_joints", joints)
-        for name in ("joint_state_max_age_s", "start_tolerance_rad", "goal_tolerance_rad", "gripper_tolerance_m",
-                     "gripper_duration_s", "gripper_stall_s", "gripper_stall_speed_m_s"):
+        for name in (
+            "joint_state_max_age_s",
+            "start_tolerance_rad",
+            "goal_tolerance_rad",
+            "gripper_tolerance_m",
+            "gripper_duration_s",
+            "gripper_stall_s",
+            "gripper_stall_speed_m_s",
+        ):
             positive_number(f"execution.{name}", getattr(self, name))
         if not (isinstance(self.segment_timeout_factor, (int, float)) and self.segment_timeout_factor >= 1):
             raise ValueError(f"execution.segment_timeout_factor must be >= 1, got {self.segment_timeout_factor!r}")
@@ -74,6 +82,7 @@ class ControllerConfig:
 
 
 # --- commands -------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class TrajectoryCommand:
@@ -96,7 +105,7 @@ class TrajectoryCommand:
 
 
 def step_name(step: Any) -> str:
-    """"lift", "approach" for an arm segment; "gripper open" / "gripper close" for a gripper step."""
+    """ "lift", "approach" for an arm segment; "gripper open" / "gripper close" for a gripper step."""
     role = getattr(step, "role", None)
     return role if role is not None else f"gripper {step.action}"
 
@@ -110,17 +119,28 @@ def arm_command(segment: Any, config: ControllerConfig) -> TrajectoryCommand:
     """The segment's trajectory for the arm controller; its joints must be the configured arm joints."""
     trajectory = segment.trajectory
     if set(trajectory.joint_names) != set(config.arm_joints):
-        raise ValueError(f"the plan's joints {list(trajectory.joint_names)} are not execution.arm_joints "
-                         f"{list(config.arm_joints)}")
-    return TrajectoryCommand("arm", tuple(trajectory.joint_names), np.asarray(trajectory.positions),
-                             np.asarray(trajectory.time_from_start_s),
-                             None if trajectory.velocities is None else np.asarray(trajectory.velocities))
+        raise ValueError(
+            f"the plan's joints {list(trajectory.joint_names)} are not execution.arm_joints {list(config.arm_joints)}"
+        )
+    return TrajectoryCommand(
+        "arm",
+        tuple(trajectory.joint_names),
+        np.asarray(trajectory.positions),
+        np.asarray(trajectory.time_from_start_s),
+        None if trajectory.velocities is None else np.asarray(trajectory.velocities),
+    )
 
 
 def gripper_command(command: Any, config: ControllerConfig) -> TrajectoryCommand:
     """One point: the finger joint at half the commanded width, the force as its effort limit."""
-    return TrajectoryCommand("gripper", (config.gripper_joint,), np.array([[command.width_m / 2.0]]),
-                             np.array([config.gripper_duration_s]), None, (float(command.force_n),))
+    return TrajectoryCommand(
+        "gripper",
+        (config.gripper_joint,),
+        np.array([[command.width_m / 2.0]]),
+        np.array([config.gripper_duration_s]),
+        None,
+        (float(command.force_n),),
+    )
 
 
 def hold_command(current: dict[str, float], config: ControllerConfig) -> TrajectoryCommand:
@@ -130,6 +150,7 @@ def hold_command(current: dict[str, float], config: ControllerConfig) -> Traject
 
 
 # --- joint states ---------------------------------------------------------------------------------
+
 
 class JointStateSlot:
     """The newest /joint_states as {name: position} and its receipt time; the executor waits on it."""
@@ -160,8 +181,9 @@ class JointStateSlot:
             self._condition.wait_for(lambda: self.count > count, timeout=timeout_s)
 
 
-def fresh_positions(positions: dict[str, float], received: float | None, now: float, joints,
-                    max_age_s: float) -> tuple[dict[str, float] | None, str]:
+def fresh_positions(
+    positions: dict[str, float], received: float | None, now: float, joints, max_age_s: float
+) -> tuple[dict[str, float] | None, str]:
     """The named joints' positions when the newest joint state is fresh and names them all, else (None, why)."""
     if received is None:
         return None, "no joint state received yet"
@@ -183,6 +205,7 @@ def start_deviation(command: TrajectoryCommand, current: dict[str, float]) -> tu
 
 # --- when a step is done --------------------------------------------------------------------------
 
+
 @dataclass
 class StepWatch:
     """Follows one step from the moment its command was sent; ``update`` with each joint state."""
@@ -202,7 +225,7 @@ class StepWatch:
         return self.sent_s + self.config.timeout_s(self.command.duration_s)
 
     def update(self, now_s: float, positions: dict[str, float]) -> str:
-        """"done", "running" or "timeout" for a joint state received at ``now_s``."""
+        """ "done", "running" or "timeout" for a joint state received at ``now_s``."""
         goal = self.command.goal
         errors = {j: abs(positions[j] - g) for j, g in goal.items()}
         joint = max(errors, key=errors.__getitem__)
@@ -238,11 +261,15 @@ class StepWatch:
             tolerance = f"execution.goal_tolerance_rad {self.config.goal_tolerance_rad}"
             unit = "rad"
         else:
-            tolerance = f"execution.gripper_tolerance_m {self.config.gripper_tolerance_m}, and it did not stall on an object"
+            tolerance = (
+                f"execution.gripper_tolerance_m {self.config.gripper_tolerance_m}, and it did not stall on an object"
+            )
             unit = "m"
-        return (f"{label} did not reach its goal within {limit:.2f} s ({self.command.duration_s:.2f} s x "
-                f"{self.config.segment_timeout_factor} + {self.config.segment_timeout_margin_s} s): {joint} is "
-                f"{error:.4f} {unit} from it (tolerance {tolerance})")
+        return (
+            f"{label} did not reach its goal within {limit:.2f} s ({self.command.duration_s:.2f} s x "
+            f"{self.config.segment_timeout_factor} + {self.config.segment_timeout_margin_s} s): {joint} is "
+            f"{error:.4f} {unit} from it (tolerance {tolerance})"
+        )
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ least squares from there takes small, minimum-norm steps, so it is rarely beaten
 docs/benchmarks.md for the measured cost). Poses are 4x4 float64 homogeneous matrices;
 ``base_T_tip`` maps tip-frame points into the base frame.
 """
+
 from __future__ import annotations
 
 import math
@@ -271,8 +272,14 @@ class RobotModel:
             kind = model.joints[joint_id].shortname()
             if kind[:-1] not in ("JointModelR", "JointModelP") or kind[-1] not in "XYZ":
                 return None
-            steps.append((model.jointPlacements[joint_id].homogeneous, kind[-2], "XYZ".index(kind[-1]),
-                          model.joints[joint_id].idx_q))
+            steps.append(
+                (
+                    model.jointPlacements[joint_id].homogeneous,
+                    kind[-2],
+                    "XYZ".index(kind[-1]),
+                    model.joints[joint_id].idx_q,
+                )
+            )
         steps.append((frame.placement.homogeneous, "", 0, 0))
         return steps
 
@@ -334,7 +341,9 @@ class RobotModel:
             yield np.clip(q_current, self.lower_limits, self.upper_limits)
             if config.num_random_seeds:
                 rng = np.random.default_rng(config.random_seed)
-                yield from rng.uniform(self.lower_limits, self.upper_limits, size=(config.num_random_seeds, self.num_joints))
+                yield from rng.uniform(
+                    self.lower_limits, self.upper_limits, size=(config.num_random_seeds, self.num_joints)
+                )
 
         solutions: list[tuple[float, int, np.ndarray, float, float]] = []
         best_residual = (math.inf, math.inf)
@@ -347,7 +356,11 @@ class RobotModel:
                 solutions.append((distance, seed_index, q, pos_err, rot_err))
                 if len(solutions) >= config.max_solutions:
                     break
-                if seed_index == 0 and config.accept_seed_within_rad is not None and distance <= config.accept_seed_within_rad:
+                if (
+                    seed_index == 0
+                    and config.accept_seed_within_rad is not None
+                    and distance <= config.accept_seed_within_rad
+                ):
                     break
             elif (pos_err, rot_err) < best_residual:
                 best_residual = (pos_err, rot_err)

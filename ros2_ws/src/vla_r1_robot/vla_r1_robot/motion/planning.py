@@ -16,6 +16,7 @@ bridge implements it in the ROS layer. Planning goes through stages, and a failu
 5. ``time_parameterization``: a synchronized trapezoid per path segment, at rest at each path point,
    within URDF velocity limits x `velocity_scaling` and `max_acceleration_rad_s2`.
 """
+
 from __future__ import annotations
 
 import math
@@ -30,8 +31,8 @@ import pinocchio as pin
 
 from vla_r1_model.validation import positive_number
 
-from .kinematics import IKConfig, IKError, RobotModel, rigid_transform_problem
 from ..poses import pin_from_pose
+from .kinematics import IKConfig, IKError, RobotModel, rigid_transform_problem
 from .safety import SafetyConfig, UnsafeTargetError, check_targets, raise_if_unsafe
 from .time_parameterization import trapezoidal_profile
 
@@ -209,7 +210,10 @@ class PlannerConfig:
         if not 0 < self.velocity_scaling <= 1:
             raise ValueError(f"velocity_scaling must be in (0, 1], got {self.velocity_scaling}")
         for name in (
-            "max_acceleration_rad_s2", "path_tolerance_m", "path_tolerance_rad", "check_spacing_m",
+            "max_acceleration_rad_s2",
+            "path_tolerance_m",
+            "path_tolerance_rad",
+            "check_spacing_m",
             "max_joint_step_rad",
         ):
             positive_number(name, getattr(self, name))
@@ -237,8 +241,9 @@ def _interpolate_pose(base_T_a: pin.SE3, base_T_b: pin.SE3, s: float) -> pin.SE3
     return pin.SE3(rotation, (1 - s) * base_T_a.translation + s * base_T_b.translation)
 
 
-def _angles_from_interpolated(rotation_a: np.ndarray, rotation_b: np.ndarray, fractions: np.ndarray,
-                              rotations: np.ndarray) -> np.ndarray:
+def _angles_from_interpolated(
+    rotation_a: np.ndarray, rotation_b: np.ndarray, fractions: np.ndarray, rotations: np.ndarray
+) -> np.ndarray:
     """Angle (rad) between each rotation (M, 3, 3) and the slerp of a -> b at its fraction (M,):
     the angle of exp3(-s w) a^T R with w = log3(a^T b) (Rodrigues, vectorized)."""
     w = pin.log3(rotation_a.T @ rotation_b)
@@ -297,7 +302,9 @@ class PinocchioPlanner:
             self._ik_first = replace(self.config.ik, accept_seed_within_rad=self.config.start_ik_accept_rad)
 
     # -- stage 1 ---------------------------------------------------------------------------
-    def _check_inputs(self, targets: Sequence[np.ndarray], start_positions: np.ndarray) -> tuple[list[pin.SE3], np.ndarray]:
+    def _check_inputs(
+        self, targets: Sequence[np.ndarray], start_positions: np.ndarray
+    ) -> tuple[list[pin.SE3], np.ndarray]:
         if len(targets) == 0:
             raise PlanningError("input", "no targets")
         poses: list[pin.SE3] = []
@@ -316,7 +323,10 @@ class PinocchioPlanner:
         start = np.asarray(start_positions, dtype=np.float64).reshape(-1)
         robot, tol = self.robot, self.config.start_limit_tolerance_rad
         if start.shape != (robot.num_joints,):
-            raise PlanningError("input", f"start_positions must have {robot.num_joints} values {robot.joint_names}, got {start.shape[0]}")
+            raise PlanningError(
+                "input",
+                f"start_positions must have {robot.num_joints} values {robot.joint_names}, got {start.shape[0]}",
+            )
         if not np.isfinite(start).all():
             raise PlanningError("input", f"start_positions has non-finite values: {start.tolist()}")
         outside = (start < robot.lower_limits - tol) | (start > robot.upper_limits + tol)
@@ -354,8 +364,10 @@ class PinocchioPlanner:
         if bad.any():
             i = int(np.argmax(bad))
             if deviations_m[i] > cfg.path_tolerance_m:
-                return (f"tip leaves the straight segment by {deviations_m[i] * 1e3:.1f} mm "
-                        f"(limit {cfg.path_tolerance_m * 1e3:.1f} mm)")
+                return (
+                    f"tip leaves the straight segment by {deviations_m[i] * 1e3:.1f} mm "
+                    f"(limit {cfg.path_tolerance_m * 1e3:.1f} mm)"
+                )
             return f"tip rotation strays {math.degrees(angles[i]):.1f} deg from the interpolated rotation"
         found = _first_path_violation(points, self.safety)
         if found is not None:
@@ -372,8 +384,7 @@ class PinocchioPlanner:
         if depth >= self.config.max_subdivisions:
             raise PlanningError(
                 "interpolation",
-                f"segment from target {target - 1} to target {target}: {problem} "
-                f"after {depth} subdivisions",
+                f"segment from target {target - 1} to target {target}: {problem} after {depth} subdivisions",
                 target,
             )
         pose_m = _interpolate_pose(pose_a, pose_b, 0.5)
@@ -383,7 +394,9 @@ class PinocchioPlanner:
             ).positions
         except IKError as exc:
             raise PlanningError(
-                "interpolation", f"segment from target {target - 1} to target {target}: midpoint unreachable ({exc})", target
+                "interpolation",
+                f"segment from target {target - 1} to target {target}: midpoint unreachable ({exc})",
+                target,
             ) from exc
         stats["subdivisions"] += 1
         return self._refine(pose_a, q_a, pose_m, q_m, depth + 1, target, stats) + self._refine(

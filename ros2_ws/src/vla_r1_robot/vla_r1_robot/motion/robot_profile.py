@@ -7,6 +7,7 @@ shipped configs are set up for (docs/kinematics_safety.md, docs/simulation.md). 
 ``RobotProfile`` passed where the defaults are; node parameters and YAML configs keep their names.
 ROS-free and light (numpy only at import: command-line shells read their defaults here).
 """
+
 from __future__ import annotations
 
 import math
@@ -52,8 +53,10 @@ class RobotProfile:
             object.__setattr__(self, name, names)
         ready = tuple(float(v) for v in self.ready_positions_rad)
         if len(ready) != len(self.arm_joints) or not all(math.isfinite(v) for v in ready):
-            raise ValueError(f"robot profile ready_positions_rad must be {len(self.arm_joints)} finite values "
-                             f"(one per arm joint), got {list(self.ready_positions_rad)}")
+            raise ValueError(
+                f"robot profile ready_positions_rad must be {len(self.arm_joints)} finite values "
+                f"(one per arm joint), got {list(self.ready_positions_rad)}"
+            )
         object.__setattr__(self, "ready_positions_rad", ready)
         for name in ("fingertip_offset_m", "gripper_open_width_m", "finger_pad_extent_m", "finger_pad_thickness_m"):
             object.__setattr__(self, name, positive_number(f"robot profile {name}", getattr(self, name)))

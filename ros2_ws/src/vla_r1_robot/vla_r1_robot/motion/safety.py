@@ -6,6 +6,7 @@ consecutive targets. A violation is a value (rule, limit, offending number, targ
 log line, so the pipeline can report it and tests can assert on it. Positions are metres in the
 robot base frame (``base_p_tip``).
 """
+
 from __future__ import annotations
 
 import math
@@ -119,9 +120,7 @@ def _as_positions(positions_base_m: Any) -> np.ndarray:
     return positions
 
 
-def check_targets(
-    positions_base_m: Any, config: SafetyConfig, rules: Collection[str] = RULES
-) -> list[SafetyViolation]:
+def check_targets(positions_base_m: Any, config: SafetyConfig, rules: Collection[str] = RULES) -> list[SafetyViolation]:
     """All violations of the given rules (default: all), ordered by target index. Empty list = safe.
 
     A non-finite target only reports the `finite` rule (comparisons with NaN mean nothing), and
@@ -146,21 +145,30 @@ def check_targets(
             if value < a:
                 violations.append(
                     SafetyViolation(
-                        "workspace_box", a, float(value), i,
+                        "workspace_box",
+                        a,
+                        float(value),
+                        i,
                         f"target {i}: {axis} = {value:.3f} m below workspace min {axis} {a:.3f} m",
                     )
                 )
             elif value > b:
                 violations.append(
                     SafetyViolation(
-                        "workspace_box", b, float(value), i,
+                        "workspace_box",
+                        b,
+                        float(value),
+                        i,
                         f"target {i}: {axis} = {value:.3f} m above workspace max {axis} {b:.3f} m",
                     )
                 )
         if "min_height" in rules and p[2] < config.min_z_m:
             violations.append(
                 SafetyViolation(
-                    "min_height", config.min_z_m, float(p[2]), i,
+                    "min_height",
+                    config.min_z_m,
+                    float(p[2]),
+                    i,
                     f"target {i}: z = {p[2]:.3f} m below minimum height {config.min_z_m:.3f} m",
                 )
             )
@@ -168,7 +176,10 @@ def check_targets(
         if "max_reach" in rules and reach > config.max_reach_m:
             violations.append(
                 SafetyViolation(
-                    "max_reach", config.max_reach_m, reach, i,
+                    "max_reach",
+                    config.max_reach_m,
+                    reach,
+                    i,
                     f"target {i}: {reach:.3f} m from the base, beyond max reach {config.max_reach_m:.3f} m",
                 )
             )
@@ -177,7 +188,10 @@ def check_targets(
             if step > config.max_step_m:
                 violations.append(
                     SafetyViolation(
-                        "max_step", config.max_step_m, step, i,
+                        "max_step",
+                        config.max_step_m,
+                        step,
+                        i,
                         f"target {i}: step of {step:.3f} m from target {i - 1} "
                         f"exceeds max step {config.max_step_m:.3f} m",
                     )
@@ -192,12 +206,19 @@ def check_tool_points(grasp_points_base_m: Any, config: SafetyConfig) -> list[Sa
     for i, p in enumerate(points):
         if not np.isfinite(p).all():
             bad = next(float(v) for v in p if not math.isfinite(v))
-            violations.append(SafetyViolation("finite", math.inf, bad, i, f"target {i}: non-finite fingertip point {p.tolist()}"))
+            violations.append(
+                SafetyViolation("finite", math.inf, bad, i, f"target {i}: non-finite fingertip point {p.tolist()}")
+            )
         elif p[2] < config.tool_min_z_m:
-            violations.append(SafetyViolation(
-                "tool_min_height", config.tool_min_z_m, float(p[2]), i,
-                f"target {i}: fingertip z = {p[2]:.3f} m below minimum tool height {config.tool_min_z_m:.3f} m",
-            ))
+            violations.append(
+                SafetyViolation(
+                    "tool_min_height",
+                    config.tool_min_z_m,
+                    float(p[2]),
+                    i,
+                    f"target {i}: fingertip z = {p[2]:.3f} m below minimum tool height {config.tool_min_z_m:.3f} m",
+                )
+            )
     return violations
 
 

@@ -13,6 +13,7 @@ points: the bottom corners of the two finger pads, at the commanded opening, a p
 tool point along the approach. Nothing here moves anything: the plan is plain data (frozen
 dataclasses, no ROS messages) that an executor — the simulator, or the ROS layer — carries out.
 """
+
 from __future__ import annotations
 
 import math
@@ -62,8 +63,10 @@ class TaskConfig:
         finite_number("gripper_open_width_m", self.gripper_open_width_m, 0.0, strict=True)
         finite_number("gripper_close_width_m", self.gripper_close_width_m, 0.0)
         if self.gripper_close_width_m >= self.gripper_open_width_m:
-            raise ValueError(f"gripper_close_width_m ({self.gripper_close_width_m}) must be below "
-                             f"gripper_open_width_m ({self.gripper_open_width_m})")
+            raise ValueError(
+                f"gripper_close_width_m ({self.gripper_close_width_m}) must be below "
+                f"gripper_open_width_m ({self.gripper_open_width_m})"
+            )
         finite_number("gripper_force_n", self.gripper_force_n, 0.0, strict=True)
         finite_number("lift_height_m", self.lift_height_m, 0.0)
         finite_number("retreat_height_m", self.retreat_height_m, 0.0)
@@ -76,7 +79,9 @@ class TaskConfig:
                 raise ValueError(f"place_position_base_m must be 3 numbers (x, y, z), got {len(place)}")
             object.__setattr__(self, "place_position_base_m", place)
         for f in fields(self):
-            if isinstance(getattr(self, f.name), (int, np.integer, np.floating)) and not isinstance(getattr(self, f.name), bool):
+            if isinstance(getattr(self, f.name), (int, np.integer, np.floating)) and not isinstance(
+                getattr(self, f.name), bool
+            ):
                 object.__setattr__(self, f.name, float(getattr(self, f.name)))
 
     @classmethod
@@ -119,9 +124,13 @@ class ArmSegment:
     grasp_points_base_m: np.ndarray  # (K, 3) tool points of the targets
 
     def to_dict(self) -> dict[str, Any]:
-        return {"type": "arm", "role": self.role, "n_targets": len(self.targets_base_T_tip),
-                "grasp_points_base_m": np.round(self.grasp_points_base_m, 6).tolist(),
-                "trajectory": self.trajectory.summary()}
+        return {
+            "type": "arm",
+            "role": self.role,
+            "n_targets": len(self.targets_base_T_tip),
+            "grasp_points_base_m": np.round(self.grasp_points_base_m, 6).tolist(),
+            "trajectory": self.trajectory.summary(),
+        }
 
 
 TaskStep = GripperCommand | ArmSegment
@@ -155,8 +164,14 @@ class TaskPlan:
         return [f"gripper:{s.action}" if isinstance(s, GripperCommand) else f"arm:{s.role}" for s in self.steps]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "steps": [s.to_dict() for s in self.steps], "duration_s": self.duration_s,
-                "grasp_point_base_m": None if self.grasp_point_base_m is None else np.round(self.grasp_point_base_m, 6).tolist()}
+        return {
+            "kind": self.kind,
+            "steps": [s.to_dict() for s in self.steps],
+            "duration_s": self.duration_s,
+            "grasp_point_base_m": None
+            if self.grasp_point_base_m is None
+            else np.round(self.grasp_point_base_m, 6).tolist(),
+        }
 
 
 class TaskError(RuntimeError):
@@ -211,7 +226,9 @@ def _tip_poses(poses_base_T_grasp: Sequence[np.ndarray], grasp_T_tip: np.ndarray
     return tuple(np.asarray(p) @ grasp_T_tip for p in poses_base_T_grasp)
 
 
-def check_segment(spec: _SegmentSpec, grasp_T_tip: np.ndarray, safety: SafetyConfig, config: TaskConfig) -> list[SafetyViolation]:
+def check_segment(
+    spec: _SegmentSpec, grasp_T_tip: np.ndarray, safety: SafetyConfig, config: TaskConfig
+) -> list[SafetyViolation]:
     """Safety of one segment: tip-link rules on every pose, the floor on every real fingertip point."""
     tips = _tip_poses(spec.poses_base_T_grasp, grasp_T_tip)
     violations = check_targets(np.array([t[:3, 3] for t in tips]), safety)
@@ -220,11 +237,16 @@ def check_segment(spec: _SegmentSpec, grasp_T_tip: np.ndarray, safety: SafetyCon
     return violations
 
 
-def _segments_for(targets: GroundedTargets, config: TaskConfig) -> tuple[str, list[GripperCommand | _SegmentSpec], np.ndarray | None]:
+def _segments_for(
+    targets: GroundedTargets, config: TaskConfig
+) -> tuple[str, list[GripperCommand | _SegmentSpec], np.ndarray | None]:
     open_cmd = GripperCommand("open", config.gripper_open_width_m, config.gripper_force_n)
     if targets.kind == "path":
-        held = open_cmd if config.trajectory_gripper == "open" else GripperCommand(
-            "close", config.gripper_close_width_m, config.gripper_force_n)
+        held = (
+            open_cmd
+            if config.trajectory_gripper == "open"
+            else GripperCommand("close", config.gripper_close_width_m, config.gripper_force_n)
+        )
         poses = tuple(t.base_T_grasp for t in targets.targets)
         return "path", [held, _SegmentSpec("path", poses, held.width_m)], None
     pregrasp, grasp = targets.targets[0], targets.targets[-1]
@@ -233,20 +255,33 @@ def _segments_for(targets: GroundedTargets, config: TaskConfig) -> tuple[str, li
     lifted = _translated(deep, config.lift_height_m * BASE_Z)
     close_cmd = GripperCommand("close", config.gripper_close_width_m, config.gripper_force_n)
     # While closed on an object the pads are as far apart as the object is wide; the open width bounds it.
-    steps: list = [open_cmd, _SegmentSpec("approach", (pregrasp.base_T_grasp, deep), config.gripper_open_width_m),
-                   close_cmd, _SegmentSpec("lift", (deep, lifted), config.gripper_open_width_m)]
+    steps: list = [
+        open_cmd,
+        _SegmentSpec("approach", (pregrasp.base_T_grasp, deep), config.gripper_open_width_m),
+        close_cmd,
+        _SegmentSpec("lift", (deep, lifted), config.gripper_open_width_m),
+    ]
     if config.place_position_base_m is not None:
         place = np.array(deep)
         place[:3, 3] = config.place_position_base_m
         above = _translated(place, (lifted[2, 3] - place[2, 3]) * BASE_Z)
         retreat = _translated(place, config.retreat_height_m * BASE_Z)
-        steps += [_SegmentSpec("place", (lifted, above, place), config.gripper_open_width_m), open_cmd,
-                  _SegmentSpec("retreat", (place, retreat), config.gripper_open_width_m)]
+        steps += [
+            _SegmentSpec("place", (lifted, above, place), config.gripper_open_width_m),
+            open_cmd,
+            _SegmentSpec("retreat", (place, retreat), config.gripper_open_width_m),
+        ]
     return "pick", steps, deep[:3, 3].copy()
 
 
-def plan_task(targets: GroundedTargets, planner: Planner | None, start_positions: np.ndarray, safety: SafetyConfig,
-              grasp_T_tip: np.ndarray, config: TaskConfig | None = None) -> TaskPlan:
+def plan_task(
+    targets: GroundedTargets,
+    planner: Planner | None,
+    start_positions: np.ndarray,
+    safety: SafetyConfig,
+    grasp_T_tip: np.ndarray,
+    config: TaskConfig | None = None,
+) -> TaskPlan:
     """The task for grounded ``targets``: every segment checked, then planned from where the last one ended.
 
     ``grasp_T_tip``: inverse of the tool offset (``GroundingConfig.grasp_T_tip``). Raises TaskError
@@ -256,14 +291,19 @@ def plan_task(targets: GroundedTargets, planner: Planner | None, start_positions
     config = config or TaskConfig()
     kind, specs, grasp_point = _segments_for(targets, config)
     step_m = 0.9 * safety.max_step_m
-    specs = [s if isinstance(s, GripperCommand) or s.role == "path"
-             else _SegmentSpec(s.role, _split(s.poses_base_T_grasp, step_m), s.width_m) for s in specs]
+    specs = [
+        s
+        if isinstance(s, GripperCommand) or s.role == "path"
+        else _SegmentSpec(s.role, _split(s.poses_base_T_grasp, step_m), s.width_m)
+        for s in specs
+    ]
     for spec in specs:  # every segment is safe, or nothing is planned at all
         if isinstance(spec, _SegmentSpec):
             violations = check_segment(spec, grasp_T_tip, safety, config)
             if violations:
                 message = "; ".join(v.message for v in violations[:3]) + (
-                    f"; and {len(violations) - 3} more" if len(violations) > 3 else "")
+                    f"; and {len(violations) - 3} more" if len(violations) > 3 else ""
+                )
                 raise TaskError("safety", spec.role, message, violations)
     if planner is None:
         first = next(s for s in specs if isinstance(s, _SegmentSpec))
@@ -288,5 +328,15 @@ def task_plan_summary(plan: TaskPlan | None) -> dict[str, Any] | None:
     return None if plan is None else plan.to_dict()
 
 
-__all__ = ["ArmSegment", "GripperCommand", "TaskConfig", "TaskError", "TaskPlan", "TaskStep", "check_segment",
-           "fingertip_points", "plan_task", "task_plan_summary"]
+__all__ = [
+    "ArmSegment",
+    "GripperCommand",
+    "TaskConfig",
+    "TaskError",
+    "TaskPlan",
+    "TaskStep",
+    "check_segment",
+    "fingertip_points",
+    "plan_task",
+    "task_plan_summary",
+]

@@ -11,6 +11,7 @@ does) reproduces the trapezoid exactly, because each phase is a polynomial of de
 The price of stopping at every point is time on dense paths; blending through waypoints (TOTG,
 Ruckig) is left to MoveIt in the ROS layer.
 """
+
 from __future__ import annotations
 
 import math

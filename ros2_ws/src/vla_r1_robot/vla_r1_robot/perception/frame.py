@@ -1,4 +1,5 @@
 """The unit of work of the pipeline: one color image with depth aligned to it."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -11,6 +11,7 @@ ROS-free (no message_filters, which a pip-only install lacks): replay's bag read
 node feed the same ``NearestStampSync``, so a bag replayed offline pairs frames exactly as the node
 pairs them from the topics.
 """
+
 from __future__ import annotations
 
 import math

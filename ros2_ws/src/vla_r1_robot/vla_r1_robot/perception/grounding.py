@@ -15,25 +15,35 @@ uses pixel CENTRES, so ``u = x * width - 0.5``. Every target records the pixels,
 valid depth pixels behind it. Bad data (no depth, NaN holes everywhere, a box off the image, too few
 points for a normal) raises GroundingError; nothing else escapes for bad data.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
-from collections.abc import Sequence
 
 import numpy as np
 
 from calibration import SE3, NoValidDepthError, sample_depth_at_pixel, sample_depth_in_box
 from vla_r1_model.actions import Affordance, Prediction, Trajectory
 
+from ..poses import as_se3, pose_matrix, se3_from_pose
 from .frame import Frame
 from .grounding_config import APPROACHES, YAW_SOURCES, GroundingConfig
-from ..poses import as_se3, pose_matrix, se3_from_pose
 
 __all__ = [
-    "APPROACHES", "YAW_SOURCES", "GraspTarget", "GroundedTargets", "GroundingConfig",
-    "GroundingError", "PathTarget", "base_T_camera_eye_in_hand", "ground", "ground_affordance", "ground_trajectory",
+    "APPROACHES",
+    "YAW_SOURCES",
+    "GraspTarget",
+    "GroundedTargets",
+    "GroundingConfig",
+    "GroundingError",
+    "PathTarget",
+    "base_T_camera_eye_in_hand",
+    "ground",
+    "ground_affordance",
+    "ground_trajectory",
 ]
 
 BASE_Z = np.array([0.0, 0.0, 1.0])
@@ -63,7 +73,9 @@ def base_T_camera_eye_in_hand(base_T_ee: SE3, ee_T_camera: SE3) -> SE3:
     return base_T_ee @ ee_T_camera
 
 
-def _pose(base_R_grasp: np.ndarray, position_base_m: np.ndarray, grasp_T_tip: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _pose(
+    base_R_grasp: np.ndarray, position_base_m: np.ndarray, grasp_T_tip: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """(base_T_grasp, base_T_tip) as 4x4; the planner gets the tip: base_T_grasp @ inv(tip_T_grasp).
     Not read-only yet: the targets keep read-only copies."""
     base_T_grasp = pose_matrix(base_R_grasp, position_base_m)
@@ -113,11 +125,17 @@ class GraspTarget(_PoseTarget):
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "role": self.role, **_pose_dict(self.base_T_grasp, self.base_T_tip),
-            "pixels": [_round(self.pixel, 2)], "box_pixels_xyxy": _round(self.box_pixels_xyxy, 2),
-            "depth_m": round(self.depth_m, 6), "n_valid_depth": self.n_valid_depth, "n_depth_pixels": self.n_depth_pixels,
-            "approach_base": _round(self.approach_base), "closing_axis_base": _round(self.closing_axis_base),
-            "yaw_deg": round(math.degrees(self.yaw_rad), 3), "yaw_from": self.yaw_from,
+            "role": self.role,
+            **_pose_dict(self.base_T_grasp, self.base_T_tip),
+            "pixels": [_round(self.pixel, 2)],
+            "box_pixels_xyxy": _round(self.box_pixels_xyxy, 2),
+            "depth_m": round(self.depth_m, 6),
+            "n_valid_depth": self.n_valid_depth,
+            "n_depth_pixels": self.n_depth_pixels,
+            "approach_base": _round(self.approach_base),
+            "closing_axis_base": _round(self.closing_axis_base),
+            "yaw_deg": round(math.degrees(self.yaw_rad), 3),
+            "yaw_from": self.yaw_from,
             "n_surface_points": self.n_surface_points,
         }
 
@@ -148,10 +166,15 @@ class PathTarget(_PoseTarget):
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "role": self.role, "source_index": round(self.source_index, 4), **_pose_dict(self.base_T_grasp, self.base_T_tip),
-            "pixels": [_round(p, 2) for p in self.pixels], "surface_point_base_m": _round(self.surface_point_base_m),
-            "height_above_surface_m": round(self.height_above_surface_m, 6), "depth_m": round(self.depth_m, 6),
-            "n_valid_depth": self.n_valid_depth, "n_depth_pixels": self.n_depth_pixels,
+            "role": self.role,
+            "source_index": round(self.source_index, 4),
+            **_pose_dict(self.base_T_grasp, self.base_T_tip),
+            "pixels": [_round(p, 2) for p in self.pixels],
+            "surface_point_base_m": _round(self.surface_point_base_m),
+            "height_above_surface_m": round(self.height_above_surface_m, 6),
+            "depth_m": round(self.depth_m, 6),
+            "n_valid_depth": self.n_valid_depth,
+            "n_depth_pixels": self.n_depth_pixels,
         }
 
 
@@ -192,8 +215,12 @@ class GroundedTargets:
         return np.stack([t.grasp_point_base_m for t in self.targets])
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "stamp_s": self.stamp_s, "n_targets": len(self.targets),
-                "targets": [t.to_dict() for t in self.targets]}
+        return {
+            "kind": self.kind,
+            "stamp_s": self.stamp_s,
+            "n_targets": len(self.targets),
+            "targets": [t.to_dict() for t in self.targets],
+        }
 
 
 def _round(values: Any, decimals: int = 6) -> list[float]:
@@ -202,8 +229,11 @@ def _round(values: Any, decimals: int = 6) -> list[float]:
 
 def _pose_dict(base_T_grasp: np.ndarray, base_T_tip: np.ndarray) -> dict[str, Any]:
     tip = se3_from_pose(base_T_tip)
-    return {"position_base_m": _round(tip.translation), "quaternion_xyzw_base_tip": _round(tip.quaternion_xyzw()),
-            "grasp_point_base_m": _round(base_T_grasp[:3, 3])}
+    return {
+        "position_base_m": _round(tip.translation),
+        "quaternion_xyzw_base_tip": _round(tip.quaternion_xyzw()),
+        "grasp_point_base_m": _round(base_T_grasp[:3, 3]),
+    }
 
 
 # ---------------------------------------------------------------------------------------- geometry
@@ -231,7 +261,7 @@ def _region_grid(box_xyxy: Sequence[float], fraction: float, width: int, height:
     r0, r1 = max(math.ceil(cy - hh), 0), min(math.floor(cy + hh), height - 1)
     if c1 < c0 or r1 < r0:
         return np.zeros(0, dtype=int), np.zeros(0, dtype=int)
-    v, u = np.mgrid[r0:r1 + 1, c0:c1 + 1]
+    v, u = np.mgrid[r0 : r1 + 1, c0 : c1 + 1]
     return u.ravel(), v.ravel()
 
 
@@ -246,8 +276,9 @@ def _points_base(frame: Frame, base_T_camera: SE3, box_xyxy: Sequence[float], fr
     return base_T_camera.apply(frame.camera.deproject(pixels, depth[keep]))
 
 
-def _fit_plane_normal(points: np.ndarray, band_m: float, toward_base: np.ndarray, min_points: int,
-                      n_hypotheses: int = 64) -> tuple[np.ndarray, int]:
+def _fit_plane_normal(
+    points: np.ndarray, band_m: float, toward_base: np.ndarray, min_points: int, n_hypotheses: int = 64
+) -> tuple[np.ndarray, int]:
     """Unit normal of the dominant plane in ``points``: the 3-point plane with most points within
     ``band_m`` (seeded, so deterministic), refitted by SVD on those inliers. A plain least-squares
     fit would tilt towards background seen inside the box. Oriented towards ``toward_base`` (the
@@ -290,8 +321,9 @@ def _fit_plane_normal(points: np.ndarray, band_m: float, toward_base: np.ndarray
     return normal, len(inliers)
 
 
-def _closing_from_points(points_base: np.ndarray, grasp_base: np.ndarray, approach: np.ndarray,
-                         band_m: float, min_points: int) -> tuple[np.ndarray | None, int]:
+def _closing_from_points(
+    points_base: np.ndarray, grasp_base: np.ndarray, approach: np.ndarray, band_m: float, min_points: int
+) -> tuple[np.ndarray | None, int]:
     """Short in-plane axis of the points on the grasped surface (within band_m of the grasp point
     along the approach), from a PCA of their projection onto the plane across the approach."""
     offsets = points_base - grasp_base
@@ -329,8 +361,9 @@ def _check_support(what: str, n_valid: int, n_total: int, config: GroundingConfi
         )
 
 
-def ground_affordance(frame: Frame, affordance: Affordance, base_T_camera: SE3,
-                      config: GroundingConfig | None = None) -> GroundedTargets:
+def ground_affordance(
+    frame: Frame, affordance: Affordance, base_T_camera: SE3, config: GroundingConfig | None = None
+) -> GroundedTargets:
     """(pre-grasp, grasp) for an affordance box; see the module docstring for the method."""
     config = config or GroundingConfig()
     depth = _depth_image(frame)
@@ -342,7 +375,8 @@ def ground_affordance(frame: Frame, affordance: Affordance, base_T_camera: SE3,
         raise GroundingError(
             f"degenerate box: {x2 - x1:.2f} x {y2 - y1:.2f} px inside the {width}x{height} frame (normalized width "
             f"{affordance.width:g}, height {affordance.height:g}); "
-            f"a box must be at least {MIN_BOX_SIDE_PX:g} px on each side")
+            f"a box must be at least {MIN_BOX_SIDE_PX:g} px on each side"
+        )
     box = (float(x1), float(y1), float(x2), float(y2))
     what = f"grasp target (box centre pixel u={u:.1f}, v={v:.1f}; box {tuple(round(c, 1) for c in box)})"
     try:
@@ -364,15 +398,17 @@ def ground_affordance(frame: Frame, affordance: Affordance, base_T_camera: SE3,
         approach = -BASE_Z
     else:
         points = _points_base(frame, base_T_camera, box, config.inner_fraction)
-        normal, n_surface = _fit_plane_normal(points, config.surface_band_m, base_T_camera.translation,
-                                              config.min_surface_points)
+        normal, n_surface = _fit_plane_normal(
+            points, config.surface_band_m, base_T_camera.translation, config.min_surface_points
+        )
         approach = -normal
 
     closing, yaw_from = None, config.yaw_from
     if config.yaw_from == "points":
         points = _points_base(frame, base_T_camera, box, 1.0)
-        closing, n_yaw = _closing_from_points(points, grasp_base, approach, config.surface_band_m,
-                                              config.min_surface_points)
+        closing, n_yaw = _closing_from_points(
+            points, grasp_base, approach, config.surface_band_m, config.min_surface_points
+        )
         n_surface = max(n_surface, n_yaw)
     if closing is None:  # from the box, also the fallback when too few surface points
         yaw_from = "box"
@@ -390,9 +426,23 @@ def ground_affordance(frame: Frame, affordance: Affordance, base_T_camera: SE3,
     targets = []
     for role, position in (("pregrasp", grasp_base - config.pregrasp_distance_m * approach), ("grasp", grasp_base)):
         base_T_grasp, base_T_tip = _pose(base_R_grasp, position, config.grasp_T_tip)
-        targets.append(GraspTarget(role, base_T_grasp, base_T_tip, (float(u), float(v)), box, sample.value_m,
-                                   sample.n_valid, sample.n_total, approach, base_R_grasp[:, 1], yaw_rad, yaw_from,
-                                   n_surface))
+        targets.append(
+            GraspTarget(
+                role,
+                base_T_grasp,
+                base_T_tip,
+                (float(u), float(v)),
+                box,
+                sample.value_m,
+                sample.n_valid,
+                sample.n_total,
+                approach,
+                base_R_grasp[:, 1],
+                yaw_rad,
+                yaw_from,
+                n_surface,
+            )
+        )
     return GroundedTargets("grasp", tuple(targets), float(frame.stamp_s))
 
 
@@ -416,9 +466,15 @@ def _interpolate(a: _PathNode, b: _PathNode, t: float) -> _PathNode:
 
     pixels = a.pixels + tuple(p for p in b.pixels if p not in a.pixels)
     return _PathNode(
-        blend(a.position_base_m, b.position_base_m), blend(a.surface_base_m, b.surface_base_m),
-        blend(a.height_m, b.height_m), blend(a.source_index, b.source_index), "resampled", pixels,
-        blend(a.depth_m, b.depth_m), min(a.n_valid, b.n_valid), min(a.n_total, b.n_total),
+        blend(a.position_base_m, b.position_base_m),
+        blend(a.surface_base_m, b.surface_base_m),
+        blend(a.height_m, b.height_m),
+        blend(a.source_index, b.source_index),
+        "resampled",
+        pixels,
+        blend(a.depth_m, b.depth_m),
+        min(a.n_valid, b.n_valid),
+        min(a.n_total, b.n_total),
     )
 
 
@@ -438,8 +494,9 @@ def _resample(nodes: list[_PathNode], max_spacing_m: float) -> list[_PathNode]:
     return out
 
 
-def ground_trajectory(frame: Frame, trajectory: Trajectory, base_T_camera: SE3,
-                      config: GroundingConfig | None = None) -> GroundedTargets:
+def ground_trajectory(
+    frame: Frame, trajectory: Trajectory, base_T_camera: SE3, config: GroundingConfig | None = None
+) -> GroundedTargets:
     """A lifted, resampled Cartesian path for a 2D trajectory; see the module docstring."""
     config = config or GroundingConfig()
     depth = _depth_image(frame)
@@ -447,9 +504,11 @@ def ground_trajectory(frame: Frame, trajectory: Trajectory, base_T_camera: SE3,
     pixels = _pixel_centre(trajectory.as_array(), frame.width, frame.height)
     extent_px = float(np.max(np.linalg.norm(pixels - pixels[0], axis=1)))
     if extent_px < MIN_PATH_EXTENT_PX:
-        raise GroundingError(f"degenerate trajectory: all {len(pixels)} points lie within {extent_px:.2f} px of the first "
-                             f"(pixel u={pixels[0, 0]:.1f}, v={pixels[0, 1]:.1f}); the path must move at least "
-                             f"{MIN_PATH_EXTENT_PX:g} px")
+        raise GroundingError(
+            f"degenerate trajectory: all {len(pixels)} points lie within {extent_px:.2f} px of the first "
+            f"(pixel u={pixels[0, 0]:.1f}, v={pixels[0, 1]:.1f}); the path must move at least "
+            f"{MIN_PATH_EXTENT_PX:g} px"
+        )
     samples = []
     for i, (u, v) in enumerate(pixels):
         what = f"trajectory waypoint {i} (pixel u={u:.1f}, v={v:.1f}, {config.waypoint_depth_window_px} px window)"
@@ -471,25 +530,62 @@ def ground_trajectory(frame: Frame, trajectory: Trajectory, base_T_camera: SE3,
     last = len(pixels) - 1
     for i, (sample, surface) in enumerate(zip(samples, surface_base, strict=True)):
         pixel = ((float(pixels[i, 0]), float(pixels[i, 1])),)
-        nodes.append(_PathNode(surface + config.hover_height_m * BASE_Z, surface, config.hover_height_m, float(i),
-                               "waypoint", pixel, sample.value_m, sample.n_valid, sample.n_total))
+        nodes.append(
+            _PathNode(
+                surface + config.hover_height_m * BASE_Z,
+                surface,
+                config.hover_height_m,
+                float(i),
+                "waypoint",
+                pixel,
+                sample.value_m,
+                sample.n_valid,
+                sample.n_total,
+            )
+        )
     # Vertical descent above the last waypoint's surface point down to the target height.
     end = nodes[-1]
-    nodes.append(_PathNode(end.surface_base_m + config.final_clearance_m * BASE_Z, end.surface_base_m,
-                           config.final_clearance_m, float(last), "final", end.pixels, end.depth_m, end.n_valid,
-                           end.n_total))
+    nodes.append(
+        _PathNode(
+            end.surface_base_m + config.final_clearance_m * BASE_Z,
+            end.surface_base_m,
+            config.final_clearance_m,
+            float(last),
+            "final",
+            end.pixels,
+            end.depth_m,
+            end.n_valid,
+            end.n_total,
+        )
+    )
 
     base_R_grasp = config.trajectory_base_R_grasp()
     targets = []
     for node in _resample(nodes, config.max_waypoint_spacing_m):
         base_T_grasp, base_T_tip = _pose(base_R_grasp, node.position_base_m, config.grasp_T_tip)
-        targets.append(PathTarget(node.role, node.source_index, base_T_grasp, base_T_tip, node.pixels,
-                                  node.surface_base_m, node.height_m, float(node.depth_m), node.n_valid, node.n_total))
+        targets.append(
+            PathTarget(
+                node.role,
+                node.source_index,
+                base_T_grasp,
+                base_T_tip,
+                node.pixels,
+                node.surface_base_m,
+                node.height_m,
+                float(node.depth_m),
+                node.n_valid,
+                node.n_total,
+            )
+        )
     return GroundedTargets("path", tuple(targets), float(frame.stamp_s))
 
 
-def ground(frame: Frame, action: Affordance | Trajectory | Prediction, base_T_camera: SE3,
-           config: GroundingConfig | None = None) -> GroundedTargets:
+def ground(
+    frame: Frame,
+    action: Affordance | Trajectory | Prediction,
+    base_T_camera: SE3,
+    config: GroundingConfig | None = None,
+) -> GroundedTargets:
     """Dispatch on the action's type (a Prediction's action is used)."""
     if isinstance(action, Prediction):
         action = action.action

@@ -8,6 +8,7 @@ Frames and conventions used by grounding (see docs/grounding.md):
   ``panda_hand`` the fingertip centre is 0.1034 m along hand z (the default); for a tip link that
   already is the grasp point use the identity.
 """
+
 from __future__ import annotations
 
 import math
@@ -37,7 +38,9 @@ def parse_transform(name: str, value: Any) -> SE3:
     if isinstance(value, Mapping):
         unknown = sorted(set(value) - {"xyz", "quaternion_xyzw"})
         if unknown or "xyz" not in value:
-            raise ValueError(f"{name} as a mapping needs 'xyz' and optionally 'quaternion_xyzw'; got keys {sorted(value)}")
+            raise ValueError(
+                f"{name} as a mapping needs 'xyz' and optionally 'quaternion_xyzw'; got keys {sorted(value)}"
+            )
         try:
             xyz = number_vector(value["xyz"], 3, f"{name}.xyz")
             quaternion = number_vector(value.get("quaternion_xyzw", (0.0, 0.0, 0.0, 1.0)), 4, f"{name}.quaternion_xyzw")
@@ -109,13 +112,23 @@ class GroundingConfig:
                 f"final_clearance_m ({self.final_clearance_m}) must not exceed hover_height_m ({self.hover_height_m}): "
                 "the path descends to its target"
             )
-        for name in ("inner_fraction", "depth_percentile", "surface_band_m", "pregrasp_distance_m", "hover_height_m",
-                     "final_clearance_m", "max_waypoint_spacing_m"):
+        for name in (
+            "inner_fraction",
+            "depth_percentile",
+            "surface_band_m",
+            "pregrasp_distance_m",
+            "hover_height_m",
+            "final_clearance_m",
+            "max_waypoint_spacing_m",
+        ):
             object.__setattr__(self, name, float(getattr(self, name)))
         object.__setattr__(self, "tip_T_grasp", parse_transform("tip_T_grasp", self.tip_T_grasp))
         if self.trajectory_orientation_xyzw is not None:
-            object.__setattr__(self, "trajectory_orientation_xyzw",
-                               _quaternion("trajectory_orientation_xyzw", self.trajectory_orientation_xyzw))
+            object.__setattr__(
+                self,
+                "trajectory_orientation_xyzw",
+                _quaternion("trajectory_orientation_xyzw", self.trajectory_orientation_xyzw),
+            )
 
     @cached_property
     def grasp_T_tip(self) -> np.ndarray:
@@ -141,8 +154,10 @@ class GroundingConfig:
     def to_dict(self) -> dict[str, Any]:
         """JSON/YAML-ready; ``from_dict(to_dict())`` gives the same config (tip_T_grasp to rounding)."""
         out: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)}
-        out["tip_T_grasp"] = {"xyz": [float(v) for v in self.tip_T_grasp.translation],
-                              "quaternion_xyzw": [float(v) for v in self.tip_T_grasp.quaternion_xyzw()]}
+        out["tip_T_grasp"] = {
+            "xyz": [float(v) for v in self.tip_T_grasp.translation],
+            "quaternion_xyzw": [float(v) for v in self.tip_T_grasp.quaternion_xyzw()],
+        }
         if self.trajectory_orientation_xyzw is not None:
             out["trajectory_orientation_xyzw"] = list(self.trajectory_orientation_xyzw)
         return out

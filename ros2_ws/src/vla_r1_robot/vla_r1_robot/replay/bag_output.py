@@ -1,4 +1,5 @@
 """`--out-bag`: overlays and 3D markers as an MCAP rosbag2 that Foxglove or RViz open."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -24,17 +25,29 @@ class ReplayBagWriter:
     def _marker(self, marker_id: int, marker_type: int, points: np.ndarray, rgba, stamp_s: float, width_m: float):
         t = self._types
         return t["visualization_msgs/msg/Marker"](
-            header=self._bag._header(stamp_s, BASE_FRAME), ns="vla_r1", id=marker_id, type=marker_type, action=0,
-            pose=t["geometry_msgs/msg/Pose"](position=t["geometry_msgs/msg/Point"](x=0.0, y=0.0, z=0.0),
-                                             orientation=t["geometry_msgs/msg/Quaternion"](x=0.0, y=0.0, z=0.0, w=1.0)),
+            header=self._bag._header(stamp_s, BASE_FRAME),
+            ns="vla_r1",
+            id=marker_id,
+            type=marker_type,
+            action=0,
+            pose=t["geometry_msgs/msg/Pose"](
+                position=t["geometry_msgs/msg/Point"](x=0.0, y=0.0, z=0.0),
+                orientation=t["geometry_msgs/msg/Quaternion"](x=0.0, y=0.0, z=0.0, w=1.0),
+            ),
             scale=t["geometry_msgs/msg/Vector3"](x=width_m, y=width_m, z=width_m),
             color=t["std_msgs/msg/ColorRGBA"](r=rgba[0], g=rgba[1], b=rgba[2], a=rgba[3]),
-            lifetime=t["builtin_interfaces/msg/Duration"](sec=0, nanosec=0), frame_locked=False,
+            lifetime=t["builtin_interfaces/msg/Duration"](sec=0, nanosec=0),
+            frame_locked=False,
             points=[t["geometry_msgs/msg/Point"](x=float(p[0]), y=float(p[1]), z=float(p[2])) for p in points],
-            colors=[], text="", mesh_resource="", mesh_use_embedded_materials=False,
-            texture_resource="", uv_coordinates=[],
-            texture=t["sensor_msgs/msg/CompressedImage"](header=self._bag._header(stamp_s, BASE_FRAME), format="",
-                                                         data=np.zeros(0, dtype=np.uint8)),
+            colors=[],
+            text="",
+            mesh_resource="",
+            mesh_use_embedded_materials=False,
+            texture_resource="",
+            uv_coordinates=[],
+            texture=t["sensor_msgs/msg/CompressedImage"](
+                header=self._bag._header(stamp_s, BASE_FRAME), format="", data=np.zeros(0, dtype=np.uint8)
+            ),
             mesh_file=t["visualization_msgs/msg/MeshFile"](filename="", data=np.zeros(0, dtype=np.uint8)),
         )
 

@@ -1,4 +1,5 @@
 """report.html of a replay: each frame with its overlay, reasoning, 3D targets plot and timings."""
+
 from __future__ import annotations
 
 import html
@@ -17,8 +18,14 @@ def plot_targets(positions_base_m: np.ndarray, kind: str, path: Path) -> None:
 
     fig, (top, side) = plt.subplots(1, 2, figsize=(6.4, 2.8), dpi=90)
     for axis, (i, j, name) in zip((top, side), ((0, 1, "y"), (0, 2, "z")), strict=True):
-        axis.plot(positions_base_m[:, i], positions_base_m[:, j], "-o" if kind == "path" else "o", color="tab:orange", ms=4,
-                  label="pre-grasp / waypoints")
+        axis.plot(
+            positions_base_m[:, i],
+            positions_base_m[:, j],
+            "-o" if kind == "path" else "o",
+            color="tab:orange",
+            ms=4,
+            label="pre-grasp / waypoints",
+        )
         axis.plot(positions_base_m[-1, i], positions_base_m[-1, j], "*", color="tab:red", ms=12, label="final target")
         axis.plot([0], [0], "ks", ms=6, label="base origin")
         axis.set_xlabel("x (m)")
@@ -43,8 +50,10 @@ def _frame_card(out_dir: Path, record: dict) -> str:
     if record.get("frame_dir") is None:  # the bag could not give this frame: nothing to show but the error
         stamp = "?" if record.get("stamp_s") is None else f"{record['stamp_s']:.3f}"
         status = f"failed at {record['failed_stage']}: {record['error']}"
-        return (f"<section class='fail'><h2>frame {record['index']} · t = {stamp} s</h2>"
-                f"<p class='status'>{html.escape(status)}</p></section>")
+        return (
+            f"<section class='fail'><h2>frame {record['index']} · t = {stamp} s</h2>"
+            f"<p class='status'>{html.escape(status)}</p></section>"
+        )
     frame_dir = out_dir / record["frame_dir"]
     if record.get("targets"):
         # Where the fingers go (the planner gets the tip link, offset by the tool): what a person checks.

@@ -6,15 +6,16 @@ exit code 2). The run is written into a new folder that replaces ``out_dir`` onl
 (``vla_r1_model.files.staged_output_dir``): never a mixture of two runs, and a failed run never
 destroys an earlier one.
 """
+
 from __future__ import annotations
 
 import contextlib
 import json
 import math
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Iterable
 
 import numpy as np
 from PIL import Image
@@ -54,9 +55,15 @@ class ReplaySummary:
     bag_error: str | None = None  # the bag broke part-way: the frames before it are recorded
 
     def as_dict(self) -> dict:
-        return {"frames": self.frames, "succeeded": self.succeeded, "failures_by_stage": self.failures_by_stage,
-                "results": str(self.results_path), "report": str(self.report_path),
-                "out_bag": str(self.out_bag) if self.out_bag else None, "bag_error": self.bag_error}
+        return {
+            "frames": self.frames,
+            "succeeded": self.succeeded,
+            "failures_by_stage": self.failures_by_stage,
+            "results": str(self.results_path),
+            "report": str(self.report_path),
+            "out_bag": str(self.out_bag) if self.out_bag else None,
+            "bag_error": self.bag_error,
+        }
 
 
 class ReplayAbandoned(BagError):
@@ -75,8 +82,12 @@ def _save_frame_files(frame_dir: Path, frame: Frame, outcome: Outcome, options: 
 
     frame_dir.mkdir(parents=True, exist_ok=True)
     color = Image.fromarray(np.array(frame.color_rgb))  # bag arrays may be read-only views
-    overlay = draw_overlay(color, outcome.prediction.action if outcome.prediction else None, options.instruction,
-                           None if outcome.ok else f"{outcome.failed_stage}: {outcome.error}")
+    overlay = draw_overlay(
+        color,
+        outcome.prediction.action if outcome.prediction else None,
+        options.instruction,
+        None if outcome.ok else f"{outcome.failed_stage}: {outcome.error}",
+    )
     overlay.save(frame_dir / "overlay.png")
     if options.dump_frames:
         color.save(frame_dir / "color.png")
@@ -87,10 +98,24 @@ def _save_frame_files(frame_dir: Path, frame: Frame, outcome: Outcome, options: 
 
 def _bad_frame_record(index: int, error: FrameError, options: ReplayOptions) -> dict:
     """results.jsonl line of a frame the bag could not give (same keys as a pipeline outcome)."""
-    return {"index": index, "frame_dir": None, "stamp_s": error.stamp_s if math.isfinite(error.stamp_s) else None,
-            "instruction": options.instruction, "task": options.task, "ok": False, "failed_stage": "bag",
-            "error": str(error), "raw_text": None, "reasoning": None, "action": None, "targets": None, "plan": None,
-            "violations": [], "timings_ms": {}, "model_timings": None}
+    return {
+        "index": index,
+        "frame_dir": None,
+        "stamp_s": error.stamp_s if math.isfinite(error.stamp_s) else None,
+        "instruction": options.instruction,
+        "task": options.task,
+        "ok": False,
+        "failed_stage": "bag",
+        "error": str(error),
+        "raw_text": None,
+        "reasoning": None,
+        "action": None,
+        "targets": None,
+        "plan": None,
+        "violations": [],
+        "timings_ms": {},
+        "model_timings": None,
+    }
 
 
 def _inside(path: Path, folder: Path) -> Path | None:
@@ -106,8 +131,9 @@ def _had_results(folder: Path) -> bool:
     return folder.is_dir() and any(folder.iterdir())
 
 
-def replay_frames(frames: Iterable[Frame | FrameError], pipeline: Pipeline, options: ReplayOptions,
-                  total: int | None = None) -> ReplaySummary:
+def replay_frames(
+    frames: Iterable[Frame | FrameError], pipeline: Pipeline, options: ReplayOptions, total: int | None = None
+) -> ReplaySummary:
     """Run the pipeline on each frame and write everything under ``options.out_dir``.
 
     ``frames`` may hold FrameErrors (``BagSource.frames(skip_bad_frames=True)``): each is recorded
@@ -121,7 +147,8 @@ def replay_frames(frames: Iterable[Frame | FrameError], pipeline: Pipeline, opti
     if bag_inside == Path("."):
         raise OutputPathError(f"--out-bag {options.out_bag} is the output folder itself; name a folder of its own")
     earlier = _had_results(options.out_dir) or (
-        options.out_bag is not None and bag_inside is None and _had_results(options.out_bag))
+        options.out_bag is not None and bag_inside is None and _had_results(options.out_bag)
+    )
     with contextlib.ExitStack() as stack:
         staging = stack.enter_context(staged_output_dir(options.out_dir, overwrite=options.overwrite))
         bag_path = None
@@ -129,12 +156,16 @@ def replay_frames(frames: Iterable[Frame | FrameError], pipeline: Pipeline, opti
             bag_path = staging / bag_inside
             bag_path.parent.mkdir(parents=True, exist_ok=True)
         elif options.out_bag is not None:
-            bag_path = stack.enter_context(staged_output_dir(options.out_bag, overwrite=options.overwrite, create=False,
-                                                             what="--out-bag folder"))
+            bag_path = stack.enter_context(
+                staged_output_dir(options.out_bag, overwrite=options.overwrite, create=False, what="--out-bag folder")
+            )
         summary = _replay_into(staging, bag_path, frames, pipeline, options, total)
         if summary.bag_error is not None and earlier:
-            raise ReplayAbandoned(options.out_dir, f"the bag broke after {summary.frames} frame(s) ({summary.bag_error}); "
-                                                   "the earlier run in this folder (and --out-bag) is kept")
+            raise ReplayAbandoned(
+                options.out_dir,
+                f"the bag broke after {summary.frames} frame(s) ({summary.bag_error}); "
+                "the earlier run in this folder (and --out-bag) is kept",
+            )
     summary.out_dir = options.out_dir
     summary.results_path = options.out_dir / "results.jsonl"
     summary.report_path = options.out_dir / "report.html"
@@ -142,8 +173,14 @@ def replay_frames(frames: Iterable[Frame | FrameError], pipeline: Pipeline, opti
     return summary
 
 
-def _replay_into(out: Path, bag_path: Path | None, frames: Iterable[Frame | FrameError], pipeline: Pipeline,
-                 options: ReplayOptions, total: int | None) -> ReplaySummary:
+def _replay_into(
+    out: Path,
+    bag_path: Path | None,
+    frames: Iterable[Frame | FrameError],
+    pipeline: Pipeline,
+    options: ReplayOptions,
+    total: int | None,
+) -> ReplaySummary:
     from tqdm import tqdm
 
     from .report import write_report
@@ -159,15 +196,20 @@ def _replay_into(out: Path, bag_path: Path | None, frames: Iterable[Frame | Fram
     try:
         with open(results_path, "w") as results:
             try:
-                for index, item in enumerate(tqdm(frames, total=total, desc="replay", unit="frame",
-                                                  disable=not options.progress)):
+                for index, item in enumerate(
+                    tqdm(frames, total=total, desc="replay", unit="frame", disable=not options.progress)
+                ):
                     if isinstance(item, FrameError):
                         record, outcome, overlay = _bad_frame_record(index, item, options), None, None
                     else:
                         outcome = pipeline.run(item, options.instruction, options.task)
                         frame_dir = out / f"frame_{index:05d}"
                         overlay = _save_frame_files(frame_dir, item, outcome, options)
-                        record = {"index": index, "frame_dir": frame_dir.name, **outcome.to_dict((item.width, item.height))}
+                        record = {
+                            "index": index,
+                            "frame_dir": frame_dir.name,
+                            **outcome.to_dict((item.width, item.height)),
+                        }
                     results.write(json.dumps(record) + "\n")
                     results.flush()
                     records.append(record)
@@ -177,7 +219,12 @@ def _replay_into(out: Path, bag_path: Path | None, frames: Iterable[Frame | Fram
                     else:
                         stage = record["failed_stage"]
                         summary.failures_by_stage[stage] = summary.failures_by_stage.get(stage, 0) + 1
-                    if bag_writer is not None and isinstance(item, Frame) and overlay is not None and outcome is not None:
+                    if (
+                        bag_writer is not None
+                        and isinstance(item, Frame)
+                        and overlay is not None
+                        and outcome is not None
+                    ):
                         bag_writer.write(item, overlay, outcome)
             except BagError as error:  # the bag broke part-way: keep what was done, say where it stopped
                 summary.bag_error = str(error)

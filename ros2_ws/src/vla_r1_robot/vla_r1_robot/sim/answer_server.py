@@ -5,6 +5,7 @@ The answer is ``policies.GroundTruthBackend``'s (the object named in the instruc
 camera saw it), so the VLA-R1 node runs with ``model.backend: openai`` exactly as against a vLLM
 server. Streamed (SSE) and plain completions are both served.
 """
+
 from __future__ import annotations
 
 import json
@@ -32,8 +33,14 @@ def _prompt_text(body: dict) -> str:
 class AnswerServer:
     """``with AnswerServer(truth, port=0) as server: server.url``; ``answered`` counts the answers."""
 
-    def __init__(self, truth: SceneTruth, port: int = 0, noise_px: float = 0.0, seed: int = 0,
-                 image_size: tuple[int, int] = (640, 480)) -> None:
+    def __init__(
+        self,
+        truth: SceneTruth,
+        port: int = 0,
+        noise_px: float = 0.0,
+        seed: int = 0,
+        image_size: tuple[int, int] = (640, 480),
+    ) -> None:
         self.backend = GroundTruthBackend(truth, noise_px=noise_px, seed=seed)
         self.answered = 0
         self._lock = threading.Lock()
@@ -45,7 +52,9 @@ class AnswerServer:
                 pass
 
             def do_GET(self) -> None:  # /v1/models, as an OpenAI server lists them
-                self._send(200, json.dumps({"object": "list", "data": [{"id": "vla-r1-ground-truth", "object": "model"}]}))
+                self._send(
+                    200, json.dumps({"object": "list", "data": [{"id": "vla-r1-ground-truth", "object": "model"}]})
+                )
 
             def do_POST(self) -> None:
                 try:
@@ -60,13 +69,23 @@ class AnswerServer:
                     self.send_header("Content-Type", "text/event-stream")
                     self.end_headers()
                     for i in range(0, len(text), 8):
-                        chunk = {"choices": [{"index": 0, "delta": {"content": text[i:i + 8]}, "finish_reason": None}]}
+                        chunk = {
+                            "choices": [{"index": 0, "delta": {"content": text[i : i + 8]}, "finish_reason": None}]
+                        }
                         self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
                     final = {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
                     self.wfile.write(f"data: {json.dumps(final)}\n\ndata: [DONE]\n\n".encode())
                     return
-                self._send(200, json.dumps({"choices": [{"index": 0, "finish_reason": "stop",
-                                                         "message": {"role": "assistant", "content": text}}]}))
+                self._send(
+                    200,
+                    json.dumps(
+                        {
+                            "choices": [
+                                {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}
+                            ]
+                        }
+                    ),
+                )
 
             def _send(self, status: int, text: str) -> None:
                 data = text.encode()

@@ -13,6 +13,7 @@ Interface (what a ROS wrapper drives): ``reset(layout, arm_positions)``, ``comma
 ``contacts()``), cameras (``render_frame()``, ``render_side()``) and ground truth (``object_pose``,
 ``object_boxes``, ``fingertip_centre_base_m``). Frames: MuJoCo's world frame is ``base_link``.
 """
+
 from __future__ import annotations
 
 import math
@@ -25,14 +26,21 @@ import numpy as np
 
 from calibration import SE3
 
-from .demo_scene import _gl_hint, _import_mujoco, depth_to_millimetres
-from .demo_scene_layout import (
-    MODEL_EXTENT_M, OPTICAL_R_MUJOCO_CAMERA, TABLE_CENTRE_XY_M, TABLE_HALF_SIZE_M, TABLE_TOP_Z_M, ZFAR_FRACTION,
-    ZNEAR_FRACTION, CameraSpec, SceneLayout,
-)
+from ..motion.robot_profile import PANDA
 from ..perception.frame import Frame
 from ..poses import pose_matrix
-from ..motion.robot_profile import PANDA
+from .demo_scene import _gl_hint, _import_mujoco, depth_to_millimetres
+from .demo_scene_layout import (
+    MODEL_EXTENT_M,
+    OPTICAL_R_MUJOCO_CAMERA,
+    TABLE_CENTRE_XY_M,
+    TABLE_HALF_SIZE_M,
+    TABLE_TOP_Z_M,
+    ZFAR_FRACTION,
+    ZNEAR_FRACTION,
+    CameraSpec,
+    SceneLayout,
+)
 from .robot_description import panda_urdf, robot_spec
 
 ARM_KP = (4500.0, 4500.0, 3500.0, 3500.0, 2000.0, 2000.0, 2000.0)
@@ -43,8 +51,14 @@ FINGER_ARMATURE_KG = 0.1
 # Stiffer contacts on fingers and objects than MuJoCo's default 0.02 s: soft contacts sink in by
 # roughly force / (mass * stiffness), centimetres for a squeezing gripper (2 timesteps is the floor).
 CONTACT_TIMECONST_S = 0.004
-SIDE_CAMERA = CameraSpec(width=320, height=240, fovy_deg=45.0, position_base_m=(0.95, -0.75, 0.55),
-                         target_base_m=(0.45, 0.0, 0.12), up_hint_base=(0.0, 0.0, 1.0))
+SIDE_CAMERA = CameraSpec(
+    width=320,
+    height=240,
+    fovy_deg=45.0,
+    position_base_m=(0.95, -0.75, 0.55),
+    target_base_m=(0.45, 0.0, 0.12),
+    up_hint_base=(0.0, 0.0, 1.0),
+)
 
 
 @dataclass(frozen=True)
@@ -127,7 +141,9 @@ class SimCell:
         for name, kp in zip(PANDA.arm_joints, ARM_KP, strict=True):
             actuator = spec.add_actuator(name=f"servo_{name}", target=name, trntype=mujoco.mjtTrn.mjTRN_JOINT)
             actuator.set_to_position(kp=kp, kv=kp / 10.0)
-        gripper = spec.add_actuator(name="servo_gripper", target=PANDA.finger_joints[0], trntype=mujoco.mjtTrn.mjTRN_JOINT)
+        gripper = spec.add_actuator(
+            name="servo_gripper", target=PANDA.finger_joints[0], trntype=mujoco.mjtTrn.mjTRN_JOINT
+        )
         gripper.set_to_position(kp=FINGER_KP, kv=FINGER_KP / 20.0)
         gripper.forcelimited = True
         gripper.forcerange = [-40.0, 40.0]
@@ -135,24 +151,56 @@ class SimCell:
         world = spec.worldbody
         tx, ty = TABLE_CENTRE_XY_M
         hx, hy, hz = TABLE_HALF_SIZE_M
-        world.add_geom(name="floor", type=mujoco.mjtGeom.mjGEOM_PLANE, pos=[0, 0, -0.75], size=[3, 3, 0.05],
-                       rgba=[0.32, 0.33, 0.36, 1])
-        world.add_geom(name="table", type=mujoco.mjtGeom.mjGEOM_BOX, pos=[tx, ty, TABLE_TOP_Z_M - hz], size=[hx, hy, hz],
-                       rgba=[0.72, 0.66, 0.58, 1], friction=list(self.config.friction))
-        world.add_geom(name="robot_pedestal", type=mujoco.mjtGeom.mjGEOM_CYLINDER, pos=[0, 0, -0.376],
-                       size=[0.09, 0.374, 0], rgba=[0.25, 0.25, 0.27, 1])
-        world.add_light(name="ceiling", pos=[0.4, 0.3, 2.0], dir=[0.1, -0.15, -1], diffuse=[0.5, 0.5, 0.5],
-                        specular=[0.1, 0.1, 0.1], castshadow=True)
-        shapes = {"box": mujoco.mjtGeom.mjGEOM_BOX, "cylinder": mujoco.mjtGeom.mjGEOM_CYLINDER,
-                  "sphere": mujoco.mjtGeom.mjGEOM_SPHERE}
+        world.add_geom(
+            name="floor",
+            type=mujoco.mjtGeom.mjGEOM_PLANE,
+            pos=[0, 0, -0.75],
+            size=[3, 3, 0.05],
+            rgba=[0.32, 0.33, 0.36, 1],
+        )
+        world.add_geom(
+            name="table",
+            type=mujoco.mjtGeom.mjGEOM_BOX,
+            pos=[tx, ty, TABLE_TOP_Z_M - hz],
+            size=[hx, hy, hz],
+            rgba=[0.72, 0.66, 0.58, 1],
+            friction=list(self.config.friction),
+        )
+        world.add_geom(
+            name="robot_pedestal",
+            type=mujoco.mjtGeom.mjGEOM_CYLINDER,
+            pos=[0, 0, -0.376],
+            size=[0.09, 0.374, 0],
+            rgba=[0.25, 0.25, 0.27, 1],
+        )
+        world.add_light(
+            name="ceiling",
+            pos=[0.4, 0.3, 2.0],
+            dir=[0.1, -0.15, -1],
+            diffuse=[0.5, 0.5, 0.5],
+            specular=[0.1, 0.1, 0.1],
+            castshadow=True,
+        )
+        shapes = {
+            "box": mujoco.mjtGeom.mjGEOM_BOX,
+            "cylinder": mujoco.mjtGeom.mjGEOM_CYLINDER,
+            "sphere": mujoco.mjtGeom.mjGEOM_SPHERE,
+        }
         for obj in layout.objects:
             quat = obj.base_T_object.quaternion_xyzw()
             body = world.add_body(name=obj.spec.name, pos=list(obj.position_base_m), quat=[quat[3], *quat[:3]])
             body.add_freejoint(name=f"{obj.spec.name}_free")
             size = list(obj.spec.half_size_m) + [0.0] * (3 - len(obj.spec.half_size_m))
-            body.add_geom(name=obj.spec.name, type=shapes[obj.spec.shape], size=size, rgba=list(obj.spec.rgba),
-                          density=self.config.object_density_kg_m3, condim=4, friction=list(self.config.friction),
-                          solref=[CONTACT_TIMECONST_S, 1.0])
+            body.add_geom(
+                name=obj.spec.name,
+                type=shapes[obj.spec.shape],
+                size=size,
+                rgba=list(obj.spec.rgba),
+                density=self.config.object_density_kg_m3,
+                condim=4,
+                friction=list(self.config.friction),
+                solref=[CONTACT_TIMECONST_S, 1.0],
+            )
         for name, camera in (("rgbd", self.config.camera), ("side", self.config.side_camera)):
             cam = world.add_camera(name=name, pos=list(camera.position_base_m), fovy=camera.fovy_deg)
             cam.alt.type = mujoco.mjtOrientation.mjORIENTATION_XYAXES
@@ -168,20 +216,32 @@ class SimCell:
         def name_of(kind, i):
             return mujoco.mj_id2name(m, kind, i)
 
-        self.arm_qpos = np.array([m.jnt_qposadr[mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, n)] for n in PANDA.arm_joints])
-        self.arm_dof = np.array([m.jnt_dofadr[mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, n)] for n in PANDA.arm_joints])
-        self.finger_qpos = np.array([m.jnt_qposadr[mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, n)] for n in PANDA.finger_joints])
+        self.arm_qpos = np.array(
+            [m.jnt_qposadr[mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, n)] for n in PANDA.arm_joints]
+        )
+        self.arm_dof = np.array(
+            [m.jnt_dofadr[mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, n)] for n in PANDA.arm_joints]
+        )
+        self.finger_qpos = np.array(
+            [m.jnt_qposadr[mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, n)] for n in PANDA.finger_joints]
+        )
         self.gripper_actuator = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_ACTUATOR, "servo_gripper")
         self.hand_body = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, PANDA.tip_link)
         self.body_names = [name_of(mujoco.mjtObj.mjOBJ_BODY, i) or "world" for i in range(m.nbody)]
         self.robot_bodies = {i for i, n in enumerate(self.body_names) if n.startswith("panda_")}
         self.finger_bodies = {self.body_names.index(name) for name in PANDA.finger_links}
         self.object_bodies = {o.spec.name: self.body_names.index(o.spec.name) for o in layout.objects}
-        self.object_geoms = {o.spec.name: mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_GEOM, o.spec.name) for o in layout.objects}
-        self.table_geoms = {mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_GEOM, n) for n in ("table", "floor", "robot_pedestal")}
+        self.object_geoms = {
+            o.spec.name: mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_GEOM, o.spec.name) for o in layout.objects
+        }
+        self.table_geoms = {
+            mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_GEOM, n) for n in ("table", "floor", "robot_pedestal")
+        }
         self.geom_body = np.asarray(m.geom_bodyid)
-        self._object_free_qpos = {o.spec.name: m.jnt_qposadr[mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, f"{o.spec.name}_free")]
-                                  for o in layout.objects}
+        self._object_free_qpos = {
+            o.spec.name: m.jnt_qposadr[mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, f"{o.spec.name}_free")]
+            for o in layout.objects
+        }
         self.znear_m = float(m.vis.map.znear * m.stat.extent)
         self.zfar_m = float(m.vis.map.zfar * m.stat.extent)
 
@@ -192,13 +252,20 @@ class SimCell:
             raise RuntimeError("the simulated cell has no scene yet: reset it with a layout first")
         return self.layout
 
-    def reset(self, layout: SceneLayout, arm_positions: np.ndarray, gripper_width_m: float = PANDA.gripper_open_width_m,
-              settle_s: float = 0.1) -> None:
+    def reset(
+        self,
+        layout: SceneLayout,
+        arm_positions: np.ndarray,
+        gripper_width_m: float = PANDA.gripper_open_width_m,
+        settle_s: float = 0.1,
+    ) -> None:
         """Objects at the layout's poses (at rest), arm at ``arm_positions``, gripper at a width. The
         cell's own cameras are used (``config.camera``), whatever camera the layout names."""
         q = np.asarray(arm_positions, dtype=np.float64).reshape(-1)
         if q.shape != (len(PANDA.arm_joints),) or not np.isfinite(q).all():
-            raise ValueError(f"arm_positions must be {len(PANDA.arm_joints)} finite values {PANDA.arm_joints}, got {q.tolist()}")
+            raise ValueError(
+                f"arm_positions must be {len(PANDA.arm_joints)} finite values {PANDA.arm_joints}, got {q.tolist()}"
+            )
         signature = tuple(o.spec for o in layout.objects)  # the shapes are compiled into the model
         if self.model is None or signature != self._signature:
             self._build(layout)
@@ -209,7 +276,7 @@ class SimCell:
         for obj in layout.objects:
             adr = self._object_free_qpos[obj.spec.name]
             quat = obj.base_T_object.quaternion_xyzw()
-            d.qpos[adr:adr + 7] = [*obj.position_base_m, quat[3], *quat[:3]]
+            d.qpos[adr : adr + 7] = [*obj.position_base_m, quat[3], *quat[:3]]
         d.qpos[self.arm_qpos] = q
         d.qpos[self.finger_qpos] = gripper_width_m / 2.0
         self.command_arm(q)
@@ -268,8 +335,10 @@ class SimCell:
         """Whether MuJoCo met non-finite positions, velocities or accelerations since the last reset
         (it then resets the state)."""
         warnings = self._mujoco.mjtWarning
-        return any(int(self.data.warning[w].number) > 0
-                   for w in (warnings.mjWARN_BADQPOS, warnings.mjWARN_BADQVEL, warnings.mjWARN_BADQACC))
+        return any(
+            int(self.data.warning[w].number) > 0
+            for w in (warnings.mjWARN_BADQPOS, warnings.mjWARN_BADQVEL, warnings.mjWARN_BADQACC)
+        )
 
     def contacts(self) -> list[Contact]:
         """Active contacts with their normal forces (elliptic cones: the first constraint row)."""
@@ -290,8 +359,10 @@ class SimCell:
             try:
                 self._renderers[key] = self._mujoco.Renderer(self.model, height, width)
             except Exception as error:  # noqa: BLE001 - GL problems are plain exceptions
-                raise RuntimeError(f"MuJoCo cannot render offscreen with MUJOCO_GL={os.environ.get('MUJOCO_GL')!r}: "
-                                   f"{error}; {_gl_hint(self.config.gl)}") from None
+                raise RuntimeError(
+                    f"MuJoCo cannot render offscreen with MUJOCO_GL={os.environ.get('MUJOCO_GL')!r}: "
+                    f"{error}; {_gl_hint(self.config.gl)}"
+                ) from None
         return self._renderers[key]
 
     def render_frame(self, stamp_s: float | None = None) -> Frame:

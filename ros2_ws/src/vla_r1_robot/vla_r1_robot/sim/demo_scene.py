@@ -12,6 +12,7 @@
 * ``out_dir/base_T_camera.yaml``: the same transform in the calibration package's YAML format;
 * ``out_dir/preview.png``: the first color frame with the ground-truth boxes drawn.
 """
+
 from __future__ import annotations
 
 import json
@@ -30,7 +31,14 @@ from vla_r1_model.validation import integer_at_least, one_of
 
 from ..bags.writer import RgbdBagWriter
 from .demo_scene_layout import (
-    MODEL_EXTENT_M, TABLE_TOP_Z_M, ZFAR_FRACTION, ZNEAR_FRACTION, CameraSpec, SceneLayout, mjcf, sample_layout,
+    MODEL_EXTENT_M,
+    TABLE_TOP_Z_M,
+    ZFAR_FRACTION,
+    ZNEAR_FRACTION,
+    CameraSpec,
+    SceneLayout,
+    mjcf,
+    sample_layout,
 )
 
 BASE_FRAME = "base_link"
@@ -85,8 +93,10 @@ def _import_mujoco(gl: str) -> Any:
 
 def _gl_hint(gl: str) -> str:
     if "MUJOCO_GL" not in os.environ:
-        return (f"mujoco was imported before MUJOCO_GL was set, so it chose a windowed backend; "
-                f"run with MUJOCO_GL={gl} in the environment")
+        return (
+            f"mujoco was imported before MUJOCO_GL was set, so it chose a windowed backend; "
+            f"run with MUJOCO_GL={gl} in the environment"
+        )
     return "use gl='egl' (needs libEGL) or gl='osmesa' (Debian package libosmesa6)"
 
 
@@ -163,32 +173,45 @@ def _box_of(mask: np.ndarray) -> dict[str, Any] | None:
     x_min, x_max, y_min, y_max = int(cols[0]), int(cols[-1]) + 1, int(rows[0]), int(rows[-1]) + 1
     return {
         "box_pixels": {"x_min": x_min, "y_min": y_min, "x_max": x_max, "y_max": y_max},
-        "box_normalized": {"x": round((x_min + x_max) / 2 / width, 6), "y": round((y_min + y_max) / 2 / height, 6),
-                           "width": round((x_max - x_min) / width, 6), "height": round((y_max - y_min) / height, 6)},
+        "box_normalized": {
+            "x": round((x_min + x_max) / 2 / width, 6),
+            "y": round((y_min + y_max) / 2 / height, 6),
+            "width": round((x_max - x_min) / width, 6),
+            "height": round((y_max - y_min) / height, 6),
+        },
         "visible_pixels": int(mask.sum()),
     }
 
 
-def _ground_truth(config: DemoSceneConfig, layout: SceneLayout, camera: CameraModel, base_T_camera: SE3,
-                  geom_ids: np.ndarray, renderer: _Renderer, stamps_s: list[float]) -> dict:
+def _ground_truth(
+    config: DemoSceneConfig,
+    layout: SceneLayout,
+    camera: CameraModel,
+    base_T_camera: SE3,
+    geom_ids: np.ndarray,
+    renderer: _Renderer,
+    stamps_s: list[float],
+) -> dict:
     camera_T_base = base_T_camera.inverse()
     objects = []
     for obj in layout.objects:
         box = _box_of(geom_ids == renderer.geom_id(obj.spec.name))
         top = obj.top_centre_base_m
         top_pixel = camera.project(camera_T_base.apply(top)[None])[0]
-        objects.append({
-            "name": obj.spec.name,
-            "shape": obj.spec.shape,
-            "rgba": list(obj.spec.rgba),
-            "size_m": obj.spec.size_m(),
-            "position_base_m": [float(v) for v in obj.position_base_m],
-            "quaternion_xyzw_base": [float(v) for v in obj.base_T_object.quaternion_xyzw()],
-            "yaw_deg": float(np.degrees(obj.yaw_rad)),
-            "top_centre_base_m": [float(v) for v in top],
-            "top_centre_pixel": [float(v) for v in top_pixel],
-            **(box or {"box_pixels": None, "box_normalized": None, "visible_pixels": 0}),
-        })
+        objects.append(
+            {
+                "name": obj.spec.name,
+                "shape": obj.spec.shape,
+                "rgba": list(obj.spec.rgba),
+                "size_m": obj.spec.size_m(),
+                "position_base_m": [float(v) for v in obj.position_base_m],
+                "quaternion_xyzw_base": [float(v) for v in obj.base_T_object.quaternion_xyzw()],
+                "yaw_deg": float(np.degrees(obj.yaw_rad)),
+                "top_centre_base_m": [float(v) for v in top],
+                "top_centre_pixel": [float(v) for v in top_pixel],
+                **(box or {"box_pixels": None, "box_normalized": None, "visible_pixels": 0}),
+            }
+        )
     return {
         "schema": SCHEMA,
         "seed": config.seed,
@@ -204,12 +227,21 @@ def _ground_truth(config: DemoSceneConfig, layout: SceneLayout, camera: CameraMo
             "top_centre_base_m": "centre of the top face (box, cylinder) or highest point (sphere), base frame",
         },
         "camera": camera.to_camera_info(),
-        "base_T_camera": {"matrix": base_T_camera.matrix().tolist(),
-                          "translation_m": base_T_camera.translation.tolist(),
-                          "quaternion_xyzw": base_T_camera.quaternion_xyzw().tolist()},
+        "base_T_camera": {
+            "matrix": base_T_camera.matrix().tolist(),
+            "translation_m": base_T_camera.translation.tolist(),
+            "quaternion_xyzw": base_T_camera.quaternion_xyzw().tolist(),
+        },
         "table": {"top_z_m": TABLE_TOP_Z_M},
-        "depth": {"encoding": "16UC1", "unit_m": 0.001, "znear_m": renderer.znear_m, "zfar_m": renderer.zfar_m,
-                  "model_extent_m": MODEL_EXTENT_M, "znear_fraction": ZNEAR_FRACTION, "zfar_fraction": ZFAR_FRACTION},
+        "depth": {
+            "encoding": "16UC1",
+            "unit_m": 0.001,
+            "znear_m": renderer.znear_m,
+            "zfar_m": renderer.zfar_m,
+            "model_extent_m": MODEL_EXTENT_M,
+            "znear_fraction": ZNEAR_FRACTION,
+            "zfar_fraction": ZFAR_FRACTION,
+        },
         "stamps_s": stamps_s,
         "objects": objects,
     }
@@ -228,8 +260,9 @@ def _preview(color_rgb: np.ndarray, objects: list[dict], path: Path) -> None:
     image.save(path)
 
 
-def generate_demo_scene(out_dir: str | PathLike[str], seed: int = 0, n_frames: int = 10, *,
-                        config: DemoSceneConfig | None = None) -> DemoScene:
+def generate_demo_scene(
+    out_dir: str | PathLike[str], seed: int = 0, n_frames: int = 10, *, config: DemoSceneConfig | None = None
+) -> DemoScene:
     """Render the scene and write the bag, ground truth, base_T_camera YAML and a preview into
     ``out_dir`` (created; an existing ``demo_bag`` inside it is an error)."""
     config = config or DemoSceneConfig(seed=seed, n_frames=n_frames)
@@ -303,8 +336,19 @@ def load_ground_truth(path: str | PathLike[str]) -> DemoGroundTruth:
         if obj["box_pixels"] is None:
             continue  # not visible from the camera
         b, n = obj["box_pixels"], obj["box_normalized"]
-        objects.append(DemoObject(obj["name"], obj["shape"], np.asarray(obj["top_centre_base_m"], dtype=np.float64),
-                                  (b["x_min"], b["y_min"], b["x_max"], b["y_max"]),
-                                  (n["x"], n["y"], n["width"], n["height"]), tuple(obj["rgba"])))
-    return DemoGroundTruth(CameraModel.from_camera_info(data["camera"], source=f"{path}: camera"),
-                           SE3.from_matrix(data["base_T_camera"]["matrix"]), tuple(objects), data["table"]["top_z_m"])
+        objects.append(
+            DemoObject(
+                obj["name"],
+                obj["shape"],
+                np.asarray(obj["top_centre_base_m"], dtype=np.float64),
+                (b["x_min"], b["y_min"], b["x_max"], b["y_max"]),
+                (n["x"], n["y"], n["width"], n["height"]),
+                tuple(obj["rgba"]),
+            )
+        )
+    return DemoGroundTruth(
+        CameraModel.from_camera_info(data["camera"], source=f"{path}: camera"),
+        SE3.from_matrix(data["base_T_camera"]["matrix"]),
+        tuple(objects),
+        data["table"]["top_z_m"],
+    )

@@ -5,6 +5,7 @@ metres); the table top is the plane z = 0 in front of the base. The camera is an
 (x right, y down, z forward); MuJoCo cameras look along -z with y up, so
 ``mujoco_camera_R_optical = diag(1, -1, -1)``. Pure numpy: no MuJoCo needed to build or test this.
 """
+
 from __future__ import annotations
 
 import math
@@ -43,7 +44,9 @@ class ObjectSpec:
         if self.shape not in expected:
             raise ValueError(f"{self.name}: shape must be one of {sorted(expected)}, got {self.shape!r}")
         if len(self.half_size_m) != expected[self.shape] or min(self.half_size_m) <= 0:
-            raise ValueError(f"{self.name}: a {self.shape} needs {expected[self.shape]} positive half sizes, got {self.half_size_m}")
+            raise ValueError(
+                f"{self.name}: a {self.shape} needs {expected[self.shape]} positive half sizes, got {self.half_size_m}"
+            )
         if len(self.rgba) != 4 or not all(0 <= c <= 1 for c in self.rgba):
             raise ValueError(f"{self.name}: rgba must be 4 values in [0, 1], got {self.rgba}")
 
@@ -136,8 +139,12 @@ class SceneLayout:
     camera: CameraSpec = field(default_factory=CameraSpec)
 
 
-def sample_layout(seed: int, specs: tuple[ObjectSpec, ...] = DEFAULT_OBJECTS, camera: CameraSpec | None = None,
-                  max_tries: int = 10_000) -> SceneLayout:
+def sample_layout(
+    seed: int,
+    specs: tuple[ObjectSpec, ...] = DEFAULT_OBJECTS,
+    camera: CameraSpec | None = None,
+    max_tries: int = 10_000,
+) -> SceneLayout:
     """Non-overlapping positions and yaws in the placement disc, reproducible from ``seed``."""
     rng = np.random.default_rng(seed)
     placed: list[PlacedObject] = []
@@ -147,8 +154,11 @@ def sample_layout(seed: int, specs: tuple[ObjectSpec, ...] = DEFAULT_OBJECTS, ca
             angle = rng.uniform(0, 2 * math.pi)
             x = PLACEMENT_CENTRE_XY_M[0] + radius * math.cos(angle)
             y = PLACEMENT_CENTRE_XY_M[1] + radius * math.sin(angle)
-            if all(math.hypot(x - o.position_base_m[0], y - o.position_base_m[1])
-                   >= spec.footprint_radius_m + o.spec.footprint_radius_m + MIN_GAP_M for o in placed):
+            if all(
+                math.hypot(x - o.position_base_m[0], y - o.position_base_m[1])
+                >= spec.footprint_radius_m + o.spec.footprint_radius_m + MIN_GAP_M
+                for o in placed
+            ):
                 z = TABLE_TOP_Z_M + spec.height_m / 2.0
                 yaw = float(rng.uniform(-math.pi / 2, math.pi / 2)) if spec.shape == "box" else 0.0
                 placed.append(PlacedObject(spec, (x, y, z), yaw))

@@ -8,25 +8,26 @@ after ``hold_s``, and no detector stopped the cell. A trajectory episode succeed
 centre ends within ``reach_tolerance_m`` (horizontally) above the named object's top centre, the
 object undisturbed, and nothing stopped the cell. Every failure records its stage and reason.
 """
+
 from __future__ import annotations
 
 import math
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
-from collections.abc import Callable
 
 import numpy as np
 
-from .demo_scene_layout import SceneLayout, sample_layout
-from ..perception.grounding import GroundingConfig, PathTarget
-from ..pipeline import Pipeline
 from ..motion.planning import PinocchioPlanner, PlannerConfig
 from ..motion.robot_profile import PANDA
 from ..motion.safety import SafetyConfig
 from ..motion.task import TaskConfig, TaskPlan
+from ..perception.grounding import GroundingConfig, PathTarget
+from ..pipeline import Pipeline
 from .cell import SimCell
+from .demo_scene_layout import SceneLayout, sample_layout
 from .execute import ExecutionConfig, ExecutionResult, execute_plan, held_objects, hold
 from .policies import object_phrase
 
@@ -91,19 +92,41 @@ class Episode:
     def to_dict(self) -> dict[str, Any]:
         s = self.spec
         return {
-            "index": s.index, "seed": s.seed, "task": s.task, "box_noise_px": s.box_noise_px, "object": s.object_name,
-            "shape": self.shape, "instruction": self.instruction, "success": self.success,
-            "failed_stage": self.failed_stage, "reason": self.reason, "raw_text": self.raw_text,
-            "reasoning": self.reasoning, "action": self.action, "targets": self.targets, "plan": self.plan,
-            "object_top_base_m": self.object_top_base_m, "grounded_point_base_m": self.grounded_point_base_m,
-            "grasp_error_mm": self.grasp_error_mm, "lifted_m": self.lifted_m, "held_object": self.held_object,
-            "stop": self.stop, "timings_ms": self.timings_ms, "sim_time_s": round(self.sim_time_s, 4),
-            "wall_s": round(self.wall_s, 4), "scene": self.scene,
+            "index": s.index,
+            "seed": s.seed,
+            "task": s.task,
+            "box_noise_px": s.box_noise_px,
+            "object": s.object_name,
+            "shape": self.shape,
+            "instruction": self.instruction,
+            "success": self.success,
+            "failed_stage": self.failed_stage,
+            "reason": self.reason,
+            "raw_text": self.raw_text,
+            "reasoning": self.reasoning,
+            "action": self.action,
+            "targets": self.targets,
+            "plan": self.plan,
+            "object_top_base_m": self.object_top_base_m,
+            "grounded_point_base_m": self.grounded_point_base_m,
+            "grasp_error_mm": self.grasp_error_mm,
+            "lifted_m": self.lifted_m,
+            "held_object": self.held_object,
+            "stop": self.stop,
+            "timings_ms": self.timings_ms,
+            "sim_time_s": round(self.sim_time_s, 4),
+            "wall_s": round(self.wall_s, 4),
+            "scene": self.scene,
         }
 
 
-def episode_specs(episodes: int, seed: int, task: str, noise_levels: tuple[float, ...],
-                  layout_for: Callable[[int], SceneLayout] = sample_layout) -> list[EpisodeSpec]:
+def episode_specs(
+    episodes: int,
+    seed: int,
+    task: str,
+    noise_levels: tuple[float, ...],
+    layout_for: Callable[[int], SceneLayout] = sample_layout,
+) -> list[EpisodeSpec]:
     """``episodes`` per noise level; the same layouts and objects under every level (paired)."""
     specs: list[EpisodeSpec] = []
     for noise in noise_levels:
@@ -135,10 +158,17 @@ def trajectory_pixels(cell: SimCell, object_name: str, n_points: int = 5, run_up
 class Evaluator:
     """Runs episodes on one cell with one pipeline configuration."""
 
-    def __init__(self, cell: SimCell, policy_for: Callable[[EpisodeSpec], Any], grounding: GroundingConfig | None = None,
-                 safety: SafetyConfig | None = None, planner_config: PlannerConfig | None = None,
-                 task_config: TaskConfig | None = None, execution: ExecutionConfig | None = None,
-                 judge: JudgeConfig | None = None) -> None:
+    def __init__(
+        self,
+        cell: SimCell,
+        policy_for: Callable[[EpisodeSpec], Any],
+        grounding: GroundingConfig | None = None,
+        safety: SafetyConfig | None = None,
+        planner_config: PlannerConfig | None = None,
+        task_config: TaskConfig | None = None,
+        execution: ExecutionConfig | None = None,
+        judge: JudgeConfig | None = None,
+    ) -> None:
         from ..motion.kinematics import RobotModel
 
         self.cell = cell
@@ -149,8 +179,9 @@ class Evaluator:
         self.execution = execution or ExecutionConfig()
         self.judge = judge or JudgeConfig()
         # The planner reads the very URDF the simulator was built from.
-        self.planner = PinocchioPlanner(RobotModel.from_urdf(str(cell.urdf), PANDA.tip_link), self.safety,
-                                        planner_config or PlannerConfig())
+        self.planner = PinocchioPlanner(
+            RobotModel.from_urdf(str(cell.urdf), PANDA.tip_link), self.safety, planner_config or PlannerConfig()
+        )
         self.truth: dict = {}
 
     def scene_truth(self) -> dict:
@@ -185,16 +216,32 @@ class Evaluator:
             episode.frame_rgb = frame.color_rgb
         top = cell.object_position(spec.object_name) + np.array([0.0, 0.0, obj.spec.height_m / 2.0])
         episode.object_top_base_m = np.round(top, 6).tolist()
-        episode.scene = {"objects": [{"name": o.spec.name, "shape": o.spec.shape, "rgba": list(o.spec.rgba),
-                                      "size_m": o.spec.size_m(), "position_base_m": list(o.position_base_m),
-                                      "yaw_deg": math.degrees(o.yaw_rad), "box": boxes.get(o.spec.name)}
-                                     for o in layout.objects],
-                         "camera_position_base_m": list(cell.config.camera.position_base_m)}
+        episode.scene = {
+            "objects": [
+                {
+                    "name": o.spec.name,
+                    "shape": o.spec.shape,
+                    "rgba": list(o.spec.rgba),
+                    "size_m": o.spec.size_m(),
+                    "position_base_m": list(o.position_base_m),
+                    "yaw_deg": math.degrees(o.yaw_rad),
+                    "box": boxes.get(o.spec.name),
+                }
+                for o in layout.objects
+            ],
+            "camera_position_base_m": list(cell.config.camera.position_base_m),
+        }
 
         # The same pipeline as replay and the node, planning the whole task from the arm's current state.
-        pipeline = Pipeline(self.policy_for(spec), self.grounding, self.safety, self.planner,
-                            cell.config.camera.base_T_camera(), start_positions=cell.arm_positions(),
-                            task_config=self.task_config)
+        pipeline = Pipeline(
+            self.policy_for(spec),
+            self.grounding,
+            self.safety,
+            self.planner,
+            cell.config.camera.base_T_camera(),
+            start_positions=cell.arm_positions(),
+            task_config=self.task_config,
+        )
         outcome = pipeline.run(frame, episode.instruction, spec.task)
         for stage, seconds in outcome.timings_s.items():
             timings[stage] = seconds * 1e3
@@ -220,7 +267,9 @@ class Evaluator:
         t = time.perf_counter()
         rest_z = cell.object_position(spec.object_name)[2]
         rest_xy = cell.object_position(spec.object_name)[:2]
-        execution_config = replace(self.execution, video_fps=self.execution.video_fps or 8.0) if video else self.execution
+        execution_config = (
+            replace(self.execution, video_fps=self.execution.video_fps or 8.0) if video else self.execution
+        )
         result = execute_plan(cell, plan, execution_config, spec.object_name)
         episode.execution = result
         timings["execute"] = (time.perf_counter() - t) * 1e3
@@ -233,24 +282,37 @@ class Evaluator:
         episode.lifted_m = round(float(position[2] - rest_z), 5)
         if result.stop is not None:
             stop = result.stop
-            episode.stop = {"detector": stop.detector, "stage": stop.stage, "reason": stop.reason, "time_s": stop.time_s}
+            episode.stop = {
+                "detector": stop.detector,
+                "stage": stop.stage,
+                "reason": stop.reason,
+                "time_s": stop.time_s,
+            }
             episode.fail(stop.stage, f"{stop.detector}: {stop.reason}")
             return
         self._judge(spec, episode, position, rest_xy, top)
 
-    def _judge(self, spec: EpisodeSpec, episode: Episode, position: np.ndarray, rest_xy: np.ndarray, top: np.ndarray) -> None:
+    def _judge(
+        self, spec: EpisodeSpec, episode: Episode, position: np.ndarray, rest_xy: np.ndarray, top: np.ndarray
+    ) -> None:
         cell, judge = self.cell, self.judge
         assert episode.lifted_m is not None  # measured before the judge is asked
         if spec.task == "affordance":
             held = held_objects(cell.contacts(), cell.object_bodies)
             if spec.object_name not in held:
                 other = f" (the gripper holds {', '.join(held)})" if held else ""
-                episode.fail("judge", f"{spec.object_name} is not held between both fingers after the lift{other}; "
-                             f"it rose {episode.lifted_m * 100:.1f} cm")
+                episode.fail(
+                    "judge",
+                    f"{spec.object_name} is not held between both fingers after the lift{other}; "
+                    f"it rose {episode.lifted_m * 100:.1f} cm",
+                )
                 return
             if episode.lifted_m < judge.lift_success_m:
-                episode.fail("judge", f"{spec.object_name} rose {episode.lifted_m * 100:.1f} cm, "
-                             f"less than {judge.lift_success_m * 100:.0f} cm")
+                episode.fail(
+                    "judge",
+                    f"{spec.object_name} rose {episode.lifted_m * 100:.1f} cm, "
+                    f"less than {judge.lift_success_m * 100:.0f} cm",
+                )
                 return
         else:
             tip = cell.fingertip_centre_base_m()
@@ -258,9 +320,12 @@ class Evaluator:
             above_m = float(tip[2] - top[2])
             moved_m = float(np.linalg.norm(position[:2] - rest_xy))
             if off_m > judge.reach_tolerance_m or not -0.005 <= above_m <= judge.reach_max_above_m:
-                episode.fail("judge", f"the fingertips ended {off_m * 100:.1f} cm beside and {above_m * 100:.1f} cm above "
-                             f"the top of {spec.object_name} (tolerance {judge.reach_tolerance_m * 100:.0f} cm beside, "
-                             f"0-{judge.reach_max_above_m * 100:.0f} cm above)")
+                episode.fail(
+                    "judge",
+                    f"the fingertips ended {off_m * 100:.1f} cm beside and {above_m * 100:.1f} cm above "
+                    f"the top of {spec.object_name} (tolerance {judge.reach_tolerance_m * 100:.0f} cm beside, "
+                    f"0-{judge.reach_max_above_m * 100:.0f} cm above)",
+                )
                 return
             if moved_m > judge.disturb_limit_m:
                 episode.fail("judge", f"{spec.object_name} was pushed {moved_m * 100:.1f} cm")
@@ -288,11 +353,15 @@ def _group(records: list[dict]) -> dict[str, Any]:
     for r in records:
         if not r["success"]:
             failures[r["failed_stage"]] = failures.get(r["failed_stage"], 0) + 1
-    return {"episodes": n, "successes": k, "success_rate": round(k / n, 4) if n else None,
-            "ci95": [round(low, 4), round(high, 4)],
-            "median_grasp_error_mm": round(statistics.median(errors), 2) if errors else None,
-            "median_episode_s": round(statistics.median(r["wall_s"] for r in records), 3) if n else None,
-            "failures_by_stage": failures}
+    return {
+        "episodes": n,
+        "successes": k,
+        "success_rate": round(k / n, 4) if n else None,
+        "ci95": [round(low, 4), round(high, 4)],
+        "median_grasp_error_mm": round(statistics.median(errors), 2) if errors else None,
+        "median_episode_s": round(statistics.median(r["wall_s"] for r in records), 3) if n else None,
+        "failures_by_stage": failures,
+    }
 
 
 def summarize(records: list[dict]) -> dict[str, Any]:
@@ -300,22 +369,32 @@ def summarize(records: list[dict]) -> dict[str, Any]:
     conditions = []
     for noise in sorted({r["box_noise_px"] for r in records}):
         subset = [r for r in records if r["box_noise_px"] == noise]
-        shapes = {shape: _group([r for r in subset if r["shape"] == shape]) for shape in sorted({r["shape"] for r in subset})}
+        shapes = {
+            shape: _group([r for r in subset if r["shape"] == shape]) for shape in sorted({r["shape"] for r in subset})
+        }
         conditions.append({"box_noise_px": noise, **_group(subset), "by_shape": shapes})
-    return {"overall": _group(records) if records else None, "conditions": conditions,
-            "total_wall_s": round(sum(r["wall_s"] for r in records), 3)}
+    return {
+        "overall": _group(records) if records else None,
+        "conditions": conditions,
+        "total_wall_s": round(sum(r["wall_s"] for r in records), 3),
+    }
 
 
 def summary_markdown(summary: dict[str, Any]) -> str:
-    lines = ["| box noise (px) | shape | episodes | successes | success rate | 95 % interval | median grasp error (mm) "
-             "| median time per episode (s) | failures by stage |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| box noise (px) | shape | episodes | successes | success rate | 95 % interval | median grasp error (mm) "
+        "| median time per episode (s) | failures by stage |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for condition in summary["conditions"]:
         rows = [("all", condition)] + list(condition["by_shape"].items())
         for shape, g in rows:
             low, high = g["ci95"]
             failures = ", ".join(f"{k} {v}" for k, v in sorted(g["failures_by_stage"].items())) or "none"
-            lines.append(f"| {condition['box_noise_px']:g} | {shape} | {g['episodes']} | {g['successes']} | "
-                         f"{100 * g['success_rate']:.1f} % | {100 * low:.1f}–{100 * high:.1f} % | "
-                         f"{'' if g['median_grasp_error_mm'] is None else g['median_grasp_error_mm']} | "
-                         f"{g['median_episode_s']} | {failures} |")
+            lines.append(
+                f"| {condition['box_noise_px']:g} | {shape} | {g['episodes']} | {g['successes']} | "
+                f"{100 * g['success_rate']:.1f} % | {100 * low:.1f}–{100 * high:.1f} % | "
+                f"{'' if g['median_grasp_error_mm'] is None else g['median_grasp_error_mm']} | "
+                f"{g['median_episode_s']} | {failures} |"
+            )
     return "\n".join(lines) + "\n"

@@ -14,6 +14,7 @@ Detectors, checked every ``check_every_steps`` steps; the first that fires stops
 - ``simulation_unstable``: MuJoCo met non-finite states (and reset them): the episode's
   physics are void, whatever it looks like afterwards.
 """
+
 from __future__ import annotations
 
 import math
@@ -46,8 +47,16 @@ class ExecutionConfig:
     log_every_s: float = 0.02  # joint log for the report
 
     def __post_init__(self) -> None:
-        for name in ("settle_s", "gripper_timeout_s", "gripper_still_m_s", "max_press_force_n", "press_window_s",
-                     "drop_distance_m", "video_fps", "log_every_s"):
+        for name in (
+            "settle_s",
+            "gripper_timeout_s",
+            "gripper_still_m_s",
+            "max_press_force_n",
+            "press_window_s",
+            "drop_distance_m",
+            "video_fps",
+            "log_every_s",
+        ):
             non_negative_number(name, getattr(self, name))
         if self.check_every_steps < 1:
             raise ValueError(f"check_every_steps must be >= 1, got {self.check_every_steps}")
@@ -93,8 +102,12 @@ def arm_table_collision(contacts: list[Contact]) -> Contact | None:
 
 def press_forces(contacts: list[Contact], weights_n: dict[str, float]) -> dict[str, float]:
     """Per object touched by a finger: how much more than its weight the table pushes back (N)."""
-    touched = {b for c in contacts for b in (c.body1, c.body2)
-               if b in weights_n and ({c.body1, c.body2} & set(PANDA.finger_links))}
+    touched = {
+        b
+        for c in contacts
+        for b in (c.body1, c.body2)
+        if b in weights_n and ({c.body1, c.body2} & set(PANDA.finger_links))
+    }
     support: dict[str, float] = {}
     for c in contacts:
         for obj, other in ((c.body1, c.body2), (c.body2, c.body1)):
@@ -124,7 +137,9 @@ class _Runner:
         self.result = ExecutionResult()
         model = cell.model
         gravity = float(abs(model.opt.gravity[2]))
-        self.weights_n = {name: float(model.body_subtreemass[body]) * gravity for name, body in cell.object_bodies.items()}
+        self.weights_n = {
+            name: float(model.body_subtreemass[body]) * gravity for name, body in cell.object_bodies.items()
+        }
         self.steps = 0
         self.next_log = 0.0
         self.next_video = 0.0
@@ -149,35 +164,49 @@ class _Runner:
     def _check(self, stage: str) -> Stop | None:
         cell, cfg, res = self.cell, self.config, self.result
         if cell.unstable():
-            return Stop("simulation_unstable", stage, "MuJoCo met non-finite or huge positions, velocities or accelerations and reset the state",
-                        cell.time_s)
+            return Stop(
+                "simulation_unstable",
+                stage,
+                "MuJoCo met non-finite or huge positions, velocities or accelerations and reset the state",
+                cell.time_s,
+            )
         contacts = cell.contacts()
         hit = arm_table_collision(contacts)
         if hit is not None:
             robot = hit.body1 if hit.body1.startswith("panda_") else hit.body2
-            return Stop("arm_table_collision", stage, f"{robot} touched the table ({hit.normal_force_n:.1f} N) at "
-                        f"t = {cell.time_s:.2f} s", cell.time_s)
+            return Stop(
+                "arm_table_collision",
+                stage,
+                f"{robot} touched the table ({hit.normal_force_n:.1f} N) at t = {cell.time_s:.2f} s",
+                cell.time_s,
+            )
         pressing = press_forces(contacts, self.weights_n)
         for obj in self.weights_n:
             history = self.press_history.setdefault(obj, [])
             history.append(pressing.get(obj, 0.0))
-            del history[:-self.press_window]
+            del history[: -self.press_window]
             force = min(history) if len(history) == self.press_window else 0.0  # sustained over the window
             res.max_press_force_n = max(res.max_press_force_n, force)
             if force > cfg.max_press_force_n:
-                return Stop("excessive_contact_force", stage,
-                            f"the fingers press {obj} into the table with {force:.1f} N beyond its weight "
-                            f"for {cfg.press_window_s * 1e3:.0f} ms (limit {cfg.max_press_force_n:.1f} N) "
-                            f"at t = {cell.time_s:.2f} s",
-                            cell.time_s)
+                return Stop(
+                    "excessive_contact_force",
+                    stage,
+                    f"the fingers press {obj} into the table with {force:.1f} N beyond its weight "
+                    f"for {cfg.press_window_s * 1e3:.0f} ms (limit {cfg.max_press_force_n:.1f} N) "
+                    f"at t = {cell.time_s:.2f} s",
+                    cell.time_s,
+                )
         if self.watch_drop is not None:
             obj, start = self.watch_drop
             distance = float(np.linalg.norm(cell.object_position(obj) - cell.fingertip_centre_base_m()))
             if dropped(distance, start, cfg.drop_distance_m):
-                return Stop("object_dropped", stage,
-                            f"{obj} dropped during the {stage}: {distance * 100:.1f} cm from the fingertips, "
-                            f"{start * 100:.1f} cm when the lift began (limit +{cfg.drop_distance_m * 100:.1f} cm)",
-                            cell.time_s)
+                return Stop(
+                    "object_dropped",
+                    stage,
+                    f"{obj} dropped during the {stage}: {distance * 100:.1f} cm from the fingertips, "
+                    f"{start * 100:.1f} cm when the lift began (limit +{cfg.drop_distance_m * 100:.1f} cm)",
+                    cell.time_s,
+                )
         return None
 
     def _advance(self, stage: str) -> Stop | None:
@@ -229,12 +258,19 @@ class _Runner:
                 if k >= min_steps and abs(width - previous) / (window * TIMESTEP_S) < cfg.gripper_still_m_s:
                     break
                 previous = width
-        res.segments.append({"name": f"gripper:{command.action}", "start_s": round(start, 4), "end_s": round(cell.time_s, 4)})
+        res.segments.append(
+            {"name": f"gripper:{command.action}", "start_s": round(start, 4), "end_s": round(cell.time_s, 4)}
+        )
         if command.action == "close":
             held = held_objects(cell.contacts(), cell.object_bodies)
             if not held:
-                return Stop("empty_grasp", "close", f"the gripper closed on nothing: width {cell.finger_width_m() * 1e3:.1f} mm, "
-                            "no object between both fingers", cell.time_s)
+                return Stop(
+                    "empty_grasp",
+                    "close",
+                    f"the gripper closed on nothing: width {cell.finger_width_m() * 1e3:.1f} mm, "
+                    "no object between both fingers",
+                    cell.time_s,
+                )
             res.held_object = target_object if target_object in held else held[0]
         else:
             res.held_object = None
@@ -242,8 +278,9 @@ class _Runner:
         return None
 
 
-def execute_plan(cell: SimCell, plan: TaskPlan, config: ExecutionConfig | None = None,
-                 target_object: str | None = None) -> ExecutionResult:
+def execute_plan(
+    cell: SimCell, plan: TaskPlan, config: ExecutionConfig | None = None, target_object: str | None = None
+) -> ExecutionResult:
     """Run every step of ``plan`` on ``cell`` from its current state; stops at the first detector that fires."""
     runner = _Runner(cell, config or ExecutionConfig())
     runner._record()
@@ -255,8 +292,13 @@ def execute_plan(cell: SimCell, plan: TaskPlan, config: ExecutionConfig | None =
     return runner.result
 
 
-def hold(cell: SimCell, seconds: float, result: ExecutionResult | None = None, config: ExecutionConfig | None = None,
-         stage: str = "lift") -> Stop | None:
+def hold(
+    cell: SimCell,
+    seconds: float,
+    result: ExecutionResult | None = None,
+    config: ExecutionConfig | None = None,
+    stage: str = "lift",
+) -> Stop | None:
     """Keep the last set-points for ``seconds`` (the detectors stay on): the wait before judging."""
     runner = _Runner(cell, config or ExecutionConfig())
     if result is not None:

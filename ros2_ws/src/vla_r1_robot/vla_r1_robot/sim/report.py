@@ -5,6 +5,7 @@ Per episode: the camera frame with the answer drawn, the reasoning, the 3D targe
 and simulated, with the gripper opening and the task steps), an animated GIF from a side camera, the
 outcome with its reason in full, and stage times relative to the episode start.
 """
+
 from __future__ import annotations
 
 import html
@@ -63,10 +64,18 @@ def plot_scene(record: dict, path: Path) -> None:
     for axis, (a, b) in ((top, (cx, cy)), (side, (cx, cz))):
         axis.plot([a], [b], "v", color="black", ms=8, label="camera")
         axis.plot([0], [0], "ks", ms=8, label="robot base")
-    colors = {"approach": "tab:orange", "lift": "tab:purple", "place": "tab:cyan", "retreat": "tab:gray", "path": "tab:orange"}
+    colors = {
+        "approach": "tab:orange",
+        "lift": "tab:purple",
+        "place": "tab:cyan",
+        "retreat": "tab:gray",
+        "path": "tab:orange",
+    }
     for role, points in _plan_points(record.get("plan")):
         for axis, j in ((top, 1), (side, 2)):
-            axis.plot(points[:, 0], points[:, j], "-o", ms=3, color=colors.get(role, "tab:orange"), label=f"{role} targets")
+            axis.plot(
+                points[:, 0], points[:, j], "-o", ms=3, color=colors.get(role, "tab:orange"), label=f"{role} targets"
+            )
     if record.get("object_top_base_m"):
         p = record["object_top_base_m"]
         top.plot([p[0]], [p[1]], "*", color="tab:red", ms=11, label="true top centre")
@@ -93,17 +102,26 @@ def plot_joints(execution, path: Path) -> None:
     below, the task steps shaded."""
     plt = _plt()
     t = np.asarray(execution.log_t_s)
-    fig, (arm, grip) = plt.subplots(2, 1, figsize=(8.0, 4.0), dpi=85, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    fig, (arm, grip) = plt.subplots(
+        2, 1, figsize=(8.0, 4.0), dpi=85, sharex=True, gridspec_kw={"height_ratios": [3, 1]}
+    )
     q, qd = np.asarray(execution.log_q), np.asarray(execution.log_q_desired)
     for j in range(q.shape[1]):
-        line, = arm.plot(t, q[:, j], lw=1.2, label=f"joint {j + 1}")
+        (line,) = arm.plot(t, q[:, j], lw=1.2, label=f"joint {j + 1}")
         arm.plot(t, qd[:, j], "--", lw=0.8, color=line.get_color())
     grip.plot(t, np.asarray(execution.log_width_m) * 1e3, color="black", lw=1.2)
     for k, segment in enumerate(execution.segments):
         for axis in (arm, grip):
             axis.axvspan(segment["start_s"], segment["end_s"], color="#eee" if k % 2 else "#ddf", zorder=0)
-        arm.text((segment["start_s"] + segment["end_s"]) / 2, 1.0, segment["name"], transform=arm.get_xaxis_transform(),
-                 ha="center", va="bottom", fontsize=7)
+        arm.text(
+            (segment["start_s"] + segment["end_s"]) / 2,
+            1.0,
+            segment["name"],
+            transform=arm.get_xaxis_transform(),
+            ha="center",
+            va="bottom",
+            fontsize=7,
+        )
     if execution.stop is not None:
         for axis in (arm, grip):
             axis.axvline(execution.stop.time_s, color="tab:red", lw=1.5)
@@ -134,8 +152,12 @@ def write_episode_figures(out_dir: Path, episode, cell) -> dict[str, str]:
     folder.mkdir(parents=True, exist_ok=True)
     figures: dict[str, str] = {}
     if episode.frame_rgb is not None:
-        overlay = draw_overlay(Image.fromarray(episode.frame_rgb), episode.action_value, episode.instruction,
-                               None if episode.success else f"{episode.failed_stage}: {episode.reason}")
+        overlay = draw_overlay(
+            Image.fromarray(episode.frame_rgb),
+            episode.action_value,
+            episode.instruction,
+            None if episode.success else f"{episode.failed_stage}: {episode.reason}",
+        )
         overlay.save(folder / "camera.png")
         figures["camera"] = f"{name}/camera.png"
     plot_scene(episode.to_dict(), folder / "scene.png")
@@ -150,20 +172,24 @@ def write_episode_figures(out_dir: Path, episode, cell) -> dict[str, str]:
 
 
 def _table(summary: dict) -> str:
-    head = ("<tr><th>box noise (px)</th><th>shape</th><th>episodes</th><th>successes</th><th>success rate</th>"
-            "<th>95 % interval</th><th>median grasp error (mm)</th><th>median s / episode</th>"
-            "<th>failures by stage</th></tr>")
+    head = (
+        "<tr><th>box noise (px)</th><th>shape</th><th>episodes</th><th>successes</th><th>success rate</th>"
+        "<th>95 % interval</th><th>median grasp error (mm)</th><th>median s / episode</th>"
+        "<th>failures by stage</th></tr>"
+    )
     rows = []
     for condition in summary["conditions"]:
         for shape, g in [("all", condition)] + list(condition["by_shape"].items()):
             low, high = g["ci95"]
             failures = ", ".join(f"{k} {v}" for k, v in sorted(g["failures_by_stage"].items())) or "none"
             grasp_mm = g["median_grasp_error_mm"] if g["median_grasp_error_mm"] is not None else "–"
-            rows.append(f"<tr class='{'all' if shape == 'all' else ''}'>"
-                        f"<td>{condition['box_noise_px']:g}</td><td>{shape}</td>"
-                        f"<td>{g['episodes']}</td><td>{g['successes']}</td><td>{100 * g['success_rate']:.1f} %</td>"
-                        f"<td>{100 * low:.1f}–{100 * high:.1f} %</td><td>{grasp_mm}</td>"
-                        f"<td>{g['median_episode_s']}</td><td>{html.escape(failures)}</td></tr>")
+            rows.append(
+                f"<tr class='{'all' if shape == 'all' else ''}'>"
+                f"<td>{condition['box_noise_px']:g}</td><td>{shape}</td>"
+                f"<td>{g['episodes']}</td><td>{g['successes']}</td><td>{100 * g['success_rate']:.1f} %</td>"
+                f"<td>{100 * low:.1f}–{100 * high:.1f} %</td><td>{grasp_mm}</td>"
+                f"<td>{g['median_episode_s']}</td><td>{html.escape(failures)}</td></tr>"
+            )
     return f"<table class='t'>{head}{''.join(rows)}</table>"
 
 
@@ -173,38 +199,55 @@ def _times(record: dict) -> str:
     for stage, ms in record["timings_ms"].items():
         cells.append(f"<tr><td>{html.escape(stage)}</td><td>+{elapsed:.1f}</td><td>{ms:.1f}</td></tr>")
         elapsed += ms
-    return ("<table class='t'><tr><th>stage</th><th>starts at (ms)</th><th>took (ms)</th></tr>" + "".join(cells) +
-            f"</table><p>simulated time {record['sim_time_s']:.2f} s · wall time {record['wall_s'] * 1e3:.0f} ms</p>")
+    return (
+        "<table class='t'><tr><th>stage</th><th>starts at (ms)</th><th>took (ms)</th></tr>"
+        + "".join(cells)
+        + f"</table><p>simulated time {record['sim_time_s']:.2f} s · wall time {record['wall_s'] * 1e3:.0f} ms</p>"
+    )
 
 
 def _card(record: dict) -> str:
     figures = record.get("figures", {})
-    images = "".join(f"<figure><img src='{html.escape(figures[k])}' alt='{k}'><figcaption>{caption}</figcaption></figure>"
-                     for k, caption in (("camera", "camera frame with the answer"), ("video", "side camera"),
-                                        ("scene", "3D targets over the scene"), ("joints", "joint trajectory"))
-                     if k in figures)
+    images = "".join(
+        f"<figure><img src='{html.escape(figures[k])}' alt='{k}'><figcaption>{caption}</figcaption></figure>"
+        for k, caption in (
+            ("camera", "camera frame with the answer"),
+            ("video", "side camera"),
+            ("scene", "3D targets over the scene"),
+            ("joints", "joint trajectory"),
+        )
+        if k in figures
+    )
     outcome = "succeeded" if record["success"] else f"failed at {record['failed_stage']}"
     stop = record.get("stop")
-    stop_line = (f"<p>stopped by <b>{html.escape(stop['detector'])}</b> at {stop['time_s']:.2f} s of simulated time</p>"
-                 if stop else "")
+    stop_line = (
+        f"<p>stopped by <b>{html.escape(stop['detector'])}</b> at {stop['time_s']:.2f} s of simulated time</p>"
+        if stop
+        else ""
+    )
     measures = []
     if record.get("grasp_error_mm") is not None:
         measures.append(f"grounded point {record['grasp_error_mm']:.1f} mm from the true top centre")
     if record.get("lifted_m") is not None:
         measures.append(f"object rose {record['lifted_m'] * 100:.1f} cm")
     if record.get("plan"):
-        measures.append("plan: " + " → ".join(
-            f"{s['type']}:{s.get('action') or s.get('role')}" for s in record["plan"]["steps"]) +
-            f" ({record['plan']['duration_s']:.2f} s of arm motion)")
-    return (f"<section class='{'ok' if record['success'] else 'fail'}'><h2>episode {record['index']} · "
-            f"{html.escape(record['instruction'])} · {record['shape']} · box noise {record['box_noise_px']:g} px</h2>"
-            f"<p class='status'>{outcome}</p>"
-            + (f"<pre class='reason'>{html.escape(record['reason'])}</pre>" if record.get("reason") else "")
-            + stop_line + f"<p>{html.escape(' · '.join(measures))}</p><div class='row'>{images}</div>"
-            f"<details open><summary>reasoning</summary>"
-            f"<pre>{html.escape(record.get('reasoning') or '(none)')}</pre></details>"
-            f"<details><summary>raw answer</summary><pre>{html.escape(record.get('raw_text') or '')}</pre></details>"
-            f"<details><summary>times</summary>{_times(record)}</details></section>")
+        measures.append(
+            "plan: "
+            + " → ".join(f"{s['type']}:{s.get('action') or s.get('role')}" for s in record["plan"]["steps"])
+            + f" ({record['plan']['duration_s']:.2f} s of arm motion)"
+        )
+    return (
+        f"<section class='{'ok' if record['success'] else 'fail'}'><h2>episode {record['index']} · "
+        f"{html.escape(record['instruction'])} · {record['shape']} · box noise {record['box_noise_px']:g} px</h2>"
+        f"<p class='status'>{outcome}</p>"
+        + (f"<pre class='reason'>{html.escape(record['reason'])}</pre>" if record.get("reason") else "")
+        + stop_line
+        + f"<p>{html.escape(' · '.join(measures))}</p><div class='row'>{images}</div>"
+        f"<details open><summary>reasoning</summary>"
+        f"<pre>{html.escape(record.get('reasoning') or '(none)')}</pre></details>"
+        f"<details><summary>raw answer</summary><pre>{html.escape(record.get('raw_text') or '')}</pre></details>"
+        f"<details><summary>times</summary>{_times(record)}</details></section>"
+    )
 
 
 def write_report(out_dir: Path, records: list[dict], summary: dict) -> Path:
@@ -224,8 +267,7 @@ def write_report(out_dir: Path, records: list[dict], summary: dict) -> Path:
         f"<p><b>{overall['successes']} of {overall['episodes']} episodes succeeded</b> · "
         f"run took {summary['wall_s']:.1f} s</p>"
         f"{_table(summary)}<p>{len(detailed)} of {len(records)} episodes shown below "
-        "(all of them are in episodes.jsonl).</p>"
-        + "".join(_card(r) for r in detailed) + "</body></html>"
+        "(all of them are in episodes.jsonl).</p>" + "".join(_card(r) for r in detailed) + "</body></html>"
     )
     path = out_dir / "report.html"
     atomic_write_text(path, page)

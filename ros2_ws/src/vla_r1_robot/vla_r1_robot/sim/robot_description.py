@@ -11,6 +11,7 @@ where the meshes are, to drop visual geometry (COLLADA, which MuJoCo cannot read
 link as its own body (``fusestatic="false"``: ``panda_hand`` must stay a body for the tool frame). The
 finger ``mimic`` becomes a joint equality constraint.
 """
+
 from __future__ import annotations
 
 import os
@@ -59,8 +60,11 @@ def panda_urdf() -> Path:
 def _mesh_dir(urdf_path: Path) -> Path:
     """Collision meshes of a panda_description layout (urdf/ and meshes/collision/ side by side), else
     the URDF's own folder (the shared test data keeps them in meshes/collision beside the URDF)."""
-    for candidate in (urdf_path.parent.parent / "meshes" / "collision", urdf_path.parent / "meshes" / "collision",
-                      urdf_path.parent):
+    for candidate in (
+        urdf_path.parent.parent / "meshes" / "collision",
+        urdf_path.parent / "meshes" / "collision",
+        urdf_path.parent,
+    ):
         if candidate.is_dir() and any(candidate.glob("*.stl")):
             return candidate
     return urdf_path.parent
@@ -75,8 +79,10 @@ def robot_spec(urdf_path: str | os.PathLike[str]) -> Any:
         text = path.read_text()
     except OSError as error:
         raise RobotDescriptionError(f"cannot read URDF {path}: {error}") from None
-    compiler = (f'<mujoco><compiler meshdir="{_mesh_dir(path)}" discardvisual="true" fusestatic="false" '
-                'balanceinertia="true" strippath="true"/></mujoco>')
+    compiler = (
+        f'<mujoco><compiler meshdir="{_mesh_dir(path)}" discardvisual="true" fusestatic="false" '
+        'balanceinertia="true" strippath="true"/></mujoco>'
+    )
     text, count = re.subn(r"(<robot\b[^>]*>)", lambda m: m.group(1) + compiler, text, count=1)
     if count != 1:
         raise RobotDescriptionError(f"{path}: no <robot> element")

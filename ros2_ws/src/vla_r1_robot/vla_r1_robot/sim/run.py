@@ -7,6 +7,7 @@ Outputs: ``episodes.jsonl`` (one line per episode, with the stage and reason of 
 ``summary.json`` and ``summary.md`` (success rate with a 95 % interval per condition and per shape),
 ``report.html`` with per-episode figures in ``episode_NNNNN/``.
 """
+
 from __future__ import annotations
 
 import json
@@ -14,18 +15,18 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from collections.abc import Callable
 
 from vla_r1_model.files import atomic_write_text
 from vla_r1_model.validation import integer_at_least
 
-from ..perception.grounding import GroundingConfig
 from ..motion.planning import PlannerConfig
 from ..motion.safety import SafetyConfig
 from ..motion.task import TaskConfig
+from ..perception.grounding import GroundingConfig
 from .cell import CellConfig, SimCell
 from .evaluation import EpisodeSpec, Evaluator, episode_specs, summarize, summary_markdown
 
@@ -81,13 +82,16 @@ def check_out_dir(out_dir: Path) -> None:
 
 def answer_source_line(options: EvalOptions) -> str:
     if options.answer_source == "ground-truth":
-        return ("ground truth: the simulator's own 2D boxes (segmentation of the rendered frame) written in VLA-R1's "
-                "output format; no model ran")
+        return (
+            "ground truth: the simulator's own 2D boxes (segmentation of the rendered frame) written in VLA-R1's "
+            "output format; no model ran"
+        )
     return f"model: {options.model_name or '(unnamed)'}, through vla_r1_model.Policy (prompt, generation, parser)"
 
 
-def run_evaluation(options: EvalOptions, model_policy: Any = None,
-                   on_episode: Callable[[dict], None] | None = None) -> dict[str, Any]:
+def run_evaluation(
+    options: EvalOptions, model_policy: Any = None, on_episode: Callable[[dict], None] | None = None
+) -> dict[str, Any]:
     """Run every episode and write the outputs; returns the summary (with the paths written).
 
     ``model_policy``: a ``vla_r1_model.Policy`` for ``answer_source="model"``.
@@ -102,7 +106,9 @@ def run_evaluation(options: EvalOptions, model_policy: Any = None,
     check_out_dir(options.out_dir)
     if options.answer_source == "model" and model_policy is None:
         raise ValueError("answer_source 'model' needs a Policy")
-    staging = Path(tempfile.mkdtemp(prefix=f".{options.out_dir.name}.partial-", dir=options.out_dir.parent or Path(".")))
+    staging = Path(
+        tempfile.mkdtemp(prefix=f".{options.out_dir.name}.partial-", dir=options.out_dir.parent or Path("."))
+    )
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(staging, 0o777 & ~umask)  # mkdtemp makes 0700; a result folder gets the usual permissions
@@ -115,8 +121,9 @@ def run_evaluation(options: EvalOptions, model_policy: Any = None,
             if options.answer_source == "model":
                 return model_policy
             if spec.box_noise_px not in policies:
-                policies[spec.box_noise_px] = Policy(GroundTruthBackend(evaluator.scene_truth, spec.box_noise_px,
-                                                                        seed=options.seed))
+                policies[spec.box_noise_px] = Policy(
+                    GroundTruthBackend(evaluator.scene_truth, spec.box_noise_px, seed=options.seed)
+                )
             return policies[spec.box_noise_px]
 
         evaluator = Evaluator(cell, policy_for, options.grounding, options.safety, options.planner, options.task_config)
@@ -127,8 +134,9 @@ def run_evaluation(options: EvalOptions, model_policy: Any = None,
         with open(staging / "episodes.jsonl", "w") as results:
             for spec in tqdm(specs, desc="sim eval", unit="episode", disable=not options.progress):
                 detailed = spec.index < options.report_episodes
-                episode = evaluator.run(spec, video=spec.index < min(options.video_episodes, options.report_episodes),
-                                        keep_frame=True)
+                episode = evaluator.run(
+                    spec, video=spec.index < min(options.video_episodes, options.report_episodes), keep_frame=True
+                )
                 record = episode.to_dict()
                 if detailed or (not episode.success and failures_with_figures < 40):
                     failures_with_figures += 0 if detailed else 1
@@ -140,11 +148,18 @@ def run_evaluation(options: EvalOptions, model_policy: Any = None,
                 if on_episode is not None:
                     on_episode(record)
         summary = summarize(records)
-        summary.update({
-            "answer_source": answer_source_line(options), "model": options.model_name if options.answer_source == "model" else None,
-            "task": options.task, "episodes_per_condition": options.episodes, "seed": options.seed,
-            "robot": str(cell.urdf), "started_unix_s": round(started, 3), "wall_s": round(time.time() - started, 3),
-        })
+        summary.update(
+            {
+                "answer_source": answer_source_line(options),
+                "model": options.model_name if options.answer_source == "model" else None,
+                "task": options.task,
+                "episodes_per_condition": options.episodes,
+                "seed": options.seed,
+                "robot": str(cell.urdf),
+                "started_unix_s": round(started, 3),
+                "wall_s": round(time.time() - started, 3),
+            }
+        )
         atomic_write_text(staging / "summary.json", json.dumps(summary, indent=2) + "\n")
         atomic_write_text(staging / "summary.md", summary_markdown(summary))
         write_report(staging, records, summary)

@@ -8,6 +8,7 @@ Each episode: a new scene (reset to the episode's layout seed), "pick up the <ob
 allowed, then success = the result says executed AND the ground truth says the object is lifted (held
 between the fingers, > 3 cm above its rest height) one second after the result.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,9 +28,9 @@ def run_batch(episodes: int, seed: int, camera_rate_hz: float = 5.0, progress: b
     from tqdm import tqdm
 
     from vla_r1_interfaces.action import ExecuteInstruction
-
     from vla_r1_robot.sim.evaluation import episode_specs
     from vla_r1_robot.sim.policies import object_phrase
+
     from .ros_bringup import SimSystem
 
     context = rclpy.Context()
@@ -62,13 +63,17 @@ def run_batch(episodes: int, seed: int, camera_rate_hz: float = 5.0, progress: b
         if not (wait(lambda: system.node.ready, 30) and action.wait_for_server(timeout_sec=15)):
             raise RuntimeError("the VLA-R1 node did not come up")
         time.sleep(0.5)
-        for spec in tqdm(episode_specs(episodes, seed, "affordance", (0.0,)), desc="goals over ROS", disable=not progress):
+        for spec in tqdm(
+            episode_specs(episodes, seed, "affordance", (0.0,)), desc="goals over ROS", disable=not progress
+        ):
             reset.publish(Int64(data=spec.seed))
             wait(lambda spec=spec: truth.get("scene_seed") == spec.seed and not truth.get("held"), 30)
             time.sleep(1.5 / camera_rate_hz + 0.1)  # a camera frame of the new scene
             instruction = f"pick up the {object_phrase(spec.object_name)}"
             start = time.monotonic()
-            future = action.send_goal_async(ExecuteInstruction.Goal(instruction=instruction, task="affordance", execute=True))
+            future = action.send_goal_async(
+                ExecuteInstruction.Goal(instruction=instruction, task="affordance", execute=True)
+            )
             wait(future.done, 15)
             handle = future.result()
             result_future = handle.get_result_async()
@@ -78,10 +83,19 @@ def run_batch(episodes: int, seed: int, camera_rate_hz: float = 5.0, progress: b
             time.sleep(1.0)  # the object must stay up
             timings = {t.stage: t.seconds for t in r.timings}
             lifted = spec.object_name in truth.get("lifted", [])
-            records.append({"index": spec.index, "seed": spec.seed, "object": spec.object_name, "executed": bool(r.executed),
-                            "lifted": lifted, "success": bool(r.executed and lifted), "error": r.error_message,
-                            "goal_to_result_s": round(goal_to_result_s, 3),
-                            **{f"{k}_s": round(timings[k], 3) for k in ("model", "planning", "execution") if k in timings}})
+            records.append(
+                {
+                    "index": spec.index,
+                    "seed": spec.seed,
+                    "object": spec.object_name,
+                    "executed": bool(r.executed),
+                    "lifted": lifted,
+                    "success": bool(r.executed and lifted),
+                    "error": r.error_message,
+                    "goal_to_result_s": round(goal_to_result_s, 3),
+                    **{f"{k}_s": round(timings[k], 3) for k in ("model", "planning", "execution") if k in timings},
+                }
+            )
     finally:
         system.executor.remove_node(client)
         client.destroy_node()
@@ -92,16 +106,22 @@ def run_batch(episodes: int, seed: int, camera_rate_hz: float = 5.0, progress: b
         values = [r[key] for r in records if key in r]
         return round(statistics.median(values), 3) if values else None
 
-    return {"episodes": len(records), "seed": seed, "successes": sum(r["success"] for r in records),
-            "executed": sum(r["executed"] for r in records),
-            "median_s": {k: median(f"{k}_s") for k in ("goal_to_result", "model", "planning", "execution")},
-            "records": records}
+    return {
+        "episodes": len(records),
+        "seed": seed,
+        "successes": sum(r["success"] for r in records),
+        "executed": sum(r["executed"] for r in records),
+        "median_s": {k: median(f"{k}_s") for k in ("goal_to_result", "model", "planning", "execution")},
+        "records": records,
+    }
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m vla_r1_ros.sim.ros_batch", description=__doc__.split("\n\n")[0])
     parser.add_argument("--episodes", type=int, default=20)
-    parser.add_argument("--seed", type=int, default=0, help="as `vla-r1 sim eval --seed` (the same layouts and objects)")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="as `vla-r1 sim eval --seed` (the same layouts and objects)"
+    )
     parser.add_argument("--camera-rate-hz", type=float, default=5.0)
     parser.add_argument("--out", type=Path, help="write the JSON here (a new file)")
     parser.add_argument("--no-progress", action="store_true")

@@ -9,6 +9,7 @@ JointTrajectory controller topics), in one process on one executor.
 DDS: shared memory (config/fastdds_shm.xml) unless a Fast DDS profile is already exported, and
 discovery on this machine only. On a ROS install ``ros2 launch vla_r1_ros sim.launch.py`` does the same.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,18 +23,30 @@ FASTDDS_PROFILE = Path(__file__).resolve().parents[2] / "config" / "fastdds_shm.
 
 def dds_environment(env=os.environ) -> None:
     """Shared-memory Fast DDS and localhost discovery, set before rclpy starts (an exported profile wins)."""
-    if FASTDDS_PROFILE.is_file() and not (env.get("FASTDDS_DEFAULT_PROFILES_FILE") or env.get("FASTRTPS_DEFAULT_PROFILES_FILE")):
+    if FASTDDS_PROFILE.is_file() and not (
+        env.get("FASTDDS_DEFAULT_PROFILES_FILE") or env.get("FASTRTPS_DEFAULT_PROFILES_FILE")
+    ):
         env["FASTDDS_DEFAULT_PROFILES_FILE"] = env["FASTRTPS_DEFAULT_PROFILES_FILE"] = str(FASTDDS_PROFILE)
     env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     env.setdefault("MUJOCO_GL", "egl")
     env.setdefault("PYOPENGL_PLATFORM", env["MUJOCO_GL"])
 
 
-def node_parameters(server_url: str, hand_eye_yaml: str, urdf: str, allow_execution: bool, extra: dict | None = None) -> dict:
-    values = {"model.backend": "openai", "model.model": "vla-r1-ground-truth", "model.server_url": server_url,
-              "model.timeout_s": 30.0, "camera.camera_frame_id": "camera_color_optical_frame",
-              "camera.frame_wait_timeout_s": 3.0, "transforms.hand_eye_yaml": hand_eye_yaml,
-              "execution.planner": "pinocchio", "execution.urdf_path": urdf, "execution.allow_execution": allow_execution}
+def node_parameters(
+    server_url: str, hand_eye_yaml: str, urdf: str, allow_execution: bool, extra: dict | None = None
+) -> dict:
+    values = {
+        "model.backend": "openai",
+        "model.model": "vla-r1-ground-truth",
+        "model.server_url": server_url,
+        "model.timeout_s": 30.0,
+        "camera.camera_frame_id": "camera_color_optical_frame",
+        "camera.frame_wait_timeout_s": 3.0,
+        "transforms.hand_eye_yaml": hand_eye_yaml,
+        "execution.planner": "pinocchio",
+        "execution.urdf_path": urdf,
+        "execution.allow_execution": allow_execution,
+    }
     values.update(extra or {})
     return values
 
@@ -42,20 +55,34 @@ class SimSystem:
     """The three parts on one rclpy context (``with SimSystem(...) as system``); used by the bringup,
     the batch measurement and available to tests."""
 
-    def __init__(self, seed: int = 0, camera_rate_hz: float = 5.0, allow_execution: bool = False, answer_port: int = 0,
-                 context=None, node_extra: dict | None = None) -> None:
+    def __init__(
+        self,
+        seed: int = 0,
+        camera_rate_hz: float = 5.0,
+        allow_execution: bool = False,
+        answer_port: int = 0,
+        context=None,
+        node_extra: dict | None = None,
+    ) -> None:
         from rclpy.executors import MultiThreadedExecutor
         from rclpy.parameter import Parameter
 
-        from ..node import VlaR1Node
         from vla_r1_robot.sim.answer_server import AnswerServer
+
+        from ..node import VlaR1Node
         from .ros_cell import make_sim_cell_node
 
         self._tmp = tempfile.TemporaryDirectory(prefix="vla_r1_sim_")
         hand_eye = str(Path(self._tmp.name) / "base_T_camera.yaml")
         self.context = context
-        self.cell = make_sim_cell_node(context, [Parameter("camera_rate_hz", value=camera_rate_hz),
-                                                 Parameter("seed", value=seed), Parameter("hand_eye_yaml", value=hand_eye)])
+        self.cell = make_sim_cell_node(
+            context,
+            [
+                Parameter("camera_rate_hz", value=camera_rate_hz),
+                Parameter("seed", value=seed),
+                Parameter("hand_eye_yaml", value=hand_eye),
+            ],
+        )
         self.answers = AnswerServer(self.cell.answer_truth, port=answer_port).__enter__()
         values = node_parameters(self.answers.url, hand_eye, str(self.cell.cell.urdf), allow_execution, node_extra)
         self.node = VlaR1Node(context=context, parameter_overrides=[Parameter(k, value=v) for k, v in values.items()])
@@ -73,7 +100,9 @@ class SimSystem:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m vla_r1_ros.sim.ros_bringup", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--allow-execution", action="store_true", help="let goals with execute=true move the simulated arm")
+    parser.add_argument(
+        "--allow-execution", action="store_true", help="let goals with execute=true move the simulated arm"
+    )
     parser.add_argument("--seed", type=int, default=0, help="scene seed of the first layout")
     parser.add_argument("--camera-rate-hz", type=float, default=5.0)
     parser.add_argument("--answer-port", type=int, default=0, help="ground-truth answer server port (0: a free one)")
@@ -88,8 +117,11 @@ def main(argv=None) -> int:
         print(f"sim bringup: cannot start: {error}", file=sys.stderr)
         rclpy.try_shutdown()
         return 2
-    print(f"simulated cell, answer server {system.answers.url} and vla_r1_node up; execution "
-          f"{'ALLOWED' if args.allow_execution else 'off (plan only)'}. Ctrl-C stops.", flush=True)
+    print(
+        f"simulated cell, answer server {system.answers.url} and vla_r1_node up; execution "
+        f"{'ALLOWED' if args.allow_execution else 'off (plan only)'}. Ctrl-C stops.",
+        flush=True,
+    )
     try:
         system.executor.spin()
     except KeyboardInterrupt:

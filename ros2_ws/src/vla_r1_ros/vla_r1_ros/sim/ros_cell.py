@@ -16,6 +16,7 @@ The camera transform: no tf2_ros here, so the node writes the hand-eye YAML (the
 ``vla-r1 calibrate hand-eye``) to ``hand_eye_yaml`` for the VLA-R1 node's ``transforms.hand_eye_yaml``.
 Physics and rendering run on one thread (MuJoCo's GL context belongs to the thread that made it).
 """
+
 from __future__ import annotations
 
 import json
@@ -26,10 +27,9 @@ from pathlib import Path
 import numpy as np
 
 from vla_r1_model.files import atomic_write_text
-
-from vla_r1_robot.sim.demo_scene_layout import sample_layout
 from vla_r1_robot.motion.robot_profile import PANDA
 from vla_r1_robot.sim.cell import TIMESTEP_S, CellConfig, SimCell
+from vla_r1_robot.sim.demo_scene_layout import sample_layout
 from vla_r1_robot.sim.execute import held_objects
 
 CHUNK_STEPS = 5  # the set-point is resampled every 10 ms of sim time
@@ -59,15 +59,24 @@ class ArmTrajectory:
         if t >= self.times[-1]:
             return self.positions[-1], np.zeros_like(self.positions[-1])
         k = max(i for i in range(len(self.times) - 1) if self.times[i] <= t) if t > self.times[0] else 0
-        return hermite(t, self.times[k], self.positions[k], self.velocities[k],
-                       self.times[k + 1], self.positions[k + 1], self.velocities[k + 1])
+        return hermite(
+            t,
+            self.times[k],
+            self.positions[k],
+            self.velocities[k],
+            self.times[k + 1],
+            self.positions[k + 1],
+            self.velocities[k + 1],
+        )
 
 
 def hand_eye_yaml_text(base_T_camera) -> str:
     x, y, z = (float(v) for v in base_T_camera.translation)
     qx, qy, qz, qw = (float(v) for v in base_T_camera.quaternion_xyzw())
-    return (f"frame_id: base_link\nchild_frame_id: camera_color_optical_frame\nx: {x!r}\ny: {y!r}\nz: {z!r}\n"
-            f"qx: {qx!r}\nqy: {qy!r}\nqz: {qz!r}\nqw: {qw!r}\ninfo:\n  setup: eye-to-hand\n  source: vla_r1_sim_cell\n")
+    return (
+        f"frame_id: base_link\nchild_frame_id: camera_color_optical_frame\nx: {x!r}\ny: {y!r}\nz: {z!r}\n"
+        f"qx: {qx!r}\nqy: {qy!r}\nqz: {qz!r}\nqw: {qw!r}\ninfo:\n  setup: eye-to-hand\n  source: vla_r1_sim_cell\n"
+    )
 
 
 def make_sim_cell_node(context=None, parameter_overrides=None, cell_config: CellConfig | None = None):
@@ -113,10 +122,14 @@ def make_sim_cell_node(context=None, parameter_overrides=None, cell_config: Cell
             self.depth_pub = self.create_publisher(Image, f"{prefix}/aligned_depth_to_color/image_raw", sensor)
             self.info_pub = self.create_publisher(CameraInfo, f"{prefix}/color/camera_info", sensor)
             self.joint_pub = self.create_publisher(JointState, "/joint_states", 10)
-            latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE)
+            latched = QoSProfile(
+                depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE
+            )
             self.truth_pub = self.create_publisher(String, "/vla_r1_sim_cell/ground_truth", latched)
             self.create_subscription(JointTrajectory, f"/{self.arm_controller}/joint_trajectory", self._on_arm, 10)
-            self.create_subscription(JointTrajectory, f"/{self.gripper_controller}/joint_trajectory", self._on_gripper, 10)
+            self.create_subscription(
+                JointTrajectory, f"/{self.gripper_controller}/joint_trajectory", self._on_gripper, 10
+            )
             self.create_subscription(Int64, "/vla_r1_sim_cell/reset_seed", self._on_reset_seed, 10)
             try:
                 from std_srvs.srv import Trigger
@@ -132,21 +145,33 @@ def make_sim_cell_node(context=None, parameter_overrides=None, cell_config: Cell
             self._running = True
             self.thread = threading.Thread(target=self._physics, name="sim_cell_physics", daemon=True)
             self.thread.start()
-            if not first.wait(60.0) or self.start_error:  # the first scene is built on the physics thread (it owns the GL context)
-                raise RuntimeError(f"the simulated cell did not build its first scene: {self.start_error or 'timed out'}")
+            if (
+                not first.wait(60.0) or self.start_error
+            ):  # the first scene is built on the physics thread (it owns the GL context)
+                raise RuntimeError(
+                    f"the simulated cell did not build its first scene: {self.start_error or 'timed out'}"
+                )
 
         # ---------------------------------------------------------------- commands (executor threads)
         def _on_arm(self, msg) -> None:
             index = {name: i for i, name in enumerate(msg.joint_names)}
             if sorted(index) != sorted(PANDA.arm_joints) or not msg.points:
-                self.get_logger().error(f"arm trajectory ignored: joints {list(msg.joint_names)}, {len(msg.points)} points")
+                self.get_logger().error(
+                    f"arm trajectory ignored: joints {list(msg.joint_names)}, {len(msg.points)} points"
+                )
                 return
             order = [index[j] for j in PANDA.arm_joints]
             times = [pt.time_from_start.sec + pt.time_from_start.nanosec * 1e-9 for pt in msg.points]
             positions = [[pt.positions[i] for i in order] for pt in msg.points]
-            velocities = [[pt.velocities[i] for i in order] if len(pt.velocities) == 7 else [0.0] * 7 for pt in msg.points]
+            velocities = [
+                [pt.velocities[i] for i in order] if len(pt.velocities) == 7 else [0.0] * 7 for pt in msg.points
+            ]
             with self.lock:
-                start_q = np.array(self.cell.data.ctrl[:7]) if self.trajectory is None else self.trajectory.sample(self.cell.time_s)[0]
+                start_q = (
+                    np.array(self.cell.data.ctrl[:7])
+                    if self.trajectory is None
+                    else self.trajectory.sample(self.cell.time_s)[0]
+                )
                 self.trajectory = ArmTrajectory(self.cell.time_s, start_q, times, positions, velocities)
                 self.arm_commands += 1
                 self.scene_moved = True
@@ -262,11 +287,20 @@ def make_sim_cell_node(context=None, parameter_overrides=None, cell_config: Cell
         def _publish_joints(self) -> None:
             JointState = self._msgs[3]
             fingers = self.cell.data.qpos[self.cell.finger_qpos]
-            finger_dof = [self.cell.model.jnt_dofadr[self.cell.model.jnt_qposadr.tolist().index(a)] for a in self.cell.finger_qpos]
-            self.joint_pub.publish(JointState(
-                header=self._header(), name=[*PANDA.arm_joints, *PANDA.finger_joints],
-                position=[*self.cell.arm_positions().tolist(), *map(float, fingers)],
-                velocity=[*self.cell.arm_velocities().tolist(), *(float(self.cell.data.qvel[d]) for d in finger_dof)]))
+            finger_dof = [
+                self.cell.model.jnt_dofadr[self.cell.model.jnt_qposadr.tolist().index(a)] for a in self.cell.finger_qpos
+            ]
+            self.joint_pub.publish(
+                JointState(
+                    header=self._header(),
+                    name=[*PANDA.arm_joints, *PANDA.finger_joints],
+                    position=[*self.cell.arm_positions().tolist(), *map(float, fingers)],
+                    velocity=[
+                        *self.cell.arm_velocities().tolist(),
+                        *(float(self.cell.data.qvel[d]) for d in finger_dof),
+                    ],
+                )
+            )
 
         def _publish_camera(self) -> None:
             _, Image, CameraInfo, _, _ = self._msgs
@@ -276,10 +310,21 @@ def make_sim_cell_node(context=None, parameter_overrides=None, cell_config: Cell
             assert depth_m is not None  # render_frame renders depth with every frame
             height, width = depth_m.shape
             depth_mm = np.nan_to_num(depth_m * 1000.0, nan=0.0).round().clip(0, 65535).astype(np.uint16)
-            self.color_pub.publish(Image(header=header, height=height, width=width, encoding="rgb8", step=width * 3,
-                                         data=np.ascontiguousarray(frame.color_rgb).tobytes()))
-            self.depth_pub.publish(Image(header=header, height=height, width=width, encoding="16UC1", step=width * 2,
-                                         data=depth_mm.tobytes()))
+            self.color_pub.publish(
+                Image(
+                    header=header,
+                    height=height,
+                    width=width,
+                    encoding="rgb8",
+                    step=width * 3,
+                    data=np.ascontiguousarray(frame.color_rgb).tobytes(),
+                )
+            )
+            self.depth_pub.publish(
+                Image(
+                    header=header, height=height, width=width, encoding="16UC1", step=width * 2, data=depth_mm.tobytes()
+                )
+            )
             self.info_pub.publish(CameraInfo(header=header, **frame.camera.to_camera_info()))
             # The answers describe the scene as the camera sees it: after the arm moved things, the boxes are
             # rendered again once it rests (one segmentation render; none while nothing moves).
@@ -294,17 +339,32 @@ def make_sim_cell_node(context=None, parameter_overrides=None, cell_config: Cell
             for o in cell.scene().objects:
                 pose = cell.object_pose(o.spec.name)
                 lift = float(pose.translation[2]) - self.rest_z[o.spec.name]
-                objects.append({"name": o.spec.name, "shape": o.spec.shape, "size_m": o.spec.size_m(),
-                                "position_base_m": np.round(pose.translation, 5).tolist(),
-                                "quaternion_xyzw": np.round(pose.quaternion_xyzw(), 5).tolist(),
-                                "lifted_m": round(lift, 5), "box": self.boxes.get(o.spec.name)})
+                objects.append(
+                    {
+                        "name": o.spec.name,
+                        "shape": o.spec.shape,
+                        "size_m": o.spec.size_m(),
+                        "position_base_m": np.round(pose.translation, 5).tolist(),
+                        "quaternion_xyzw": np.round(pose.quaternion_xyzw(), 5).tolist(),
+                        "lifted_m": round(lift, 5),
+                        "box": self.boxes.get(o.spec.name),
+                    }
+                )
             lifted = [o["name"] for o in objects if o["lifted_m"] > LIFTED_M and o["name"] in held]
-            return {"sim_time_s": round(self.time_offset_s + cell.time_s, 4), "scene_seed": self.scene_seed, "objects": objects,
-                    "held": held, "lifted": lifted, "arm_positions": cell.arm_positions().round(5).tolist(),
-                    "finger_width_m": round(cell.finger_width_m(), 5), "arm_commands": self.arm_commands,
-                    "gripper_commands": self.gripper_commands, "unstable": cell.unstable(),
-                    "fault_stuck_joint": self.get_parameter("fault_stuck_joint").value,
-                    "dropped_sim_time_s": round(self.dropped_s, 3)}
+            return {
+                "sim_time_s": round(self.time_offset_s + cell.time_s, 4),
+                "scene_seed": self.scene_seed,
+                "objects": objects,
+                "held": held,
+                "lifted": lifted,
+                "arm_positions": cell.arm_positions().round(5).tolist(),
+                "finger_width_m": round(cell.finger_width_m(), 5),
+                "arm_commands": self.arm_commands,
+                "gripper_commands": self.gripper_commands,
+                "unstable": cell.unstable(),
+                "fault_stuck_joint": self.get_parameter("fault_stuck_joint").value,
+                "dropped_sim_time_s": round(self.dropped_s, 3),
+            }
 
         def _publish_truth(self) -> None:
             self.truth = self.ground_truth()
@@ -323,5 +383,3 @@ def make_sim_cell_node(context=None, parameter_overrides=None, cell_config: Cell
             super().destroy_node()
 
     return SimCellNode()
-
-

@@ -7,6 +7,7 @@ vla_r1_interfaces/action/ExecuteInstruction "{instruction: 'pick up the red box'
 ``--reset`` first asks the simulated cell for a new scene (service /vla_r1_sim_cell/reset; with a seed,
 topic /vla_r1_sim_cell/reset_seed).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -52,8 +53,15 @@ def main(argv=None) -> int:
     parser.add_argument("--execute", action="store_true", help="ask to move the arm (the node must allow it too)")
     parser.add_argument("--node", default="vla_r1_node")
     parser.add_argument("--timeout-s", type=float, default=120.0)
-    parser.add_argument("--reset", type=int, nargs="?", const=-1, default=None, metavar="SEED",
-                        help="new simulated scene first (optional layout seed)")
+    parser.add_argument(
+        "--reset",
+        type=int,
+        nargs="?",
+        const=-1,
+        default=None,
+        metavar="SEED",
+        help="new simulated scene first (optional layout seed)",
+    )
     args = parser.parse_args(argv)
     from .ros_bringup import dds_environment
 
@@ -76,7 +84,9 @@ def main(argv=None) -> int:
 
         def on_feedback(msg) -> None:
             f = msg.feedback
-            segment = f" segment {f.segment_index + 1}/{f.segment_count} {f.segment_kind}" if f.segment_index >= 0 else ""
+            segment = (
+                f" segment {f.segment_index + 1}/{f.segment_count} {f.segment_kind}" if f.segment_index >= 0 else ""
+            )
             print(f"[feedback] {f.stage}{segment}", flush=True)
 
         future = client.send_goal_async(goal, feedback_callback=on_feedback)
