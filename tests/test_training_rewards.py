@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 
 from training.rewards import (
     FRECHET_NORMALIZER,
-    benchmark_reward,
     compute_score,
     format_reward,
     oriented_frechet,
@@ -261,6 +260,8 @@ def test_trl_reward_functions_accept_strings_and_conversations():
 
 
 def test_benchmark_reports_cost_per_sample():
+    from vla_r1_cli.bench.reward import benchmark_reward
+
     result = benchmark_reward(samples=50, points=10)
     assert result["points"] == 10
     assert 0 < result["trajectory_us_per_sample"] < 50_000

@@ -251,33 +251,3 @@ def task_reward(prompts: list | None = None, completions: list | None = None, **
 
 
 REWARD_FUNCTIONS = {"vla_r1": vla_r1_reward, "format": format_reward, "task": task_reward}
-
-
-# ----------------------------------------------------------------------------- cost benchmark
-def benchmark_reward(samples: int = 2000, points: int = 10, seed: int = 0) -> dict[str, float]:
-    """Time ``vla_r1_reward`` on random ``points``-point trajectories; microseconds per sample.
-
-    Also times boxes, for comparison. Pure Python, one core.
-    """
-    import random
-    import time
-
-    rng = random.Random(seed)
-
-    def trajectory_text() -> str:
-        pts = [[round(rng.random(), 6), round(rng.random(), 6)] for _ in range(points)]
-        return f"<think>plan</think> so, the answer is <output>{json.dumps(pts)}</output>"
-
-    def box_text() -> str:
-        box = {k: round(rng.random(), 6) for k in ("x", "y", "width", "height")}
-        return f"<think>look</think> so, the answer is <output>{json.dumps(box)}</output>"
-
-    out: dict[str, float] = {"samples": float(samples), "points": float(points)}
-    for name, make in (("trajectory", trajectory_text), ("box", box_text)):
-        completions = [make() for _ in range(samples)]
-        truths = [make() for _ in range(samples)]
-        start = time.perf_counter()
-        vla_r1_reward(None, completions, ground_truth=truths)
-        elapsed = time.perf_counter() - start
-        out[f"{name}_us_per_sample"] = elapsed / samples * 1e6
-    return out

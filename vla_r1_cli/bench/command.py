@@ -268,7 +268,7 @@ def run_sim(args: argparse.Namespace) -> int:
 
 
 def run_reward(args: argparse.Namespace) -> int:
-    from training.rewards import benchmark_reward
+    from vla_r1_cli.bench.reward import benchmark_reward
 
     _check_outputs(args)
     _write({"benchmark": "reward", **benchmark_reward(args.samples, args.points)}, args.json)
