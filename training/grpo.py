@@ -134,7 +134,8 @@ def build_grpo_trainer(config: RunConfig, reward_funcs: list[Callable] | None = 
     The TRL arguments exist before the model is loaded (``load_config`` built them): they set up
     accelerate's per-process state (device, FSDP/DeepSpeed plugins) that ``from_pretrained`` reads
     to shard at load time."""
-    from .modeling import load_training_model, load_training_processor, vllm_available
+    from .devices import vllm_available
+    from .modeling import load_training_model, load_training_processor
     from .sft import load_datasets
     from .trainers import VLAGRPOTrainer
 

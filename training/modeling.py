@@ -7,21 +7,11 @@ infer``) read them unchanged. LoRA runs save adapters; ``training.export`` merge
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import Any
 
 from .config import RunConfig
-
-
-def cuda_available() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
-
-
-def vllm_available() -> bool:
-    return importlib.util.find_spec("vllm") is not None and cuda_available()
+from .devices import cuda_available
 
 
 def load_training_processor(config: RunConfig):

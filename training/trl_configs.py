@@ -79,7 +79,7 @@ class VLAGRPOConfig(GRPOConfig):
     def __post_init__(self) -> None:
         _project_defaults(self)
         if self.use_vllm is None:
-            from .modeling import vllm_available
+            from .devices import vllm_available
 
             self.use_vllm = vllm_available()
         if self.greedy_eval and self.num_generations_eval is None:
