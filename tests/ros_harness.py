@@ -29,7 +29,7 @@ else:
 
 from action_msgs.msg import GoalStatus
 from rclpy.action import ActionClient
-from rclpy.executors import MultiThreadedExecutor
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image
@@ -91,7 +91,8 @@ class RosHarness:
         os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"  # read by rcl at init
         self.context = rclpy.Context()
         rclpy.init(context=self.context, domain_id=self.domain_id)
-        self.executor = MultiThreadedExecutor(num_threads=6, context=self.context)
+        # one thread, as a deployed node runs: rclpy's MultiThreadedExecutor spins hot and starves other threads
+        self.executor = SingleThreadedExecutor(context=self.context)
         self.nodes: list[Node] = []
         self._thread = threading.Thread(target=self._spin, name="ros_harness_spin", daemon=True)
         self._thread.start()

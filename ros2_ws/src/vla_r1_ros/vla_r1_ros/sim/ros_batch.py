@@ -93,6 +93,8 @@ def run_batch(episodes: int, seed: int, camera_rate_hz: float = 5.0, progress: b
                     "success": bool(r.executed and lifted),
                     "error": r.error_message,
                     "goal_to_result_s": round(goal_to_result_s, 3),
+                    # sim time the cell skipped because its physics thread stood still > 1 s (0 when healthy)
+                    "dropped_sim_time_s": truth.get("dropped_sim_time_s"),
                     **{f"{k}_s": round(timings[k], 3) for k in ("model", "planning", "execution") if k in timings},
                 }
             )

@@ -41,7 +41,7 @@ def node_parameters(
         "model.server_url": server_url,
         "model.timeout_s": 30.0,
         "camera.camera_frame_id": "camera_color_optical_frame",
-        "camera.frame_wait_timeout_s": 3.0,
+        "camera.frame_wait_timeout_s": 10.0,  # a simulated camera rendering on a busy CPU
         "transforms.hand_eye_yaml": hand_eye_yaml,
         "execution.planner": "pinocchio",
         "execution.urdf_path": urdf,
@@ -64,7 +64,7 @@ class SimSystem:
         context=None,
         node_extra: dict | None = None,
     ) -> None:
-        from rclpy.executors import MultiThreadedExecutor
+        from rclpy.executors import SingleThreadedExecutor
         from rclpy.parameter import Parameter
 
         from vla_r1_robot.sim.answer_server import AnswerServer
@@ -86,7 +86,10 @@ class SimSystem:
         self.answers = AnswerServer(self.cell.answer_truth, port=answer_port).__enter__()
         values = node_parameters(self.answers.url, hand_eye, str(self.cell.cell.urdf), allow_execution, node_extra)
         self.node = VlaR1Node(context=context, parameter_overrides=[Parameter(k, value=v) for k, v in values.items()])
-        self.executor = MultiThreadedExecutor(num_threads=4, context=context)
+        # One executor thread, as the node runs itself (goals work on their own threads): rclpy's
+        # MultiThreadedExecutor spins hot in Python and starved the physics thread of the GIL (the cell
+        # fell seconds behind real time on an idle 2-core machine).
+        self.executor = SingleThreadedExecutor(context=context)
         self.executor.add_node(self.cell)
         self.executor.add_node(self.node)
 

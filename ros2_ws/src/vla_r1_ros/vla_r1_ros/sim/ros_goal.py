@@ -42,8 +42,29 @@ def reset_scene(node, seed: int) -> bool:
         time.sleep(1.0)  # discovery
         publisher.publish(Int64(data=seed))
         time.sleep(0.5)  # the new scene
-    time.sleep(1.0)  # a camera frame of it reaches the node
+    wait_for_camera_frame(node)  # of the new scene, before the goal asks for one
     return True
+
+
+def wait_for_camera_frame(node, timeout_s: float = 15.0) -> bool:
+    """Spin until a color image arrives (a rendered frame of the current scene), at most ``timeout_s``."""
+    import rclpy
+    from rclpy.qos import qos_profile_sensor_data
+    from sensor_msgs.msg import Image
+
+    received: list[bool] = []
+    subscription = node.create_subscription(
+        Image, "/camera/camera/color/image_raw", lambda _msg: received.append(True), qos_profile_sensor_data
+    )
+    deadline = time.monotonic() + timeout_s
+    try:
+        while not received and time.monotonic() < deadline:
+            rclpy.spin_once(node, timeout_sec=0.1)
+    finally:
+        node.destroy_subscription(subscription)
+    if not received:
+        print(f"warning: no camera frame within {timeout_s:g} s after the reset", file=sys.stderr, flush=True)
+    return bool(received)
 
 
 def main(argv=None) -> int:
