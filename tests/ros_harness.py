@@ -16,7 +16,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import pytest
 
 if os.environ.get("CI"):  # CI runs `make test`, which installs and builds both: never skip there
@@ -36,6 +35,7 @@ from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
 from vla_r1_interfaces.action import ExecuteInstruction
+from vla_r1_ros.conversions import depth_mm_image_msg, image_msg
 
 CAMERA_FRAME = "camera_color_optical_frame"
 PREFIX = "/camera/camera"  # realsense2_camera's topic names with align_depth
@@ -134,27 +134,9 @@ class CameraPublisher(Node):
     def __init__(self, frame, context, rate_hz: float = 10.0, name: str = "test_camera") -> None:
         super().__init__(name, context=context)
         header = Header(frame_id=CAMERA_FRAME)
-        height, width = frame.depth_m.shape
-        depth_mm = np.nan_to_num(frame.depth_m * 1000.0, nan=0.0, posinf=0.0).round().clip(0, 65535).astype(np.uint16)
         # the messages are built once: a publish only changes the stamps
-        self.color = Image(
-            header=header,
-            height=height,
-            width=width,
-            encoding="rgb8",
-            is_bigendian=0,
-            step=width * 3,
-            data=np.ascontiguousarray(frame.color_rgb).tobytes(),
-        )
-        self.depth = Image(
-            header=header,
-            height=height,
-            width=width,
-            encoding="16UC1",
-            is_bigendian=0,
-            step=width * 2,
-            data=depth_mm.tobytes(),
-        )
+        self.color = image_msg(frame.color_rgb, header)
+        self.depth = depth_mm_image_msg(frame.depth_m, header)
         self.info = CameraInfo(header=header, **frame.camera.to_camera_info())
         self.published = 0
         self.last_stamp = None

@@ -7,7 +7,13 @@ import pytest
 
 from vla_r1_robot.motion.planning import JointTrajectory
 from vla_r1_robot.poses import se3_from_transform_msg
-from vla_r1_ros.conversions import frame_from_messages, joint_trajectory_from_msg, stamp_to_s
+from vla_r1_ros.conversions import (
+    depth_mm_image_msg,
+    frame_from_messages,
+    image_msg,
+    joint_trajectory_from_msg,
+    stamp_to_s,
+)
 from vla_r1_ros.moveit_bridge import join_segments
 
 BAG = "realsense_d435/single_depth_color_640x480.bag"
@@ -72,6 +78,32 @@ def test_frame_from_messages():
     )
     with pytest.raises(ValueError):  # depth not aligned to color
         frame_from_messages(_image("rgb8", color), _image("16UC1", depth[:2]), info)
+
+
+def test_published_rgbd_messages_read_back_as_the_frame():
+    pytest.importorskip("sensor_msgs", reason="the ROS 2 message packages are not installed")
+    color = np.arange(4 * 6 * 3, dtype=np.uint8).reshape(4, 6, 3)
+    depth_m = np.full((4, 6), 0.7504)
+    depth_m[0, 0], depth_m[0, 1], depth_m[0, 2] = np.nan, np.inf, 70.0  # no depth, no depth, beyond 16 bits of mm
+    header = SimpleNamespace(stamp=SimpleNamespace(sec=1, nanosec=0), frame_id="cam")
+    color_msg, depth_msg = image_msg(color, header), depth_mm_image_msg(depth_m, header)
+    assert (depth_msg.encoding, depth_msg.step, color_msg.encoding) == ("16UC1", 12, "rgb8")
+    raw_mm = np.frombuffer(bytes(depth_msg.data), np.uint16).reshape(4, 6)
+    assert raw_mm[0, :3].tolist() == [0, 0, 65535] and raw_mm[1, 1] == 750  # millimetres, rounded
+    info = SimpleNamespace(
+        width=6,
+        height=4,
+        k=[5.0, 0, 3, 0, 5.0, 2, 0, 0, 1],
+        d=[0.0] * 5,
+        distortion_model="plumb_bob",
+        r=[1.0, 0, 0, 0, 1, 0, 0, 0, 1],
+        p=[5.0, 0, 3, 0, 0, 5.0, 2, 0, 0, 0, 1, 0],
+    )
+    frame = frame_from_messages(color_msg, depth_msg, info, 0.001, "cam")
+    assert np.array_equal(frame.color_rgb, color)
+    assert (
+        np.isnan(frame.depth_m[0, 0]) and np.isnan(frame.depth_m[0, 1]) and frame.depth_m[1, 1] == pytest.approx(0.75)
+    )
 
 
 def test_transform_and_trajectory_reading():

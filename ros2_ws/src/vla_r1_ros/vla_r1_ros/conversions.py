@@ -174,6 +174,24 @@ def image_msg(rgb: np.ndarray, header):
     )
 
 
+def depth_mm_image_msg(depth_m: np.ndarray, header):
+    """Depth in metres as realsense2_camera publishes it: 16UC1 millimetres, 0 where there is no depth."""
+    from sensor_msgs.msg import Image
+
+    depth_mm = np.nan_to_num(np.asarray(depth_m) * 1000.0, nan=0.0, posinf=0.0, neginf=0.0)
+    depth_mm = depth_mm.round().clip(0, 65535).astype(np.uint16)
+    height, width = depth_mm.shape
+    return Image(
+        header=header,
+        height=height,
+        width=width,
+        encoding="16UC1",
+        is_bigendian=0,
+        step=width * 2,
+        data=depth_mm.tobytes(),
+    )
+
+
 def marker_array_msg(specs: list[MarkerSpec], header, lifetime_s: float = 0.0):
     from geometry_msgs.msg import Point, Vector3
     from std_msgs.msg import ColorRGBA

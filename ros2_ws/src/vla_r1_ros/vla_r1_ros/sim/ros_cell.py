@@ -32,6 +32,8 @@ from vla_r1_robot.sim.cell import TIMESTEP_S, CellConfig, SimCell
 from vla_r1_robot.sim.demo_scene_layout import sample_layout
 from vla_r1_robot.sim.execute import held_objects
 
+from ..conversions import depth_mm_image_msg, image_msg
+
 CHUNK_STEPS = 5  # the set-point is resampled every 10 ms of sim time
 LIFTED_M = 0.03  # ground truth: an object this far above its rest height (and held) is lifted
 
@@ -137,7 +139,7 @@ def make_sim_cell_node(context=None, parameter_overrides=None, cell_config: Cell
                 pass
             else:
                 self.create_service(Trigger, "/vla_r1_sim_cell/reset", self._on_reset)
-            self._msgs = (Header, Image, CameraInfo, JointState, String)
+            self._msgs = (Header, CameraInfo, JointState, String)
             self.pending_reset = (self.seed, threading.Event())
             first = self.pending_reset[1]
             if self.hand_eye_path:
@@ -285,7 +287,7 @@ def make_sim_cell_node(context=None, parameter_overrides=None, cell_config: Cell
             return header
 
         def _publish_joints(self) -> None:
-            JointState = self._msgs[3]
+            JointState = self._msgs[2]
             fingers = self.cell.data.qpos[self.cell.finger_qpos]
             finger_dof = [
                 self.cell.model.jnt_dofadr[self.cell.model.jnt_qposadr.tolist().index(a)] for a in self.cell.finger_qpos
@@ -303,28 +305,12 @@ def make_sim_cell_node(context=None, parameter_overrides=None, cell_config: Cell
             )
 
         def _publish_camera(self) -> None:
-            _, Image, CameraInfo, _, _ = self._msgs
+            CameraInfo = self._msgs[1]
             frame = self.cell.render_frame()
             header = self._header("camera_color_optical_frame")
-            depth_m = frame.depth_m
-            assert depth_m is not None  # render_frame renders depth with every frame
-            height, width = depth_m.shape
-            depth_mm = np.nan_to_num(depth_m * 1000.0, nan=0.0).round().clip(0, 65535).astype(np.uint16)
-            self.color_pub.publish(
-                Image(
-                    header=header,
-                    height=height,
-                    width=width,
-                    encoding="rgb8",
-                    step=width * 3,
-                    data=np.ascontiguousarray(frame.color_rgb).tobytes(),
-                )
-            )
-            self.depth_pub.publish(
-                Image(
-                    header=header, height=height, width=width, encoding="16UC1", step=width * 2, data=depth_mm.tobytes()
-                )
-            )
+            assert frame.depth_m is not None  # render_frame renders depth with every frame
+            self.color_pub.publish(image_msg(frame.color_rgb, header))
+            self.depth_pub.publish(depth_mm_image_msg(frame.depth_m, header))
             self.info_pub.publish(CameraInfo(header=header, **frame.camera.to_camera_info()))
             # The answers describe the scene as the camera sees it: after the arm moved things, the boxes are
             # rendered again once it rests (one segmentation render; none while nothing moves).
@@ -368,7 +354,7 @@ def make_sim_cell_node(context=None, parameter_overrides=None, cell_config: Cell
 
         def _publish_truth(self) -> None:
             self.truth = self.ground_truth()
-            self.truth_pub.publish(self._msgs[4](data=json.dumps(self.truth)))
+            self.truth_pub.publish(self._msgs[3](data=json.dumps(self.truth)))
 
         def answer_truth(self) -> dict:
             """What the ground-truth answer server needs: the boxes as the camera saw the scene (at the last
